@@ -1,0 +1,794 @@
+//! The app's side of the server protocol: enrollment (R16) and token removal.
+//!
+//! All HTTP goes through the small [`Transport`] trait: one method that sends a request and
+//! returns the status and the body. [`HttpTransport`] is the real one (reqwest, rustls, no
+//! proxies, no redirects); tests plug in a fake. The protocol flows, [`enroll`] and
+//! [`remove_token`], turn every refusal of the server into one plain sentence.
+
+use std::future::Future;
+use std::time::Duration;
+
+use pooya_enroll::{b64_decode, b64_encode, removal_proof, ClientEnrollment, EnrollError, Seed};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+use crate::cards::mask_pan;
+use crate::error::{AppError, Result};
+use crate::vault::{SecretBytes, SecretString, Token};
+
+/// Largest answer the app reads from the server.
+const MAX_BODY: usize = 1 << 20;
+
+/// GET or POST: the only two methods of the app's protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// `GET`, no body.
+    Get,
+    /// `POST` with a JSON body.
+    Post,
+}
+
+/// A server's answer: status and raw body.
+#[derive(Clone, Debug)]
+pub struct HttpReply {
+    /// HTTP status code.
+    pub status: u16,
+    /// The body, at most 1 MiB.
+    pub body: Vec<u8>,
+}
+
+/// Why a request got no answer at all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransportError {
+    /// No connection, a timeout, a TLS failure: the text says which.
+    Unreachable(String),
+    /// An answer came but cannot be an answer of this protocol (too large, cut short).
+    Garbage(String),
+}
+
+/// Sends one request to the server. `path` starts with `/v1/`.
+pub trait Transport {
+    /// The server's base address, for messages.
+    fn server(&self) -> &str;
+    /// Sends `method path` with `body` as JSON (for `POST`) and returns the answer.
+    fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> impl Future<Output = std::result::Result<HttpReply, TransportError>>;
+}
+
+/// Checks a server address: http or https, no credentials, query or fragment. Returns it
+/// without a trailing slash.
+pub fn normalize_server(url: &str) -> Result<String> {
+    let bad = |why: &str| AppError::Invalid(format!("bad server address {url:?}: {why}"));
+    let parsed = reqwest::Url::parse(url.trim()).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad("it must start with https:// or http://"));
+    }
+    if parsed.host_str().is_none() {
+        return Err(bad("it has no host"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad("it must not contain a user name or password"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(bad("it must not contain ? or #"));
+    }
+    Ok(parsed.as_str().trim_end_matches('/').to_owned())
+}
+
+/// The real transport: reqwest over rustls (ring), no proxy (R18), no redirects, timeouts.
+#[derive(Debug)]
+pub struct HttpTransport {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl HttpTransport {
+    /// A transport to `server` (already checked by [`normalize_server`]). Needs a rustls crypto
+    /// provider installed as the process default.
+    pub fn new(server: &str) -> Result<Self> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .user_agent(concat!("pooya-app/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| AppError::Internal(format!("HTTP client: {}", error_text(&e))))?;
+        Ok(Self { base: server.to_owned(), client })
+    }
+}
+
+impl Transport for HttpTransport {
+    fn server(&self) -> &str {
+        &self.base
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> std::result::Result<HttpReply, TransportError> {
+        let url = format!("{}{}", self.base, path);
+        let request = match method {
+            Method::Get => self.client.get(url),
+            Method::Post => self.client.post(url).json(body.unwrap_or(&json!({}))),
+        };
+        let mut response =
+            request.send().await.map_err(|e| TransportError::Unreachable(error_text(&e)))?;
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > MAX_BODY {
+                        return Err(TransportError::Garbage("the answer is too large".into()));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) if e.is_timeout() => {
+                    return Err(TransportError::Unreachable(error_text(&e)))
+                }
+                Err(e) => {
+                    return Err(TransportError::Garbage(format!(
+                        "the answer broke off: {}",
+                        error_text(&e)
+                    )))
+                }
+            }
+        }
+        Ok(HttpReply { status, body })
+    }
+}
+
+/// A short description of a reqwest error: its kind and its innermost cause.
+fn error_text(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "no answer in time"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    let mut inner: &dyn std::error::Error = e;
+    while let Some(next) = inner.source() {
+        inner = next;
+    }
+    if std::ptr::addr_eq(inner, e as &dyn std::error::Error) {
+        kind.to_owned()
+    } else {
+        format!("{kind} ({inner})")
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Talking JSON
+
+/// A refusal: the `error` object of a 4xx/5xx answer.
+#[derive(Debug, Clone)]
+struct Refusal {
+    status: u16,
+    code: String,
+    message: String,
+    extra: Value,
+}
+
+enum CallError {
+    Transport(TransportError),
+    Refused(Refusal),
+    /// A 5xx answer without an error object.
+    ServerFailed(u16),
+    Garbage(String),
+}
+
+impl CallError {
+    /// Into an [`AppError`], with `explain` giving the sentence for refusals it knows.
+    fn into_app(self, server: &str, explain: impl FnOnce(&Refusal) -> Option<String>) -> AppError {
+        match self {
+            CallError::Transport(TransportError::Unreachable(why)) => {
+                AppError::Unreachable(server.to_owned(), why)
+            }
+            CallError::Transport(TransportError::Garbage(why)) | CallError::Garbage(why) => {
+                AppError::Garbage(server.to_owned(), why)
+            }
+            CallError::ServerFailed(status) => AppError::Refused(format!(
+                "the server at {server} failed (HTTP {status}); try again later"
+            )),
+            CallError::Refused(r) => AppError::Refused(
+                explain(&r).or_else(|| common_refusal(&r)).unwrap_or_else(|| {
+                    format!(
+                        "the server refused (HTTP {}, {}): {}",
+                        r.status,
+                        clean(&r.code),
+                        clean(&r.message)
+                    )
+                }),
+            ),
+        }
+    }
+}
+
+/// Refusals any app endpoint may give.
+fn common_refusal(r: &Refusal) -> Option<String> {
+    Some(match r.code.as_str() {
+        "network_not_allowed" => "the bank refuses to add or remove tokens from this network: \
+             turn off any VPN, proxy or other IP changer and try again on a direct connection"
+            .to_owned(),
+        "rate_limited" | "too_many_requests" => {
+            "the server is receiving too many requests; wait a little and try again".to_owned()
+        }
+        _ => return None,
+    })
+}
+
+/// Strips control characters from text the server chose, and bounds its length.
+fn clean(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
+/// Sends a request and parses a success answer of status `ok` as `R`.
+async fn call_json<T: Transport, R: DeserializeOwned>(
+    t: &T,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+    ok: u16,
+) -> std::result::Result<R, CallError> {
+    let reply = t.call(method, path, body).await.map_err(CallError::Transport)?;
+    if reply.status == ok {
+        return serde_json::from_slice(&reply.body).map_err(|e| {
+            CallError::Garbage(format!("HTTP {} with an unexpected body: {e}", reply.status))
+        });
+    }
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        error: ErrorObject,
+    }
+    #[derive(Deserialize)]
+    struct ErrorObject {
+        code: String,
+        #[serde(default)]
+        message: String,
+        #[serde(flatten)]
+        extra: Value,
+    }
+    if (400..600).contains(&reply.status) {
+        if let Ok(ErrorBody { error }) = serde_json::from_slice::<ErrorBody>(&reply.body) {
+            return Err(CallError::Refused(Refusal {
+                status: reply.status,
+                code: error.code,
+                message: error.message,
+                extra: error.extra,
+            }));
+        }
+    }
+    if reply.status >= 500 {
+        return Err(CallError::ServerFailed(reply.status));
+    }
+    Err(CallError::Garbage(format!("HTTP {}", reply.status)))
+}
+
+/// Percent-encodes an id the server gave us, for use as one path segment.
+fn segment(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn decode_b64(server: &str, what: &str, s: &str) -> Result<Vec<u8>> {
+    b64_decode(s).map_err(|_| AppError::Garbage(server.to_owned(), format!("{what} is not base64")))
+}
+
+// ------------------------------------------------------------------------------------------------
+// Enrollment
+
+#[derive(Deserialize)]
+struct TimeReply {
+    unix_ms: i64,
+}
+
+#[derive(Deserialize)]
+struct StartReply {
+    enrollment_id: String,
+    spake_msg: String,
+    confirm: String,
+    tries_left: u32,
+}
+
+#[derive(Deserialize)]
+struct ConfirmReply {
+    token_id: String,
+    pan_masked: String,
+    bank_name: String,
+    lifetime_secs: u32,
+    algorithm: String,
+    first_digits: u8,
+    second_digits: u8,
+    server_unix_ms: i64,
+}
+
+/// What the holder typed to add a card (R16).
+pub struct EnrollRequest<'a> {
+    /// The card number, digits only.
+    pub pan: &'a str,
+    /// The code printed on the ATM receipt.
+    pub receipt_code: &'a str,
+    /// The code that came by SMS.
+    pub sms_code: &'a str,
+    /// The label the new token gets.
+    pub label: &'a str,
+}
+
+/// The outcome of a successful [`enroll`].
+#[derive(Debug)]
+pub struct Enrolled {
+    /// The new token, ready for the vault.
+    pub token: Token,
+    /// The server's clock at `GET /v1/time` minus the local clock, for a warning.
+    pub rough_offset_ms: i64,
+}
+
+fn wrong_codes(tries_left: Option<u64>) -> AppError {
+    AppError::Refused(match tries_left {
+        Some(0) => "the receipt code or the SMS code is wrong, and no tries are left: \
+                    activate the app again at an ATM"
+            .to_owned(),
+        Some(1) => "the receipt code or the SMS code is wrong; 1 try left".to_owned(),
+        Some(n) => format!("the receipt code or the SMS code is wrong; {n} tries left"),
+        None => "the receipt code or the SMS code is wrong".to_owned(),
+    })
+}
+
+fn enrollment_refusal(r: &Refusal) -> Option<String> {
+    Some(match r.code.as_str() {
+        "invalid_pan" => "the bank says this card number is not valid".to_owned(),
+        "unknown_card" => "the bank does not know this card number".to_owned(),
+        "no_pending_activation" => "this card has no app activation waiting: activate the \
+             dynamic password (app version) at an ATM first"
+            .to_owned(),
+        "activation_expired" => {
+            "the activation has expired: activate the app again at an ATM".to_owned()
+        }
+        "activation_exhausted" => "too many wrong tries: the activation is used up; \
+             activate the app again at an ATM"
+            .to_owned(),
+        "unknown_enrollment" => {
+            "the server no longer knows this enrollment; add the card again".to_owned()
+        }
+        _ => return None,
+    })
+}
+
+/// Adds a card: runs the enrollment with the server and returns the new token.
+///
+/// `now_ms` is the local clock (Unix milliseconds); the token's clock offset is the server's time
+/// minus the local time at the middle of the confirmation request.
+pub async fn enroll<T: Transport>(
+    t: &T,
+    req: &EnrollRequest<'_>,
+    now_ms: impl Fn() -> i64,
+) -> Result<Enrolled> {
+    let server = t.server().to_owned();
+    let explain = |e: CallError| e.into_app(&server, enrollment_refusal);
+
+    // 0. Is this a pooya server at all? (Costs no activation try.)
+    let before = now_ms();
+    let time: TimeReply =
+        call_json(t, Method::Get, "/v1/time", None, 200).await.map_err(explain)?;
+    let rough_offset_ms = time.unix_ms.saturating_sub(before / 2 + now_ms() / 2);
+
+    // 1. Start: our SPAKE2 message, the server's answer and key confirmation.
+    let (state, client_msg) = ClientEnrollment::start(req.pan, req.receipt_code, req.sms_code);
+    let body = json!({ "pan": req.pan, "spake_msg": b64_encode(&client_msg) });
+    let start: StartReply =
+        call_json(t, Method::Post, "/v1/app/enrollments", Some(&body), 201)
+            .await
+            .map_err(explain)?;
+    let server_msg = decode_b64(&server, "spake_msg", &start.spake_msg)?;
+    let server_confirm = decode_b64(&server, "confirm", &start.confirm)?;
+
+    // 2. Check the server's confirmation locally: a mismatch means wrong codes.
+    let finish = match state.finish(&server_msg, &server_confirm) {
+        Ok(f) => f,
+        Err(EnrollError::ConfirmMismatch) => return Err(wrong_codes(Some(start.tries_left.into()))),
+        Err(EnrollError::Malformed) => {
+            return Err(AppError::Garbage(server.clone(), "malformed enrollment message".into()))
+        }
+    };
+    let seed = SecretBytes::from_slice(finish.seed.as_bytes());
+
+    // 3. Confirm; time the request to measure the clock offset.
+    let path = format!("/v1/app/enrollments/{}/confirm", segment(&start.enrollment_id));
+    let body = json!({ "confirm": b64_encode(&finish.confirm) });
+    let t0 = now_ms();
+    let confirmed: std::result::Result<ConfirmReply, CallError> =
+        call_json(t, Method::Post, &path, Some(&body), 200).await;
+    let t1 = now_ms();
+    let c = match confirmed {
+        Ok(c) => c,
+        Err(CallError::Refused(r)) if r.code == "wrong_activation_codes" => {
+            return Err(wrong_codes(r.extra.get("tries_left").and_then(Value::as_u64)))
+        }
+        Err(e) => return Err(explain(e)),
+    };
+
+    // 4. Check what the server announced before trusting it.
+    let garbage = |why: &str| AppError::Garbage(server.clone(), why.to_owned());
+    let alg: pooya_otp::Algorithm =
+        c.algorithm.parse().map_err(|_| garbage("unknown code algorithm"))?;
+    for d in [c.first_digits, c.second_digits] {
+        pooya_otp::Digits::new(d).map_err(|_| garbage("unsupported code length"))?;
+    }
+    if c.lifetime_secs == 0 || c.lifetime_secs > 3600 {
+        return Err(garbage("unsupported code lifetime"));
+    }
+    if c.token_id.is_empty() || c.token_id.len() > 200 {
+        return Err(garbage("bad token id"));
+    }
+    let pan_masked = if c.pan_masked.contains(req.pan) || c.pan_masked.is_empty() {
+        mask_pan(req.pan)
+    } else {
+        clean(&c.pan_masked)
+    };
+    let middle = t0 / 2 + t1 / 2 + (t0 % 2 + t1 % 2) / 2;
+    let token = Token {
+        label: req.label.to_owned(),
+        token_id: c.token_id,
+        server: server.clone(),
+        bank_name: clean(&c.bank_name),
+        pan: SecretString::new(req.pan.to_owned()),
+        pan_masked,
+        seed,
+        lifetime_secs: c.lifetime_secs,
+        algorithm: alg.as_str().to_owned(),
+        first_digits: c.first_digits,
+        second_digits: c.second_digits,
+        clock_offset_ms: c.server_unix_ms.saturating_sub(middle),
+        added_at_unix_ms: t1,
+    };
+    Ok(Enrolled { token, rough_offset_ms })
+}
+
+// ------------------------------------------------------------------------------------------------
+// Removal
+
+#[derive(Deserialize)]
+struct ChallengeReply {
+    nonce: String,
+}
+
+#[derive(Deserialize)]
+struct RemovalReply {
+    removed: bool,
+}
+
+fn removal_refusal(r: &Refusal) -> Option<String> {
+    Some(match r.code.as_str() {
+        "unknown_token" => "the server does not know this token (a new activation may have \
+             replaced it, or the bank revoked it); `remove --forget` deletes it from this vault \
+             without asking the server"
+            .to_owned(),
+        "bad_proof" => "the server did not accept this app's proof for the token; \
+             it was not removed"
+            .to_owned(),
+        "challenge_expired" => {
+            "the removal took too long and its challenge expired; try again".to_owned()
+        }
+        _ => return None,
+    })
+}
+
+/// Asks the token's server to remove it, proving the app holds the seed. `Ok` only when the
+/// server answered that the token is removed.
+pub async fn remove_token<T: Transport>(t: &T, token: &Token) -> Result<()> {
+    let server = t.server().to_owned();
+    let explain = |e: CallError| e.into_app(&server, removal_refusal);
+    let id = segment(&token.token_id);
+
+    let challenge: ChallengeReply = call_json(
+        t,
+        Method::Post,
+        &format!("/v1/app/tokens/{id}/removal-challenge"),
+        Some(&json!({})),
+        200,
+    )
+    .await
+    .map_err(explain)?;
+    let nonce = decode_b64(&server, "nonce", &challenge.nonce)?;
+    let seed = Seed::from_bytes(token.seed.expose())
+        .map_err(|_| AppError::Crypto("the token's seed in the vault is malformed".into()))?;
+    let proof = Zeroizing::new(removal_proof(&seed, &token.token_id, &nonce));
+    let body = json!({ "nonce": challenge.nonce, "proof": b64_encode(&proof) });
+    let reply: RemovalReply =
+        call_json(t, Method::Post, &format!("/v1/app/tokens/{id}/removal"), Some(&body), 200)
+            .await
+            .map_err(explain)?;
+    if reply.removed {
+        Ok(())
+    } else {
+        Err(AppError::Refused("the server did not remove the token".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+
+    type Handler = Box<dyn Fn(&str, Option<&Value>) -> Option<HttpReply>>;
+
+    /// A scripted server: answers in order and records what it was asked.
+    struct Fake {
+        replies: RefCell<VecDeque<std::result::Result<HttpReply, TransportError>>>,
+        seen: RefCell<Vec<(Method, String, Option<Value>)>>,
+        /// Called on each request to compute a reply dynamically (for the SPAKE2 server side).
+        handler: Option<Handler>,
+    }
+
+    impl Fake {
+        fn new(replies: Vec<std::result::Result<HttpReply, TransportError>>) -> Self {
+            Self { replies: RefCell::new(replies.into()), seen: RefCell::default(), handler: None }
+        }
+    }
+
+    impl Transport for Fake {
+        fn server(&self) -> &str {
+            "http://bank.test"
+        }
+        async fn call(
+            &self,
+            method: Method,
+            path: &str,
+            body: Option<&Value>,
+        ) -> std::result::Result<HttpReply, TransportError> {
+            self.seen.borrow_mut().push((method, path.to_owned(), body.cloned()));
+            if let Some(h) = &self.handler {
+                if let Some(r) = h(path, body) {
+                    return Ok(r);
+                }
+            }
+            self.replies.borrow_mut().pop_front().expect("no more scripted replies")
+        }
+    }
+
+    fn reply(status: u16, body: Value) -> std::result::Result<HttpReply, TransportError> {
+        Ok(HttpReply { status, body: serde_json::to_vec(&body).unwrap() })
+    }
+
+    fn refusal(status: u16, code: &str) -> std::result::Result<HttpReply, TransportError> {
+        reply(status, json!({"error": {"code": code, "message": "nope"}}))
+    }
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    }
+
+    const PAN: &str = "6280231234567890";
+
+    fn req() -> EnrollRequest<'static> {
+        EnrollRequest { pan: PAN, receipt_code: "123456", sms_code: "654321", label: "card-7890" }
+    }
+
+    fn time_ok() -> std::result::Result<HttpReply, TransportError> {
+        reply(200, json!({"unix_ms": 1_000_000}))
+    }
+
+    fn enroll_err(replies: Vec<std::result::Result<HttpReply, TransportError>>) -> String {
+        let fake = Fake::new(replies);
+        block_on(enroll(&fake, &req(), || 1_000_000)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn server_addresses() {
+        assert_eq!(normalize_server("https://bank.example/").unwrap(), "https://bank.example");
+        assert_eq!(normalize_server("http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080");
+        assert_eq!(normalize_server("https://b.example/pooya/").unwrap(), "https://b.example/pooya");
+        assert!(normalize_server("ftp://bank.example").is_err());
+        assert!(normalize_server("bank.example").is_err());
+        assert!(normalize_server("https://u:p@bank.example").is_err());
+        assert!(normalize_server("https://bank.example/?x=1").is_err());
+    }
+
+    #[test]
+    fn path_segments_are_escaped() {
+        assert_eq!(segment("tok_AZ-09.~"), "tok_AZ-09.~");
+        assert_eq!(segment("../x y"), "..%2Fx%20y");
+    }
+
+    #[test]
+    fn enrollment_refusals_in_plain_words() {
+        let cases = [
+            (422, "invalid_pan", "not valid"),
+            (404, "unknown_card", "does not know this card"),
+            (409, "no_pending_activation", "at an ATM first"),
+            (410, "activation_expired", "expired"),
+            (403, "activation_exhausted", "activate the app again at an ATM"),
+            (403, "network_not_allowed", "VPN"),
+            (418, "teapot", "the server refused (HTTP 418, teapot): nope"),
+        ];
+        for (status, code, expect) in cases {
+            let msg = enroll_err(vec![time_ok(), refusal(status, code)]);
+            assert!(msg.contains(expect), "{code}: {msg}");
+        }
+    }
+
+    #[test]
+    fn unreachable_and_garbage() {
+        let msg = enroll_err(vec![Err(TransportError::Unreachable("could not connect".into()))]);
+        assert_eq!(msg, "cannot reach the server at http://bank.test: could not connect");
+        let msg = enroll_err(vec![Ok(HttpReply { status: 200, body: b"<html>".to_vec() })]);
+        assert!(msg.starts_with("the server at http://bank.test gave an answer"), "{msg}");
+        let msg = enroll_err(vec![Ok(HttpReply { status: 502, body: b"bad gateway".to_vec() })]);
+        assert_eq!(msg, "the server at http://bank.test failed (HTTP 502); try again later");
+        let msg = enroll_err(vec![Ok(HttpReply { status: 302, body: vec![] })]);
+        assert!(msg.contains("does not understand (HTTP 302)"), "{msg}");
+        let msg = enroll_err(vec![time_ok(), reply(201, json!({"enrollment_id": "e"}))]);
+        assert!(msg.contains("does not understand"), "{msg}");
+        let msg = enroll_err(vec![
+            time_ok(),
+            reply(201, json!({"enrollment_id": "e", "spake_msg": "!!", "confirm": "", "tries_left": 2})),
+        ]);
+        assert!(msg.contains("spake_msg is not base64"), "{msg}");
+    }
+
+    /// A fake server that runs the real server side of the protocol.
+    fn spake_server(receipt: &'static str, sms: &'static str, tries_left: u32) -> Fake {
+        use pooya_enroll::{activation_secret, server_finish, server_respond, PendingEnrollment};
+        let pending: std::rc::Rc<RefCell<Option<PendingEnrollment>>> = Default::default();
+        let mut fake = Fake::new(vec![]);
+        fake.handler = Some(Box::new(move |path, body| {
+            let body = body.cloned().unwrap_or(Value::Null);
+            let (status, out) = if path == "/v1/time" {
+                (200, json!({"unix_ms": 5_000_000}))
+            } else if path == "/v1/app/enrollments" {
+                assert_eq!(body["pan"], PAN);
+                let msg = b64_decode(body["spake_msg"].as_str().unwrap()).unwrap();
+                let secret = activation_secret(PAN, receipt, sms);
+                let r = server_respond(&secret, PAN, &msg).unwrap();
+                *pending.borrow_mut() = Some(r.pending);
+                (
+                    201,
+                    json!({"enrollment_id": "enr 1", "spake_msg": b64_encode(&r.msg),
+                           "confirm": b64_encode(&r.confirm), "tries_left": tries_left}),
+                )
+            } else if path == "/v1/app/enrollments/enr%201/confirm" {
+                let confirm = b64_decode(body["confirm"].as_str().unwrap()).unwrap();
+                let p = pending.borrow();
+                let seed = server_finish(p.as_ref().unwrap(), &confirm).unwrap();
+                assert_eq!(seed.as_bytes().len(), 32);
+                (
+                    200,
+                    json!({"token_id": "tok1", "pan_masked": "628023******7890",
+                           "bank_name": "Maskan", "lifetime_secs": 120, "algorithm": "SHA256",
+                           "first_digits": 4, "second_digits": 8, "server_unix_ms": 5_000_000}),
+                )
+            } else {
+                return None;
+            };
+            Some(HttpReply { status, body: serde_json::to_vec(&out).unwrap() })
+        }));
+        fake
+    }
+
+    #[test]
+    fn enrollment_end_to_end_with_fake_server() {
+        let fake = spake_server("123456", "654321", 2);
+        let clock = std::cell::Cell::new(4_000_000i64);
+        let now = || {
+            clock.set(clock.get() + 100);
+            clock.get()
+        };
+        let enrolled = block_on(enroll(&fake, &req(), now)).unwrap();
+        let t = &enrolled.token;
+        assert_eq!(t.token_id, "tok1");
+        assert_eq!(t.label, "card-7890");
+        assert_eq!(t.bank_name, "Maskan");
+        assert_eq!(t.pan.expose(), PAN);
+        assert_eq!(t.pan_masked, "628023******7890");
+        assert_eq!(t.lifetime_secs, 120);
+        assert_eq!(t.algorithm, "SHA256");
+        assert_eq!((t.first_digits, t.second_digits), (4, 8));
+        assert_eq!(t.seed.expose().len(), 32);
+        // The confirm request went out at 4_000_300 and came back at 4_000_400.
+        assert_eq!(t.clock_offset_ms, 5_000_000 - 4_000_350);
+        assert_eq!(enrolled.rough_offset_ms, 5_000_000 - 4_000_150);
+        let seen = fake.seen.borrow();
+        assert_eq!(seen.len(), 3);
+        assert_eq!(seen[0].0, Method::Get);
+    }
+
+    #[test]
+    fn wrong_codes_detected_locally() {
+        let fake = spake_server("123456", "999999", 2);
+        let err = block_on(enroll(&fake, &req(), || 1)).unwrap_err().to_string();
+        assert_eq!(err, "the receipt code or the SMS code is wrong; 2 tries left");
+        // No confirmation was posted.
+        assert_eq!(fake.seen.borrow().len(), 2);
+
+        let fake = spake_server("123456", "999999", 0);
+        let err = block_on(enroll(&fake, &req(), || 1)).unwrap_err().to_string();
+        assert!(err.contains("no tries are left"), "{err}");
+    }
+
+    #[test]
+    fn wrong_codes_reported_by_server() {
+        let mut fake = spake_server("123456", "654321", 2);
+        let inner = fake.handler.take().unwrap();
+        fake.handler = Some(Box::new(move |path, body| {
+            if path.ends_with("/confirm") {
+                let b = json!({"error": {"code": "wrong_activation_codes", "message": "x",
+                                         "tries_left": 1}});
+                return Some(HttpReply { status: 403, body: serde_json::to_vec(&b).unwrap() });
+            }
+            inner(path, body)
+        }));
+        let err = block_on(enroll(&fake, &req(), || 1)).unwrap_err().to_string();
+        assert_eq!(err, "the receipt code or the SMS code is wrong; 1 try left");
+    }
+
+    fn token() -> Token {
+        Token {
+            label: "card-7890".into(),
+            token_id: "tok/1".into(),
+            server: "http://bank.test".into(),
+            bank_name: "Maskan".into(),
+            pan: SecretString::new(PAN.into()),
+            pan_masked: mask_pan(PAN),
+            seed: SecretBytes::from_slice(&[9; 32]),
+            lifetime_secs: 60,
+            algorithm: "SHA256".into(),
+            first_digits: 4,
+            second_digits: 8,
+            clock_offset_ms: 0,
+            added_at_unix_ms: 0,
+        }
+    }
+
+    #[test]
+    fn removal() {
+        let nonce = [5u8; 16];
+        let fake = Fake::new(vec![
+            reply(200, json!({"nonce": b64_encode(&nonce), "expires_at": "2030-01-01T00:00:00Z"})),
+            reply(200, json!({"removed": true})),
+        ]);
+        block_on(remove_token(&fake, &token())).unwrap();
+        let seen = fake.seen.borrow();
+        assert_eq!(seen[0].1, "/v1/app/tokens/tok%2F1/removal-challenge");
+        assert_eq!(seen[1].1, "/v1/app/tokens/tok%2F1/removal");
+        let body = seen[1].2.as_ref().unwrap();
+        let proof = b64_decode(body["proof"].as_str().unwrap()).unwrap();
+        let seed = Seed::from_bytes(&[9; 32]).unwrap();
+        assert!(pooya_enroll::verify_removal_proof(&seed, "tok/1", &nonce, &proof));
+    }
+
+    #[test]
+    fn removal_refusals() {
+        let ch = || reply(200, json!({"nonce": "AAAA", "expires_at": "x"}));
+        let cases = [
+            (vec![refusal(404, "unknown_token")], "--forget"),
+            (vec![ch(), refusal(403, "bad_proof")], "did not accept"),
+            (vec![ch(), refusal(410, "challenge_expired")], "try again"),
+            (vec![refusal(403, "network_not_allowed")], "VPN"),
+            (vec![ch(), reply(200, json!({"removed": false}))], "did not remove"),
+        ];
+        for (replies, expect) in cases {
+            let fake = Fake::new(replies);
+            let msg = block_on(remove_token(&fake, &token())).unwrap_err().to_string();
+            assert!(msg.contains(expect), "{expect}: {msg}");
+        }
+    }
+}

@@ -1,0 +1,933 @@
+//! A card and its dynamic-password service: the state machine of the issuer.
+//!
+//! ```text
+//!                      ATM activate-app (R8)            app enrollment confirmed (R16)
+//!   ┌──────────────┐ ───────────────────────▶ ┌─────────────┐ ─────────────────────▶ ┌────────────┐
+//!   │ none/inactive│                          │ app/pending │                        │ app/active │
+//!   └──────────────┘ ◀─────────────────────── └─────────────┘                        └────────────┘
+//!      ▲   │      activation expired (24 h) or its 3 tries used up                     │
+//!      │   │                                                                           │
+//!      │   │ ATM activate-sms (R20)           ┌────────────┐                           │
+//!      │   └────────────────────────────────▶ │ sms/active │                           │
+//!      │                                      └────────────┘                           │
+//!      │                                            │  5 wrong passwords in 24 h (R5)  │
+//!      │                                            ▼                                  ▼
+//!      │                                      ┌─────────────────────────────────────────┐
+//!      │                                      │ mode/locked: token or fixed part dead;  │
+//!      │                                      │ every password refused (75) until the   │
+//!      │                                      │ holder activates again at an ATM        │
+//!      │                                      └─────────────────────────────────────────┘
+//!      │ ATM deactivate (R10), from any state: static second password works again
+//!      │ app removes its token, or the customer's mobile changes (R12): token dead
+//!   any state ── ATM activate-app / activate-sms ──▶ replaces everything: old token, codes and
+//!                                                    fixed part die, failures reset (R5, API.md)
+//! ```
+//!
+//! Beside the service, two flags: `second_blocked` (R11: the holder blocked the second password at
+//! an ATM; only a branch unblocks) and `static_second_disabled` (R9: set when the dynamic second
+//! password becomes active, cleared only by an ATM deactivation, so removing the app's token or a
+//! lock never brings the phishable static password back).
+//!
+//! Every function here is a pure decision over the record and a time `now` (unix ms): it mutates a
+//! copy that the issuer then commits with a version check, so two servers deciding at once cannot
+//! both win.
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::domain::{CustomerId, Digits, Expiry, Mobile, Pan, PasswordKind};
+use crate::keys::{random_bytes, random_digits, random_id, Keyring};
+use crate::policy::Policy;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    None,
+    App,
+    Sms,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceState {
+    Inactive,
+    Pending,
+    Active,
+    Locked,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::None => "none",
+            Mode::App => "app",
+            Mode::Sms => "sms",
+        }
+    }
+}
+
+impl ServiceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceState::Inactive => "inactive",
+            ServiceState::Pending => "pending",
+            ServiceState::Active => "active",
+            ServiceState::Locked => "locked",
+        }
+    }
+}
+
+/// An app activation started at an ATM and not yet completed by the app (R8).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activation {
+    pub id: String,
+    /// The enrollment secret derived from (PAN, receipt code, SMS code), sealed.
+    #[serde(with = "b64")]
+    pub secret_sealed: Vec<u8>,
+    /// The registered mobile the SMS code went to: the token will be bound to it (R12).
+    pub mobile: Mobile,
+    pub expires_at: i64,
+    pub tries_left: u32,
+    pub run: Option<EnrollmentRun>,
+}
+
+/// One enrollment run between its two messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollmentRun {
+    pub id: String,
+    #[serde(with = "b64")]
+    pub pending_sealed: Vec<u8>,
+    pub expires_at: i64,
+    pub lifetime_secs: u32,
+}
+
+/// The app's token for this card: a seed shared with the holder's app.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppToken {
+    pub id: String,
+    #[serde(with = "b64")]
+    pub seed_sealed: Vec<u8>,
+    /// The mobile number it was issued on (R12).
+    pub mobile: Mobile,
+    pub algorithm: String,
+    pub step_secs: u32,
+    pub first_digits: u8,
+    pub second_digits: u8,
+    /// R3: the last time step used per password kind; only later steps are accepted.
+    pub last_step_first: Option<u64>,
+    pub last_step_second: Option<u64>,
+    pub issued_at: i64,
+    pub removal: Option<RemovalChallenge>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovalChallenge {
+    #[serde(with = "b64")]
+    pub nonce: Vec<u8>,
+    pub expires_at: i64,
+}
+
+/// The SMS channel of this card (R20, R21).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmsService {
+    pub mobile: Mobile,
+    #[serde(with = "b64")]
+    pub fixed_mac: Vec<u8>,
+    pub variable: Option<VariablePart>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariablePart {
+    #[serde(with = "b64")]
+    pub mac: Vec<u8>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub used: bool,
+}
+
+/// The mutable part of a card, stored as one document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DynamicService {
+    pub mode: Mode,
+    pub locked: bool,
+    pub activation: Option<Activation>,
+    pub token: Option<AppToken>,
+    pub sms: Option<SmsService>,
+    pub static_second_disabled: bool,
+    /// R5: times (unix ms) of recent wrong passwords.
+    pub failures: Vec<i64>,
+    /// Times of recent wrong PINs at the ATM.
+    pub pin_failures: Vec<i64>,
+}
+
+impl Default for DynamicService {
+    fn default() -> Self {
+        DynamicService {
+            mode: Mode::None,
+            locked: false,
+            activation: None,
+            token: None,
+            sms: None,
+            static_second_disabled: false,
+            failures: Vec::new(),
+            pin_failures: Vec::new(),
+        }
+    }
+}
+
+/// A card as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardRecord {
+    pub pan_hash: String,
+    pub pan_masked: String,
+    pub last4: String,
+    pub customer_id: CustomerId,
+    pub expiry: Expiry,
+    pub pin_hash: String,
+    pub second_hash: String,
+    pub second_blocked: bool,
+    pub svc: DynamicService,
+    pub created_at: i64,
+    /// Bumped by every committed change; a commit names the version it read.
+    pub version: i64,
+}
+
+/// What a verification decided: ISO 8583 response code and reason (API.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Approved,
+    UnknownCard,
+    ExpiredCard,
+    WrongPassword,
+    Replayed,
+    ExpiredPassword,
+    StaticPasswordDisabled,
+    WrongTransaction,
+    SecondPasswordBlocked,
+    Locked,
+}
+
+impl Verdict {
+    pub fn approved(self) -> bool {
+        self == Verdict::Approved
+    }
+    pub fn response_code(self) -> &'static str {
+        match self {
+            Verdict::Approved => "00",
+            Verdict::UnknownCard => "14",
+            Verdict::ExpiredCard => "54",
+            Verdict::WrongPassword
+            | Verdict::Replayed
+            | Verdict::ExpiredPassword
+            | Verdict::StaticPasswordDisabled
+            | Verdict::WrongTransaction => "55",
+            Verdict::SecondPasswordBlocked => "57",
+            Verdict::Locked => "75",
+        }
+    }
+    pub fn reason(self) -> &'static str {
+        match self {
+            Verdict::Approved => "approved",
+            Verdict::UnknownCard => "unknown_card",
+            Verdict::ExpiredCard => "expired_card",
+            Verdict::WrongPassword => "wrong_password",
+            Verdict::Replayed => "replayed",
+            Verdict::ExpiredPassword => "expired_password",
+            Verdict::StaticPasswordDisabled => "static_password_disabled",
+            Verdict::WrongTransaction => "wrong_transaction",
+            Verdict::SecondPasswordBlocked => "second_password_blocked",
+            Verdict::Locked => "locked",
+        }
+    }
+    pub fn parse(code: &str, reason: &str) -> Option<Verdict> {
+        [
+            Verdict::Approved,
+            Verdict::UnknownCard,
+            Verdict::ExpiredCard,
+            Verdict::WrongPassword,
+            Verdict::Replayed,
+            Verdict::ExpiredPassword,
+            Verdict::StaticPasswordDisabled,
+            Verdict::WrongTransaction,
+            Verdict::SecondPasswordBlocked,
+            Verdict::Locked,
+        ]
+        .into_iter()
+        .find(|v| v.response_code() == code && v.reason() == reason)
+    }
+}
+
+/// Refusals of the ATM channel, before anything else is done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AtmRefusal {
+    ExpiredCard,
+    PinTriesExceeded,
+    /// The PIN was wrong: the caller must still commit the record (the failed try is counted).
+    WrongPin,
+    MobileMismatch,
+}
+
+/// Refusals of the app's enrollment and removal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppRefusal {
+    NoPendingActivation,
+    ActivationExpired,
+    ActivationExhausted,
+    InvalidLifetime,
+    MalformedMessage,
+    /// The codes were wrong; the record changed (run closed, maybe activation dead): commit it.
+    WrongActivationCodes { tries_left: u32 },
+    UnknownEnrollment,
+    UnknownToken,
+    ChallengeExpired,
+    BadProof,
+}
+
+/// The two codes of an app activation: one for the receipt, one for the SMS.
+pub struct ActivationCodes {
+    pub receipt_code: Zeroizing<String>,
+    pub sms_code: Zeroizing<String>,
+    pub expires_at: i64,
+}
+
+/// What a successful enrollment start answers the app.
+pub struct EnrollStarted {
+    pub enrollment_id: String,
+    pub msg: Vec<u8>,
+    pub confirm: Vec<u8>,
+    pub tries_left: u32,
+}
+
+fn b64_aad(kind: &str, pan_hash: &str, id: &str) -> Vec<u8> {
+    format!("pooya/v1/{kind}/{pan_hash}/{id}").into_bytes()
+}
+
+fn in_window(times: &[i64], now: i64, window_ms: i64) -> usize {
+    times.iter().filter(|&&t| t > now - window_ms).count()
+}
+
+impl CardRecord {
+    /// A new card with no dynamic service.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        pan: &Pan,
+        pan_hash: String,
+        customer_id: CustomerId,
+        expiry: Expiry,
+        pin_hash: String,
+        second_hash: String,
+        now: i64,
+    ) -> CardRecord {
+        CardRecord {
+            pan_hash,
+            pan_masked: pan.masked(),
+            last4: pan.last4().to_owned(),
+            customer_id,
+            expiry,
+            pin_hash,
+            second_hash,
+            second_blocked: false,
+            svc: DynamicService::default(),
+            created_at: now,
+            version: 0,
+        }
+    }
+
+    fn activation_alive(&self, now: i64) -> bool {
+        self.svc.activation.as_ref().is_some_and(|a| {
+            now < a.expires_at && (a.tries_left > 0 || a.run.as_ref().is_some_and(|r| now < r.expires_at))
+        })
+    }
+
+    /// The mode and state as the bank sees them at `now`.
+    pub fn effective(&self, now: i64) -> (Mode, ServiceState) {
+        let s = &self.svc;
+        let state = if s.locked {
+            ServiceState::Locked
+        } else if s.mode == Mode::App && s.token.is_some() {
+            ServiceState::Active
+        } else if s.mode == Mode::App && self.activation_alive(now) {
+            ServiceState::Pending
+        } else if s.mode == Mode::Sms && s.sms.is_some() {
+            ServiceState::Active
+        } else {
+            ServiceState::Inactive
+        };
+        let mode = s.mode;
+        (mode, state)
+    }
+
+    pub fn recent_failures(&self, now: i64, policy: &Policy) -> usize {
+        in_window(
+            &self.svc.failures,
+            now,
+            policy.lockout.window_secs as i64 * 1000,
+        )
+    }
+
+    fn prune(&mut self, now: i64, policy: &Policy) {
+        let w = policy.lockout.window_secs as i64 * 1000;
+        self.svc.failures.retain(|&t| t > now - w);
+        let pw = policy.pin.window_secs as i64 * 1000;
+        self.svc.pin_failures.retain(|&t| t > now - pw);
+    }
+
+    pub fn is_expired(&self, now: i64) -> bool {
+        now >= self.expiry.expires_at_ms()
+    }
+
+    fn token_otp(
+        &self,
+        keys: &Keyring,
+    ) -> Option<(pooya_otp::PasswordKeys, &AppToken, pooya_otp::Algorithm)> {
+        let t = self.svc.token.as_ref()?;
+        if self.svc.mode != Mode::App || self.svc.locked {
+            return None;
+        }
+        let seed = keys
+            .open(&b64_aad("seed", &self.pan_hash, &t.id), &t.seed_sealed)
+            .ok()?;
+        let alg = t.algorithm.parse().ok()?;
+        Some((pooya_otp::derive_password_keys(&seed), t, alg))
+    }
+
+    /// Checks a dynamic code of the app token. `Ok(Some(step))`: matches an unused step in the
+    /// window; `Err(verdict)`: replayed, expired or wrong; `Ok(None)`: the card has no live token.
+    fn check_token_code(
+        &self,
+        kind: PasswordKind,
+        typed: &str,
+        now: i64,
+        policy: &Policy,
+        keys: &Keyring,
+    ) -> Result<Option<u64>, Verdict> {
+        let Some((pk, t, alg)) = self.token_otp(keys) else {
+            return Ok(None);
+        };
+        let (key, digits, last) = match kind {
+            PasswordKind::First => (&pk.first, t.first_digits, t.last_step_first),
+            PasswordKind::Second => (&pk.second, t.second_digits, t.last_step_second),
+        };
+        let Ok(digits) = pooya_otp::Digits::new(digits) else {
+            return Err(Verdict::WrongPassword);
+        };
+        let Ok(totp) = pooya_otp::Totp::new(t.step_secs, digits, alg) else {
+            return Err(Verdict::WrongPassword);
+        };
+        if typed.len() != usize::from(digits.get()) {
+            return Err(Verdict::WrongPassword);
+        }
+        let tol = i64::from(policy.otp.skew_tolerance_secs) * 1000;
+        let window = totp.accepted_steps(now, tol);
+        let mut verdict = Err(Verdict::WrongPassword);
+        // Look at every step of the window (no early exit: the time taken says nothing).
+        for step in window.clone() {
+            if totp.code_at_step(key, step).matches(typed) {
+                verdict = if last.is_some_and(|l| step <= l) {
+                    Err(Verdict::Replayed)
+                } else {
+                    Ok(Some(step))
+                };
+            }
+        }
+        if verdict == Err(Verdict::WrongPassword) {
+            // A code of one of the last ten steps before the window: expired, not merely wrong.
+            let low = *window.start();
+            for step in low.saturating_sub(10)..low {
+                if totp.code_at_step(key, step).matches(typed) {
+                    verdict = if last.is_some_and(|l| step <= l) {
+                        Err(Verdict::Replayed)
+                    } else {
+                        Err(Verdict::ExpiredPassword)
+                    };
+                }
+            }
+        }
+        verdict
+    }
+
+    fn static_second_matches(&self, typed: &str, keys: &Keyring) -> bool {
+        (5..=12).contains(&typed.len()) && keys.secret_matches(typed, &self.second_hash)
+    }
+
+    fn static_pin_matches(&self, typed: &str, keys: &Keyring) -> bool {
+        typed.len() == 4 && keys.secret_matches(typed, &self.pin_hash)
+    }
+
+    /// R1, R3, R5, R9, R11, R21: decides a verification and records its effect on the card.
+    pub fn verify(
+        &mut self,
+        kind: PasswordKind,
+        typed: &Digits,
+        now: i64,
+        policy: &Policy,
+        keys: &Keyring,
+    ) -> Verdict {
+        if kind == PasswordKind::Second && self.second_blocked {
+            return Verdict::SecondPasswordBlocked;
+        }
+        if self.svc.locked {
+            return Verdict::Locked;
+        }
+        if self.is_expired(now) {
+            return Verdict::ExpiredCard;
+        }
+        self.prune(now, policy);
+        let typed = typed.as_str();
+        let verdict = match kind {
+            PasswordKind::First => self.decide_first(typed, now, policy, keys),
+            PasswordKind::Second => self.decide_second(typed, now, policy, keys),
+        };
+        if !verdict.approved() {
+            self.record_failure(now, policy);
+        }
+        verdict
+    }
+
+    fn record_failure(&mut self, now: i64, policy: &Policy) {
+        self.svc.failures.push(now);
+        if self.recent_failures(now, policy) >= policy.lockout.max_failures as usize {
+            // R5: the service is disabled; the holder starts again at an ATM.
+            self.svc.locked = true;
+            self.svc.token = None;
+            self.svc.sms = None;
+            self.svc.activation = None;
+        }
+    }
+
+    fn decide_first(&mut self, typed: &str, now: i64, policy: &Policy, keys: &Keyring) -> Verdict {
+        let dynamic = self.check_token_code(PasswordKind::First, typed, now, policy, keys);
+        if let Ok(Some(step)) = dynamic {
+            if let Some(t) = self.svc.token.as_mut() {
+                t.last_step_first = Some(step);
+            }
+            return Verdict::Approved;
+        }
+        let has_dynamic = dynamic.is_err();
+        if (!has_dynamic || policy.otp.static_pin_with_dynamic)
+            && self.static_pin_matches(typed, keys)
+        {
+            return Verdict::Approved;
+        }
+        match dynamic {
+            Err(v) => v,
+            Ok(_) => Verdict::WrongPassword,
+        }
+    }
+
+    fn decide_second(&mut self, typed: &str, now: i64, policy: &Policy, keys: &Keyring) -> Verdict {
+        let s = &self.svc;
+        if s.mode == Mode::App && s.token.is_some() {
+            match self.check_token_code(PasswordKind::Second, typed, now, policy, keys) {
+                Ok(Some(step)) => {
+                    if let Some(t) = self.svc.token.as_mut() {
+                        t.last_step_second = Some(step);
+                    }
+                    return Verdict::Approved;
+                }
+                Ok(None) | Err(Verdict::WrongPassword) => {}
+                Err(v) => return v,
+            }
+        } else if s.mode == Mode::Sms && s.sms.is_some() {
+            match self.check_sms_password(typed, now, policy, keys) {
+                Ok(()) => return Verdict::Approved,
+                Err(Verdict::WrongPassword) => {}
+                Err(v) => return v,
+            }
+        } else if !s.static_second_disabled {
+            return if self.static_second_matches(typed, keys) {
+                Verdict::Approved
+            } else {
+                Verdict::WrongPassword
+            };
+        }
+        // R9: the dynamic service is (or was) active: the static second password is dead.
+        if self.static_second_matches(typed, keys) {
+            Verdict::StaticPasswordDisabled
+        } else {
+            Verdict::WrongPassword
+        }
+    }
+
+    /// R21: the SMS password is the fixed part then the variable part.
+    fn check_sms_password(
+        &mut self,
+        typed: &str,
+        now: i64,
+        policy: &Policy,
+        keys: &Keyring,
+    ) -> Result<(), Verdict> {
+        let fixed_len = usize::from(policy.sms.fixed_part_digits);
+        let var_len = usize::from(policy.sms.variable_part_digits);
+        let Some(sms) = self.svc.sms.as_mut() else {
+            return Err(Verdict::WrongPassword);
+        };
+        if typed.len() != fixed_len + var_len {
+            return Err(Verdict::WrongPassword);
+        }
+        let (fixed, var) = typed.split_at(fixed_len);
+        let fixed_ok = keys.code_mac_matches("sms-fixed", &[fixed.as_bytes()], &sms.fixed_mac);
+        let Some(v) = sms.variable.as_mut() else {
+            return Err(Verdict::WrongPassword);
+        };
+        let var_ok = keys.code_mac_matches("sms-variable", &[var.as_bytes()], &v.mac);
+        if !(fixed_ok && var_ok) {
+            return Err(Verdict::WrongPassword);
+        }
+        if v.used {
+            return Err(Verdict::Replayed);
+        }
+        let tol = i64::from(policy.otp.skew_tolerance_secs) * 1000;
+        if now >= v.expires_at + tol {
+            return Err(Verdict::ExpiredPassword);
+        }
+        v.used = true;
+        Ok(())
+    }
+
+    /// The ATM's first check (API.md): the static PIN, or a dynamic first password where the card
+    /// has one. A wrong PIN is counted apart from R5 failures.
+    pub fn check_atm_pin(
+        &mut self,
+        pin: &Digits,
+        now: i64,
+        policy: &Policy,
+        keys: &Keyring,
+    ) -> Result<(), AtmRefusal> {
+        if self.is_expired(now) {
+            return Err(AtmRefusal::ExpiredCard);
+        }
+        self.prune(now, policy);
+        if self.svc.pin_failures.len() >= policy.pin.max_tries as usize {
+            return Err(AtmRefusal::PinTriesExceeded);
+        }
+        let typed = pin.as_str();
+        if self.static_pin_matches(typed, keys) {
+            return Ok(());
+        }
+        if let Ok(Some(step)) = self.check_token_code(PasswordKind::First, typed, now, policy, keys)
+        {
+            if let Some(t) = self.svc.token.as_mut() {
+                t.last_step_first = Some(step);
+            }
+            return Ok(());
+        }
+        self.svc.pin_failures.push(now);
+        Err(AtmRefusal::WrongPin)
+    }
+
+    /// Clears every dynamic credential: used when an activation replaces the card's service.
+    fn reset_service(&mut self) {
+        self.svc.token = None;
+        self.svc.sms = None;
+        self.svc.activation = None;
+        self.svc.locked = false;
+        self.svc.failures.clear();
+    }
+
+    /// R8: starts an app activation. `typed` must equal the registered mobile.
+    pub fn activate_app(
+        &mut self,
+        pan: &Pan,
+        registered: &Mobile,
+        typed: &Mobile,
+        now: i64,
+        policy: &Policy,
+        keys: &Keyring,
+    ) -> Result<ActivationCodes, AtmRefusal> {
+        if registered != typed {
+            return Err(AtmRefusal::MobileMismatch);
+        }
+        let a = &policy.activation;
+        let receipt_code = random_digits(usize::from(a.receipt_code_digits));
+        let sms_code = random_digits(usize::from(a.sms_code_digits));
+        let secret = pooya_enroll::activation_secret(pan.digits(), &receipt_code, &sms_code);
+        let id = random_id();
+        let expires_at = now + a.ttl_secs as i64 * 1000;
+        let sealed = keys.seal(&b64_aad("activation", &self.pan_hash, &id), secret.as_bytes());
+        self.reset_service();
+        self.svc.mode = Mode::App;
+        self.svc.activation = Some(Activation {
+            id,
+            secret_sealed: sealed,
+            mobile: registered.clone(),
+            expires_at,
+            tries_left: a.max_tries,
+            run: None,
+        });
+        Ok(ActivationCodes {
+            receipt_code,
+            sms_code,
+            expires_at,
+        })
+    }
+
+    /// R20: activates the SMS channel; returns the fixed part for the receipt.
+    pub fn activate_sms(
+        &mut self,
+        registered: &Mobile,
+        typed: &Mobile,
+        policy: &Policy,
+        keys: &Keyring,
+    ) -> Result<Zeroizing<String>, AtmRefusal> {
+        if registered != typed {
+            return Err(AtmRefusal::MobileMismatch);
+        }
+        let fixed = random_digits(usize::from(policy.sms.fixed_part_digits));
+        self.reset_service();
+        self.svc.mode = Mode::Sms;
+        self.svc.static_second_disabled = true;
+        self.svc.sms = Some(SmsService {
+            mobile: registered.clone(),
+            fixed_mac: keys.code_mac("sms-fixed", &[fixed.as_bytes()]),
+            variable: None,
+        });
+        Ok(fixed)
+    }
+
+    /// R10: back to the static passwords.
+    pub fn deactivate(&mut self) {
+        self.reset_service();
+        self.svc.mode = Mode::None;
+        self.svc.static_second_disabled = false;
+    }
+
+    /// R21: a new variable part for an SMS-activated card, or `None` when the card has no live SMS
+    /// service. The previous variable part dies.
+    pub fn issue_variable_part(
+        &mut self,
+        now: i64,
+        policy: &Policy,
+        keys: &Keyring,
+    ) -> Option<(Zeroizing<String>, i64)> {
+        if self.svc.locked || self.svc.mode != Mode::Sms || self.is_expired(now) {
+            return None;
+        }
+        let sms = self.svc.sms.as_mut()?;
+        let var = random_digits(usize::from(policy.sms.variable_part_digits));
+        let expires_at = now + policy.lifetime_ms();
+        sms.variable = Some(VariablePart {
+            mac: keys.code_mac("sms-variable", &[var.as_bytes()]),
+            issued_at: now,
+            expires_at,
+            used: false,
+        });
+        Some((var, expires_at))
+    }
+
+    /// R12: kills every credential issued on `old`; returns how many tokens died (app token and
+    /// SMS service each count one).
+    pub fn revoke_mobile(&mut self, old: &Mobile) -> u32 {
+        let mut n = 0;
+        if self.svc.token.as_ref().is_some_and(|t| &t.mobile == old) {
+            self.svc.token = None;
+            n += 1;
+        }
+        if self.svc.sms.as_ref().is_some_and(|s| &s.mobile == old) {
+            self.svc.sms = None;
+            n += 1;
+        }
+        if self.svc.activation.as_ref().is_some_and(|a| &a.mobile == old) {
+            self.svc.activation = None;
+        }
+        if self.svc.token.is_none() && self.svc.sms.is_none() && self.svc.activation.is_none() {
+            self.svc.mode = Mode::None;
+        }
+        n
+    }
+
+    /// R16, first message: the app's SPAKE2 message, answered with the server's and its key
+    /// confirmation. Each run costs one of the activation's tries.
+    pub fn enroll_start(
+        &mut self,
+        pan: &Pan,
+        client_msg: &[u8],
+        lifetime_secs: Option<u32>,
+        now: i64,
+        policy: &Policy,
+        keys: &Keyring,
+    ) -> Result<EnrollStarted, AppRefusal> {
+        let lifetime = lifetime_secs.unwrap_or(policy.otp.lifetime_secs);
+        if !(policy.otp.min_lifetime_secs..=policy.otp.max_lifetime_secs).contains(&lifetime) {
+            return Err(AppRefusal::InvalidLifetime);
+        }
+        if self.svc.locked || self.svc.mode != Mode::App || self.svc.token.is_some() {
+            return Err(AppRefusal::NoPendingActivation);
+        }
+        let pan_hash = self.pan_hash.clone();
+        let Some(act) = self.svc.activation.as_mut() else {
+            return Err(AppRefusal::NoPendingActivation);
+        };
+        if now >= act.expires_at {
+            return Err(AppRefusal::ActivationExpired);
+        }
+        if act.tries_left == 0 {
+            return Err(AppRefusal::ActivationExhausted);
+        }
+        let secret = keys
+            .open(&b64_aad("activation", &pan_hash, &act.id), &act.secret_sealed)
+            .ok()
+            .and_then(|s| pooya_enroll::ActivationSecret::from_bytes(&s).ok())
+            .ok_or(AppRefusal::ActivationExpired)?;
+        let resp = pooya_enroll::server_respond(&secret, pan.digits(), client_msg)
+            .map_err(|_| AppRefusal::MalformedMessage)?;
+        act.tries_left -= 1;
+        let run_id = random_id();
+        let pending = resp.pending.to_bytes();
+        act.run = Some(EnrollmentRun {
+            pending_sealed: keys.seal(&b64_aad("enrollment", &pan_hash, &run_id), &pending),
+            id: run_id.clone(),
+            expires_at: now + policy.activation.enrollment_ttl_secs as i64 * 1000,
+            lifetime_secs: lifetime,
+        });
+        Ok(EnrollStarted {
+            enrollment_id: run_id,
+            msg: resp.msg,
+            confirm: resp.confirm,
+            tries_left: act.tries_left,
+        })
+    }
+
+    /// R16, second message: the app's key confirmation. On success the card's app token is born
+    /// and the static second password dies (R9).
+    pub fn enroll_confirm(
+        &mut self,
+        enrollment_id: &str,
+        client_confirm: &[u8],
+        now: i64,
+        policy: &Policy,
+        keys: &Keyring,
+    ) -> Result<AppToken, AppRefusal> {
+        let pan_hash = self.pan_hash.clone();
+        let Some(act) = self.svc.activation.as_mut() else {
+            return Err(AppRefusal::UnknownEnrollment);
+        };
+        let Some(run) = act.run.as_ref().filter(|r| r.id == enrollment_id) else {
+            return Err(AppRefusal::UnknownEnrollment);
+        };
+        if now >= act.expires_at {
+            return Err(AppRefusal::ActivationExpired);
+        }
+        if now >= run.expires_at {
+            return Err(AppRefusal::UnknownEnrollment);
+        }
+        let pending = keys
+            .open(
+                &b64_aad("enrollment", &pan_hash, &run.id),
+                &run.pending_sealed,
+            )
+            .ok()
+            .and_then(|p| pooya_enroll::PendingEnrollment::from_bytes(&p).ok())
+            .ok_or(AppRefusal::UnknownEnrollment)?;
+        let lifetime = run.lifetime_secs;
+        let seed = match pooya_enroll::server_finish(&pending, client_confirm) {
+            Ok(seed) => seed,
+            Err(_) => {
+                act.run = None;
+                let tries_left = act.tries_left;
+                if tries_left == 0 {
+                    self.svc.activation = None;
+                }
+                return Err(AppRefusal::WrongActivationCodes { tries_left });
+            }
+        };
+        let token_id = random_id();
+        let token = AppToken {
+            seed_sealed: keys.seal(&b64_aad("seed", &pan_hash, &token_id), seed.as_bytes()),
+            id: token_id,
+            mobile: act.mobile.clone(),
+            algorithm: policy.otp.algorithm.clone(),
+            step_secs: lifetime,
+            first_digits: policy.otp.first_digits,
+            second_digits: policy.otp.second_digits,
+            last_step_first: None,
+            last_step_second: None,
+            issued_at: now,
+            removal: None,
+        };
+        self.svc.activation = None;
+        self.svc.token = Some(token.clone());
+        self.svc.mode = Mode::App;
+        self.svc.static_second_disabled = true;
+        self.svc.failures.clear();
+        Ok(token)
+    }
+
+    /// Token removal, first step: a fresh nonce the app must MAC with its seed.
+    pub fn removal_challenge(
+        &mut self,
+        token_id: &str,
+        now: i64,
+        policy: &Policy,
+    ) -> Result<RemovalChallenge, AppRefusal> {
+        let t = self
+            .svc
+            .token
+            .as_mut()
+            .filter(|t| t.id == token_id)
+            .ok_or(AppRefusal::UnknownToken)?;
+        let c = RemovalChallenge {
+            nonce: random_bytes::<32>().to_vec(),
+            expires_at: now + policy.activation.removal_challenge_ttl_secs as i64 * 1000,
+        };
+        t.removal = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Token removal, second step: proof of the seed over the nonce. The challenge is used up by
+    /// any answer, right or wrong.
+    pub fn remove_token(
+        &mut self,
+        token_id: &str,
+        nonce: &[u8],
+        proof: &[u8],
+        now: i64,
+        keys: &Keyring,
+    ) -> Result<(), AppRefusal> {
+        let pan_hash = self.pan_hash.clone();
+        let t = self
+            .svc
+            .token
+            .as_mut()
+            .filter(|t| t.id == token_id)
+            .ok_or(AppRefusal::UnknownToken)?;
+        let Some(c) = t.removal.take() else {
+            return Err(AppRefusal::BadProof);
+        };
+        if !pooya_otp::ct_eq(&c.nonce, nonce) {
+            return Err(AppRefusal::BadProof);
+        }
+        if now >= c.expires_at {
+            return Err(AppRefusal::ChallengeExpired);
+        }
+        let seed = keys
+            .open(&b64_aad("seed", &pan_hash, &t.id), &t.seed_sealed)
+            .ok()
+            .and_then(|s| pooya_enroll::Seed::from_bytes(&s).ok())
+            .ok_or(AppRefusal::BadProof)?;
+        if !pooya_enroll::verify_removal_proof(&seed, token_id, nonce, proof) {
+            return Err(AppRefusal::BadProof);
+        }
+        self.svc.token = None;
+        self.svc.mode = Mode::None;
+        Ok(())
+    }
+}
+
+/// Byte fields of the stored document as base64.
+mod b64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&data_encoding::BASE64.encode(v))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        data_encoding::BASE64
+            .decode(s.as_bytes())
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests;

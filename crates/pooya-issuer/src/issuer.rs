@@ -1,0 +1,931 @@
+//! The issuer: each operation of the bank's channels as one function over domain types. Each reads
+//! what it needs from the [`Store`], lets the card decide (see [`crate::card`]), and commits the
+//! decision with everything it causes — audit record, SMS, verification record — as one
+//! transaction guarded by the versions it read. A concurrent change makes the commit fail and the
+//! operation decide again on fresh data; nothing is ever half done.
+
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use crate::card::{AppRefusal, AppToken, AtmRefusal, CardRecord, Mode, ServiceState, Verdict};
+use crate::clock::Clock;
+use crate::domain::*;
+use crate::keys::Keyring;
+use crate::messages;
+use crate::policy::Policy;
+use crate::store::*;
+
+/// Every way an operation can be refused. The HTTP edge maps each to one status and error code.
+#[derive(Debug, thiserror::Error)]
+pub enum IssuerError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidValue),
+    #[error("no such card")]
+    UnknownCard,
+    #[error("no such customer")]
+    UnknownCustomer,
+    #[error("it exists already")]
+    AlreadyExists,
+    #[error("the card has expired")]
+    ExpiredCard,
+    #[error("the PIN is wrong")]
+    WrongPin,
+    #[error("too many wrong PINs; try again later")]
+    PinTriesExceeded,
+    #[error("the mobile number is not the one registered for this card")]
+    MobileMismatch,
+    #[error("this transaction id was already used with a different request")]
+    TxnConflict,
+    #[error("the card has no app activation waiting; activate at an ATM first")]
+    NoPendingActivation,
+    #[error("the activation has expired; activate again at an ATM")]
+    ActivationExpired,
+    #[error("the activation's tries are used up; activate again at an ATM")]
+    ActivationExhausted,
+    #[error("the token lifetime is outside the bank's bounds")]
+    InvalidLifetime,
+    #[error("the enrollment message is malformed")]
+    MalformedMessage,
+    #[error("the receipt code or the SMS code is wrong")]
+    WrongActivationCodes { tries_left: u32 },
+    #[error("no such enrollment (it may have expired)")]
+    UnknownEnrollment,
+    #[error("no such token")]
+    UnknownToken,
+    #[error("the removal challenge has expired")]
+    ChallengeExpired,
+    #[error("the proof of possession is wrong")]
+    BadProof,
+    #[error("this is not the bank's short number")]
+    UnknownShortNumber,
+    #[error("the store is unavailable")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for IssuerError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => IssuerError::Unavailable(m),
+            StoreError::Duplicate => IssuerError::AlreadyExists,
+            StoreError::Conflict => IssuerError::Unavailable("too much contention".into()),
+            StoreError::Corrupt(m) => IssuerError::Internal(m),
+        }
+    }
+}
+
+impl From<AtmRefusal> for IssuerError {
+    fn from(r: AtmRefusal) -> Self {
+        match r {
+            AtmRefusal::ExpiredCard => IssuerError::ExpiredCard,
+            AtmRefusal::PinTriesExceeded => IssuerError::PinTriesExceeded,
+            AtmRefusal::WrongPin => IssuerError::WrongPin,
+            AtmRefusal::MobileMismatch => IssuerError::MobileMismatch,
+        }
+    }
+}
+
+impl From<AppRefusal> for IssuerError {
+    fn from(r: AppRefusal) -> Self {
+        match r {
+            AppRefusal::NoPendingActivation => IssuerError::NoPendingActivation,
+            AppRefusal::ActivationExpired => IssuerError::ActivationExpired,
+            AppRefusal::ActivationExhausted => IssuerError::ActivationExhausted,
+            AppRefusal::InvalidLifetime => IssuerError::InvalidLifetime,
+            AppRefusal::MalformedMessage => IssuerError::MalformedMessage,
+            AppRefusal::WrongActivationCodes { tries_left } => {
+                IssuerError::WrongActivationCodes { tries_left }
+            }
+            AppRefusal::UnknownEnrollment => IssuerError::UnknownEnrollment,
+            AppRefusal::UnknownToken => IssuerError::UnknownToken,
+            AppRefusal::ChallengeExpired => IssuerError::ChallengeExpired,
+            AppRefusal::BadProof => IssuerError::BadProof,
+        }
+    }
+}
+
+/// A card as the branch sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardView {
+    pub pan_masked: String,
+    pub customer_id: String,
+    pub mode: Mode,
+    pub state: ServiceState,
+    pub second_blocked: bool,
+    pub recent_failures: usize,
+}
+
+/// The outcome of a verification (API.md, `/v1/verify`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VerifyOutcome {
+    pub approved: bool,
+    pub response_code: &'static str,
+    pub reason: &'static str,
+}
+
+impl From<Verdict> for VerifyOutcome {
+    fn from(v: Verdict) -> Self {
+        VerifyOutcome {
+            approved: v.approved(),
+            response_code: v.response_code(),
+            reason: v.reason(),
+        }
+    }
+}
+
+pub struct AppActivationIssued {
+    pub receipt_code: Zeroizing<String>,
+    pub expires_at: i64,
+}
+
+pub struct SmsActivationIssued {
+    pub fixed_part: Zeroizing<String>,
+    pub receipt_text: Zeroizing<String>,
+}
+
+pub struct EnrollmentStarted {
+    pub enrollment_id: String,
+    pub msg: Vec<u8>,
+    pub confirm: Vec<u8>,
+    pub tries_left: u32,
+}
+
+/// What the app learns about its new token.
+pub struct TokenIssued {
+    pub token_id: String,
+    pub pan_masked: String,
+    pub bank_name: String,
+    pub lifetime_secs: u32,
+    pub algorithm: String,
+    pub first_digits: u8,
+    pub second_digits: u8,
+}
+
+pub struct RemovalChallengeIssued {
+    pub nonce: Vec<u8>,
+    pub expires_at: i64,
+}
+
+/// What a decision leaves to commit beside the card itself.
+#[derive(Default)]
+struct Effects {
+    outbox: Vec<OutgoingSms>,
+    audit: Vec<AuditRecord>,
+    verifications: Vec<VerificationRecord>,
+}
+
+/// `(what to answer, what to commit)`: `None` commits nothing.
+type Decided<T> = (Result<T, IssuerError>, Option<Effects>);
+
+/// How often an operation decides again after losing a race before it gives up with 503.
+const MAX_ATTEMPTS: usize = 64;
+
+/// Runs CPU-heavy work (Argon2) without stalling the other requests of a multi-threaded runtime.
+fn heavy<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+pub struct Issuer {
+    store: Arc<dyn Store>,
+    keys: Arc<Keyring>,
+    policy: Arc<Policy>,
+    clock: Arc<dyn Clock>,
+    outbox_signal: Arc<tokio::sync::Notify>,
+}
+
+impl Issuer {
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: Arc<Keyring>,
+        policy: Policy,
+        clock: Arc<dyn Clock>,
+    ) -> Issuer {
+        Issuer {
+            store,
+            keys,
+            policy: Arc::new(policy),
+            clock,
+            outbox_signal: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+    /// Notified after every commit that queued an SMS.
+    pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.outbox_signal.clone()
+    }
+
+    fn audit(&self, now: i64, event: &str, card: Option<&CardRecord>, detail: String) -> AuditRecord {
+        AuditRecord {
+            at: now,
+            event: event.to_owned(),
+            pan_masked: card.map(|c| c.pan_masked.clone()),
+            customer_id: card.map(|c| c.customer_id.as_str().to_owned()),
+            detail,
+        }
+    }
+
+    /// SMS bodies are sealed at rest: they carry codes.
+    fn sms(&self, to: &Mobile, text: &str, now: i64, expires_at: Option<i64>) -> OutgoingSms {
+        OutgoingSms {
+            to: to.clone(),
+            text: data_encoding::BASE64.encode(&self.keys.seal(b"pooya/v1/sms", text.as_bytes())),
+            created_at: now,
+            expires_at,
+        }
+    }
+
+    /// The text of a queued SMS, for the delivery worker only.
+    pub fn open_sms_text(&self, stored: &str) -> Result<Zeroizing<String>, IssuerError> {
+        let sealed = data_encoding::BASE64
+            .decode(stored.as_bytes())
+            .map_err(|_| IssuerError::Internal("outbox body is not base64".into()))?;
+        let plain = self
+            .keys
+            .open(b"pooya/v1/sms", &sealed)
+            .map_err(|_| IssuerError::Internal("outbox body does not open".into()))?;
+        String::from_utf8(plain.to_vec())
+            .map(Zeroizing::new)
+            .map_err(|_| IssuerError::Internal("outbox body is not UTF-8".into()))
+    }
+
+    async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
+        let has_sms = !commit.outbox.is_empty();
+        self.store.commit(commit).await?;
+        if has_sms {
+            self.outbox_signal.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Reads a card (and its customer, when asked), decides, commits; again on a lost race.
+    async fn update_card<T>(
+        &self,
+        pan_hash: &str,
+        with_customer: bool,
+        mut decide: impl FnMut(&mut CardRecord, Option<&CustomerRecord>, i64) -> Decided<T>,
+    ) -> Result<T, IssuerError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let card = self
+                .store
+                .card(pan_hash)
+                .await?
+                .ok_or(IssuerError::UnknownCard)?;
+            let customer = if with_customer {
+                Some(
+                    self.store
+                        .customer(&card.customer_id)
+                        .await?
+                        .ok_or_else(|| IssuerError::Internal("card without customer".into()))?,
+                )
+            } else {
+                None
+            };
+            let mut next = card.clone();
+            let now = self.clock.now_ms();
+            let (result, effects) = heavy(|| decide(&mut next, customer.as_ref(), now));
+            let Some(effects) = effects else {
+                return result;
+            };
+            let commit = Commit {
+                customer_guards: customer.iter().map(|c| (c.id.clone(), c.version)).collect(),
+                cards: vec![next],
+                verifications: effects.verifications,
+                outbox: effects.outbox,
+                audit: effects.audit,
+                ..Commit::default()
+            };
+            match self.commit(commit).await {
+                Ok(()) => return result,
+                Err(StoreError::Conflict) => {
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(IssuerError::Unavailable("too much contention".into()))
+    }
+
+    fn pan_hash(&self, pan: &Pan) -> String {
+        self.keys.pan_hash(pan)
+    }
+
+    // ---------------------------------------------------------------- branch
+
+    pub async fn create_customer(
+        &self,
+        id: CustomerId,
+        mobile: Mobile,
+    ) -> Result<CustomerRecord, IssuerError> {
+        let now = self.clock.now_ms();
+        let rec = CustomerRecord {
+            id: id.clone(),
+            mobile: mobile.clone(),
+            created_at: now,
+            version: 0,
+        };
+        let commit = Commit {
+            new_customers: vec![rec.clone()],
+            audit: vec![AuditRecord {
+                at: now,
+                event: "customer.created".into(),
+                pan_masked: None,
+                customer_id: Some(id.as_str().to_owned()),
+                detail: format!("mobile {}", mobile.masked()),
+            }],
+            ..Commit::default()
+        };
+        self.commit(commit).await?;
+        Ok(rec)
+    }
+
+    /// R12: a new mobile number; every token issued on the old one dies, on every card.
+    pub async fn change_mobile(
+        &self,
+        id: &CustomerId,
+        mobile: Mobile,
+    ) -> Result<(Mobile, u32), IssuerError> {
+        for _ in 0..MAX_ATTEMPTS {
+            let customer = self
+                .store
+                .customer(id)
+                .await?
+                .ok_or(IssuerError::UnknownCustomer)?;
+            let now = self.clock.now_ms();
+            if customer.mobile == mobile {
+                return Ok((mobile, 0));
+            }
+            let old = customer.mobile.clone();
+            let mut revoked = 0;
+            let mut cards = Vec::new();
+            let mut audit = vec![AuditRecord {
+                at: now,
+                event: "customer.mobile_changed".into(),
+                pan_masked: None,
+                customer_id: Some(id.as_str().to_owned()),
+                detail: format!("{} -> {}", old.masked(), mobile.masked()),
+            }];
+            for mut card in self.store.cards_of_customer(id).await? {
+                let n = card.revoke_mobile(&old);
+                if n > 0 {
+                    revoked += n;
+                    audit.push(self.audit(
+                        now,
+                        "card.tokens_revoked",
+                        Some(&card),
+                        format!("{n} token(s) issued on the old mobile"),
+                    ));
+                }
+                cards.push(card);
+            }
+            let commit = Commit {
+                customers: vec![CustomerRecord {
+                    mobile: mobile.clone(),
+                    ..customer
+                }],
+                cards,
+                audit,
+                ..Commit::default()
+            };
+            match self.commit(commit).await {
+                Ok(()) => return Ok((mobile, revoked)),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(IssuerError::Unavailable("too much contention".into()))
+    }
+
+    pub async fn create_card(
+        &self,
+        pan: &Pan,
+        customer_id: CustomerId,
+        expiry: Expiry,
+        pin: Digits,
+        second_password: Digits,
+    ) -> Result<String, IssuerError> {
+        let customer = self
+            .store
+            .customer(&customer_id)
+            .await?
+            .ok_or(IssuerError::UnknownCustomer)?;
+        let now = self.clock.now_ms();
+        if now >= expiry.expires_at_ms() {
+            return Err(IssuerError::Invalid(InvalidValue::Expiry));
+        }
+        let pan_hash = self.pan_hash(pan);
+        if self.store.card(&pan_hash).await?.is_some() {
+            return Err(IssuerError::AlreadyExists);
+        }
+        let (pin_hash, second_hash) = heavy(|| {
+            Ok::<_, IssuerError>((
+                self.keys
+                    .hash_secret(pin.as_str())
+                    .map_err(|e| IssuerError::Internal(e.to_string()))?,
+                self.keys
+                    .hash_secret(second_password.as_str())
+                    .map_err(|e| IssuerError::Internal(e.to_string()))?,
+            ))
+        })?;
+        let card = CardRecord::new(
+            pan,
+            pan_hash,
+            customer_id,
+            expiry,
+            pin_hash,
+            second_hash,
+            now,
+        );
+        let commit = Commit {
+            customer_guards: vec![(customer.id.clone(), customer.version)],
+            audit: vec![self.audit(now, "card.created", Some(&card), String::new())],
+            new_cards: vec![card],
+            ..Commit::default()
+        };
+        match self.commit(commit).await {
+            Ok(()) => Ok(pan.masked()),
+            Err(StoreError::Conflict) => Err(IssuerError::Unavailable(
+                "the customer changed meanwhile; try again".into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn card_view(&self, pan: &Pan) -> Result<CardView, IssuerError> {
+        let card = self
+            .store
+            .card(&self.pan_hash(pan))
+            .await?
+            .ok_or(IssuerError::UnknownCard)?;
+        let now = self.clock.now_ms();
+        let (mode, state) = card.effective(now);
+        Ok(CardView {
+            pan_masked: card.pan_masked.clone(),
+            customer_id: card.customer_id.as_str().to_owned(),
+            mode,
+            state,
+            second_blocked: card.second_blocked,
+            recent_failures: card.recent_failures(now, &self.policy),
+        })
+    }
+
+    /// R11: only a branch lifts the block.
+    pub async fn unblock_second(&self, pan: &Pan) -> Result<(), IssuerError> {
+        self.update_card(&self.pan_hash(pan), false, |card, _, now| {
+            card.second_blocked = false;
+            let mut e = Effects::default();
+            e.audit.push(self.audit(now, "branch.unblock_second", Some(card), String::new()));
+            (Ok(()), Some(e))
+        })
+        .await
+    }
+
+    // ---------------------------------------------------------------- ATM
+
+    /// The PIN check every ATM operation starts with; a wrong PIN is committed alone.
+    fn atm_pin<T>(&self, card: &mut CardRecord, pin: &Digits, now: i64) -> Option<Decided<T>> {
+        match card.check_atm_pin(pin, now, &self.policy, &self.keys) {
+            Ok(()) => None,
+            Err(AtmRefusal::WrongPin) => {
+                let mut e = Effects::default();
+                e.audit.push(self.audit(now, "atm.wrong_pin", Some(card), String::new()));
+                Some((Err(IssuerError::WrongPin), Some(e)))
+            }
+            Err(r) => Some((Err(r.into()), None)),
+        }
+    }
+
+    /// R8: app activation. The receipt code is answered; the SMS code goes to the registered mobile.
+    pub async fn atm_activate_app(
+        &self,
+        pan: &Pan,
+        pin: &Digits,
+        mobile: &Mobile,
+    ) -> Result<AppActivationIssued, IssuerError> {
+        self.update_card(&self.pan_hash(pan), true, |card, customer, now| {
+            if let Some(d) = self.atm_pin(card, pin, now) {
+                return d;
+            }
+            let registered = &customer.expect("loaded").mobile;
+            let codes = match card.activate_app(pan, registered, mobile, now, &self.policy, &self.keys)
+            {
+                Ok(c) => c,
+                Err(r) => return (Err(r.into()), None),
+            };
+            let text = messages::activation_code(
+                self.policy.sms.language,
+                &self.policy.bank_name,
+                &codes.sms_code,
+                self.policy.activation.ttl_secs.div_ceil(3600),
+            );
+            let mut e = Effects::default();
+            e.outbox
+                .push(self.sms(registered, &text, now, Some(codes.expires_at)));
+            e.audit.push(self.audit(now, "atm.activate_app", Some(card), String::new()));
+            (
+                Ok(AppActivationIssued {
+                    receipt_code: codes.receipt_code,
+                    expires_at: codes.expires_at,
+                }),
+                Some(e),
+            )
+        })
+        .await
+    }
+
+    /// R20: SMS activation; the fixed part and the receipt text go back to the ATM.
+    pub async fn atm_activate_sms(
+        &self,
+        pan: &Pan,
+        pin: &Digits,
+        mobile: &Mobile,
+    ) -> Result<SmsActivationIssued, IssuerError> {
+        self.update_card(&self.pan_hash(pan), true, |card, customer, now| {
+            if let Some(d) = self.atm_pin(card, pin, now) {
+                return d;
+            }
+            let registered = &customer.expect("loaded").mobile;
+            let fixed = match card.activate_sms(registered, mobile, &self.policy, &self.keys) {
+                Ok(f) => f,
+                Err(r) => return (Err(r.into()), None),
+            };
+            let receipt_text = Zeroizing::new(messages::sms_receipt(
+                self.policy.sms.language,
+                &self.policy.bank_name,
+                &fixed,
+                &self.policy.sms.short_number,
+            ));
+            let mut e = Effects::default();
+            e.audit.push(self.audit(now, "atm.activate_sms", Some(card), String::new()));
+            (
+                Ok(SmsActivationIssued {
+                    fixed_part: fixed,
+                    receipt_text,
+                }),
+                Some(e),
+            )
+        })
+        .await
+    }
+
+    /// R10: back to static passwords.
+    pub async fn atm_deactivate(&self, pan: &Pan, pin: &Digits) -> Result<(), IssuerError> {
+        self.update_card(&self.pan_hash(pan), false, |card, _, now| {
+            if let Some(d) = self.atm_pin(card, pin, now) {
+                return d;
+            }
+            card.deactivate();
+            let mut e = Effects::default();
+            e.audit.push(self.audit(now, "atm.deactivate", Some(card), String::new()));
+            (Ok(()), Some(e))
+        })
+        .await
+    }
+
+    /// R11: the holder blocks the card's second password.
+    pub async fn atm_block_second(&self, pan: &Pan, pin: &Digits) -> Result<(), IssuerError> {
+        self.update_card(&self.pan_hash(pan), false, |card, _, now| {
+            if let Some(d) = self.atm_pin(card, pin, now) {
+                return d;
+            }
+            card.second_blocked = true;
+            let mut e = Effects::default();
+            e.audit.push(self.audit(now, "atm.block_second", Some(card), String::new()));
+            (Ok(()), Some(e))
+        })
+        .await
+    }
+
+    // ---------------------------------------------------------------- SMS
+
+    /// R21, R22: a message to the bank's short number. Answers nothing about cards: a reply, if
+    /// any, goes through the outbox to the sender, and only when the sender is the registered
+    /// mobile of an SMS-activated card.
+    pub async fn sms_inbound(&self, from: &Mobile, to: &str, text: &str) -> Result<(), IssuerError> {
+        if to != self.policy.sms.short_number {
+            return Err(IssuerError::UnknownShortNumber);
+        }
+        let Some(last4) = normalize_sms_digits(text).filter(|d| d.len() == 4) else {
+            tracing::info!(from = %from.masked(), "inbound SMS ignored: not a card request");
+            return Ok(());
+        };
+        let candidates: Vec<CardRecord> = self
+            .store
+            .cards_by_mobile(from)
+            .await?
+            .into_iter()
+            .filter(|c| {
+                c.last4 == last4
+                    && c.svc.mode == Mode::Sms
+                    && !c.svc.locked
+                    && c.svc.sms.as_ref().is_some_and(|s| &s.mobile == from)
+            })
+            .collect();
+        let now = self.clock.now_ms();
+        match candidates.as_slice() {
+            [] => {
+                tracing::info!(from = %from.masked(), "inbound SMS: no SMS-activated card matches");
+                Ok(())
+            }
+            [card] => {
+                let policy = &self.policy;
+                self.update_card(&card.pan_hash, false, |card, _, now| {
+                    if !card.svc.sms.as_ref().is_some_and(|s| &s.mobile == from) {
+                        return (Ok(()), None);
+                    }
+                    let Some((var, expires_at)) = card.issue_variable_part(now, policy, &self.keys)
+                    else {
+                        return (Ok(()), None);
+                    };
+                    let text = messages::variable_part(
+                        policy.sms.language,
+                        &policy.bank_name,
+                        &card.last4,
+                        &var,
+                        policy.otp.lifetime_secs,
+                    );
+                    let mut e = Effects::default();
+                    e.outbox.push(self.sms(from, &text, now, Some(expires_at)));
+                    e.audit.push(self.audit(now, "sms.variable_part", Some(card), String::new()));
+                    (Ok(()), Some(e))
+                })
+                .await
+            }
+            _ => {
+                let text = messages::ambiguous_card(
+                    self.policy.sms.language,
+                    &self.policy.bank_name,
+                    &last4,
+                );
+                let commit = Commit {
+                    outbox: vec![self.sms(from, &text, now, None)],
+                    audit: vec![AuditRecord {
+                        at: now,
+                        event: "sms.ambiguous_card".into(),
+                        pan_masked: None,
+                        customer_id: Some(candidates[0].customer_id.as_str().to_owned()),
+                        detail: format!("{} cards end in {last4}", candidates.len()),
+                    }],
+                    ..Commit::default()
+                };
+                self.commit(commit).await.map_err(Into::into)
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- switch
+
+    /// R1, R3, R4, R5, R9, R11, R21: one verification, idempotent on the transaction id.
+    pub async fn verify(
+        &self,
+        pan: &Pan,
+        kind: PasswordKind,
+        password: &Digits,
+        txn: &Transaction,
+    ) -> Result<VerifyOutcome, IssuerError> {
+        let pan_hash = self.pan_hash(pan);
+        let amount = txn.amount.rials().to_be_bytes();
+        let fingerprint = self.keys.code_mac(
+            "txn",
+            &[
+                kind.as_str().as_bytes(),
+                password.as_str().as_bytes(),
+                &amount,
+                txn.merchant.as_bytes(),
+            ],
+        );
+        for _ in 0..MAX_ATTEMPTS {
+            if let Some(prev) = self.store.verification(&pan_hash, &txn.id).await? {
+                if !pooya_otp::ct_eq(&prev.fingerprint, &fingerprint) {
+                    return Err(IssuerError::TxnConflict);
+                }
+                let v = Verdict::parse(&prev.response_code, &prev.reason)
+                    .ok_or_else(|| IssuerError::Internal("stored verdict unknown".into()))?;
+                return Ok(v.into());
+            }
+            let Some(card) = self.store.card(&pan_hash).await? else {
+                return Ok(Verdict::UnknownCard.into());
+            };
+            let mut next = card;
+            let now = self.clock.now_ms();
+            let verdict = heavy(|| next.verify(kind, password, now, &self.policy, &self.keys));
+            let mut detail = format!(
+                "kind={} txn={} code={} reason={}",
+                kind.as_str(),
+                txn.id,
+                verdict.response_code(),
+                verdict.reason()
+            );
+            if next.svc.locked && verdict.response_code() == "55" {
+                detail.push_str(" now_locked");
+            }
+            let commit = Commit {
+                verifications: vec![VerificationRecord {
+                    pan_hash: pan_hash.clone(),
+                    txn_id: txn.id.clone(),
+                    fingerprint: fingerprint.clone(),
+                    response_code: verdict.response_code().into(),
+                    reason: verdict.reason().into(),
+                    at: now,
+                }],
+                audit: vec![self.audit(now, "verify", Some(&next), detail)],
+                cards: vec![next],
+                ..Commit::default()
+            };
+            match self.commit(commit).await {
+                Ok(()) => return Ok(verdict.into()),
+                // Another server changed the card, or answered this very transaction: read again.
+                Err(StoreError::Conflict) => {
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(IssuerError::Unavailable("too much contention".into()))
+    }
+
+    // ---------------------------------------------------------------- app
+
+    /// R8, R16: first enrollment message.
+    pub async fn enroll_start(
+        &self,
+        pan: &Pan,
+        client_msg: &[u8],
+        lifetime_secs: Option<u32>,
+    ) -> Result<EnrollmentStarted, IssuerError> {
+        self.update_card(&self.pan_hash(pan), false, |card, _, now| {
+            match card.enroll_start(pan, client_msg, lifetime_secs, now, &self.policy, &self.keys) {
+                Ok(s) => {
+                    let mut e = Effects::default();
+                    e.audit.push(self.audit(
+                        now,
+                        "app.enroll_start",
+                        Some(card),
+                        format!("tries_left={}", s.tries_left),
+                    ));
+                    (
+                        Ok(EnrollmentStarted {
+                            enrollment_id: s.enrollment_id,
+                            msg: s.msg,
+                            confirm: s.confirm,
+                            tries_left: s.tries_left,
+                        }),
+                        Some(e),
+                    )
+                }
+                Err(r) => (Err(r.into()), None),
+            }
+        })
+        .await
+    }
+
+    /// R16, R9: second enrollment message; the token is born.
+    pub async fn enroll_confirm(
+        &self,
+        enrollment_id: &str,
+        client_confirm: &[u8],
+    ) -> Result<TokenIssued, IssuerError> {
+        let card = self
+            .store
+            .card_by_enrollment(enrollment_id)
+            .await?
+            .ok_or(IssuerError::UnknownEnrollment)?;
+        let result = self
+            .update_card(&card.pan_hash, false, |card, _, now| {
+                match card.enroll_confirm(enrollment_id, client_confirm, now, &self.policy, &self.keys)
+                {
+                    Ok(token) => {
+                        let mut e = Effects::default();
+                        e.audit.push(self.audit(now, "app.enrolled", Some(card), String::new()));
+                        (Ok(self.token_issued(card, &token)), Some(e))
+                    }
+                    Err(r @ AppRefusal::WrongActivationCodes { tries_left }) => {
+                        let mut e = Effects::default();
+                        e.audit.push(self.audit(
+                            now,
+                            "app.enroll_failed",
+                            Some(card),
+                            format!("tries_left={tries_left}"),
+                        ));
+                        (Err(r.into()), Some(e))
+                    }
+                    Err(r) => (Err(r.into()), None),
+                }
+            })
+            .await;
+        match result {
+            Err(IssuerError::UnknownCard) => Err(IssuerError::UnknownEnrollment),
+            other => other,
+        }
+    }
+
+    fn token_issued(&self, card: &CardRecord, t: &AppToken) -> TokenIssued {
+        TokenIssued {
+            token_id: t.id.clone(),
+            pan_masked: card.pan_masked.clone(),
+            bank_name: self.policy.bank_name.clone(),
+            lifetime_secs: t.step_secs,
+            algorithm: t.algorithm.clone(),
+            first_digits: t.first_digits,
+            second_digits: t.second_digits,
+        }
+    }
+
+    pub async fn removal_challenge(
+        &self,
+        token_id: &str,
+    ) -> Result<RemovalChallengeIssued, IssuerError> {
+        let card = self
+            .store
+            .card_by_token(token_id)
+            .await?
+            .ok_or(IssuerError::UnknownToken)?;
+        self.update_card(&card.pan_hash, false, |card, _, now| {
+            match card.removal_challenge(token_id, now, &self.policy) {
+                Ok(c) => (
+                    Ok(RemovalChallengeIssued {
+                        nonce: c.nonce,
+                        expires_at: c.expires_at,
+                    }),
+                    Some(Effects::default()),
+                ),
+                Err(r) => (Err(r.into()), None),
+            }
+        })
+        .await
+        .map_err(|e| match e {
+            IssuerError::UnknownCard => IssuerError::UnknownToken,
+            e => e,
+        })
+    }
+
+    pub async fn remove_token(
+        &self,
+        token_id: &str,
+        nonce: &[u8],
+        proof: &[u8],
+    ) -> Result<(), IssuerError> {
+        let card = self
+            .store
+            .card_by_token(token_id)
+            .await?
+            .ok_or(IssuerError::UnknownToken)?;
+        self.update_card(&card.pan_hash, false, |card, _, now| {
+            match card.remove_token(token_id, nonce, proof, now, &self.keys) {
+                Ok(()) => {
+                    let mut e = Effects::default();
+                    e.audit.push(self.audit(now, "app.token_removed", Some(card), String::new()));
+                    (Ok(()), Some(e))
+                }
+                // The challenge was used up: commit that too.
+                Err(r @ (AppRefusal::BadProof | AppRefusal::ChallengeExpired)) => {
+                    (Err(r.into()), Some(Effects::default()))
+                }
+                Err(r) => (Err(r.into()), None),
+            }
+        })
+        .await
+        .map_err(|e| match e {
+            IssuerError::UnknownCard => IssuerError::UnknownToken,
+            e => e,
+        })
+    }
+
+    pub async fn health(&self) -> Result<(), IssuerError> {
+        self.store.ping().await.map_err(Into::into)
+    }
+}
+
+/// Digits of an inbound SMS: Persian (۰–۹) and Arabic-Indic (٠–٩) digits become ASCII, spaces
+/// and dashes go; anything else makes it no card request.
+pub fn normalize_sms_digits(text: &str) -> Option<String> {
+    let mut out = String::new();
+    for ch in text.chars() {
+        let d = match ch {
+            '0'..='9' => ch,
+            '۰'..='۹' => char::from(b'0' + (ch as u32 - '۰' as u32) as u8),
+            '٠'..='٩' => char::from(b'0' + (ch as u32 - '٠' as u32) as u8),
+            c if c.is_whitespace() || c == '-' || c == '\u{200c}' => continue,
+            _ => return None,
+        };
+        out.push(d);
+    }
+    (!out.is_empty()).then_some(out)
+}

@@ -1,0 +1,271 @@
+//! The server's secrets: one master key kept outside the database (a file of mode 0600 beside the
+//! data, or wherever the operator points), and the keys derived from it:
+//!
+//! - a sealing key (XChaCha20-Poly1305) for token seeds, activation secrets and pending
+//!   enrollments at rest — each sealed value is bound to its row by associated data, so a sealed
+//!   seed copied onto another card does not open;
+//! - a PAN key (HMAC-SHA256): cards are looked up by keyed hash, never by the number itself;
+//! - a code key (HMAC-SHA256): SMS fixed and variable parts and idempotency fingerprints are kept as
+//!   keyed MACs, so a copy of the database alone reveals none of them.
+//!
+//! Static PINs and static second passwords are Argon2id hashes (salted, slow).
+
+use std::path::Path;
+
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use chacha20poly1305::aead::{Aead, Payload};
+use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+type HmacSha256 = Hmac<Sha256>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read the master key file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write the master key file {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the master key file {0} must hold exactly 32 bytes")]
+    BadLength(String),
+    #[error("a sealed value does not open: wrong master key or damaged data")]
+    Unseal,
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+/// Argon2id cost for static PINs and second passwords.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HashCost {
+    pub m_kib: u32,
+    pub t: u32,
+    pub p: u32,
+}
+
+impl Default for HashCost {
+    /// OWASP's minimum for Argon2id (19 MiB, 2 passes).
+    fn default() -> Self {
+        HashCost {
+            m_kib: 19 * 1024,
+            t: 2,
+            p: 1,
+        }
+    }
+}
+
+/// All keys of one running server.
+pub struct Keyring {
+    seal: XChaCha20Poly1305,
+    pan_key: Zeroizing<[u8; 32]>,
+    code_key: Zeroizing<[u8; 32]>,
+    argon: Argon2<'static>,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keyring([redacted])")
+    }
+}
+
+fn derive(master: &[u8; 32], label: &[u8]) -> Zeroizing<[u8; 32]> {
+    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(master).expect("any key length");
+    mac.update(b"pooya/v1/key/");
+    mac.update(label);
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(&mac.finalize().into_bytes());
+    out
+}
+
+impl Keyring {
+    pub fn from_master(master: &[u8; 32], cost: HashCost) -> Result<Keyring, KeyError> {
+        let seal_key = derive(master, b"seal");
+        let params = argon2::Params::new(cost.m_kib, cost.t, cost.p, None)
+            .map_err(|e| KeyError::Hash(e.to_string()))?;
+        Ok(Keyring {
+            seal: XChaCha20Poly1305::new_from_slice(&seal_key[..]).expect("32-byte key"),
+            pan_key: derive(master, b"pan"),
+            code_key: derive(master, b"code"),
+            argon: Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params),
+        })
+    }
+
+    /// Reads the master key from `path`, creating it (32 random bytes, mode 0600) when absent.
+    pub fn load_or_create_master(path: &Path) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+        let shown = path.display().to_string();
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                let bytes = Zeroizing::new(bytes);
+                let arr: [u8; 32] = bytes[..]
+                    .try_into()
+                    .map_err(|_| KeyError::BadLength(shown))?;
+                Ok(Zeroizing::new(arr))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = Zeroizing::new([0u8; 32]);
+                rand::rng().fill_bytes(&mut key[..]);
+                crate::fsutil::write_new_private(path, &key[..]).map_err(|source| {
+                    KeyError::Write {
+                        path: shown,
+                        source,
+                    }
+                })?;
+                Ok(key)
+            }
+            Err(source) => Err(KeyError::Read {
+                path: shown,
+                source,
+            }),
+        }
+    }
+
+    /// Encrypts `plaintext`, bound to `aad` (the row it belongs to). Output: nonce ‖ ciphertext.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; 24];
+        rand::rng().fill_bytes(&mut nonce);
+        let nonce = XNonce::from(nonce);
+        let ct = self
+            .seal
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
+            .expect("XChaCha20-Poly1305 encryption of a short value cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        out
+    }
+
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        if sealed.len() < 24 {
+            return Err(KeyError::Unseal);
+        }
+        let nonce: [u8; 24] = sealed[..24].try_into().expect("24 bytes");
+        self.seal
+            .decrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: &sealed[24..],
+                    aad,
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| KeyError::Unseal)
+    }
+
+    /// The keyed hash under which a card is stored and found (hex).
+    pub fn pan_hash(&self, pan: &crate::domain::Pan) -> String {
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.pan_key[..]).expect("key");
+        mac.update(pan.digits().as_bytes());
+        data_encoding::HEXLOWER.encode(&mac.finalize().into_bytes())
+    }
+
+    /// A keyed MAC of a short code or fingerprint, domain-separated by `purpose`.
+    pub fn code_mac(&self, purpose: &str, parts: &[&[u8]]) -> Vec<u8> {
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.code_key[..]).expect("key");
+        mac.update(purpose.as_bytes());
+        for p in parts {
+            mac.update(&(p.len() as u64).to_be_bytes());
+            mac.update(p);
+        }
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Constant-time check of a code against its stored MAC.
+    pub fn code_mac_matches(&self, purpose: &str, parts: &[&[u8]], stored: &[u8]) -> bool {
+        pooya_otp::ct_eq(&self.code_mac(purpose, parts), stored)
+    }
+
+    /// Argon2id hash (PHC string) of a static secret.
+    pub fn hash_secret(&self, secret: &str) -> Result<String, KeyError> {
+        self.argon
+            .hash_password(secret.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| KeyError::Hash(e.to_string()))
+    }
+
+    pub fn secret_matches(&self, secret: &str, phc: &str) -> bool {
+        self.argon.verify_password(secret.as_bytes(), phc).is_ok()
+    }
+}
+
+/// `n` random ASCII digits from the OS's secure generator, uniformly.
+pub fn random_digits(n: usize) -> Zeroizing<String> {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    let mut s = Zeroizing::new(String::with_capacity(n));
+    for _ in 0..n {
+        s.push(char::from(b'0' + rng.random_range(0..10u8)));
+    }
+    s
+}
+
+/// A random identifier (128 bits, base32 lower-case, no padding), for ids given to clients.
+pub fn random_id() -> String {
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    data_encoding::BASE32_NOPAD.encode(&b).to_ascii_lowercase()
+}
+
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    rand::rng().fill_bytes(&mut b);
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring() -> Keyring {
+        Keyring::from_master(
+            &[7u8; 32],
+            HashCost {
+                m_kib: 64,
+                t: 1,
+                p: 1,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn seal_round_trip_and_binding() {
+        let k = ring();
+        let s = k.seal(b"card-a", b"seed");
+        assert_eq!(&k.open(b"card-a", &s).unwrap()[..], b"seed");
+        assert!(k.open(b"card-b", &s).is_err());
+        let mut t = s.clone();
+        *t.last_mut().unwrap() ^= 1;
+        assert!(k.open(b"card-a", &t).is_err());
+        assert!(k.open(b"card-a", &s[..10]).is_err());
+    }
+
+    #[test]
+    fn secrets_and_macs() {
+        let k = ring();
+        let h = k.hash_secret("1234").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(k.secret_matches("1234", &h));
+        assert!(!k.secret_matches("1235", &h));
+        let m = k.code_mac("fixed", &[b"1234"]);
+        assert!(k.code_mac_matches("fixed", &[b"1234"], &m));
+        assert!(!k.code_mac_matches("fixed", &[b"1235"], &m));
+        assert!(!k.code_mac_matches("other", &[b"1234"], &m));
+        let d = random_digits(6);
+        assert_eq!(d.len(), 6);
+        assert!(d.bytes().all(|b| b.is_ascii_digit()));
+        assert_ne!(random_id(), random_id());
+    }
+}

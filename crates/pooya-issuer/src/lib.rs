@@ -1,0 +1,16 @@
+//! The pooya issuer core: the rules of dynamic passwords (R1–R26 of `shared/seed/RULES.md`) as
+//! plain Rust over domain types. No HTTP here; the database sits behind the [`store::Store`] trait,
+//! implemented for SQLite and PostgreSQL in [`sql`].
+
+pub mod card;
+pub mod clock;
+pub mod domain;
+pub mod fsutil;
+pub mod issuer;
+pub mod keys;
+pub mod messages;
+pub mod policy;
+pub mod sql;
+pub mod store;
+
+pub use issuer::{Issuer, IssuerError};

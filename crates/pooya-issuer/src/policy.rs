@@ -1,0 +1,287 @@
+//! The bank's settings for the rules (R26: every number the article names is configuration, with
+//! its value as the default). Deserialised from the `[otp]`, `[lockout]`, … tables of the TOML file.
+
+use serde::{Deserialize, Serialize};
+
+/// The language of the SMS texts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    #[default]
+    Fa,
+    En,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Policy {
+    /// The bank's name, shown in the app and in SMS texts.
+    pub bank_name: String,
+    pub otp: OtpPolicy,
+    pub lockout: LockoutPolicy,
+    pub pin: PinPolicy,
+    pub activation: ActivationPolicy,
+    pub sms: SmsPolicy,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OtpPolicy {
+    /// R2: how long a dynamic password lives, and the TOTP time step (60 s; Maskan 120 s).
+    pub lifetime_secs: u32,
+    /// Bounds for a lifetime the holder chooses at enrollment (R2).
+    pub min_lifetime_secs: u32,
+    pub max_lifetime_secs: u32,
+    /// Clock skew tolerated on either side of a code's step (R19).
+    pub skew_tolerance_secs: u32,
+    /// R1: digits of the first and second passwords.
+    pub first_digits: u8,
+    pub second_digits: u8,
+    /// HMAC of the app tokens: SHA1, SHA256 or SHA512.
+    pub algorithm: String,
+    /// Whether the static PIN is still accepted as a first password once the card has dynamic
+    /// first passwords (R9: the static PIN keeps working unless the bank says otherwise).
+    pub static_pin_with_dynamic: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LockoutPolicy {
+    /// R5: wrong passwords within the window that lock the dynamic service.
+    pub max_failures: u32,
+    pub window_secs: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PinPolicy {
+    /// Wrong PINs at the ATM within the window after which the ATM channel refuses the card.
+    pub max_tries: u32,
+    pub window_secs: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActivationPolicy {
+    /// How long the two ATM codes stay usable (R8).
+    pub ttl_secs: u64,
+    /// Enrollment runs an activation allows before it dies.
+    pub max_tries: u32,
+    pub receipt_code_digits: u8,
+    pub sms_code_digits: u8,
+    /// How long the server waits between the two messages of one enrollment run.
+    pub enrollment_ttl_secs: u64,
+    /// How long a token-removal challenge lives.
+    pub removal_challenge_ttl_secs: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsPolicy {
+    /// The bank's short number that receives password requests (R21).
+    pub short_number: String,
+    pub language: Language,
+    /// R20/R21: digits of the fixed part (on the receipt) and of the variable part (by SMS).
+    pub fixed_part_digits: u8,
+    pub variable_part_digits: u8,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            bank_name: "Pooya Bank".into(),
+            otp: OtpPolicy::default(),
+            lockout: LockoutPolicy::default(),
+            pin: PinPolicy::default(),
+            activation: ActivationPolicy::default(),
+            sms: SmsPolicy::default(),
+        }
+    }
+}
+
+impl Default for OtpPolicy {
+    fn default() -> Self {
+        OtpPolicy {
+            lifetime_secs: 60,
+            min_lifetime_secs: 30,
+            max_lifetime_secs: 300,
+            skew_tolerance_secs: 10,
+            first_digits: 4,
+            second_digits: 8,
+            algorithm: "SHA256".into(),
+            static_pin_with_dynamic: true,
+        }
+    }
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        LockoutPolicy {
+            max_failures: 5,
+            window_secs: 24 * 3600,
+        }
+    }
+}
+
+impl Default for PinPolicy {
+    fn default() -> Self {
+        PinPolicy {
+            max_tries: 3,
+            window_secs: 24 * 3600,
+        }
+    }
+}
+
+impl Default for ActivationPolicy {
+    fn default() -> Self {
+        ActivationPolicy {
+            ttl_secs: 24 * 3600,
+            max_tries: 3,
+            receipt_code_digits: 6,
+            sms_code_digits: 6,
+            enrollment_ttl_secs: 300,
+            removal_challenge_ttl_secs: 300,
+        }
+    }
+}
+
+impl Default for SmsPolicy {
+    fn default() -> Self {
+        SmsPolicy {
+            short_number: "10002516".into(),
+            language: Language::Fa,
+            fixed_part_digits: 4,
+            variable_part_digits: 4,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid setting {setting}: {why}")]
+pub struct PolicyError {
+    pub setting: &'static str,
+    pub why: String,
+}
+
+impl Policy {
+    /// A named profile: `central-bank` (the defaults, 60 s) or `maskan` (Bank Maskan, 120 s).
+    pub fn profile(name: &str) -> Option<Policy> {
+        match name {
+            "central-bank" | "default" => Some(Policy::default()),
+            "maskan" => {
+                let mut p = Policy {
+                    bank_name: "Bank Maskan".into(),
+                    ..Policy::default()
+                };
+                p.otp.lifetime_secs = 120;
+                Some(p)
+            }
+            _ => None,
+        }
+    }
+
+    /// Checks the settings hang together; the server refuses to start otherwise.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        let err = |setting, why: &str| {
+            Err(PolicyError {
+                setting,
+                why: why.into(),
+            })
+        };
+        let o = &self.otp;
+        if o.lifetime_secs == 0 || o.lifetime_secs > 3600 {
+            return err("otp.lifetime_secs", "must be 1..=3600");
+        }
+        if o.min_lifetime_secs == 0
+            || o.min_lifetime_secs > o.lifetime_secs
+            || o.max_lifetime_secs < o.lifetime_secs
+            || o.max_lifetime_secs > 3600
+        {
+            return err(
+                "otp.min_lifetime_secs/max_lifetime_secs",
+                "must satisfy 1 <= min <= lifetime <= max <= 3600",
+            );
+        }
+        if o.skew_tolerance_secs >= o.min_lifetime_secs {
+            return err(
+                "otp.skew_tolerance_secs",
+                "must be smaller than the shortest lifetime",
+            );
+        }
+        for (name, d) in [
+            ("otp.first_digits", o.first_digits),
+            ("otp.second_digits", o.second_digits),
+        ] {
+            if pooya_otp::Digits::new(d).is_err() {
+                return err(name, "must be 4..=10");
+            }
+        }
+        if o.algorithm.parse::<pooya_otp::Algorithm>().is_err() {
+            return err("otp.algorithm", "must be SHA1, SHA256 or SHA512");
+        }
+        if self.lockout.max_failures == 0 || self.lockout.window_secs == 0 {
+            return err("lockout", "max_failures and window_secs must be positive");
+        }
+        if self.pin.max_tries == 0 || self.pin.window_secs == 0 {
+            return err("pin", "max_tries and window_secs must be positive");
+        }
+        let a = &self.activation;
+        if a.ttl_secs == 0 || a.max_tries == 0 || a.enrollment_ttl_secs == 0 {
+            return err("activation", "ttl_secs, max_tries and enrollment_ttl_secs must be positive");
+        }
+        if !(4..=12).contains(&a.receipt_code_digits) || !(4..=12).contains(&a.sms_code_digits) {
+            return err("activation", "code digits must be 4..=12");
+        }
+        let s = &self.sms;
+        if s.short_number.is_empty() || !s.short_number.bytes().all(|b| b.is_ascii_digit()) {
+            return err("sms.short_number", "must be ASCII digits");
+        }
+        if !(2..=8).contains(&s.fixed_part_digits)
+            || !(2..=8).contains(&s.variable_part_digits)
+            || s.fixed_part_digits + s.variable_part_digits != o.second_digits
+        {
+            return err(
+                "sms.fixed_part_digits/variable_part_digits",
+                "must be 2..=8 each and add up to otp.second_digits",
+            );
+        }
+        if self.bank_name.trim().is_empty() || self.bank_name.chars().count() > 40 {
+            return err("bank_name", "must be 1 to 40 characters");
+        }
+        Ok(())
+    }
+
+    pub fn lifetime_ms(&self) -> i64 {
+        i64::from(self.otp.lifetime_secs) * 1000
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_profiles_validate() {
+        Policy::default().validate().unwrap();
+        let m = Policy::profile("maskan").unwrap();
+        m.validate().unwrap();
+        assert_eq!(m.otp.lifetime_secs, 120);
+        assert!(Policy::profile("nope").is_none());
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        let mut p = Policy::default();
+        p.otp.lifetime_secs = 0;
+        assert!(p.validate().is_err());
+        let mut p = Policy::default();
+        p.sms.fixed_part_digits = 3;
+        assert!(p.validate().is_err());
+        let mut p = Policy::default();
+        p.otp.algorithm = "MD5".into();
+        assert!(p.validate().is_err());
+        let mut p = Policy::default();
+        p.otp.skew_tolerance_secs = 30;
+        assert!(p.validate().is_err());
+    }
+}

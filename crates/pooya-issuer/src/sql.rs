@@ -1,0 +1,653 @@
+//! The [`Store`] over SQL, one code base for SQLite (embedded, the default) and PostgreSQL
+//! (shared by many servers), through sqlx's `Any` driver. Statements use `$n` placeholders and
+//! only SQL both accept; the schema differs only where the dialects must (auto ids, byte types).
+//!
+//! SQLite runs in WAL mode with `synchronous=FULL`: an approved code is on disk before its answer
+//! leaves. Writes go through one connection (SQLite allows one writer at a time anyway), reads
+//! through a pool. Single use holds because every card change is a conditional update on the
+//! version the decision read (`... WHERE pan_hash = $1 AND version = $2`): of two servers deciding
+//! on the same card at once, one commits and the other reads again.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+use crate::card::{CardRecord, DynamicService};
+use crate::domain::{CustomerId, Expiry, Mobile, Role};
+use crate::store::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Embedded migrations: (version, SQLite text, PostgreSQL text).
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    include_str!("../migrations/sqlite/0001_init.sql"),
+    include_str!("../migrations/postgres/0001_init.sql"),
+)];
+
+/// Key of the PostgreSQL advisory lock that serialises migrations of servers starting together.
+const MIGRATION_LOCK: i64 = 0x706f_6f79_61;
+
+pub struct SqlStore {
+    read: AnyPool,
+    write: AnyPool,
+    backend: Backend,
+}
+
+#[derive(Clone, Debug)]
+pub struct SqlOptions {
+    /// Connections of the read pool (SQLite) or of the one pool (PostgreSQL).
+    pub pool_size: u32,
+    pub connect_timeout: Duration,
+}
+
+impl Default for SqlOptions {
+    fn default() -> Self {
+        SqlOptions {
+            pool_size: 8,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+impl SqlStore {
+    /// Opens (creating if needed) the SQLite database at `path`.
+    pub async fn open_sqlite(
+        path: &std::path::Path,
+        opts: &SqlOptions,
+    ) -> Result<SqlStore, StoreError> {
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        Self::connect(&url, opts).await
+    }
+
+    /// Connects to `url` (`sqlite://…` or `postgres://…`) and runs the migrations.
+    pub async fn connect(url: &str, opts: &SqlOptions) -> Result<SqlStore, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Unavailable(
+                "the database URL must start with sqlite:// or postgres://".into(),
+            ));
+        };
+        let pool = |size: u32| {
+            let o = AnyPoolOptions::new()
+                .max_connections(size)
+                .acquire_timeout(opts.connect_timeout);
+            if backend == Backend::Sqlite {
+                o.after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        Ok(())
+                    })
+                })
+            } else {
+                o
+            }
+        };
+        let (read, write) = match backend {
+            Backend::Sqlite => {
+                let write = pool(1).connect(url).await.map_err(unavailable)?;
+                let read = pool(opts.pool_size.max(1))
+                    .connect(url)
+                    .await
+                    .map_err(unavailable)?;
+                (read, write)
+            }
+            Backend::Postgres => {
+                let p = pool(opts.pool_size.max(1))
+                    .connect(url)
+                    .await
+                    .map_err(unavailable)?;
+                (p.clone(), p)
+            }
+        };
+        let store = SqlStore {
+            read,
+            write,
+            backend,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.write.acquire().await.map_err(unavailable)?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+        }
+        let result = async {
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS pooya_migrations \
+                 (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+            )
+            .await
+            .map_err(unavailable)?;
+            for (version, sqlite, pg) in MIGRATIONS {
+                let done: Option<i64> =
+                    sqlx::query_scalar("SELECT version FROM pooya_migrations WHERE version = $1")
+                        .bind(*version)
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(unavailable)?;
+                if done.is_some() {
+                    continue;
+                }
+                let text = if self.backend == Backend::Sqlite {
+                    sqlite
+                } else {
+                    pg
+                };
+                let mut tx = sqlx::Connection::begin(&mut *conn)
+                    .await
+                    .map_err(unavailable)?;
+                for stmt in text.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                    tx.execute(stmt).await.map_err(unavailable)?;
+                }
+                sqlx::query("INSERT INTO pooya_migrations (version, applied_at) VALUES ($1, $2)")
+                    .bind(*version)
+                    .bind(crate::clock::Clock::now_ms(&crate::clock::SystemClock))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                tx.commit().await.map_err(unavailable)?;
+            }
+            Ok::<(), StoreError>(())
+        }
+        .await;
+        if self.backend == Backend::Postgres {
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *conn)
+                .await;
+        }
+        result
+    }
+}
+
+const CARD_COLUMNS: &str = "c.pan_hash, c.customer_id, c.pan_masked, c.last4, c.expiry, \
+     c.pin_hash, c.second_hash, c.second_blocked, c.svc, c.created_at, c.version";
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+fn card_from_row(row: &AnyRow) -> Result<CardRecord, StoreError> {
+    let get_s = |c: &str| row.try_get::<String, _>(c).map_err(corrupt);
+    let get_i = |c: &str| row.try_get::<i64, _>(c).map_err(corrupt);
+    let svc: DynamicService = serde_json::from_str(&get_s("svc")?).map_err(corrupt)?;
+    Ok(CardRecord {
+        pan_hash: get_s("pan_hash")?,
+        customer_id: CustomerId::parse(&get_s("customer_id")?).map_err(corrupt)?,
+        pan_masked: get_s("pan_masked")?,
+        last4: get_s("last4")?,
+        expiry: Expiry::parse(&get_s("expiry")?).map_err(corrupt)?,
+        pin_hash: get_s("pin_hash")?,
+        second_hash: get_s("second_hash")?,
+        second_blocked: get_i("second_blocked")? != 0,
+        svc,
+        created_at: get_i("created_at")?,
+        version: get_i("version")?,
+    })
+}
+
+fn customer_from_row(row: &AnyRow) -> Result<CustomerRecord, StoreError> {
+    Ok(CustomerRecord {
+        id: CustomerId::parse(&row.try_get::<String, _>("customer_id").map_err(corrupt)?)
+            .map_err(corrupt)?,
+        mobile: Mobile::parse(&row.try_get::<String, _>("mobile").map_err(corrupt)?)
+            .map_err(corrupt)?,
+        created_at: row.try_get("created_at").map_err(corrupt)?,
+        version: row.try_get("version").map_err(corrupt)?,
+    })
+}
+
+fn svc_json(c: &CardRecord) -> Result<String, StoreError> {
+    serde_json::to_string(&c.svc).map_err(corrupt)
+}
+
+fn token_id(c: &CardRecord) -> Option<String> {
+    c.svc.token.as_ref().map(|t| t.id.clone())
+}
+
+fn enrollment_id(c: &CardRecord) -> Option<String> {
+    c.svc
+        .activation
+        .as_ref()
+        .and_then(|a| a.run.as_ref())
+        .map(|r| r.id.clone())
+}
+
+impl SqlStore {
+    async fn cards_where(
+        &self,
+        clause: &str,
+        arg: &str,
+    ) -> Result<Vec<CardRecord>, StoreError> {
+        let sql = format!("SELECT {CARD_COLUMNS} FROM cards c {clause}");
+        // Safe: `clause` is one of this file's constant texts; the value is bound.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(arg.to_owned())
+            .fetch_all(&self.read)
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(card_from_row).collect()
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn customer(&self, id: &CustomerId) -> Result<Option<CustomerRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT customer_id, mobile, created_at, version FROM customers WHERE customer_id = $1",
+        )
+        .bind(id.as_str().to_owned())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(unavailable)?;
+        row.as_ref().map(customer_from_row).transpose()
+    }
+
+    async fn card(&self, pan_hash: &str) -> Result<Option<CardRecord>, StoreError> {
+        Ok(self
+            .cards_where("WHERE c.pan_hash = $1", pan_hash)
+            .await?
+            .pop())
+    }
+
+    async fn cards_of_customer(&self, id: &CustomerId) -> Result<Vec<CardRecord>, StoreError> {
+        self.cards_where("WHERE c.customer_id = $1 ORDER BY c.created_at", id.as_str())
+            .await
+    }
+
+    async fn cards_by_mobile(&self, mobile: &Mobile) -> Result<Vec<CardRecord>, StoreError> {
+        self.cards_where(
+            "JOIN customers u ON u.customer_id = c.customer_id WHERE u.mobile = $1 \
+             ORDER BY c.created_at",
+            mobile.as_str(),
+        )
+        .await
+    }
+
+    async fn card_by_enrollment(
+        &self,
+        enrollment_id: &str,
+    ) -> Result<Option<CardRecord>, StoreError> {
+        Ok(self
+            .cards_where("WHERE c.enrollment_id = $1", enrollment_id)
+            .await?
+            .pop())
+    }
+
+    async fn card_by_token(&self, token_id: &str) -> Result<Option<CardRecord>, StoreError> {
+        Ok(self
+            .cards_where("WHERE c.token_id = $1", token_id)
+            .await?
+            .pop())
+    }
+
+    async fn verification(
+        &self,
+        pan_hash: &str,
+        txn_id: &str,
+    ) -> Result<Option<VerificationRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT fingerprint, response_code, reason, at FROM verifications \
+             WHERE pan_hash = $1 AND txn_id = $2",
+        )
+        .bind(pan_hash.to_owned())
+        .bind(txn_id.to_owned())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(unavailable)?;
+        row.map(|r| {
+            Ok(VerificationRecord {
+                pan_hash: pan_hash.to_owned(),
+                txn_id: txn_id.to_owned(),
+                fingerprint: r.try_get("fingerprint").map_err(corrupt)?,
+                response_code: r.try_get("response_code").map_err(corrupt)?,
+                reason: r.try_get("reason").map_err(corrupt)?,
+                at: r.try_get("at").map_err(corrupt)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn commit(&self, c: Commit) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await.map_err(unavailable)?;
+        let now = c
+            .audit
+            .first()
+            .map(|a| a.at)
+            .unwrap_or_else(|| crate::clock::Clock::now_ms(&crate::clock::SystemClock));
+        for u in &c.new_customers {
+            sqlx::query(
+                "INSERT INTO customers (customer_id, mobile, created_at, version) \
+                 VALUES ($1, $2, $3, 0)",
+            )
+            .bind(u.id.as_str().to_owned())
+            .bind(u.mobile.as_str().to_owned())
+            .bind(u.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Duplicate
+                } else {
+                    unavailable(e)
+                }
+            })?;
+        }
+        for u in &c.customers {
+            let r = sqlx::query(
+                "UPDATE customers SET mobile = $1, version = version + 1 \
+                 WHERE customer_id = $2 AND version = $3",
+            )
+            .bind(u.mobile.as_str().to_owned())
+            .bind(u.id.as_str().to_owned())
+            .bind(u.version)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            if r.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
+            }
+        }
+        for (id, version) in &c.customer_guards {
+            let r = sqlx::query(
+                "UPDATE customers SET version = version WHERE customer_id = $1 AND version = $2",
+            )
+            .bind(id.as_str().to_owned())
+            .bind(*version)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+            if r.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
+            }
+        }
+        for card in &c.new_cards {
+            sqlx::query(
+                "INSERT INTO cards (pan_hash, customer_id, pan_masked, last4, expiry, pin_hash, \
+                 second_hash, second_blocked, svc, token_id, enrollment_id, created_at, \
+                 updated_at, version) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0)",
+            )
+            .bind(card.pan_hash.clone())
+            .bind(card.customer_id.as_str().to_owned())
+            .bind(card.pan_masked.clone())
+            .bind(card.last4.clone())
+            .bind(card.expiry.as_yymm())
+            .bind(card.pin_hash.clone())
+            .bind(card.second_hash.clone())
+            .bind(i64::from(card.second_blocked))
+            .bind(svc_json(card)?)
+            .bind(token_id(card))
+            .bind(enrollment_id(card))
+            .bind(card.created_at)
+            .bind(card.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Duplicate
+                } else {
+                    unavailable(e)
+                }
+            })?;
+        }
+        for card in &c.cards {
+            let r = sqlx::query(
+                "UPDATE cards SET second_blocked = $1, svc = $2, token_id = $3, \
+                 enrollment_id = $4, updated_at = $5, version = version + 1 \
+                 WHERE pan_hash = $6 AND version = $7",
+            )
+            .bind(i64::from(card.second_blocked))
+            .bind(svc_json(card)?)
+            .bind(token_id(card))
+            .bind(enrollment_id(card))
+            .bind(now)
+            .bind(card.pan_hash.clone())
+            .bind(card.version)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict
+                } else {
+                    unavailable(e)
+                }
+            })?;
+            if r.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
+            }
+        }
+        for v in &c.verifications {
+            sqlx::query(
+                "INSERT INTO verifications (pan_hash, txn_id, fingerprint, response_code, \
+                 reason, at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(v.pan_hash.clone())
+            .bind(v.txn_id.clone())
+            .bind(v.fingerprint.clone())
+            .bind(v.response_code.clone())
+            .bind(v.reason.clone())
+            .bind(v.at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict
+                } else {
+                    unavailable(e)
+                }
+            })?;
+        }
+        for m in &c.outbox {
+            sqlx::query(
+                "INSERT INTO sms_outbox (to_mobile, body, created_at, expires_at, \
+                 next_attempt_at, attempts) VALUES ($1, $2, $3, $4, $5, 0)",
+            )
+            .bind(m.to.as_str().to_owned())
+            .bind(m.text.clone())
+            .bind(m.created_at)
+            .bind(m.expires_at)
+            .bind(m.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+        for a in &c.audit {
+            sqlx::query(
+                "INSERT INTO audit (at, event, pan_masked, customer_id, detail) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(a.at)
+            .bind(a.event.clone())
+            .bind(a.pan_masked.clone())
+            .bind(a.customer_id.clone())
+            .bind(a.detail.clone())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT key_hash, role, label, created_at FROM api_keys WHERE key_hash = $1",
+        )
+        .bind(key_hash.to_owned())
+        .fetch_optional(&self.read)
+        .await
+        .map_err(unavailable)?;
+        row.map(|r| {
+            let role: String = r.try_get("role").map_err(corrupt)?;
+            Ok(ApiKeyRecord {
+                key_hash: r.try_get("key_hash").map_err(corrupt)?,
+                role: Role::parse(&role).ok_or_else(|| corrupt(format!("role {role}")))?,
+                label: r.try_get("label").map_err(corrupt)?,
+                created_at: r.try_get("created_at").map_err(corrupt)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn insert_api_keys(&self, keys: &[ApiKeyRecord]) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await.map_err(unavailable)?;
+        for k in keys {
+            sqlx::query(
+                "INSERT INTO api_keys (key_hash, role, label, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(k.key_hash.clone())
+            .bind(k.role.as_str().to_owned())
+            .bind(k.label.clone())
+            .bind(k.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Duplicate
+                } else {
+                    unavailable(e)
+                }
+            })?;
+        }
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn count_api_keys(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM api_keys")
+            .fetch_one(&self.read)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn outbox_due(&self, now: i64, limit: i64) -> Result<Vec<QueuedSms>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, to_mobile, body, created_at, expires_at, attempts FROM sms_outbox \
+             WHERE sent_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= $1 \
+             ORDER BY id LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                Ok(QueuedSms {
+                    id: r.try_get("id").map_err(corrupt)?,
+                    attempts: r.try_get("attempts").map_err(corrupt)?,
+                    sms: OutgoingSms {
+                        to: Mobile::parse(&r.try_get::<String, _>("to_mobile").map_err(corrupt)?)
+                            .map_err(corrupt)?,
+                        text: r.try_get("body").map_err(corrupt)?,
+                        created_at: r.try_get("created_at").map_err(corrupt)?,
+                        expires_at: r.try_get("expires_at").map_err(corrupt)?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn outbox_sent(&self, id: i64, at: i64) -> Result<(), StoreError> {
+        // The body carries a code: once sent it is no longer kept.
+        sqlx::query("UPDATE sms_outbox SET sent_at = $1, body = '' WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&self.write)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn outbox_retry(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sms_outbox SET attempts = attempts + 1, last_error = $1, \
+             next_attempt_at = $2 WHERE id = $3",
+        )
+        .bind(error.to_owned())
+        .bind(next_attempt_at)
+        .bind(id)
+        .execute(&self.write)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn outbox_give_up(&self, id: i64, why: &str, at: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sms_outbox SET gave_up_at = $1, last_error = $2, body = '' WHERE id = $3",
+        )
+        .bind(at)
+        .bind(why.to_owned())
+        .bind(id)
+        .execute(&self.write)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn audit_tail(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, event, pan_masked, customer_id, detail FROM audit ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditRecord {
+                    at: r.try_get("at").map_err(corrupt)?,
+                    event: r.try_get("event").map_err(corrupt)?,
+                    pan_masked: r.try_get("pan_masked").map_err(corrupt)?,
+                    customer_id: r.try_get("customer_id").map_err(corrupt)?,
+                    detail: r.try_get("detail").map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}

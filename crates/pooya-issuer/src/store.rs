@@ -1,0 +1,144 @@
+//! What the issuer needs from a database, and nothing of how. Every change is one [`Commit`]:
+//! card and customer rows guarded by the version they were read at, with the verification record,
+//! outbox messages and audit records they cause, all or nothing.
+
+use async_trait::async_trait;
+
+use crate::card::CardRecord;
+use crate::domain::{CustomerId, Mobile, Role};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A guarded row changed since it was read, or a unique key is already taken by a concurrent
+    /// writer: read again and decide again.
+    #[error("concurrent change; retry")]
+    Conflict,
+    /// The row to insert exists already.
+    #[error("already exists")]
+    Duplicate,
+    /// The database does not answer.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// A stored value does not parse: a bug or damage, never the caller's fault.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomerRecord {
+    pub id: CustomerId,
+    pub mobile: Mobile,
+    pub created_at: i64,
+    pub version: i64,
+}
+
+/// The stored answer of one verification, for idempotent retries on `txn.id`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerificationRecord {
+    pub pan_hash: String,
+    pub txn_id: String,
+    /// Keyed MAC of the request's kind, password, amount and merchant.
+    pub fingerprint: Vec<u8>,
+    pub response_code: String,
+    pub reason: String,
+    pub at: i64,
+}
+
+/// One SMS to send. `expires_at`: the moment its code is useless, so late delivery can be skipped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutgoingSms {
+    pub to: Mobile,
+    pub text: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+}
+
+impl std::fmt::Debug for OutgoingSms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The text carries a code: never in Debug output.
+        f.debug_struct("OutgoingSms")
+            .field("to", &self.to)
+            .field("text", &"[redacted]")
+            .finish()
+    }
+}
+
+/// A queued SMS with its row id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueuedSms {
+    pub id: i64,
+    pub sms: OutgoingSms,
+    pub attempts: i64,
+}
+
+/// An audit record: what happened to which card, never a secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub at: i64,
+    pub event: String,
+    pub pan_masked: Option<String>,
+    pub customer_id: Option<String>,
+    pub detail: String,
+}
+
+/// Everything one decision changes.
+#[derive(Clone, Debug, Default)]
+pub struct Commit {
+    pub new_customers: Vec<CustomerRecord>,
+    /// Customers rewritten, guarded by `version` as read.
+    pub customers: Vec<CustomerRecord>,
+    /// Customers read and relied on but not changed: the commit fails if they changed meanwhile.
+    pub customer_guards: Vec<(CustomerId, i64)>,
+    pub new_cards: Vec<CardRecord>,
+    /// Cards rewritten, guarded by `version` as read.
+    pub cards: Vec<CardRecord>,
+    pub verifications: Vec<VerificationRecord>,
+    pub outbox: Vec<OutgoingSms>,
+    pub audit: Vec<AuditRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub key_hash: String,
+    pub role: Role,
+    pub label: String,
+    pub created_at: i64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn customer(&self, id: &CustomerId) -> Result<Option<CustomerRecord>, StoreError>;
+    async fn card(&self, pan_hash: &str) -> Result<Option<CardRecord>, StoreError>;
+    async fn cards_of_customer(&self, id: &CustomerId) -> Result<Vec<CardRecord>, StoreError>;
+    /// Cards whose customer's registered mobile is `mobile`.
+    async fn cards_by_mobile(&self, mobile: &Mobile) -> Result<Vec<CardRecord>, StoreError>;
+    async fn card_by_enrollment(&self, enrollment_id: &str)
+        -> Result<Option<CardRecord>, StoreError>;
+    async fn card_by_token(&self, token_id: &str) -> Result<Option<CardRecord>, StoreError>;
+    async fn verification(
+        &self,
+        pan_hash: &str,
+        txn_id: &str,
+    ) -> Result<Option<VerificationRecord>, StoreError>;
+    /// Applies everything or nothing. `Conflict` when a guarded row changed.
+    async fn commit(&self, commit: Commit) -> Result<(), StoreError>;
+
+    async fn api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+    async fn insert_api_keys(&self, keys: &[ApiKeyRecord]) -> Result<(), StoreError>;
+    async fn count_api_keys(&self) -> Result<i64, StoreError>;
+
+    /// Unsent messages, oldest first, whose next attempt is due at `now`.
+    async fn outbox_due(&self, now: i64, limit: i64) -> Result<Vec<QueuedSms>, StoreError>;
+    async fn outbox_sent(&self, id: i64, at: i64) -> Result<(), StoreError>;
+    async fn outbox_retry(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: i64,
+    ) -> Result<(), StoreError>;
+    /// Gives up on a message (its code expired before it could leave), recording why.
+    async fn outbox_give_up(&self, id: i64, why: &str, at: i64) -> Result<(), StoreError>;
+
+    async fn audit_tail(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
+}
