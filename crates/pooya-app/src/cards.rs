@@ -26,7 +26,9 @@ impl PasswordKind {
 pub fn normalize_pan(input: &str) -> Result<String> {
     let digits: String = input.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(AppError::Invalid("the card number must contain only digits".into()));
+        return Err(AppError::Invalid(
+            "the card number must contain only digits".into(),
+        ));
     }
     if !(13..=19).contains(&digits.len()) {
         return Err(AppError::Invalid(format!(
@@ -118,8 +120,16 @@ pub fn resolve<'a>(tokens: &'a [Token], card: &str) -> Result<&'a Token> {
 
 /// One line of `list`: label, bank, masked card number, server, in aligned columns.
 pub fn list_lines(tokens: &[Token]) -> Vec<String> {
-    let w_label = tokens.iter().map(|t| t.label.chars().count()).max().unwrap_or(0);
-    let w_bank = tokens.iter().map(|t| t.bank_name.chars().count()).max().unwrap_or(0);
+    let w_label = tokens
+        .iter()
+        .map(|t| t.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    let w_bank = tokens
+        .iter()
+        .map(|t| t.bank_name.chars().count())
+        .max()
+        .unwrap_or(0);
     tokens
         .iter()
         .map(|t| {
@@ -199,7 +209,10 @@ mod tests {
 
     #[test]
     fn pan_checks() {
-        assert_eq!(normalize_pan("6280 2312 3456 7898").unwrap(), "6280231234567898");
+        assert_eq!(
+            normalize_pan("6280 2312 3456 7898").unwrap(),
+            "6280231234567898"
+        );
         assert!(normalize_pan("6280231234567890").is_err(), "Luhn");
         assert!(luhn_ok("4111111111111111"));
         assert!(!luhn_ok("4111111111111112"));
@@ -231,9 +244,18 @@ mod tests {
         ];
         assert_eq!(resolve(&tokens, "salary").unwrap().token_id, "id-salary");
         assert_eq!(resolve(&tokens, "0004").unwrap().label, "card-0004");
-        assert_eq!(resolve(&tokens, "6037991111117890").unwrap().label, "card-7890");
-        assert_eq!(resolve(&tokens, "6280 2312 3456 7890").unwrap().label, "salary");
-        assert_eq!(resolve(&tokens, "card-7890").unwrap().token_id, "id-card-7890");
+        assert_eq!(
+            resolve(&tokens, "6037991111117890").unwrap().label,
+            "card-7890"
+        );
+        assert_eq!(
+            resolve(&tokens, "6280 2312 3456 7890").unwrap().label,
+            "salary"
+        );
+        assert_eq!(
+            resolve(&tokens, "card-7890").unwrap().token_id,
+            "id-card-7890"
+        );
 
         match resolve(&tokens, "7890") {
             Err(AppError::AmbiguousCard(_, labels)) => {
@@ -245,12 +267,27 @@ mod tests {
         assert!(msg.contains("salary") && msg.contains("card-7890"), "{msg}");
         assert!(!msg.contains("6280231234567890"));
 
-        assert!(matches!(resolve(&tokens, "1111"), Err(AppError::UnknownCard(_))));
-        assert!(matches!(resolve(&tokens, "nope"), Err(AppError::UnknownCard(_))));
-        assert!(matches!(resolve(&tokens, "6280231234567891"), Err(AppError::UnknownCard(_))));
+        assert!(matches!(
+            resolve(&tokens, "1111"),
+            Err(AppError::UnknownCard(_))
+        ));
+        assert!(matches!(
+            resolve(&tokens, "nope"),
+            Err(AppError::UnknownCard(_))
+        ));
+        assert!(matches!(
+            resolve(&tokens, "6280231234567891"),
+            Err(AppError::UnknownCard(_))
+        ));
         // A partial number is neither a full PAN nor the last 4.
-        assert!(matches!(resolve(&tokens, "567890"), Err(AppError::UnknownCard(_))));
-        assert!(matches!(resolve(&[], "salary"), Err(AppError::UnknownCard(_))));
+        assert!(matches!(
+            resolve(&tokens, "567890"),
+            Err(AppError::UnknownCard(_))
+        ));
+        assert!(matches!(
+            resolve(&[], "salary"),
+            Err(AppError::UnknownCard(_))
+        ));
     }
 
     #[test]
@@ -275,11 +312,20 @@ mod tests {
 
     #[test]
     fn list_never_shows_full_pan() {
-        let tokens = vec![tok("salary", "6280231234567890"), tok("x", "6280231234560004")];
+        let tokens = vec![
+            tok("salary", "6280231234567890"),
+            tok("x", "6280231234560004"),
+        ];
         let lines = list_lines(&tokens);
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0], "salary  Maskan  628023******7890  https://bank.example");
-        assert_eq!(lines[1], "x       Maskan  628023******0004  https://bank.example");
+        assert_eq!(
+            lines[0],
+            "salary  Maskan  628023******7890  https://bank.example"
+        );
+        assert_eq!(
+            lines[1],
+            "x       Maskan  628023******0004  https://bank.example"
+        );
         assert!(lines.iter().all(|l| !l.contains("6280231234567890")));
     }
 }

@@ -89,9 +89,10 @@ pub struct HttpTransport {
 }
 
 impl HttpTransport {
-    /// A transport to `server` (already checked by [`normalize_server`]). Needs a rustls crypto
-    /// provider installed as the process default.
+    /// A transport to `server` (already checked by [`normalize_server`]). Installs rustls's
+    /// ring provider as the process default unless one is installed already.
     pub fn new(server: &str) -> Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
@@ -100,7 +101,10 @@ impl HttpTransport {
             .user_agent(concat!("pooya-app/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| AppError::Internal(format!("HTTP client: {}", error_text(&e))))?;
-        Ok(Self { base: server.to_owned(), client })
+        Ok(Self {
+            base: server.to_owned(),
+            client,
+        })
     }
 }
 
@@ -120,8 +124,10 @@ impl Transport for HttpTransport {
             Method::Get => self.client.get(url),
             Method::Post => self.client.post(url).json(body.unwrap_or(&json!({}))),
         };
-        let mut response =
-            request.send().await.map_err(|e| TransportError::Unreachable(error_text(&e)))?;
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| TransportError::Unreachable(error_text(&e)))?;
         let status = response.status().as_u16();
         let mut body = Vec::new();
         loop {
@@ -202,14 +208,16 @@ impl CallError {
                 "the server at {server} failed (HTTP {status}); try again later"
             )),
             CallError::Refused(r) => AppError::Refused(
-                explain(&r).or_else(|| common_refusal(&r)).unwrap_or_else(|| {
-                    format!(
-                        "the server refused (HTTP {}, {}): {}",
-                        r.status,
-                        clean(&r.code),
-                        clean(&r.message)
-                    )
-                }),
+                explain(&r)
+                    .or_else(|| common_refusal(&r))
+                    .unwrap_or_else(|| {
+                        format!(
+                            "the server refused (HTTP {}, {}): {}",
+                            r.status,
+                            clean(&r.code),
+                            clean(&r.message)
+                        )
+                    }),
             ),
         }
     }
@@ -241,10 +249,16 @@ async fn call_json<T: Transport, R: DeserializeOwned>(
     body: Option<&Value>,
     ok: u16,
 ) -> std::result::Result<R, CallError> {
-    let reply = t.call(method, path, body).await.map_err(CallError::Transport)?;
+    let reply = t
+        .call(method, path, body)
+        .await
+        .map_err(CallError::Transport)?;
     if reply.status == ok {
         return serde_json::from_slice(&reply.body).map_err(|e| {
-            CallError::Garbage(format!("HTTP {} with an unexpected body: {e}", reply.status))
+            CallError::Garbage(format!(
+                "HTTP {} with an unexpected body: {e}",
+                reply.status
+            ))
         });
     }
     #[derive(Deserialize)]
@@ -386,32 +400,40 @@ pub async fn enroll<T: Transport>(
 
     // 0. Is this a pooya server at all? (Costs no activation try.)
     let before = now_ms();
-    let time: TimeReply =
-        call_json(t, Method::Get, "/v1/time", None, 200).await.map_err(explain)?;
+    let time: TimeReply = call_json(t, Method::Get, "/v1/time", None, 200)
+        .await
+        .map_err(explain)?;
     let rough_offset_ms = time.unix_ms.saturating_sub(before / 2 + now_ms() / 2);
 
     // 1. Start: our SPAKE2 message, the server's answer and key confirmation.
     let (state, client_msg) = ClientEnrollment::start(req.pan, req.receipt_code, req.sms_code);
     let body = json!({ "pan": req.pan, "spake_msg": b64_encode(&client_msg) });
-    let start: StartReply =
-        call_json(t, Method::Post, "/v1/app/enrollments", Some(&body), 201)
-            .await
-            .map_err(explain)?;
+    let start: StartReply = call_json(t, Method::Post, "/v1/app/enrollments", Some(&body), 201)
+        .await
+        .map_err(explain)?;
     let server_msg = decode_b64(&server, "spake_msg", &start.spake_msg)?;
     let server_confirm = decode_b64(&server, "confirm", &start.confirm)?;
 
     // 2. Check the server's confirmation locally: a mismatch means wrong codes.
     let finish = match state.finish(&server_msg, &server_confirm) {
         Ok(f) => f,
-        Err(EnrollError::ConfirmMismatch) => return Err(wrong_codes(Some(start.tries_left.into()))),
+        Err(EnrollError::ConfirmMismatch) => {
+            return Err(wrong_codes(Some(start.tries_left.into())))
+        }
         Err(EnrollError::Malformed) => {
-            return Err(AppError::Garbage(server.clone(), "malformed enrollment message".into()))
+            return Err(AppError::Garbage(
+                server.clone(),
+                "malformed enrollment message".into(),
+            ))
         }
     };
     let seed = SecretBytes::from_slice(finish.seed.as_bytes());
 
     // 3. Confirm; time the request to measure the clock offset.
-    let path = format!("/v1/app/enrollments/{}/confirm", segment(&start.enrollment_id));
+    let path = format!(
+        "/v1/app/enrollments/{}/confirm",
+        segment(&start.enrollment_id)
+    );
     let body = json!({ "confirm": b64_encode(&finish.confirm) });
     let t0 = now_ms();
     let confirmed: std::result::Result<ConfirmReply, CallError> =
@@ -420,15 +442,19 @@ pub async fn enroll<T: Transport>(
     let c = match confirmed {
         Ok(c) => c,
         Err(CallError::Refused(r)) if r.code == "wrong_activation_codes" => {
-            return Err(wrong_codes(r.extra.get("tries_left").and_then(Value::as_u64)))
+            return Err(wrong_codes(
+                r.extra.get("tries_left").and_then(Value::as_u64),
+            ))
         }
         Err(e) => return Err(explain(e)),
     };
 
     // 4. Check what the server announced before trusting it.
     let garbage = |why: &str| AppError::Garbage(server.clone(), why.to_owned());
-    let alg: pooya_otp::Algorithm =
-        c.algorithm.parse().map_err(|_| garbage("unknown code algorithm"))?;
+    let alg: pooya_otp::Algorithm = c
+        .algorithm
+        .parse()
+        .map_err(|_| garbage("unknown code algorithm"))?;
     for d in [c.first_digits, c.second_digits] {
         pooya_otp::Digits::new(d).map_err(|_| garbage("unsupported code length"))?;
     }
@@ -459,7 +485,10 @@ pub async fn enroll<T: Transport>(
         clock_offset_ms: c.server_unix_ms.saturating_sub(middle),
         added_at_unix_ms: t1,
     };
-    Ok(Enrolled { token, rough_offset_ms })
+    Ok(Enrolled {
+        token,
+        rough_offset_ms,
+    })
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -512,14 +541,21 @@ pub async fn remove_token<T: Transport>(t: &T, token: &Token) -> Result<()> {
         .map_err(|_| AppError::Crypto("the token's seed in the vault is malformed".into()))?;
     let proof = Zeroizing::new(removal_proof(&seed, &token.token_id, &nonce));
     let body = json!({ "nonce": challenge.nonce, "proof": b64_encode(&proof) });
-    let reply: RemovalReply =
-        call_json(t, Method::Post, &format!("/v1/app/tokens/{id}/removal"), Some(&body), 200)
-            .await
-            .map_err(explain)?;
+    let reply: RemovalReply = call_json(
+        t,
+        Method::Post,
+        &format!("/v1/app/tokens/{id}/removal"),
+        Some(&body),
+        200,
+    )
+    .await
+    .map_err(explain)?;
     if reply.removed {
         Ok(())
     } else {
-        Err(AppError::Refused("the server did not remove the token".into()))
+        Err(AppError::Refused(
+            "the server did not remove the token".into(),
+        ))
     }
 }
 
@@ -541,7 +577,11 @@ mod tests {
 
     impl Fake {
         fn new(replies: Vec<std::result::Result<HttpReply, TransportError>>) -> Self {
-            Self { replies: RefCell::new(replies.into()), seen: RefCell::default(), handler: None }
+            Self {
+                replies: RefCell::new(replies.into()),
+                seen: RefCell::default(),
+                handler: None,
+            }
         }
     }
 
@@ -555,18 +595,26 @@ mod tests {
             path: &str,
             body: Option<&Value>,
         ) -> std::result::Result<HttpReply, TransportError> {
-            self.seen.borrow_mut().push((method, path.to_owned(), body.cloned()));
+            self.seen
+                .borrow_mut()
+                .push((method, path.to_owned(), body.cloned()));
             if let Some(h) = &self.handler {
                 if let Some(r) = h(path, body) {
                     return Ok(r);
                 }
             }
-            self.replies.borrow_mut().pop_front().expect("no more scripted replies")
+            self.replies
+                .borrow_mut()
+                .pop_front()
+                .expect("no more scripted replies")
         }
     }
 
     fn reply(status: u16, body: Value) -> std::result::Result<HttpReply, TransportError> {
-        Ok(HttpReply { status, body: serde_json::to_vec(&body).unwrap() })
+        Ok(HttpReply {
+            status,
+            body: serde_json::to_vec(&body).unwrap(),
+        })
     }
 
     fn refusal(status: u16, code: &str) -> std::result::Result<HttpReply, TransportError> {
@@ -574,13 +622,22 @@ mod tests {
     }
 
     fn block_on<F: Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
     }
 
     const PAN: &str = "6280231234567890";
 
     fn req() -> EnrollRequest<'static> {
-        EnrollRequest { pan: PAN, receipt_code: "123456", sms_code: "654321", label: "card-7890" }
+        EnrollRequest {
+            pan: PAN,
+            receipt_code: "123456",
+            sms_code: "654321",
+            label: "card-7890",
+        }
     }
 
     fn time_ok() -> std::result::Result<HttpReply, TransportError> {
@@ -589,14 +646,25 @@ mod tests {
 
     fn enroll_err(replies: Vec<std::result::Result<HttpReply, TransportError>>) -> String {
         let fake = Fake::new(replies);
-        block_on(enroll(&fake, &req(), || 1_000_000)).unwrap_err().to_string()
+        block_on(enroll(&fake, &req(), || 1_000_000))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
     fn server_addresses() {
-        assert_eq!(normalize_server("https://bank.example/").unwrap(), "https://bank.example");
-        assert_eq!(normalize_server("http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080");
-        assert_eq!(normalize_server("https://b.example/pooya/").unwrap(), "https://b.example/pooya");
+        assert_eq!(
+            normalize_server("https://bank.example/").unwrap(),
+            "https://bank.example"
+        );
+        assert_eq!(
+            normalize_server("http://127.0.0.1:8080").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            normalize_server("https://b.example/pooya/").unwrap(),
+            "https://b.example/pooya"
+        );
         assert!(normalize_server("ftp://bank.example").is_err());
         assert!(normalize_server("bank.example").is_err());
         assert!(normalize_server("https://u:p@bank.example").is_err());
@@ -616,7 +684,11 @@ mod tests {
             (404, "unknown_card", "does not know this card"),
             (409, "no_pending_activation", "at an ATM first"),
             (410, "activation_expired", "expired"),
-            (403, "activation_exhausted", "activate the app again at an ATM"),
+            (
+                403,
+                "activation_exhausted",
+                "activate the app again at an ATM",
+            ),
             (403, "network_not_allowed", "VPN"),
             (418, "teapot", "the server refused (HTTP 418, teapot): nope"),
         ];
@@ -628,19 +700,42 @@ mod tests {
 
     #[test]
     fn unreachable_and_garbage() {
-        let msg = enroll_err(vec![Err(TransportError::Unreachable("could not connect".into()))]);
-        assert_eq!(msg, "cannot reach the server at http://bank.test: could not connect");
-        let msg = enroll_err(vec![Ok(HttpReply { status: 200, body: b"<html>".to_vec() })]);
-        assert!(msg.starts_with("the server at http://bank.test gave an answer"), "{msg}");
-        let msg = enroll_err(vec![Ok(HttpReply { status: 502, body: b"bad gateway".to_vec() })]);
-        assert_eq!(msg, "the server at http://bank.test failed (HTTP 502); try again later");
-        let msg = enroll_err(vec![Ok(HttpReply { status: 302, body: vec![] })]);
+        let msg = enroll_err(vec![Err(TransportError::Unreachable(
+            "could not connect".into(),
+        ))]);
+        assert_eq!(
+            msg,
+            "cannot reach the server at http://bank.test: could not connect"
+        );
+        let msg = enroll_err(vec![Ok(HttpReply {
+            status: 200,
+            body: b"<html>".to_vec(),
+        })]);
+        assert!(
+            msg.starts_with("the server at http://bank.test gave an answer"),
+            "{msg}"
+        );
+        let msg = enroll_err(vec![Ok(HttpReply {
+            status: 502,
+            body: b"bad gateway".to_vec(),
+        })]);
+        assert_eq!(
+            msg,
+            "the server at http://bank.test failed (HTTP 502); try again later"
+        );
+        let msg = enroll_err(vec![Ok(HttpReply {
+            status: 302,
+            body: vec![],
+        })]);
         assert!(msg.contains("does not understand (HTTP 302)"), "{msg}");
         let msg = enroll_err(vec![time_ok(), reply(201, json!({"enrollment_id": "e"}))]);
         assert!(msg.contains("does not understand"), "{msg}");
         let msg = enroll_err(vec![
             time_ok(),
-            reply(201, json!({"enrollment_id": "e", "spake_msg": "!!", "confirm": "", "tries_left": 2})),
+            reply(
+                201,
+                json!({"enrollment_id": "e", "spake_msg": "!!", "confirm": "", "tries_left": 2}),
+            ),
         ]);
         assert!(msg.contains("spake_msg is not base64"), "{msg}");
     }
@@ -679,7 +774,10 @@ mod tests {
             } else {
                 return None;
             };
-            Some(HttpReply { status, body: serde_json::to_vec(&out).unwrap() })
+            Some(HttpReply {
+                status,
+                body: serde_json::to_vec(&out).unwrap(),
+            })
         }));
         fake
     }
@@ -714,13 +812,20 @@ mod tests {
     #[test]
     fn wrong_codes_detected_locally() {
         let fake = spake_server("123456", "999999", 2);
-        let err = block_on(enroll(&fake, &req(), || 1)).unwrap_err().to_string();
-        assert_eq!(err, "the receipt code or the SMS code is wrong; 2 tries left");
+        let err = block_on(enroll(&fake, &req(), || 1))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "the receipt code or the SMS code is wrong; 2 tries left"
+        );
         // No confirmation was posted.
         assert_eq!(fake.seen.borrow().len(), 2);
 
         let fake = spake_server("123456", "999999", 0);
-        let err = block_on(enroll(&fake, &req(), || 1)).unwrap_err().to_string();
+        let err = block_on(enroll(&fake, &req(), || 1))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no tries are left"), "{err}");
     }
 
@@ -732,11 +837,16 @@ mod tests {
             if path.ends_with("/confirm") {
                 let b = json!({"error": {"code": "wrong_activation_codes", "message": "x",
                                          "tries_left": 1}});
-                return Some(HttpReply { status: 403, body: serde_json::to_vec(&b).unwrap() });
+                return Some(HttpReply {
+                    status: 403,
+                    body: serde_json::to_vec(&b).unwrap(),
+                });
             }
             inner(path, body)
         }));
-        let err = block_on(enroll(&fake, &req(), || 1)).unwrap_err().to_string();
+        let err = block_on(enroll(&fake, &req(), || 1))
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "the receipt code or the SMS code is wrong; 1 try left");
     }
 
@@ -762,7 +872,10 @@ mod tests {
     fn removal() {
         let nonce = [5u8; 16];
         let fake = Fake::new(vec![
-            reply(200, json!({"nonce": b64_encode(&nonce), "expires_at": "2030-01-01T00:00:00Z"})),
+            reply(
+                200,
+                json!({"nonce": b64_encode(&nonce), "expires_at": "2030-01-01T00:00:00Z"}),
+            ),
             reply(200, json!({"removed": true})),
         ]);
         block_on(remove_token(&fake, &token())).unwrap();
@@ -772,7 +885,9 @@ mod tests {
         let body = seen[1].2.as_ref().unwrap();
         let proof = b64_decode(body["proof"].as_str().unwrap()).unwrap();
         let seed = Seed::from_bytes(&[9; 32]).unwrap();
-        assert!(pooya_enroll::verify_removal_proof(&seed, "tok/1", &nonce, &proof));
+        assert!(pooya_enroll::verify_removal_proof(
+            &seed, "tok/1", &nonce, &proof
+        ));
     }
 
     #[test]
@@ -783,11 +898,16 @@ mod tests {
             (vec![ch(), refusal(403, "bad_proof")], "did not accept"),
             (vec![ch(), refusal(410, "challenge_expired")], "try again"),
             (vec![refusal(403, "network_not_allowed")], "VPN"),
-            (vec![ch(), reply(200, json!({"removed": false}))], "did not remove"),
+            (
+                vec![ch(), reply(200, json!({"removed": false}))],
+                "did not remove",
+            ),
         ];
         for (replies, expect) in cases {
             let fake = Fake::new(replies);
-            let msg = block_on(remove_token(&fake, &token())).unwrap_err().to_string();
+            let msg = block_on(remove_token(&fake, &token()))
+                .unwrap_err()
+                .to_string();
             assert!(msg.contains(expect), "{expect}: {msg}");
         }
     }

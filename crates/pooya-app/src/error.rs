@@ -33,7 +33,9 @@ pub enum AppError {
     #[error("the two passwords do not match")]
     PasswordMismatch,
     /// No terminal to read the password from, and no `POOYA_APP_PASSWORD`.
-    #[error("cannot read the app password from the terminal ({0}); set POOYA_APP_PASSWORD instead")]
+    #[error(
+        "cannot read the app password from the terminal ({0}); set POOYA_APP_PASSWORD instead"
+    )]
     PasswordPrompt(std::io::Error),
     /// A command-line value is wrong (a card number, a label, a server address).
     #[error("{0}")]

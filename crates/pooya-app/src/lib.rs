@@ -74,7 +74,7 @@ pub enum AppCommand {
     Init,
     /// Add a card activated at an ATM: the receipt code and the SMS code (needs the internet).
     Add {
-        /// The bank's server, e.g. https://pooya.bank.example
+        /// The bank's server address, e.g. `https://pooya.bank.example`.
         #[arg(long, value_name = "URL")]
         server: String,
         /// The card number.
@@ -127,15 +127,21 @@ impl fmt::Debug for AppCommand {
                 .field("label", label)
                 .finish_non_exhaustive(),
             Self::List => f.write_str("List"),
-            Self::Code { first, second, plain, .. } => f
+            Self::Code {
+                first,
+                second,
+                plain,
+                ..
+            } => f
                 .debug_struct("Code")
                 .field("first", first)
                 .field("second", second)
                 .field("plain", plain)
                 .finish_non_exhaustive(),
-            Self::Remove { forget, .. } => {
-                f.debug_struct("Remove").field("forget", forget).finish_non_exhaustive()
-            }
+            Self::Remove { forget, .. } => f
+                .debug_struct("Remove")
+                .field("forget", forget)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -162,15 +168,37 @@ pub fn execute(args: AppArgs) -> Result<()> {
     let path = args.vault.as_path();
     match args.command {
         AppCommand::Init => cmd_init(path),
-        AppCommand::Add { server, pan, receipt_code, sms_code, label } => {
+        AppCommand::Add {
+            server,
+            pan,
+            receipt_code,
+            sms_code,
+            label,
+        } => {
             let pan = Zeroizing::new(pan);
             let receipt_code = Zeroizing::new(receipt_code);
             let sms_code = Zeroizing::new(sms_code);
-            cmd_add(path, &server, &pan, &receipt_code, &sms_code, label.as_deref())
+            cmd_add(
+                path,
+                &server,
+                &pan,
+                &receipt_code,
+                &sms_code,
+                label.as_deref(),
+            )
         }
         AppCommand::List => cmd_list(path),
-        AppCommand::Code { card, first, second: _, plain } => {
-            let kind = if first { PasswordKind::First } else { PasswordKind::Second };
+        AppCommand::Code {
+            card,
+            first,
+            second: _,
+            plain,
+        } => {
+            let kind = if first {
+                PasswordKind::First
+            } else {
+                PasswordKind::Second
+            };
             cmd_code(path, &card, kind, plain)
         }
         AppCommand::Remove { card, forget } => cmd_remove(path, &card, forget),
@@ -239,8 +267,12 @@ fn cmd_add(
     }
 
     let transport = client::HttpTransport::new(&server)?;
-    let request =
-        client::EnrollRequest { pan: &pan, receipt_code, sms_code, label: &label };
+    let request = client::EnrollRequest {
+        pan: &pan,
+        receipt_code,
+        sms_code,
+        label: &label,
+    };
     let enrolled = block_on(|| client::enroll(&transport, &request, unix_ms_now))?;
     let token = enrolled.token;
 
@@ -250,8 +282,12 @@ fn cmd_add(
         .filter(|t| t.pan.expose() == pan.as_str() && t.server == token.server)
         .map(|t| t.label.clone())
         .collect();
-    let (label, masked, bank, offset) =
-        (token.label.clone(), token.pan_masked.clone(), token.bank_name.clone(), token.clock_offset_ms);
+    let (label, masked, bank, offset) = (
+        token.label.clone(),
+        token.pan_masked.clone(),
+        token.bank_name.clone(),
+        token.clock_offset_ms,
+    );
     vault.add(token)?;
     vault.save()?;
     println!("added {label}: {bank} {masked}");
@@ -274,7 +310,9 @@ fn cmd_add(
 }
 
 fn is_https_or_loopback(server: &str) -> bool {
-    let Ok(url) = reqwest::Url::parse(server) else { return false };
+    let Ok(url) = reqwest::Url::parse(server) else {
+        return false;
+    };
     url.scheme() == "https"
         || match url.host_str() {
             Some("localhost") => true,
@@ -301,7 +339,10 @@ fn cmd_list(path: &Path) -> Result<()> {
 /// milliseconds it has left.
 pub fn token_code(token: &Token, kind: PasswordKind, local_ms: i64) -> Result<(String, i64)> {
     let bad = |what: &str| AppError::Crypto(format!("the card {} has {what}", token.label));
-    let alg: pooya_otp::Algorithm = token.algorithm.parse().map_err(|_| bad("an unknown algorithm"))?;
+    let alg: pooya_otp::Algorithm = token
+        .algorithm
+        .parse()
+        .map_err(|_| bad("an unknown algorithm"))?;
     let digits = match kind {
         PasswordKind::First => token.first_digits,
         PasswordKind::Second => token.second_digits,
@@ -440,10 +481,17 @@ mod tests {
         let path = dir.path().join("vault");
         let pw = "app pass 123";
         std::env::set_var(password::PASSWORD_ENV, pw);
-        let args = |command| AppArgs { vault: path.clone(), command };
+        std::env::set_var(vault::KDF_FAST_ENV, "1");
+        let args = |command| AppArgs {
+            vault: path.clone(),
+            command,
+        };
 
         execute(args(AppCommand::Init)).unwrap();
-        assert!(matches!(execute(args(AppCommand::Init)), Err(AppError::VaultExists(_))));
+        assert!(matches!(
+            execute(args(AppCommand::Init)),
+            Err(AppError::VaultExists(_))
+        ));
         let mut v = Vault::open(&path, pw).unwrap();
         v.add(token("salary", "6280231234567898", 0)).unwrap();
         v.add(token("other", "6037991234567898", 0)).unwrap();
@@ -451,11 +499,19 @@ mod tests {
 
         execute(args(AppCommand::List)).unwrap();
         let code = |card: &str, first| {
-            execute(args(AppCommand::Code { card: card.into(), first, second: !first, plain: true }))
+            execute(args(AppCommand::Code {
+                card: card.into(),
+                first,
+                second: !first,
+                plain: true,
+            }))
         };
         code("salary", false).unwrap();
         code("salary", true).unwrap();
-        assert!(matches!(code("7898", false), Err(AppError::AmbiguousCard(..))));
+        assert!(matches!(
+            code("7898", false),
+            Err(AppError::AmbiguousCard(..))
+        ));
         assert!(matches!(code("0000", false), Err(AppError::UnknownCard(_))));
 
         // A duplicate label is refused before any network traffic.
@@ -466,11 +522,20 @@ mod tests {
             sms_code: "2".into(),
             label: Some("salary".into()),
         };
-        assert!(matches!(execute(args(add)), Err(AppError::DuplicateLabel(_))));
+        assert!(matches!(
+            execute(args(add)),
+            Err(AppError::DuplicateLabel(_))
+        ));
 
         // Without --forget the (unreachable) server must agree first: the card stays.
-        let remove = |forget| AppCommand::Remove { card: "salary".into(), forget };
-        assert!(matches!(execute(args(remove(false))), Err(AppError::Unreachable(..))));
+        let remove = |forget| AppCommand::Remove {
+            card: "salary".into(),
+            forget,
+        };
+        assert!(matches!(
+            execute(args(remove(false))),
+            Err(AppError::Unreachable(..))
+        ));
         assert_eq!(Vault::open(&path, pw).unwrap().tokens().len(), 2);
         execute(args(remove(true))).unwrap();
         let v = Vault::open(&path, pw).unwrap();
@@ -481,7 +546,9 @@ mod tests {
 
     #[test]
     fn block_on_inside_a_runtime() {
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let r = rt.block_on(async { block_on(|| async { Ok(42) }) });
         assert_eq!(r.unwrap(), 42);
         assert_eq!(block_on(|| async { Ok(7) }).unwrap(), 7);

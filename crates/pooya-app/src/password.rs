@@ -53,7 +53,9 @@ fn from_env() -> Option<Zeroizing<String>> {
 }
 
 fn prompt(text: &str) -> Result<Zeroizing<String>> {
-    rpassword::prompt_password(text).map(Zeroizing::new).map_err(AppError::PasswordPrompt)
+    rpassword::prompt_password(text)
+        .map(Zeroizing::new)
+        .map_err(AppError::PasswordPrompt)
 }
 
 #[cfg(test)]
@@ -65,13 +67,20 @@ mod tests {
         assert!(check_policy("abcdefg1").is_ok());
         assert!(check_policy("1234567a").is_ok());
         assert!(check_policy("pass word 99").is_ok());
-        assert!(check_policy("رمزعبور۱۲").is_ok(), "Persian letters and digits count");
+        assert!(
+            check_policy("رمزعبور۱۲").is_ok(),
+            "Persian letters and digits count"
+        );
         assert!(check_policy("abc1234").is_err(), "7 characters");
         assert!(check_policy("abcdefgh").is_err(), "no digit");
         assert!(check_policy("12345678").is_err(), "no letter");
         assert!(check_policy("!!!!!!!!").is_err());
         assert!(check_policy("").is_err());
         let msg = check_policy("short1").unwrap_err().to_string();
-        assert!(msg.contains("at least 8 characters") && msg.contains("letter") && msg.contains("digit"));
+        assert!(
+            msg.contains("at least 8 characters")
+                && msg.contains("letter")
+                && msg.contains("digit")
+        );
     }
 }

@@ -4,7 +4,7 @@
 //! A list of [`Token`]s. Each token keeps what the app needs to make codes offline and to remove
 //! the token later: the token id and the server it was enrolled with, the bank's name, the user's
 //! label, the full card number (only ever stored here, inside the ciphertext) and its masked form,
-//! the 32-byte-ish enrollment seed from which both password keys are derived, the code parameters
+//! the 32-byte enrollment seed from which both password keys are derived, the code parameters
 //! (lifetime, algorithm, digits of the first and the second password), the clock offset measured
 //! against the server at enrollment, and when the token was added.
 //!
@@ -110,7 +110,10 @@ impl<'de> Deserialize<'de> for SecretBytes {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("base64 bytes")
             }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> std::result::Result<Self::Value, E> {
                 BASE64
                     .decode(v.as_bytes())
                     .map(SecretBytes::new)
@@ -157,7 +160,10 @@ impl<'de> Deserialize<'de> for SecretString {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a string")
             }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+            fn visit_str<E: serde::de::Error>(
+                self,
+                v: &str,
+            ) -> std::result::Result<Self::Value, E> {
                 Ok(SecretString::new(v.to_owned()))
             }
         }
@@ -230,9 +236,17 @@ pub struct KdfParams {
 
 impl KdfParams {
     /// The parameters of a new vault: 64 MiB, 3 passes, 1 lane.
-    pub const DEFAULT: Self = Self { m_kib: 64 * 1024, t: 3, p: 1 };
+    pub const DEFAULT: Self = Self {
+        m_kib: 64 * 1024,
+        t: 3,
+        p: 1,
+    };
     /// Cheap parameters for test suites only (`POOYA_APP_KDF_FAST=1`): 8 MiB, 1 pass.
-    pub const FAST_FOR_TESTS: Self = Self { m_kib: 8 * 1024, t: 1, p: 1 };
+    pub const FAST_FOR_TESTS: Self = Self {
+        m_kib: 8 * 1024,
+        t: 1,
+        p: 1,
+    };
 
     const MIN_M_KIB: u32 = 8 * 1024;
     const MAX_M_KIB: u32 = 1024 * 1024;
@@ -304,8 +318,12 @@ struct AadHeader<'a> {
 }
 
 fn associated_data(kdf: &KdfHeader) -> Result<Vec<u8>> {
-    serde_json::to_vec(&AadHeader { format: VAULT_FORMAT, version: VAULT_VERSION, kdf })
-        .map_err(|e| AppError::Internal(format!("header encoding: {e}")))
+    serde_json::to_vec(&AadHeader {
+        format: VAULT_FORMAT,
+        version: VAULT_VERSION,
+        kdf,
+    })
+    .map_err(|e| AppError::Internal(format!("header encoding: {e}")))
 }
 
 /// A vault file read and checked, but not yet decrypted: no password needed so far.
@@ -351,7 +369,11 @@ impl LockedVault {
         if env.kdf.alg != KDF_ALG {
             return Err(damaged("unknown key derivation"));
         }
-        let kdf = KdfParams { m_kib: env.kdf.m_kib, t: env.kdf.t, p: env.kdf.p };
+        let kdf = KdfParams {
+            m_kib: env.kdf.m_kib,
+            t: env.kdf.t,
+            p: env.kdf.p,
+        };
         kdf.check().map_err(|why| damaged(&why))?;
         let salt = BASE64
             .decode(env.kdf.salt.as_bytes())
@@ -370,7 +392,14 @@ impl LockedVault {
         if ciphertext.len() < TAG_LEN {
             return Err(damaged("its ciphertext is truncated"));
         }
-        Ok(Self { path: path.to_owned(), kdf, kdf_header: env.kdf, salt, nonce, ciphertext })
+        Ok(Self {
+            path: path.to_owned(),
+            kdf,
+            kdf_header: env.kdf,
+            salt,
+            nonce,
+            ciphertext,
+        })
     }
 
     /// Derives the key from `password` and decrypts. Touches nothing on disk.
@@ -382,13 +411,25 @@ impl LockedVault {
         let nonce = XNonce::from(self.nonce);
         let plaintext = Zeroizing::new(
             cipher
-                .decrypt(&nonce, Payload { msg: &self.ciphertext, aad: &aad })
+                .decrypt(
+                    &nonce,
+                    Payload {
+                        msg: &self.ciphertext,
+                        aad: &aad,
+                    },
+                )
                 .map_err(|_| AppError::WrongPasswordOrTampered(self.path.clone()))?,
         );
         let contents: VaultContents = serde_json::from_slice(&plaintext).map_err(|_| {
             AppError::VaultDamaged(self.path.clone(), "its contents are malformed".into())
         })?;
-        Ok(Vault { path: self.path, kdf: self.kdf, salt: self.salt, key, contents })
+        Ok(Vault {
+            path: self.path,
+            kdf: self.kdf,
+            salt: self.salt,
+            key,
+            contents,
+        })
     }
 }
 
@@ -421,8 +462,13 @@ impl Vault {
         let mut salt = vec![0u8; SALT_LEN];
         rand::rng().fill_bytes(&mut salt);
         let key = derive_key(password.as_bytes(), &salt, kdf)?;
-        let vault =
-            Self { path: path.to_owned(), kdf, salt, key, contents: VaultContents::default() };
+        let vault = Self {
+            path: path.to_owned(),
+            kdf,
+            salt,
+            key,
+            contents: VaultContents::default(),
+        };
         let bytes = vault.seal()?;
         write_atomic(path, &bytes, WriteMode::CreateNew).map_err(|e| {
             if e.kind() == io::ErrorKind::AlreadyExists {
@@ -465,7 +511,11 @@ impl Vault {
 
     /// Removes the card with `token_id` (in memory; call [`Vault::save`]).
     pub fn remove(&mut self, token_id: &str) -> Option<Token> {
-        let i = self.contents.tokens.iter().position(|t| t.token_id == token_id)?;
+        let i = self
+            .contents
+            .tokens
+            .iter()
+            .position(|t| t.token_id == token_id)?;
         Some(self.contents.tokens.remove(i))
     }
 
@@ -496,7 +546,13 @@ impl Vault {
         let cipher = XChaCha20Poly1305::new_from_slice(self.key.as_ref())
             .map_err(|_| AppError::Internal("key length".into()))?;
         let ciphertext = cipher
-            .encrypt(&XNonce::from(nonce), Payload { msg: &plaintext, aad: &aad })
+            .encrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: &plaintext,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| AppError::Internal("encryption failed".into()))?;
         let envelope = Envelope {
             format: VAULT_FORMAT.to_owned(),
@@ -585,12 +641,19 @@ pub(crate) fn write_atomic_with(
 #[cfg(unix)]
 fn open_private_new(path: &Path) -> io::Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
 }
 
 #[cfg(not(unix))]
 fn open_private_new(path: &Path) -> io::Result<fs::File> {
-    fs::OpenOptions::new().write(true).create_new(true).open(path)
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
 }
 
 #[cfg(unix)]
@@ -598,7 +661,12 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     match fs::File::open(dir).and_then(|d| d.sync_all()) {
         Ok(()) => Ok(()),
         // Some file systems cannot fsync a directory; the rename itself already happened.
-        Err(e) if e.kind() == io::ErrorKind::InvalidInput || e.kind() == io::ErrorKind::Unsupported => Ok(()),
+        Err(e)
+            if e.kind() == io::ErrorKind::InvalidInput
+                || e.kind() == io::ErrorKind::Unsupported =>
+        {
+            Ok(())
+        }
         Err(e) => Err(e),
     }
 }
@@ -642,12 +710,16 @@ mod tests {
     fn round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let (path, mut v) = new_vault(dir.path());
-        v.add(sample_token("card-0004", "6280231234560004")).unwrap();
+        v.add(sample_token("card-0004", "6280231234560004"))
+            .unwrap();
         v.add(sample_token("salary", "6280231234567890")).unwrap();
         v.save().unwrap();
 
         let text = fs::read_to_string(&path).unwrap();
-        assert!(!text.contains("6280231234567890"), "the full PAN must not be in clear");
+        assert!(
+            !text.contains("6280231234567890"),
+            "the full PAN must not be in clear"
+        );
         assert!(!text.contains("salary"), "labels are inside the ciphertext");
         let env: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(env["format"], "pooya-vault");
@@ -672,9 +744,15 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let (path, v) = new_vault(dir.path());
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         v.save().unwrap();
-        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]
@@ -720,7 +798,9 @@ mod tests {
         v.add(sample_token("a", "6280231234567890")).unwrap();
         v.save().unwrap();
         edit_envelope(&path, |env| {
-            let mut ct = BASE64.decode(env["ciphertext"].as_str().unwrap().as_bytes()).unwrap();
+            let mut ct = BASE64
+                .decode(env["ciphertext"].as_str().unwrap().as_bytes())
+                .unwrap();
             ct[3] ^= 0x01;
             env["ciphertext"] = BASE64.encode(&ct).into();
         });
@@ -734,7 +814,10 @@ mod tests {
         let (path, _) = new_vault(dir.path());
         // Changing a KDF parameter changes the key as well as the associated data.
         edit_envelope(&path, |env| env["kdf"]["t"] = 2.into());
-        assert!(matches!(Vault::open(&path, PW), Err(AppError::WrongPasswordOrTampered(_))));
+        assert!(matches!(
+            Vault::open(&path, PW),
+            Err(AppError::WrongPasswordOrTampered(_))
+        ));
     }
 
     #[test]
@@ -745,7 +828,10 @@ mod tests {
         let locked = LockedVault::read(&path).unwrap();
         let mut tampered = locked;
         tampered.kdf_header.m_kib += 1; // the key still derives from the untouched `kdf`
-        assert!(matches!(tampered.unlock(PW), Err(AppError::WrongPasswordOrTampered(_))));
+        assert!(matches!(
+            tampered.unlock(PW),
+            Err(AppError::WrongPasswordOrTampered(_))
+        ));
     }
 
     #[test]
@@ -754,11 +840,17 @@ mod tests {
         let (path, _) = new_vault(dir.path());
         let original = fs::read(&path).unwrap();
         edit_envelope(&path, |env| env["version"] = 2.into());
-        assert!(matches!(Vault::open(&path, PW), Err(AppError::UnsupportedVersion(_, 2))));
+        assert!(matches!(
+            Vault::open(&path, PW),
+            Err(AppError::UnsupportedVersion(_, 2))
+        ));
 
         fs::write(&path, &original).unwrap();
         edit_envelope(&path, |env| env["kdf"]["m_kib"] = 4_000_000_000u32.into());
-        assert!(matches!(Vault::open(&path, PW), Err(AppError::VaultDamaged(..))));
+        assert!(matches!(
+            Vault::open(&path, PW),
+            Err(AppError::VaultDamaged(..))
+        ));
     }
 
     #[test]
@@ -769,21 +861,39 @@ mod tests {
         for cut in [0, 1, 10, full.len() / 2, full.len() - 3] {
             fs::write(&path, &full[..cut]).unwrap();
             let err = Vault::open(&path, PW).unwrap_err();
-            assert!(matches!(err, AppError::NotAVault(_) | AppError::VaultDamaged(..)), "{err}");
-            assert_eq!(fs::read(&path).unwrap(), &full[..cut], "file must stay untouched");
+            assert!(
+                matches!(err, AppError::NotAVault(_) | AppError::VaultDamaged(..)),
+                "{err}"
+            );
+            assert_eq!(
+                fs::read(&path).unwrap(),
+                &full[..cut],
+                "file must stay untouched"
+            );
         }
         fs::write(&path, b"{\"hello\": 1}").unwrap();
-        assert!(matches!(Vault::open(&path, PW), Err(AppError::NotAVault(_))));
+        assert!(matches!(
+            Vault::open(&path, PW),
+            Err(AppError::NotAVault(_))
+        ));
         fs::write(&path, b"\x00\x01binary").unwrap();
-        assert!(matches!(Vault::open(&path, PW), Err(AppError::NotAVault(_))));
+        assert!(matches!(
+            Vault::open(&path, PW),
+            Err(AppError::NotAVault(_))
+        ));
 
         // A ciphertext cut short but still valid base64.
         fs::write(&path, &full).unwrap();
         edit_envelope(&path, |env| {
-            let ct = BASE64.decode(env["ciphertext"].as_str().unwrap().as_bytes()).unwrap();
+            let ct = BASE64
+                .decode(env["ciphertext"].as_str().unwrap().as_bytes())
+                .unwrap();
             env["ciphertext"] = BASE64.encode(&ct[..ct.len() - 1]).into();
         });
-        assert!(matches!(Vault::open(&path, PW), Err(AppError::WrongPasswordOrTampered(_))));
+        assert!(matches!(
+            Vault::open(&path, PW),
+            Err(AppError::WrongPasswordOrTampered(_))
+        ));
     }
 
     #[test]

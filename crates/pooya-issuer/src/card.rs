@@ -276,7 +276,9 @@ pub enum AppRefusal {
     InvalidLifetime,
     MalformedMessage,
     /// The codes were wrong; the record changed (run closed, maybe activation dead): commit it.
-    WrongActivationCodes { tries_left: u32 },
+    WrongActivationCodes {
+        tries_left: u32,
+    },
     UnknownEnrollment,
     UnknownToken,
     ChallengeExpired,
@@ -335,7 +337,8 @@ impl CardRecord {
 
     fn activation_alive(&self, now: i64) -> bool {
         self.svc.activation.as_ref().is_some_and(|a| {
-            now < a.expires_at && (a.tries_left > 0 || a.run.as_ref().is_some_and(|r| now < r.expires_at))
+            now < a.expires_at
+                && (a.tries_left > 0 || a.run.as_ref().is_some_and(|r| now < r.expires_at))
         })
     }
 
@@ -644,7 +647,10 @@ impl CardRecord {
         let secret = pooya_enroll::activation_secret(pan.digits(), &receipt_code, &sms_code);
         let id = random_id();
         let expires_at = now + a.ttl_secs as i64 * 1000;
-        let sealed = keys.seal(&b64_aad("activation", &self.pan_hash, &id), secret.as_bytes());
+        let sealed = keys.seal(
+            &b64_aad("activation", &self.pan_hash, &id),
+            secret.as_bytes(),
+        );
         self.reset_service();
         self.svc.mode = Mode::App;
         self.svc.activation = Some(Activation {
@@ -727,7 +733,12 @@ impl CardRecord {
             self.svc.sms = None;
             n += 1;
         }
-        if self.svc.activation.as_ref().is_some_and(|a| &a.mobile == old) {
+        if self
+            .svc
+            .activation
+            .as_ref()
+            .is_some_and(|a| &a.mobile == old)
+        {
             self.svc.activation = None;
         }
         if self.svc.token.is_none() && self.svc.sms.is_none() && self.svc.activation.is_none() {
@@ -765,7 +776,10 @@ impl CardRecord {
             return Err(AppRefusal::ActivationExhausted);
         }
         let secret = keys
-            .open(&b64_aad("activation", &pan_hash, &act.id), &act.secret_sealed)
+            .open(
+                &b64_aad("activation", &pan_hash, &act.id),
+                &act.secret_sealed,
+            )
             .ok()
             .and_then(|s| pooya_enroll::ActivationSecret::from_bytes(&s).ok())
             .ok_or(AppRefusal::ActivationExpired)?;

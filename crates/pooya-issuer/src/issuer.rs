@@ -230,7 +230,13 @@ impl Issuer {
         self.outbox_signal.clone()
     }
 
-    fn audit(&self, now: i64, event: &str, card: Option<&CardRecord>, detail: String) -> AuditRecord {
+    fn audit(
+        &self,
+        now: i64,
+        event: &str,
+        card: Option<&CardRecord>,
+        detail: String,
+    ) -> AuditRecord {
         AuditRecord {
             at: now,
             event: event.to_owned(),
@@ -490,7 +496,8 @@ impl Issuer {
         self.update_card(&self.pan_hash(pan), false, |card, _, now| {
             card.second_blocked = false;
             let mut e = Effects::default();
-            e.audit.push(self.audit(now, "branch.unblock_second", Some(card), String::new()));
+            e.audit
+                .push(self.audit(now, "branch.unblock_second", Some(card), String::new()));
             (Ok(()), Some(e))
         })
         .await
@@ -504,7 +511,8 @@ impl Issuer {
             Ok(()) => None,
             Err(AtmRefusal::WrongPin) => {
                 let mut e = Effects::default();
-                e.audit.push(self.audit(now, "atm.wrong_pin", Some(card), String::new()));
+                e.audit
+                    .push(self.audit(now, "atm.wrong_pin", Some(card), String::new()));
                 Some((Err(IssuerError::WrongPin), Some(e)))
             }
             Err(r) => Some((Err(r.into()), None)),
@@ -523,11 +531,11 @@ impl Issuer {
                 return d;
             }
             let registered = &customer.expect("loaded").mobile;
-            let codes = match card.activate_app(pan, registered, mobile, now, &self.policy, &self.keys)
-            {
-                Ok(c) => c,
-                Err(r) => return (Err(r.into()), None),
-            };
+            let codes =
+                match card.activate_app(pan, registered, mobile, now, &self.policy, &self.keys) {
+                    Ok(c) => c,
+                    Err(r) => return (Err(r.into()), None),
+                };
             let text = messages::activation_code(
                 self.policy.sms.language,
                 &self.policy.bank_name,
@@ -537,7 +545,8 @@ impl Issuer {
             let mut e = Effects::default();
             e.outbox
                 .push(self.sms(registered, &text, now, Some(codes.expires_at)));
-            e.audit.push(self.audit(now, "atm.activate_app", Some(card), String::new()));
+            e.audit
+                .push(self.audit(now, "atm.activate_app", Some(card), String::new()));
             (
                 Ok(AppActivationIssued {
                     receipt_code: codes.receipt_code,
@@ -572,7 +581,8 @@ impl Issuer {
                 &self.policy.sms.short_number,
             ));
             let mut e = Effects::default();
-            e.audit.push(self.audit(now, "atm.activate_sms", Some(card), String::new()));
+            e.audit
+                .push(self.audit(now, "atm.activate_sms", Some(card), String::new()));
             (
                 Ok(SmsActivationIssued {
                     fixed_part: fixed,
@@ -592,7 +602,8 @@ impl Issuer {
             }
             card.deactivate();
             let mut e = Effects::default();
-            e.audit.push(self.audit(now, "atm.deactivate", Some(card), String::new()));
+            e.audit
+                .push(self.audit(now, "atm.deactivate", Some(card), String::new()));
             (Ok(()), Some(e))
         })
         .await
@@ -606,7 +617,8 @@ impl Issuer {
             }
             card.second_blocked = true;
             let mut e = Effects::default();
-            e.audit.push(self.audit(now, "atm.block_second", Some(card), String::new()));
+            e.audit
+                .push(self.audit(now, "atm.block_second", Some(card), String::new()));
             (Ok(()), Some(e))
         })
         .await
@@ -617,7 +629,12 @@ impl Issuer {
     /// R21, R22: a message to the bank's short number. Answers nothing about cards: a reply, if
     /// any, goes through the outbox to the sender, and only when the sender is the registered
     /// mobile of an SMS-activated card.
-    pub async fn sms_inbound(&self, from: &Mobile, to: &str, text: &str) -> Result<(), IssuerError> {
+    pub async fn sms_inbound(
+        &self,
+        from: &Mobile,
+        to: &str,
+        text: &str,
+    ) -> Result<(), IssuerError> {
         if to != self.policy.sms.short_number {
             return Err(IssuerError::UnknownShortNumber);
         }
@@ -662,7 +679,8 @@ impl Issuer {
                     );
                     let mut e = Effects::default();
                     e.outbox.push(self.sms(from, &text, now, Some(expires_at)));
-                    e.audit.push(self.audit(now, "sms.variable_part", Some(card), String::new()));
+                    e.audit
+                        .push(self.audit(now, "sms.variable_part", Some(card), String::new()));
                     (Ok(()), Some(e))
                 })
                 .await
@@ -771,7 +789,14 @@ impl Issuer {
         lifetime_secs: Option<u32>,
     ) -> Result<EnrollmentStarted, IssuerError> {
         self.update_card(&self.pan_hash(pan), false, |card, _, now| {
-            match card.enroll_start(pan, client_msg, lifetime_secs, now, &self.policy, &self.keys) {
+            match card.enroll_start(
+                pan,
+                client_msg,
+                lifetime_secs,
+                now,
+                &self.policy,
+                &self.keys,
+            ) {
                 Ok(s) => {
                     let mut e = Effects::default();
                     e.audit.push(self.audit(
@@ -809,11 +834,17 @@ impl Issuer {
             .ok_or(IssuerError::UnknownEnrollment)?;
         let result = self
             .update_card(&card.pan_hash, false, |card, _, now| {
-                match card.enroll_confirm(enrollment_id, client_confirm, now, &self.policy, &self.keys)
-                {
+                match card.enroll_confirm(
+                    enrollment_id,
+                    client_confirm,
+                    now,
+                    &self.policy,
+                    &self.keys,
+                ) {
                     Ok(token) => {
                         let mut e = Effects::default();
-                        e.audit.push(self.audit(now, "app.enrolled", Some(card), String::new()));
+                        e.audit
+                            .push(self.audit(now, "app.enrolled", Some(card), String::new()));
                         (Ok(self.token_issued(card, &token)), Some(e))
                     }
                     Err(r @ AppRefusal::WrongActivationCodes { tries_left }) => {
@@ -891,7 +922,8 @@ impl Issuer {
             match card.remove_token(token_id, nonce, proof, now, &self.keys) {
                 Ok(()) => {
                     let mut e = Effects::default();
-                    e.audit.push(self.audit(now, "app.token_removed", Some(card), String::new()));
+                    e.audit
+                        .push(self.audit(now, "app.token_removed", Some(card), String::new()));
                     (Ok(()), Some(e))
                 }
                 // The challenge was used up: commit that too.

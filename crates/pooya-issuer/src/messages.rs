@@ -16,7 +16,13 @@ pub fn activation_code(lang: Language, bank: &str, code: &str, valid_hours: u64)
 }
 
 /// R21: the variable part of an SMS second password.
-pub fn variable_part(lang: Language, bank: &str, last4: &str, var: &str, valid_secs: u32) -> String {
+pub fn variable_part(
+    lang: Language,
+    bank: &str,
+    last4: &str,
+    var: &str,
+    valid_secs: u32,
+) -> String {
     match lang {
         Language::Fa => format!(
             "{bank}\nبخش متغیر رمز دوم کارت {last4}: {var}\nرمز دوم = بخش ثابت رسید + {var}\nاعتبار: {valid_secs} ثانیه، یک‌بار مصرف."

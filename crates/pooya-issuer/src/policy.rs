@@ -227,7 +227,10 @@ impl Policy {
         }
         let a = &self.activation;
         if a.ttl_secs == 0 || a.max_tries == 0 || a.enrollment_ttl_secs == 0 {
-            return err("activation", "ttl_secs, max_tries and enrollment_ttl_secs must be positive");
+            return err(
+                "activation",
+                "ttl_secs, max_tries and enrollment_ttl_secs must be positive",
+            );
         }
         if !(4..=12).contains(&a.receipt_code_digits) || !(4..=12).contains(&a.sms_code_digits) {
             return err("activation", "code digits must be 4..=12");

@@ -246,11 +246,7 @@ fn enrollment_id(c: &CardRecord) -> Option<String> {
 }
 
 impl SqlStore {
-    async fn cards_where(
-        &self,
-        clause: &str,
-        arg: &str,
-    ) -> Result<Vec<CardRecord>, StoreError> {
+    async fn cards_where(&self, clause: &str, arg: &str) -> Result<Vec<CardRecord>, StoreError> {
         let sql = format!("SELECT {CARD_COLUMNS} FROM cards c {clause}");
         // Safe: `clause` is one of this file's constant texts; the value is bound.
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -283,8 +279,11 @@ impl Store for SqlStore {
     }
 
     async fn cards_of_customer(&self, id: &CustomerId) -> Result<Vec<CardRecord>, StoreError> {
-        self.cards_where("WHERE c.customer_id = $1 ORDER BY c.created_at", id.as_str())
-            .await
+        self.cards_where(
+            "WHERE c.customer_id = $1 ORDER BY c.created_at",
+            id.as_str(),
+        )
+        .await
     }
 
     async fn cards_by_mobile(&self, mobile: &Mobile) -> Result<Vec<CardRecord>, StoreError> {

@@ -112,8 +112,10 @@ pub trait Store: Send + Sync + 'static {
     async fn cards_of_customer(&self, id: &CustomerId) -> Result<Vec<CardRecord>, StoreError>;
     /// Cards whose customer's registered mobile is `mobile`.
     async fn cards_by_mobile(&self, mobile: &Mobile) -> Result<Vec<CardRecord>, StoreError>;
-    async fn card_by_enrollment(&self, enrollment_id: &str)
-        -> Result<Option<CardRecord>, StoreError>;
+    async fn card_by_enrollment(
+        &self,
+        enrollment_id: &str,
+    ) -> Result<Option<CardRecord>, StoreError>;
     async fn card_by_token(&self, token_id: &str) -> Result<Option<CardRecord>, StoreError>;
     async fn verification(
         &self,

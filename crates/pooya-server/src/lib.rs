@@ -1,1 +1,204 @@
-//! pooya-server
+//! `pooya serve`: the issuer behind HTTP. Wires the store, the keys, the issuer, the SMS delivery
+//! worker and the routes, and shuts down cleanly on SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use pooya_issuer::clock::{Clock, FakeClock, SystemClock};
+use pooya_issuer::keys::Keyring;
+use pooya_issuer::sql::{SqlOptions, SqlStore};
+use pooya_issuer::store::Store;
+use pooya_issuer::Issuer;
+
+pub mod apikeys;
+pub mod config;
+pub mod delivery;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+
+use config::ConfigFile;
+
+/// What `pooya serve` was told on its command line.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub config: Option<PathBuf>,
+    /// Tests only: the clock stands still unless `/v1/test/clock` moves it.
+    pub unsafe_fake_clock: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Key(#[from] pooya_issuer::keys::KeyError),
+    #[error("store: {0}")]
+    Store(#[from] pooya_issuer::store::StoreError),
+    #[error(transparent)]
+    Bootstrap(#[from] apikeys::BootstrapError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(String, std::io::Error),
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The parts every command that touches the data needs.
+pub struct Opened {
+    pub data_dir: PathBuf,
+    pub store: Arc<dyn Store>,
+    pub keyring: Arc<Keyring>,
+    pub config: ConfigFile,
+}
+
+/// Reads the configuration, creates the data directory, opens the store and the master key.
+pub async fn open(opts: &ServeOptions) -> Result<Opened, ServeError> {
+    let config = match &opts.config {
+        Some(p) => ConfigFile::load(p)?,
+        None => ConfigFile::default(),
+    };
+    let data_dir = opts
+        .data_dir
+        .clone()
+        .or_else(|| config.server.data_dir.clone())
+        .ok_or_else(|| ServeError::Usage("--data-dir is required".into()))?;
+    std::fs::create_dir_all(&data_dir)?;
+    let url = opts
+        .database_url
+        .clone()
+        .or_else(|| config.server.database_url.clone());
+    let sql = SqlOptions {
+        pool_size: config.server.pool_size,
+        ..SqlOptions::default()
+    };
+    let store = match url {
+        Some(url) => SqlStore::connect(&url, &sql).await?,
+        None => SqlStore::open_sqlite(&data_dir.join("pooya.sqlite3"), &sql).await?,
+    };
+    let key_path = config
+        .server
+        .master_key_file
+        .clone()
+        .unwrap_or_else(|| data_dir.join("master.key"));
+    let master = Keyring::load_or_create_master(&key_path)?;
+    let keyring = Keyring::from_master(&master, config.hashing.unwrap_or_default())?;
+    Ok(Opened {
+        data_dir,
+        store: Arc::new(store),
+        keyring: Arc::new(keyring),
+        config,
+    })
+}
+
+pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
+    let opened = open(&opts).await?;
+    let policy = opened.config.policy()?;
+    let fake_clock = opts
+        .unsafe_fake_clock
+        .then(|| FakeClock::new(SystemClock.now_ms()));
+    let clock: Arc<dyn Clock> = match &fake_clock {
+        Some(f) => {
+            tracing::warn!(
+                "UNSAFE: the clock is fake and can be moved through /v1/test/clock; tests only"
+            );
+            Arc::new(f.clone())
+        }
+        None => Arc::new(SystemClock),
+    };
+    let issuer = Arc::new(Issuer::new(
+        opened.store.clone(),
+        opened.keyring.clone(),
+        policy,
+        clock.clone(),
+    ));
+    let keys = apikeys::ApiKeys::new(opened.store.clone());
+    if keys.bootstrap(&opened.data_dir, clock.now_ms()).await? {
+        tracing::info!(
+            file = %opened.data_dir.join("bootstrap-keys.json").display(),
+            "first start: one key per role written"
+        );
+    }
+    let provider: Arc<dyn delivery::SmsProvider> = Arc::new(delivery::FileProvider::new(
+        opened
+            .config
+            .sms_provider
+            .path
+            .clone()
+            .unwrap_or_else(|| opened.data_dir.join("sms-outbox.jsonl")),
+    ));
+    let listen = opts
+        .listen
+        .clone()
+        .or_else(|| opened.config.server.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| ServeError::Listen(listen.clone(), e))?;
+    let addr: SocketAddr = listener.local_addr()?;
+    let state = Arc::new(state::AppState {
+        issuer: issuer.clone(),
+        keys,
+        fake_clock,
+    });
+    let app = routes::router(state, opened.config.server.max_body_bytes);
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(delivery::run(issuer.clone(), provider, stop_rx));
+
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "pooya listening on http://{addr}")?;
+        out.flush()?;
+    }
+    tracing::info!(%addr, "listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("shutting down: delivering the SMS that are due");
+    let _ = stop_tx.send(true);
+    let _ = worker.await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// `pooya keys create`: a new key of `role`, printed once.
+pub async fn create_key(
+    opts: &ServeOptions,
+    role: pooya_issuer::domain::Role,
+    label: &str,
+) -> Result<String, ServeError> {
+    let opened = open(opts).await?;
+    let keys = apikeys::ApiKeys::new(opened.store.clone());
+    keys.create(role, label, SystemClock.now_ms())
+        .await
+        .map_err(|e| ServeError::Usage(e.to_string()))
+}

@@ -1,0 +1,112 @@
+//! The bank's channel keys (API.md, "Who may call what"): random bearer keys, one role each. Only
+//! their SHA-256 hashes are stored (a key has 256 random bits, so a fast hash is enough); the keys
+//! themselves are shown once, at creation.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use pooya_issuer::domain::Role;
+use pooya_issuer::store::{ApiKeyRecord, Store};
+use pooya_issuer::IssuerError;
+use sha2::{Digest, Sha256};
+use tokio::sync::RwLock;
+
+pub struct ApiKeys {
+    store: Arc<dyn Store>,
+    /// Hashes already found, with their role: keys are never changed once made.
+    cache: RwLock<HashMap<String, Role>>,
+}
+
+pub fn hash_key(key: &str) -> String {
+    data_encoding::HEXLOWER.encode(&Sha256::digest(key.as_bytes()))
+}
+
+/// A new key: `pooya_ROLE_` and 32 random bytes in base32.
+pub fn new_key(role: Role) -> String {
+    let bytes = pooya_issuer::keys::random_bytes::<32>();
+    format!(
+        "pooya_{}_{}",
+        role.as_str(),
+        data_encoding::BASE32_NOPAD
+            .encode(&bytes)
+            .to_ascii_lowercase()
+    )
+}
+
+impl ApiKeys {
+    pub fn new(store: Arc<dyn Store>) -> ApiKeys {
+        ApiKeys {
+            store,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub async fn role_of(&self, key: &str) -> Result<Option<Role>, IssuerError> {
+        let h = hash_key(key);
+        if let Some(r) = self.cache.read().await.get(&h) {
+            return Ok(Some(*r));
+        }
+        let found = self.store.api_key(&h).await?.map(|k| k.role);
+        if let Some(r) = found {
+            self.cache.write().await.insert(h, r);
+        }
+        Ok(found)
+    }
+
+    /// Creates a key of `role` and returns it: the only time it exists in clear.
+    pub async fn create(&self, role: Role, label: &str, now: i64) -> Result<String, IssuerError> {
+        let key = new_key(role);
+        self.store
+            .insert_api_keys(&[ApiKeyRecord {
+                key_hash: hash_key(&key),
+                role,
+                label: label.to_owned(),
+                created_at: now,
+            }])
+            .await?;
+        Ok(key)
+    }
+
+    /// First start: when the store has no key at all, one key per role, written to
+    /// `bootstrap-keys.json` (mode 0600) and nowhere else.
+    pub async fn bootstrap(&self, data_dir: &Path, now: i64) -> Result<bool, BootstrapError> {
+        if self.store.count_api_keys().await? > 0 {
+            return Ok(false);
+        }
+        let path = data_dir.join("bootstrap-keys.json");
+        let mut map = serde_json::Map::new();
+        let mut records = Vec::new();
+        for role in Role::ALL {
+            let key = new_key(role);
+            records.push(ApiKeyRecord {
+                key_hash: hash_key(&key),
+                role,
+                label: "bootstrap".into(),
+                created_at: now,
+            });
+            map.insert(role.as_str().into(), key.into());
+        }
+        let text = serde_json::to_string_pretty(&serde_json::Value::Object(map))
+            .expect("a map of strings serialises");
+        // The file first: keys stored without their file could never be used.
+        pooya_issuer::fsutil::write_new_private(&path, text.as_bytes())
+            .map_err(|e| BootstrapError::File(format!("{}: {e}", path.display())))?;
+        self.store.insert_api_keys(&records).await?;
+        Ok(true)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("cannot write the bootstrap keys file {0}")]
+    File(String),
+    #[error(transparent)]
+    Issuer(#[from] IssuerError),
+}
+
+impl From<pooya_issuer::store::StoreError> for BootstrapError {
+    fn from(e: pooya_issuer::store::StoreError) -> Self {
+        BootstrapError::Issuer(e.into())
+    }
+}

@@ -1,0 +1,145 @@
+//! SMS delivery: a worker that takes due messages from the store's outbox and hands them to the
+//! configured provider. A message is marked sent only after the provider took it; one that fails is
+//! tried again later with growing delay; one whose code expired before it could leave is given up,
+//! with the reason recorded. Delivery is at least once: a crash between the provider taking a
+//! message and the mark being written sends it again after restart.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pooya_issuer::domain::Mobile;
+use pooya_issuer::Issuer;
+
+#[async_trait]
+pub trait SmsProvider: Send + Sync + 'static {
+    /// Hands one message to the network. `Err` holds a reason that contains no part of the text.
+    async fn send(&self, to: &Mobile, text: &str, sent_at_ms: i64) -> Result<(), String>;
+}
+
+/// The default provider: every message appended to a JSON-lines file (API.md), synced to disk.
+pub struct FileProvider {
+    path: PathBuf,
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl FileProvider {
+    pub fn new(path: PathBuf) -> FileProvider {
+        FileProvider {
+            path,
+            lock: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+#[async_trait]
+impl SmsProvider for FileProvider {
+    async fn send(&self, to: &Mobile, text: &str, sent_at_ms: i64) -> Result<(), String> {
+        let mut line = serde_json::to_string(&serde_json::json!({
+            "to": to.as_str(),
+            "text": text,
+            "sent_at": pooya_issuer::clock::rfc3339(sent_at_ms),
+        }))
+        .map_err(|e| e.to_string())?;
+        line.push('\n');
+        let _guard = self.lock.lock().await;
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
+            f.write_all(line.as_bytes())?;
+            f.sync_data()
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("cannot append to the outbox file: {e}"))
+    }
+}
+
+/// Delay before the `attempts`-th retry: 1 s, 2 s, 4 s … capped at 5 minutes.
+fn backoff_ms(attempts: i64) -> i64 {
+    (1000i64 << attempts.clamp(0, 9)).min(300_000)
+}
+
+/// Sends every due message once; returns how many left.
+pub async fn deliver_due(issuer: &Issuer, provider: &dyn SmsProvider) -> usize {
+    let now = issuer.now_ms();
+    let due = match issuer.store().outbox_due(now, 100).await {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "outbox unreadable");
+            return 0;
+        }
+    };
+    let mut sent = 0;
+    for m in due {
+        let store = issuer.store();
+        if m.sms.expires_at.is_some_and(|t| t <= now) {
+            tracing::warn!(id = m.id, to = %m.sms.to.masked(), "SMS given up: its code expired before delivery");
+            let _ = store
+                .outbox_give_up(m.id, "expired before delivery", now)
+                .await;
+            continue;
+        }
+        let text = match issuer.open_sms_text(&m.sms.text) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(id = m.id, error = %e, "SMS given up: body does not open");
+                let _ = store.outbox_give_up(m.id, "body does not open", now).await;
+                continue;
+            }
+        };
+        match provider.send(&m.sms.to, &text, now).await {
+            Ok(()) => {
+                sent += 1;
+                tracing::info!(id = m.id, to = %m.sms.to.masked(), "SMS sent");
+                if let Err(e) = store.outbox_sent(m.id, now).await {
+                    tracing::error!(id = m.id, error = %e, "SMS sent but not marked; it may be sent again");
+                }
+            }
+            Err(why) => {
+                tracing::warn!(id = m.id, attempts = m.attempts + 1, %why, "SMS not sent; will retry");
+                let _ = store
+                    .outbox_retry(m.id, &why, now + backoff_ms(m.attempts))
+                    .await;
+            }
+        }
+    }
+    sent
+}
+
+/// Runs until `shutdown` turns true, then delivers what is due one last time.
+pub async fn run(
+    issuer: Arc<Issuer>,
+    provider: Arc<dyn SmsProvider>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let signal = issuer.outbox_signal();
+    loop {
+        deliver_due(&issuer, provider.as_ref()).await;
+        tokio::select! {
+            _ = signal.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = shutdown.changed() => {
+                deliver_due(&issuer, provider.as_ref()).await;
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff_ms(0), 1000);
+        assert_eq!(backoff_ms(3), 8000);
+        assert_eq!(backoff_ms(50), 300_000);
+    }
+}

@@ -1,0 +1,125 @@
+//! The one place where refusals become HTTP: `{"error": {"code", "message"}}` with the status
+//! API.md gives each code.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use pooya_issuer::domain::InvalidValue;
+use pooya_issuer::IssuerError;
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub extra: Option<(&'static str, serde_json::Value)>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            extra: None,
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    pub fn unauthenticated() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "a valid key is required: Authorization: Bearer KEY",
+        )
+    }
+    pub fn forbidden() -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this key's role may not call this endpoint",
+        )
+    }
+    pub fn not_found() -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut err = json!({"code": self.code, "message": self.message});
+        if let Some((k, v)) = self.extra {
+            err[k] = v;
+        }
+        (self.status, axum::Json(json!({ "error": err }))).into_response()
+    }
+}
+
+fn invalid_code(v: &InvalidValue) -> &'static str {
+    match v {
+        InvalidValue::Pan => "invalid_pan",
+        InvalidValue::Mobile => "invalid_mobile",
+        InvalidValue::CustomerId => "invalid_customer_id",
+        InvalidValue::Expiry => "invalid_expiry",
+        InvalidValue::Pin => "invalid_pin",
+        InvalidValue::SecondPassword => "invalid_second_password",
+        InvalidValue::TxnId => "invalid_txn_id",
+        InvalidValue::Amount => "invalid_amount",
+        InvalidValue::Merchant => "invalid_merchant",
+        InvalidValue::Password => "invalid_password",
+    }
+}
+
+impl From<InvalidValue> for ApiError {
+    fn from(v: InvalidValue) -> Self {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            invalid_code(&v),
+            v.to_string(),
+        )
+    }
+}
+
+impl From<IssuerError> for ApiError {
+    fn from(e: IssuerError) -> Self {
+        use IssuerError as E;
+        use StatusCode as S;
+        let message = e.to_string();
+        let (status, code) = match &e {
+            E::Invalid(v) => return (*v).clone().into(),
+            E::UnknownCard => (S::NOT_FOUND, "unknown_card"),
+            E::UnknownCustomer => (S::NOT_FOUND, "unknown_customer"),
+            E::AlreadyExists => (S::CONFLICT, "already_exists"),
+            E::ExpiredCard => (S::FORBIDDEN, "expired_card"),
+            E::WrongPin => (S::FORBIDDEN, "wrong_pin"),
+            E::PinTriesExceeded => (S::FORBIDDEN, "pin_tries_exceeded"),
+            E::MobileMismatch => (S::FORBIDDEN, "mobile_mismatch"),
+            E::TxnConflict => (S::CONFLICT, "txn_conflict"),
+            E::NoPendingActivation => (S::CONFLICT, "no_pending_activation"),
+            E::ActivationExpired => (S::GONE, "activation_expired"),
+            E::ActivationExhausted => (S::FORBIDDEN, "activation_exhausted"),
+            E::InvalidLifetime => (S::UNPROCESSABLE_ENTITY, "invalid_lifetime"),
+            E::MalformedMessage => (S::BAD_REQUEST, "bad_request"),
+            E::WrongActivationCodes { tries_left } => {
+                let mut a = ApiError::new(S::FORBIDDEN, "wrong_activation_codes", message);
+                a.extra = Some(("tries_left", json!(tries_left)));
+                return a;
+            }
+            E::UnknownEnrollment => (S::NOT_FOUND, "unknown_enrollment"),
+            E::UnknownToken => (S::NOT_FOUND, "unknown_token"),
+            E::ChallengeExpired => (S::GONE, "challenge_expired"),
+            E::BadProof => (S::FORBIDDEN, "bad_proof"),
+            E::UnknownShortNumber => (S::UNPROCESSABLE_ENTITY, "unknown_short_number"),
+            E::Unavailable(why) => {
+                tracing::warn!(%why, "store unavailable");
+                (S::SERVICE_UNAVAILABLE, "store_unavailable")
+            }
+            E::Internal(why) => {
+                tracing::error!(%why, "internal error");
+                (S::INTERNAL_SERVER_ERROR, "internal")
+            }
+        };
+        ApiError::new(status, code, message)
+    }
+}

@@ -1,0 +1,90 @@
+//! Request extractors that answer in the API's error shape: JSON bodies (any content type, at most
+//! the configured size) and bearer keys of a given role.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use pooya_issuer::domain::Role;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A JSON body. Malformed JSON, a missing field or a field of the wrong type: 400 `bad_request`.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| {
+                if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "the request body is larger than the server accepts",
+                    )
+                } else {
+                    ApiError::bad_request("the request body could not be read")
+                }
+            })?;
+        serde_json::from_slice(&bytes)
+            .map(Body)
+            .map_err(|e| ApiError::bad_request(format!("the body is not the expected JSON: {e}")))
+    }
+}
+
+pub trait RoleMarker: Send + Sync + 'static {
+    const ROLE: Role;
+}
+
+macro_rules! role_marker {
+    ($name:ident, $role:expr) => {
+        pub struct $name;
+        impl RoleMarker for $name {
+            const ROLE: Role = $role;
+        }
+    };
+}
+role_marker!(AdminRole, Role::Admin);
+role_marker!(BranchRole, Role::Branch);
+role_marker!(AtmRole, Role::Atm);
+role_marker!(SmsRole, Role::Sms);
+role_marker!(SwitchRole, Role::Switch);
+
+/// The caller holds a key of role `R`: else 401 (no or unknown key) or 403 (another role).
+pub struct Authorized<R: RoleMarker>(PhantomData<R>);
+
+impl<R: RoleMarker> FromRequestParts<Arc<AppState>> for Authorized<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let key = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or_else(ApiError::unauthenticated)?;
+        let role = state
+            .keys
+            .role_of(key)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(ApiError::unauthenticated)?;
+        if role == R::ROLE {
+            Ok(Authorized(PhantomData))
+        } else {
+            Err(ApiError::forbidden())
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The authenticator app's own endpoints (no key): enrollment by SPAKE2 keyed by the two ATM codes
+//! (R8, R16), and token removal by proof of the seed. Protocol: `pooya_enroll`'s module doc.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use pooya_enroll::{b64_decode, b64_encode};
+use pooya_issuer::domain::Pan;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::extract::Body;
+use crate::state::AppState;
+
+type St = State<Arc<AppState>>;
+
+pub fn routes() -> axum::Router<Arc<AppState>> {
+    Router::new()
+        .route("/v1/app/enrollments", post(start))
+        .route("/v1/app/enrollments/{enrollment_id}/confirm", post(confirm))
+        .route(
+            "/v1/app/tokens/{token_id}/removal-challenge",
+            post(removal_challenge),
+        )
+        .route("/v1/app/tokens/{token_id}/removal", post(removal))
+}
+
+fn bytes(field: &str, s: &str) -> Result<Vec<u8>, ApiError> {
+    if s.len() > 1024 {
+        return Err(ApiError::bad_request(format!("`{field}` is too long")));
+    }
+    b64_decode(s).map_err(|_| ApiError::bad_request(format!("`{field}` is not base64url")))
+}
+
+/// Ids are ours: short, base32. Anything else cannot name one.
+fn id_ok(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+#[derive(Deserialize)]
+struct Start {
+    pan: String,
+    spake_msg: String,
+    lifetime_secs: Option<u32>,
+}
+
+async fn start(State(s): St, Body(b): Body<Start>) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let pan = Pan::parse(&b.pan)?;
+    let msg = bytes("spake_msg", &b.spake_msg)?;
+    let r = s.issuer.enroll_start(&pan, &msg, b.lifetime_secs).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "enrollment_id": r.enrollment_id,
+            "spake_msg": b64_encode(&r.msg),
+            "confirm": b64_encode(&r.confirm),
+            "tries_left": r.tries_left,
+        })),
+    ))
+}
+
+#[derive(Deserialize)]
+struct Confirm {
+    confirm: String,
+}
+
+async fn confirm(
+    State(s): St,
+    Path(id): Path<String>,
+    Body(b): Body<Confirm>,
+) -> Result<Json<Value>, ApiError> {
+    let c = bytes("confirm", &b.confirm)?;
+    if !id_ok(&id) {
+        return Err(pooya_issuer::IssuerError::UnknownEnrollment.into());
+    }
+    let t = s.issuer.enroll_confirm(&id, &c).await?;
+    Ok(Json(json!({
+        "token_id": t.token_id,
+        "pan_masked": t.pan_masked,
+        "bank_name": t.bank_name,
+        "lifetime_secs": t.lifetime_secs,
+        "algorithm": t.algorithm,
+        "first_digits": t.first_digits,
+        "second_digits": t.second_digits,
+        "server_unix_ms": s.issuer.now_ms(),
+    })))
+}
+
+async fn removal_challenge(State(s): St, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    if !id_ok(&id) {
+        return Err(pooya_issuer::IssuerError::UnknownToken.into());
+    }
+    let c = s.issuer.removal_challenge(&id).await?;
+    Ok(Json(json!({
+        "nonce": b64_encode(&c.nonce),
+        "expires_at": super::rfc3339(c.expires_at),
+    })))
+}
+
+#[derive(Deserialize)]
+struct Removal {
+    nonce: String,
+    proof: String,
+}
+
+async fn removal(
+    State(s): St,
+    Path(id): Path<String>,
+    Body(b): Body<Removal>,
+) -> Result<Json<Value>, ApiError> {
+    let nonce = bytes("nonce", &b.nonce)?;
+    let proof = bytes("proof", &b.proof)?;
+    if !id_ok(&id) {
+        return Err(pooya_issuer::IssuerError::UnknownToken.into());
+    }
+    s.issuer.remove_token(&id, &nonce, &proof).await?;
+    Ok(Json(json!({"removed": true})))
+}

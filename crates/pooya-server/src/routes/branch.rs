@@ -1,0 +1,110 @@
+//! Branch (role `branch`): in-person registration of customers and cards (API.md).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use pooya_issuer::domain::{CustomerId, Digits, Expiry, Mobile, Pan};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::extract::{Authorized, Body, BranchRole};
+use crate::state::AppState;
+
+type St = State<Arc<AppState>>;
+type Auth = Authorized<BranchRole>;
+
+pub fn routes() -> axum::Router<Arc<AppState>> {
+    Router::new()
+        .route("/v1/customers", post(create_customer))
+        .route("/v1/customers/{customer_id}/mobile", put(change_mobile))
+        .route("/v1/cards", post(create_card))
+        .route("/v1/cards/{pan}", get(card))
+        .route("/v1/cards/{pan}/second-password/unblock", post(unblock))
+}
+
+#[derive(Deserialize)]
+struct NewCustomer {
+    customer_id: String,
+    mobile: String,
+}
+
+async fn create_customer(
+    _: Auth,
+    State(s): St,
+    Body(b): Body<NewCustomer>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = CustomerId::parse(&b.customer_id)?;
+    let mobile = Mobile::parse(&b.mobile)?;
+    let c = s.issuer.create_customer(id, mobile).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"customer_id": c.id.as_str(), "mobile": c.mobile.as_str()})),
+    ))
+}
+
+#[derive(Deserialize)]
+struct NewMobile {
+    mobile: String,
+}
+
+async fn change_mobile(
+    _: Auth,
+    State(s): St,
+    Path(customer_id): Path<String>,
+    Body(b): Body<NewMobile>,
+) -> Result<Json<Value>, ApiError> {
+    let id = CustomerId::parse(&customer_id)?;
+    let mobile = Mobile::parse(&b.mobile)?;
+    let (mobile, revoked) = s.issuer.change_mobile(&id, mobile).await?;
+    Ok(Json(
+        json!({"mobile": mobile.as_str(), "revoked_tokens": revoked}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct NewCard {
+    pan: String,
+    customer_id: String,
+    expiry: String,
+    pin: String,
+    second_password: String,
+}
+
+async fn create_card(
+    _: Auth,
+    State(s): St,
+    Body(b): Body<NewCard>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let pan = Pan::parse(&b.pan)?;
+    let customer = CustomerId::parse(&b.customer_id)?;
+    let expiry = Expiry::parse(&b.expiry)?;
+    let pin = Digits::pin(&b.pin)?;
+    let second = Digits::second_password(&b.second_password)?;
+    let masked = s
+        .issuer
+        .create_card(&pan, customer, expiry, pin, second)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "pan_masked": masked }))))
+}
+
+async fn card(_: Auth, State(s): St, Path(pan): Path<String>) -> Result<Json<Value>, ApiError> {
+    let pan = Pan::parse(&pan)?;
+    let v = s.issuer.card_view(&pan).await?;
+    Ok(Json(json!({
+        "pan_masked": v.pan_masked,
+        "customer_id": v.customer_id,
+        "dynamic": {"mode": v.mode.as_str(), "state": v.state.as_str()},
+        "second_password_blocked": v.second_blocked,
+        "recent_failures": v.recent_failures,
+    })))
+}
+
+async fn unblock(_: Auth, State(s): St, Path(pan): Path<String>) -> Result<Json<Value>, ApiError> {
+    let pan = Pan::parse(&pan)?;
+    s.issuer.unblock_second(&pan).await?;
+    Ok(Json(json!({"second_password_blocked": false})))
+}

@@ -1,0 +1,34 @@
+//! The HTTP adapters, one module per channel. Each handler parses its request into domain types,
+//! calls one issuer function and maps the outcome; nothing else.
+
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::state::AppState;
+
+pub mod app;
+pub mod atm;
+pub mod branch;
+pub mod public;
+pub mod sms;
+pub mod switch;
+
+pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .merge(branch::routes())
+        .merge(atm::routes())
+        .merge(sms::routes())
+        .merge(switch::routes())
+        .merge(app::routes())
+        .merge(public::routes())
+        .fallback(|| async { crate::error::ApiError::not_found() })
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn(crate::telemetry::log_request))
+        .with_state(state)
+}
+
+/// RFC 3339 of a unix-ms time.
+pub fn rfc3339(ms: i64) -> String {
+    pooya_issuer::clock::rfc3339(ms)
+}

@@ -1,0 +1,54 @@
+//! SMS gateway (role `sms`): messages the bank's short number receives (R21, R22). The answer never
+//! carries a reply: replies leave through the outbox.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use pooya_issuer::domain::Mobile;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::extract::{Authorized, Body, SmsRole};
+use crate::state::AppState;
+
+pub fn routes() -> axum::Router<Arc<AppState>> {
+    Router::new().route("/v1/sms/inbound", post(inbound))
+}
+
+#[derive(Deserialize)]
+struct Inbound {
+    from: String,
+    to: String,
+    text: String,
+}
+
+/// Longer than any real SMS (a concatenated one holds at most a few thousand characters).
+const MAX_TEXT_CHARS: usize = 1600;
+
+async fn inbound(
+    _: Authorized<SmsRole>,
+    State(s): State<Arc<AppState>>,
+    Body(b): Body<Inbound>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let from = Mobile::parse(&b.from)?;
+    if b.to.is_empty() || !b.to.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_short_number",
+            "`to` must be the bank's short number in ASCII digits",
+        ));
+    }
+    if b.text.chars().count() > MAX_TEXT_CHARS {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_text",
+            "the text is longer than an SMS can be",
+        ));
+    }
+    s.issuer.sms_inbound(&from, &b.to, &b.text).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"accepted": true}))))
+}
