@@ -1,0 +1,422 @@
+//! Black-box test harness: starts the real `pooya serve` on port 0 with a fake clock, talks HTTP
+//! to it, and plays the bank's channels and the holder's app (through the real enrollment client
+//! library). Nothing here sleeps to let a code expire: tests move the server's clock.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pooya_enroll::{b64_decode, b64_encode, ClientEnrollment, Seed};
+use serde_json::{json, Value};
+
+/// Cheap Argon2 so tests stay fast; production uses the default cost.
+pub const TEST_CONFIG: &str = "[hashing]\nm_kib = 64\nt = 1\np = 1\n";
+
+pub const PAN: &str = "6280231234567898";
+pub const PAN2: &str = "6280231234567880";
+pub const PAN3: &str = "6280231234567872";
+pub const MOBILE: &str = "09121234567";
+pub const MOBILE2: &str = "09351234567";
+pub const PIN: &str = "1234";
+pub const STATIC_SECOND: &str = "55555";
+
+/// Which database the server runs on. PostgreSQL tests come with the PostgreSQL work; today every
+/// server of this harness runs on its embedded SQLite.
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub keys: Value,
+    child: Option<Child>,
+    extra_args: Vec<String>,
+    config: String,
+    pub http: reqwest::Client,
+}
+
+fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(TEST_CONFIG, &[]).await
+    }
+
+    /// Starts with `config` (TOML) and extra `serve` arguments.
+    pub async fn start_with(config: &str, extra_args: &[&str]) -> TestServer {
+        install_crypto();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = TestServer {
+            dir,
+            url: String::new(),
+            keys: Value::Null,
+            child: None,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            config: config.to_owned(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+        };
+        s.spawn();
+        let keys = std::fs::read_to_string(s.data_dir().join("bootstrap-keys.json"))
+            .expect("bootstrap-keys.json written on first start");
+        s.keys = serde_json::from_str(&keys).expect("keys JSON");
+        s
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    fn spawn(&mut self) {
+        let cfg = self.dir.path().join("pooya.toml");
+        std::fs::write(&cfg, &self.config).expect("write config");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pooya"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--unsafe-fake-clock")
+            .args(&self.extra_args)
+            .env_remove("POOYA_DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start pooya serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("first line");
+        let url = line
+            .trim()
+            .strip_prefix("pooya listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        self.url = url;
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no shutdown of any kind.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().expect("kill");
+            c.wait().expect("wait");
+        }
+    }
+
+    /// SIGTERM and wait: a graceful stop.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let pid = c.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        c.wait().expect("wait")
+    }
+
+    /// Starts the server again on the same data directory (a new port). The fake clock restarts
+    /// at the real time.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    pub fn key(&self, role: &str) -> String {
+        self.keys[role].as_str().expect("role key").to_owned()
+    }
+
+    // ------------------------------------------------------------ raw HTTP
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        role: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(m, format!("{}{}", self.url, path));
+        if let Some(r) = role {
+            req = req.bearer_auth(self.key(r));
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let text = res.text().await.expect("body");
+        let v = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, v)
+    }
+
+    pub async fn post(&self, path: &str, role: &str, body: Value) -> (u16, Value) {
+        self.call("POST", path, Some(role), Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str, role: &str) -> (u16, Value) {
+        self.call("GET", path, Some(role), None).await
+    }
+
+    // ------------------------------------------------------------ clock
+
+    pub async fn now_ms(&self) -> i64 {
+        let (s, v) = self.call("GET", "/v1/time", None, None).await;
+        assert_eq!(s, 200);
+        v["unix_ms"].as_i64().expect("unix_ms")
+    }
+
+    pub async fn advance(&self, ms: i64) {
+        let (s, _) = self
+            .post("/v1/test/clock", "admin", json!({ "advance_ms": ms }))
+            .await;
+        assert_eq!(s, 200);
+    }
+
+    /// Moves the clock to the start of the next `step_secs` step plus `offset_ms`, so a test knows
+    /// exactly where in a code's life it stands.
+    pub async fn align_to_step(&self, step_secs: i64, offset_ms: i64) -> i64 {
+        let now = self.now_ms().await;
+        let step = step_secs * 1000;
+        let target = (now / step + 1) * step + offset_ms;
+        let (s, _) = self
+            .post("/v1/test/clock", "admin", json!({ "set_unix_ms": target }))
+            .await;
+        assert_eq!(s, 200);
+        target
+    }
+
+    // ------------------------------------------------------------ branch
+
+    pub async fn customer(&self, id: &str, mobile: &str) {
+        let (s, v) = self
+            .post(
+                "/v1/customers",
+                "branch",
+                json!({"customer_id": id, "mobile": mobile}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+    }
+
+    pub async fn card(&self, pan: &str, customer: &str) {
+        let (s, v) = self
+            .post(
+                "/v1/cards",
+                "branch",
+                json!({"pan": pan, "customer_id": customer, "expiry": "3012",
+                       "pin": PIN, "second_password": STATIC_SECOND}),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+    }
+
+    /// A customer `C1` with MOBILE and a card PAN.
+    pub async fn with_card(&self) {
+        self.customer("C1", MOBILE).await;
+        self.card(PAN, "C1").await;
+    }
+
+    pub async fn card_info(&self, pan: &str) -> Value {
+        let (s, v) = self.get(&format!("/v1/cards/{pan}"), "branch").await;
+        assert_eq!(s, 200, "{v}");
+        v
+    }
+
+    // ------------------------------------------------------------ SMS outbox
+
+    pub fn outbox_path(&self) -> PathBuf {
+        self.data_dir().join("sms-outbox.jsonl")
+    }
+
+    pub fn outbox(&self) -> Vec<Value> {
+        read_jsonl(&self.outbox_path())
+    }
+
+    /// Waits (bounded) until the outbox file holds at least `n` messages; the delivery worker runs
+    /// beside the request that queued them.
+    pub async fn outbox_wait(&self, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let msgs = self.outbox();
+            if msgs.len() >= n {
+                return msgs;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "outbox has {} messages, expected {n}",
+                msgs.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    // ------------------------------------------------------------ ATM + app
+
+    /// ATM app activation; returns (receipt code, SMS code read from the outbox).
+    pub async fn activate_app(&self, pan: &str, mobile: &str) -> (String, String) {
+        let before = self.outbox().len();
+        let (s, v) = self
+            .post(
+                "/v1/atm/activate-app",
+                "atm",
+                json!({"pan": pan, "pin": PIN, "mobile": mobile}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        let receipt = v["receipt_code"].as_str().expect("receipt_code").to_owned();
+        let msgs = self.outbox_wait(before + 1).await;
+        let sms = msgs[before]["text"].as_str().expect("text");
+        (
+            receipt,
+            first_digit_run(sms, 6).expect("a 6-digit code in the SMS"),
+        )
+    }
+
+    /// Runs the app's side of enrollment over HTTP with the real client library.
+    pub async fn enroll(&self, pan: &str, receipt: &str, sms: &str) -> Result<Token, (u16, Value)> {
+        let (client, msg) = ClientEnrollment::start(pan, receipt, sms);
+        let (s, v) = self
+            .call(
+                "POST",
+                "/v1/app/enrollments",
+                None,
+                Some(json!({"pan": pan, "spake_msg": b64_encode(&msg)})),
+            )
+            .await;
+        if s != 201 {
+            return Err((s, v));
+        }
+        let server_msg = b64_decode(v["spake_msg"].as_str().unwrap()).unwrap();
+        let server_confirm = b64_decode(v["confirm"].as_str().unwrap()).unwrap();
+        let id = v["enrollment_id"].as_str().unwrap().to_owned();
+        let finish = match client.finish(&server_msg, &server_confirm) {
+            Ok(f) => f,
+            Err(_) => return Err((0, v)),
+        };
+        let (s, t) = self
+            .call(
+                "POST",
+                &format!("/v1/app/enrollments/{id}/confirm"),
+                None,
+                Some(json!({"confirm": b64_encode(&finish.confirm)})),
+            )
+            .await;
+        if s != 200 {
+            return Err((s, t));
+        }
+        Ok(Token {
+            token_id: t["token_id"].as_str().unwrap().to_owned(),
+            seed: finish.seed,
+            step_secs: t["lifetime_secs"].as_u64().unwrap() as u32,
+            algorithm: t["algorithm"].as_str().unwrap().parse().unwrap(),
+            first_digits: t["first_digits"].as_u64().unwrap() as u8,
+            second_digits: t["second_digits"].as_u64().unwrap() as u8,
+        })
+    }
+
+    /// Customer, card, ATM activation and enrollment: a card with a live app token.
+    pub async fn enrolled_card(&self) -> Token {
+        self.with_card().await;
+        let (r, s) = self.activate_app(PAN, MOBILE).await;
+        self.enroll(PAN, &r, &s).await.expect("enrollment")
+    }
+
+    // ------------------------------------------------------------ switch
+
+    pub async fn verify(&self, pan: &str, kind: &str, password: &str, txn: &str) -> Value {
+        let (s, v) = self
+            .post(
+                "/v1/verify",
+                "switch",
+                json!({"pan": pan, "kind": kind, "password": password,
+                       "txn": {"id": txn, "amount": 1_250_000, "merchant": "Shop"}}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// An app token as the test (playing the app) holds it.
+pub struct Token {
+    pub token_id: String,
+    pub seed: Seed,
+    pub step_secs: u32,
+    pub algorithm: pooya_otp::Algorithm,
+    pub first_digits: u8,
+    pub second_digits: u8,
+}
+
+impl Token {
+    pub fn code(&self, kind: &str, unix_ms: i64) -> String {
+        let keys = pooya_otp::derive_password_keys(self.seed.as_bytes());
+        let (key, digits) = match kind {
+            "first" => (&keys.first, self.first_digits),
+            _ => (&keys.second, self.second_digits),
+        };
+        let totp = pooya_otp::Totp::new(
+            self.step_secs,
+            pooya_otp::Digits::new(digits).unwrap(),
+            self.algorithm,
+        )
+        .unwrap();
+        totp.code_at(key, unix_ms).as_str().to_owned()
+    }
+}
+
+pub fn read_jsonl(path: &Path) -> Vec<Value> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => t
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).expect("outbox line is JSON"))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The first run of exactly `n` ASCII digits in `text`.
+pub fn first_digit_run(text: &str, n: usize) -> Option<String> {
+    let mut run = String::new();
+    for ch in text.chars().chain(std::iter::once(' ')) {
+        if ch.is_ascii_digit() {
+            run.push(ch);
+        } else {
+            if run.len() == n {
+                return Some(run);
+            }
+            run.clear();
+        }
+    }
+    None
+}
+
+pub fn txn(id: &str) -> Value {
+    json!({"id": id, "amount": 1_250_000, "merchant": "Shop"})
+}
