@@ -32,7 +32,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
 )];
 
 /// Key of the PostgreSQL advisory lock that serialises migrations of servers starting together.
-const MIGRATION_LOCK: i64 = 0x706f_6f79_61;
+const MIGRATION_LOCK: i64 = 0x0070_6f6f_7961; // "pooya"
 
 pub struct SqlStore {
     read: AnyPool,

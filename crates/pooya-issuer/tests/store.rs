@@ -1,0 +1,330 @@
+//! The store's contract, run against every backend: SQLite always, PostgreSQL when
+//! `POOYA_TEST_POSTGRES_URL` names a server (CI sets it; `.ci/run`). Each PostgreSQL test gets a
+//! database of its own, so tests run in parallel.
+
+use pooya_issuer::card::CardRecord;
+use pooya_issuer::domain::{CustomerId, Expiry, Mobile, Pan, Role};
+use pooya_issuer::sql::{SqlOptions, SqlStore};
+use pooya_issuer::store::*;
+
+const PG_ENV: &str = "POOYA_TEST_POSTGRES_URL";
+
+/// The backends to test: (name, store, guard that keeps the database alive).
+async fn backends() -> Vec<(&'static str, SqlStore, Option<TempPg>, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqlStore::open_sqlite(&dir.path().join("t.sqlite3"), &SqlOptions::default())
+        .await
+        .expect("sqlite opens");
+    let mut out = vec![("sqlite", sqlite, None, Some(dir))];
+    match std::env::var(PG_ENV) {
+        Ok(url) if !url.is_empty() => {
+            let pg = TempPg::create(&url).await;
+            let store = SqlStore::connect(&pg.url, &SqlOptions::default())
+                .await
+                .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
+            out.push(("postgres", store, Some(pg), None));
+        }
+        _ => eprintln!("{PG_ENV} not set: PostgreSQL store tests skipped (SQLite only)"),
+    }
+    out
+}
+
+/// A fresh PostgreSQL database, dropped at the end of the test.
+struct TempPg {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl TempPg {
+    async fn create(admin_url: &str) -> TempPg {
+        use sqlx::Executor;
+        let name = format!("pooya_t_{}", pooya_issuer::keys::random_id());
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin_url)
+            .await
+            .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
+        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("create test database");
+        let base = admin_url.split('?').next().unwrap();
+        let cut = base.rfind('/').expect("URL with a database path");
+        TempPg {
+            admin: admin_url.to_owned(),
+            url: format!("{}/{}", &base[..cut], name),
+            name,
+        }
+    }
+}
+
+impl Drop for TempPg {
+    fn drop(&mut self) {
+        let admin = self.admin.clone();
+        let name = self.name.clone();
+        // Best effort, outside the test's runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                use sqlx::Executor;
+                if let Ok(mut c) =
+                    <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
+                {
+                    let _ = c
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .await;
+                }
+            })
+        })
+        .join();
+    }
+}
+
+fn customer(id: &str, mobile: &str) -> CustomerRecord {
+    CustomerRecord {
+        id: CustomerId::parse(id).unwrap(),
+        mobile: Mobile::parse(mobile).unwrap(),
+        created_at: 1,
+        version: 0,
+    }
+}
+
+fn card(pan: &str, hash: &str, customer: &str) -> CardRecord {
+    CardRecord::new(
+        &Pan::parse(pan).unwrap(),
+        hash.to_owned(),
+        CustomerId::parse(customer).unwrap(),
+        Expiry::parse("3012").unwrap(),
+        "pin-hash".into(),
+        "second-hash".into(),
+        1,
+    )
+}
+
+#[tokio::test]
+async fn customers_cards_and_version_guards() {
+    for (name, store, _pg, _dir) in backends().await {
+        let c1 = customer("C1", "09121234567");
+        store
+            .commit(Commit {
+                new_customers: vec![c1.clone()],
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        let dup = store
+            .commit(Commit {
+                new_customers: vec![c1.clone()],
+                ..Commit::default()
+            })
+            .await;
+        assert!(matches!(dup, Err(StoreError::Duplicate)), "{name}");
+        let got = store.customer(&c1.id).await.unwrap().unwrap();
+        assert_eq!(got.mobile.as_str(), "09121234567", "{name}");
+        assert_eq!(got.version, 0);
+
+        let card = card("6280231234567898", "h1", "C1");
+        store
+            .commit(Commit {
+                new_cards: vec![card.clone()],
+                customer_guards: vec![(c1.id.clone(), 0)],
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        let loaded = store.card("h1").await.unwrap().unwrap();
+        assert_eq!(loaded, card, "{name}: round trip");
+
+        // Two writers read version 0; the first wins, the second must read again.
+        let mut a = loaded.clone();
+        a.second_blocked = true;
+        let mut b = loaded.clone();
+        b.svc.failures.push(5);
+        store
+            .commit(Commit {
+                cards: vec![a],
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        let lost = store
+            .commit(Commit {
+                cards: vec![b],
+                ..Commit::default()
+            })
+            .await;
+        assert!(matches!(lost, Err(StoreError::Conflict)), "{name}");
+        let now = store.card("h1").await.unwrap().unwrap();
+        assert!(now.second_blocked && now.svc.failures.is_empty(), "{name}");
+        assert_eq!(now.version, 1);
+
+        // A failed commit leaves nothing behind (all or nothing).
+        let mut stale = now.clone();
+        stale.version = 0;
+        let r = store
+            .commit(Commit {
+                cards: vec![stale],
+                outbox: vec![OutgoingSms {
+                    to: c1.mobile.clone(),
+                    text: "x".into(),
+                    created_at: 1,
+                    expires_at: None,
+                }],
+                ..Commit::default()
+            })
+            .await;
+        assert!(matches!(r, Err(StoreError::Conflict)));
+        assert!(store.outbox_due(i64::MAX, 10).await.unwrap().is_empty(), "{name}");
+
+        // A customer changed meanwhile fails a guard on the version read before.
+        let mut moved = got.clone();
+        moved.mobile = Mobile::parse("09351234567").unwrap();
+        store
+            .commit(Commit {
+                customers: vec![moved],
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        let guarded = store
+            .commit(Commit {
+                customer_guards: vec![(c1.id.clone(), 0)],
+                ..Commit::default()
+            })
+            .await;
+        assert!(matches!(guarded, Err(StoreError::Conflict)), "{name}");
+        let by_mobile = store
+            .cards_by_mobile(&Mobile::parse("09351234567").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(by_mobile.len(), 1, "{name}");
+        assert!(store
+            .cards_by_mobile(&Mobile::parse("09121234567").unwrap())
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.cards_of_customer(&c1.id).await.unwrap().len(), 1);
+        assert!(store.card_by_token("nope").await.unwrap().is_none());
+        assert!(store.card_by_enrollment("nope").await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn verifications_are_unique_per_card_and_txn() {
+    for (name, store, _pg, _dir) in backends().await {
+        store
+            .commit(Commit {
+                new_customers: vec![customer("C1", "09121234567")],
+                new_cards: vec![card("6280231234567898", "h1", "C1")],
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        let v = VerificationRecord {
+            pan_hash: "h1".into(),
+            txn_id: "T1".into(),
+            fingerprint: vec![1, 2, 3],
+            response_code: "00".into(),
+            reason: "approved".into(),
+            at: 9,
+        };
+        store
+            .commit(Commit {
+                verifications: vec![v.clone()],
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        let again = store
+            .commit(Commit {
+                verifications: vec![v.clone()],
+                ..Commit::default()
+            })
+            .await;
+        assert!(matches!(again, Err(StoreError::Conflict)), "{name}");
+        assert_eq!(
+            store.verification("h1", "T1").await.unwrap(),
+            Some(v),
+            "{name}"
+        );
+        assert_eq!(store.verification("h1", "T2").await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn outbox_lifecycle_and_keys() {
+    for (name, store, _pg, _dir) in backends().await {
+        let to = Mobile::parse("09121234567").unwrap();
+        let msg = |t: &str, exp| OutgoingSms {
+            to: to.clone(),
+            text: t.into(),
+            created_at: 100,
+            expires_at: exp,
+        };
+        store
+            .commit(Commit {
+                outbox: vec![msg("a", Some(1000)), msg("b", None), msg("c", None)],
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        let due = store.outbox_due(100, 10).await.unwrap();
+        assert_eq!(due.len(), 3, "{name}");
+        assert_eq!(due[0].sms.text, "a");
+        assert_eq!(due[0].sms.expires_at, Some(1000));
+        assert!(store.outbox_due(99, 10).await.unwrap().is_empty(), "{name}");
+        store.outbox_sent(due[0].id, 101).await.unwrap();
+        store.outbox_retry(due[1].id, "busy", 5000).await.unwrap();
+        store.outbox_give_up(due[2].id, "expired", 102).await.unwrap();
+        assert!(store.outbox_due(200, 10).await.unwrap().is_empty(), "{name}");
+        let later = store.outbox_due(5000, 10).await.unwrap();
+        assert_eq!(later.len(), 1, "{name}");
+        assert_eq!(later[0].attempts, 1);
+
+        assert_eq!(store.count_api_keys().await.unwrap(), 0);
+        let k = ApiKeyRecord {
+            key_hash: "abc".into(),
+            role: Role::Switch,
+            label: "l".into(),
+            created_at: 1,
+        };
+        store.insert_api_keys(std::slice::from_ref(&k)).await.unwrap();
+        assert!(matches!(
+            store.insert_api_keys(std::slice::from_ref(&k)).await,
+            Err(StoreError::Duplicate)
+        ));
+        assert_eq!(store.api_key("abc").await.unwrap(), Some(k), "{name}");
+        assert_eq!(store.count_api_keys().await.unwrap(), 1);
+        store.ping().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn reopening_runs_no_migration_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.sqlite3");
+    for _ in 0..2 {
+        let s = SqlStore::open_sqlite(&path, &SqlOptions::default())
+            .await
+            .unwrap();
+        s.ping().await.unwrap();
+    }
+    if let Ok(url) = std::env::var(PG_ENV) {
+        if !url.is_empty() {
+            let pg = TempPg::create(&url).await;
+            // Several servers starting at once: the advisory lock serialises their migrations.
+            let opts = SqlOptions::default();
+            let (a, b, c) = tokio::join!(
+                SqlStore::connect(&pg.url, &opts),
+                SqlStore::connect(&pg.url, &opts),
+                SqlStore::connect(&pg.url, &opts)
+            );
+            for s in [a, b, c] {
+                s.unwrap().ping().await.unwrap();
+            }
+        }
+    }
+}
