@@ -10,7 +10,12 @@ use pooya_issuer::store::*;
 const PG_ENV: &str = "POOYA_TEST_POSTGRES_URL";
 
 /// The backends to test: (name, store, guard that keeps the database alive).
-async fn backends() -> Vec<(&'static str, SqlStore, Option<TempPg>, Option<tempfile::TempDir>)> {
+async fn backends() -> Vec<(
+    &'static str,
+    SqlStore,
+    Option<TempPg>,
+    Option<tempfile::TempDir>,
+)> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqlStore::open_sqlite(&dir.path().join("t.sqlite3"), &SqlOptions::default())
         .await
@@ -68,9 +73,7 @@ impl Drop for TempPg {
                 .unwrap();
             rt.block_on(async {
                 use sqlx::Executor;
-                if let Ok(mut c) =
-                    <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
-                {
+                if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
                     let _ = c
                         .execute(sqlx::AssertSqlSafe(format!(
                             "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
@@ -177,7 +180,10 @@ async fn customers_cards_and_version_guards() {
             })
             .await;
         assert!(matches!(r, Err(StoreError::Conflict)));
-        assert!(store.outbox_due(i64::MAX, 10).await.unwrap().is_empty(), "{name}");
+        assert!(
+            store.outbox_due(i64::MAX, 10).await.unwrap().is_empty(),
+            "{name}"
+        );
 
         // A customer changed meanwhile fails a guard on the version read before.
         let mut moved = got.clone();
@@ -278,8 +284,14 @@ async fn outbox_lifecycle_and_keys() {
         assert!(store.outbox_due(99, 10).await.unwrap().is_empty(), "{name}");
         store.outbox_sent(due[0].id, 101).await.unwrap();
         store.outbox_retry(due[1].id, "busy", 5000).await.unwrap();
-        store.outbox_give_up(due[2].id, "expired", 102).await.unwrap();
-        assert!(store.outbox_due(200, 10).await.unwrap().is_empty(), "{name}");
+        store
+            .outbox_give_up(due[2].id, "expired", 102)
+            .await
+            .unwrap();
+        assert!(
+            store.outbox_due(200, 10).await.unwrap().is_empty(),
+            "{name}"
+        );
         let later = store.outbox_due(5000, 10).await.unwrap();
         assert_eq!(later.len(), 1, "{name}");
         assert_eq!(later[0].attempts, 1);
@@ -291,7 +303,10 @@ async fn outbox_lifecycle_and_keys() {
             label: "l".into(),
             created_at: 1,
         };
-        store.insert_api_keys(std::slice::from_ref(&k)).await.unwrap();
+        store
+            .insert_api_keys(std::slice::from_ref(&k))
+            .await
+            .unwrap();
         assert!(matches!(
             store.insert_api_keys(std::slice::from_ref(&k)).await,
             Err(StoreError::Duplicate)

@@ -148,6 +148,30 @@ mod tests {
         assert_eq!(p.bank_name, "Test");
     }
 
+    /// The documented example is the defaults, written out: it must parse to exactly them.
+    #[test]
+    fn documented_example_is_the_defaults() {
+        let doc = include_str!("../../../docs/configuration.md");
+        let block = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("a toml block");
+        let c = ConfigFile::parse(block, "docs").unwrap();
+        assert_eq!(c.policy().unwrap(), Policy::default());
+        assert_eq!(c.hashing, Some(HashCost::default()));
+        assert_eq!(c.server.pool_size, 8);
+        let maskan = doc
+            .split("```toml\n")
+            .nth(2)
+            .unwrap()
+            .split("```")
+            .next()
+            .unwrap();
+        let m = ConfigFile::parse(maskan, "docs").unwrap().policy().unwrap();
+        assert_eq!(m.otp.lifetime_secs, 120);
+    }
+
     #[test]
     fn bad_files_are_refused() {
         assert!(ConfigFile::parse("nonsense = 1", "t").is_err());

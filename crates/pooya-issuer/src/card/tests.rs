@@ -176,8 +176,15 @@ impl Ctx {
     }
 
     fn activate_app(&self, card: &mut CardRecord, pan: &Pan, now: i64) -> ActivationCodes {
-        card.activate_app(pan, &registered(), &registered(), now, &self.policy, &self.keys)
-            .unwrap()
+        card.activate_app(
+            pan,
+            &registered(),
+            &registered(),
+            now,
+            &self.policy,
+            &self.keys,
+        )
+        .unwrap()
     }
 
     fn activate_sms(&self, card: &mut CardRecord) -> String {
@@ -296,7 +303,10 @@ fn activate_app_makes_card_pending_and_static_second_still_works() {
     assert!(act.run.is_none());
     assert!(!card.svc.static_second_disabled);
     // R9 applies only once the dynamic service is active.
-    assert_eq!(c.second(&mut card, STATIC_SECOND, T0 + SEC), Verdict::Approved);
+    assert_eq!(
+        c.second(&mut card, STATIC_SECOND, T0 + SEC),
+        Verdict::Approved
+    );
     assert_eq!(c.first(&mut card, STATIC_PIN, T0 + SEC), Verdict::Approved);
     // Starting a run leaves the card pending.
     let s = c
@@ -310,8 +320,14 @@ fn activate_app_makes_card_pending_and_static_second_still_works() {
         )
         .unwrap();
     assert_eq!(s.started.tries_left, 2);
-    assert_eq!(card.effective(T0 + 2 * SEC), (Mode::App, ServiceState::Pending));
-    assert_eq!(c.second(&mut card, STATIC_SECOND, T0 + 3 * SEC), Verdict::Approved);
+    assert_eq!(
+        card.effective(T0 + 2 * SEC),
+        (Mode::App, ServiceState::Pending)
+    );
+    assert_eq!(
+        c.second(&mut card, STATIC_SECOND, T0 + 3 * SEC),
+        Verdict::Approved
+    );
 }
 
 #[test]
@@ -353,7 +369,10 @@ fn static_pin_refused_beside_dynamic_first_password_when_policy_says_so() {
     // Without a token the static PIN is the only first password.
     assert_eq!(c.first(&mut card, STATIC_PIN, T0), Verdict::Approved);
     let e = c.enroll_distinct(&mut card, &pan, T0, T0 + SEC);
-    assert_eq!(c.first(&mut card, STATIC_PIN, T0 + SEC), Verdict::WrongPassword);
+    assert_eq!(
+        c.first(&mut card, STATIC_PIN, T0 + SEC),
+        Verdict::WrongPassword
+    );
     assert_eq!(
         c.first(&mut card, &e.app.first_at(T0 + SEC), T0 + SEC),
         Verdict::Approved
@@ -440,9 +459,7 @@ fn wrong_activation_codes_use_up_the_tries_and_kill_the_activation() {
         assert_eq!(s.started.tries_left, expected_left);
         // The app sees the mismatch itself...
         assert_eq!(
-            s.client
-                .finish(&s.started.msg, &s.started.confirm)
-                .err(),
+            s.client.finish(&s.started.msg, &s.started.confirm).err(),
             Some(pooya_enroll::EnrollError::ConfirmMismatch)
         );
         // ...and a client that confirms anyway is refused.
@@ -483,7 +500,10 @@ fn wrong_activation_codes_use_up_the_tries_and_kill_the_activation() {
     );
     assert_eq!(r.err(), Some(AppRefusal::NoPendingActivation));
     // The static second password was never disabled.
-    assert_eq!(c.second(&mut card, STATIC_SECOND, T0 + HOUR), Verdict::Approved);
+    assert_eq!(
+        c.second(&mut card, STATIC_SECOND, T0 + HOUR),
+        Verdict::Approved
+    );
 }
 
 #[test]
@@ -524,7 +544,9 @@ fn abandoned_runs_exhaust_the_activation() {
     assert_eq!(card.effective(run_end).1, ServiceState::Inactive);
     // The last run can still complete in time...
     let mut done = card.clone();
-    let e = c.confirm(&mut done, last.take().unwrap(), run_end - 1).unwrap();
+    let e = c
+        .confirm(&mut done, last.take().unwrap(), run_end - 1)
+        .unwrap();
     assert_eq!(done.effective(run_end).1, ServiceState::Active);
     assert_eq!(done.svc.token.as_ref(), Some(&e.token));
 }
@@ -535,7 +557,14 @@ fn earlier_run_of_a_replaced_or_expired_run_is_unknown_enrollment() {
     let (pan, mut card) = c.card(PAN_A);
     let codes = c.activate_app(&mut card, &pan, T0);
     let old = c
-        .start(&mut card, &pan, &codes.receipt_code, &codes.sms_code, None, T0)
+        .start(
+            &mut card,
+            &pan,
+            &codes.receipt_code,
+            &codes.sms_code,
+            None,
+            T0,
+        )
         .unwrap();
     let new = c
         .start(
@@ -711,10 +740,19 @@ fn dead_activation_is_reported_as_none_inactive() {
         let s = c
             .start(&mut card, &pan, "000000", "000000", None, T0 + i)
             .unwrap();
-        let _ = card.enroll_confirm(&s.started.enrollment_id, &[0u8; 32], T0 + i, &c.policy, &c.keys);
+        let _ = card.enroll_confirm(
+            &s.started.enrollment_id,
+            &[0u8; 32],
+            T0 + i,
+            &c.policy,
+            &c.keys,
+        );
     }
     assert!(card.svc.activation.is_none());
-    assert_eq!(card.effective(T0 + 10), (Mode::None, ServiceState::Inactive));
+    assert_eq!(
+        card.effective(T0 + 10),
+        (Mode::None, ServiceState::Inactive)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -754,7 +792,10 @@ fn sms_password_is_approved_once_then_replayed() {
     assert_eq!(exp, T0 + 60 * SEC);
     let password = format!("{fixed}{var}");
     assert_eq!(c.second(&mut card, &password, T0 + SEC), Verdict::Approved);
-    assert_eq!(c.second(&mut card, &password, T0 + 2 * SEC), Verdict::Replayed);
+    assert_eq!(
+        c.second(&mut card, &password, T0 + 2 * SEC),
+        Verdict::Replayed
+    );
     assert_eq!(card.recent_failures(T0 + 2 * SEC, &c.policy), 1);
 }
 
@@ -844,11 +885,15 @@ fn no_variable_part_without_a_live_sms_service() {
         c.second(&mut locked, "12345678", T0 + i);
     }
     assert!(locked.svc.locked);
-    assert!(locked.issue_variable_part(T0 + 10, &c.policy, &c.keys).is_none());
+    assert!(locked
+        .issue_variable_part(T0 + 10, &c.policy, &c.keys)
+        .is_none());
     // Expired card.
     c.activate_sms(&mut card);
     let exp = card.expiry.expires_at_ms();
-    assert!(card.issue_variable_part(exp - 1, &c.policy, &c.keys).is_some());
+    assert!(card
+        .issue_variable_part(exp - 1, &c.policy, &c.keys)
+        .is_some());
     assert!(card.issue_variable_part(exp, &c.policy, &c.keys).is_none());
 }
 
@@ -888,7 +933,10 @@ fn app_second_code_is_approved_once_then_replayed() {
     // R3: never twice, even inside its lifetime...
     assert_eq!(c.second(&mut card, &code, T0 + 6 * SEC), Verdict::Replayed);
     // ...nor after it has left the window.
-    assert_eq!(c.second(&mut card, &code, T0 + 5 * 60 * SEC), Verdict::Replayed);
+    assert_eq!(
+        c.second(&mut card, &code, T0 + 5 * 60 * SEC),
+        Verdict::Replayed
+    );
     assert_eq!(card.recent_failures(T0 + 5 * 60 * SEC, &c.policy), 2);
 }
 
@@ -919,7 +967,10 @@ fn code_of_earlier_step_after_a_later_one_is_replayed() {
         c.second(&mut card, &e.app.second_of(s - 1), now + 1),
         Verdict::Replayed
     );
-    assert_eq!(c.first(&mut card, &e.app.first_of(s), now), Verdict::Approved);
+    assert_eq!(
+        c.first(&mut card, &e.app.first_of(s), now),
+        Verdict::Approved
+    );
     assert_eq!(
         c.first(&mut card, &e.app.first_of(s - 1), now + 1),
         Verdict::Replayed
@@ -990,7 +1041,12 @@ fn code_of_another_cards_token_is_wrong_password() {
     let eb = loop {
         let eb = c.enroll(&mut b, &pan_b, None, T0);
         let theirs = eb.app.first_at(now);
-        if ea.app.steps_around(now).all(|s| ea.app.first_of(s) != theirs) && theirs != STATIC_PIN {
+        if ea
+            .app
+            .steps_around(now)
+            .all(|s| ea.app.first_of(s) != theirs)
+            && theirs != STATIC_PIN
+        {
             break eb;
         }
     };
@@ -1035,8 +1091,14 @@ fn first_and_second_passwords_are_independent() {
     let e = c.enroll_distinct(&mut card, &pan, T0, T0 + 5 * SEC);
     let now = T0 + 5 * SEC;
     let mut k = card.clone();
-    assert_eq!(c.first(&mut k, &e.app.first_at(now), now), Verdict::Approved);
-    assert_eq!(c.second(&mut k, &e.app.second_at(now), now), Verdict::Approved);
+    assert_eq!(
+        c.first(&mut k, &e.app.first_at(now), now),
+        Verdict::Approved
+    );
+    assert_eq!(
+        c.second(&mut k, &e.app.second_at(now), now),
+        Verdict::Approved
+    );
     let t = k.svc.token.as_ref().unwrap();
     assert_eq!(t.last_step_first, Some(e.app.step(now)));
     assert_eq!(t.last_step_second, Some(e.app.step(now)));
@@ -1046,7 +1108,10 @@ fn first_and_second_passwords_are_independent() {
         Verdict::Approved
     );
     assert_eq!(card.svc.token.as_ref().unwrap().last_step_first, None);
-    assert_eq!(c.first(&mut card, &e.app.first_at(now), now), Verdict::Approved);
+    assert_eq!(
+        c.first(&mut card, &e.app.first_at(now), now),
+        Verdict::Approved
+    );
     // The two keys differ.
     assert_ne!(e.app.pk.first.as_bytes(), e.app.pk.second.as_bytes());
 }
@@ -1126,7 +1191,10 @@ fn five_failures_in_the_window_lock_the_service() {
         c.second(&mut card, &e.app.second_at(now), now),
         Verdict::Locked
     );
-    assert_eq!(c.first(&mut card, &e.app.first_at(now), now), Verdict::Locked);
+    assert_eq!(
+        c.first(&mut card, &e.app.first_at(now), now),
+        Verdict::Locked
+    );
     assert_eq!(c.first(&mut card, STATIC_PIN, now), Verdict::Locked);
     assert_eq!(c.second(&mut card, STATIC_SECOND, now), Verdict::Locked);
     // Still locked long after the window.
@@ -1277,7 +1345,10 @@ fn deactivate_unlocks() {
     card.deactivate();
     assert!(!card.svc.locked);
     assert!(card.svc.failures.is_empty());
-    assert_eq!(card.effective(T0 + HOUR), (Mode::None, ServiceState::Inactive));
+    assert_eq!(
+        card.effective(T0 + HOUR),
+        (Mode::None, ServiceState::Inactive)
+    );
     assert_eq!(
         c.second(&mut card, STATIC_SECOND, T0 + HOUR),
         Verdict::Approved
@@ -1313,7 +1384,10 @@ fn deactivate_brings_the_static_second_password_back() {
     card.deactivate();
     assert_eq!(card.effective(T0), (Mode::None, ServiceState::Inactive));
     assert!(card.svc.sms.is_none());
-    assert_eq!(c.second(&mut card, STATIC_SECOND, T0 + 1), Verdict::Approved);
+    assert_eq!(
+        c.second(&mut card, STATIC_SECOND, T0 + 1),
+        Verdict::Approved
+    );
     assert_eq!(
         c.second(&mut card, &format!("{fixed}{var}"), T0 + 2),
         Verdict::WrongPassword
@@ -1350,7 +1424,10 @@ fn blocked_second_password_is_refused_before_anything_else() {
     assert_eq!(card.recent_failures(now, &c.policy), 0);
     assert_eq!(card.svc.token.as_ref().unwrap().last_step_second, None);
     // The first password is unaffected.
-    assert_eq!(c.first(&mut card, &e.app.first_at(now), now), Verdict::Approved);
+    assert_eq!(
+        c.first(&mut card, &e.app.first_at(now), now),
+        Verdict::Approved
+    );
     assert_eq!(c.first(&mut card, STATIC_PIN, now), Verdict::Approved);
     // Before the expiry and lock checks too.
     let exp = card.expiry.expires_at_ms();
@@ -1393,7 +1470,10 @@ fn expired_card_is_refused_and_not_counted() {
             c.second(&mut card, &e.app.second_at(exp + i), exp + i),
             Verdict::ExpiredCard
         );
-        assert_eq!(c.first(&mut card, STATIC_PIN, exp + i), Verdict::ExpiredCard);
+        assert_eq!(
+            c.first(&mut card, STATIC_PIN, exp + i),
+            Verdict::ExpiredCard
+        );
     }
     assert!(!card.svc.locked);
     assert_eq!(card.recent_failures(exp + 6, &c.policy), 0);
@@ -1457,7 +1537,14 @@ fn revoke_mobile_leaves_a_card_on_another_number_untouched() {
         )
         .unwrap();
     let s = c
-        .start(&mut card, &pan, &codes.receipt_code, &codes.sms_code, None, T0)
+        .start(
+            &mut card,
+            &pan,
+            &codes.receipt_code,
+            &codes.sms_code,
+            None,
+            T0,
+        )
         .unwrap();
     let e = c.confirm(&mut card, s, T0).unwrap();
     assert_eq!(e.token.mobile, mobile(OTHER_MOBILE));
@@ -1490,7 +1577,14 @@ fn revoke_mobile_drops_a_pending_activation_on_the_old_number() {
     assert_eq!(card.revoke_mobile(&registered()), 0);
     assert!(card.svc.activation.is_none());
     assert_eq!(card.effective(T0), (Mode::None, ServiceState::Inactive));
-    let r = c.start(&mut card, &pan, &codes.receipt_code, &codes.sms_code, None, T0);
+    let r = c.start(
+        &mut card,
+        &pan,
+        &codes.receipt_code,
+        &codes.sms_code,
+        None,
+        T0,
+    );
     assert_eq!(r.err(), Some(AppRefusal::NoPendingActivation));
 }
 
@@ -1630,7 +1724,10 @@ fn removal_with_the_right_proof_removes_the_token() {
     );
     assert!(card.svc.token.is_none());
     assert_eq!(card.svc.mode, Mode::None);
-    assert_eq!(card.effective(T0 + SEC), (Mode::None, ServiceState::Inactive));
+    assert_eq!(
+        card.effective(T0 + SEC),
+        (Mode::None, ServiceState::Inactive)
+    );
     assert_eq!(
         c.second(&mut card, &e.app.second_at(T0 + 2 * SEC), T0 + 2 * SEC),
         Verdict::WrongPassword
@@ -1662,13 +1759,24 @@ fn removal_with_a_wrong_proof_is_refused_and_uses_up_the_challenge() {
         card.remove_token(&e.token.id, &ch.nonce, &proof, T0 + 2 * SEC, &c.keys),
         Err(AppRefusal::BadProof)
     );
-    assert_eq!(card.effective(T0 + 2 * SEC), (Mode::App, ServiceState::Active));
+    assert_eq!(
+        card.effective(T0 + 2 * SEC),
+        (Mode::App, ServiceState::Active)
+    );
     // A proof over another nonce than the challenge's: refused, challenge used up too.
-    let ch2 = card.removal_challenge(&e.token.id, T0 + 3 * SEC, &c.policy).unwrap();
+    let ch2 = card
+        .removal_challenge(&e.token.id, T0 + 3 * SEC, &c.policy)
+        .unwrap();
     let other_nonce = vec![0u8; 32];
     let other_proof = pooya_enroll::removal_proof(&e.seed, &e.token.id, &other_nonce);
     assert_eq!(
-        card.remove_token(&e.token.id, &other_nonce, &other_proof, T0 + 4 * SEC, &c.keys),
+        card.remove_token(
+            &e.token.id,
+            &other_nonce,
+            &other_proof,
+            T0 + 4 * SEC,
+            &c.keys
+        ),
         Err(AppRefusal::BadProof)
     );
     let proof2 = pooya_enroll::removal_proof(&e.seed, &e.token.id, &ch2.nonce);
@@ -1767,7 +1875,8 @@ fn activating_the_app_again_kills_the_old_token() {
     );
     // Removal by the old token id is refused.
     assert_eq!(
-        card.removal_challenge(&old.token.id, later, &c.policy).err(),
+        card.removal_challenge(&old.token.id, later, &c.policy)
+            .err(),
         Some(AppRefusal::UnknownToken)
     );
 }
@@ -1894,7 +2003,14 @@ fn dynamic_service_round_trips_without_secrets_in_clear() {
     // Pending, with an enrollment run under way.
     let codes = c.activate_app(&mut card, &pan, T0);
     let s = c
-        .start(&mut card, &pan, &codes.receipt_code, &codes.sms_code, None, T0)
+        .start(
+            &mut card,
+            &pan,
+            &codes.receipt_code,
+            &codes.sms_code,
+            None,
+            T0,
+        )
         .unwrap();
     assert!(card.svc.activation.as_ref().unwrap().run.is_some());
     assert_stored_safely(
