@@ -176,7 +176,7 @@ impl Default for DynamicService {
 }
 
 /// A card as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CardRecord {
     pub pan_hash: String,
     pub pan_masked: String,
@@ -190,6 +190,22 @@ pub struct CardRecord {
     pub created_at: i64,
     /// Bumped by every committed change; a commit names the version it read.
     pub version: i64,
+}
+
+impl std::fmt::Debug for CardRecord {
+    /// The PIN's hash is of 4 digits only: never in Debug output, nor the second password's.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CardRecord")
+            .field("pan_masked", &self.pan_masked)
+            .field("customer_id", &self.customer_id)
+            .field("expiry", &self.expiry)
+            .field("pin_hash", &"[redacted]")
+            .field("second_hash", &"[redacted]")
+            .field("second_blocked", &self.second_blocked)
+            .field("svc", &self.svc)
+            .field("version", &self.version)
+            .finish()
+    }
 }
 
 /// What a verification decided: ISO 8583 response code and reason (API.md).
@@ -356,7 +372,12 @@ impl CardRecord {
         } else {
             ServiceState::Inactive
         };
-        let mode = s.mode;
+        // A dead app activation (expired, tries used up) leaves no service at all.
+        let mode = if state == ServiceState::Inactive && s.token.is_none() && s.sms.is_none() {
+            Mode::None
+        } else {
+            s.mode
+        };
         (mode, state)
     }
 
@@ -605,14 +626,17 @@ impl CardRecord {
             return Err(AtmRefusal::PinTriesExceeded);
         }
         let typed = pin.as_str();
-        if self.static_pin_matches(typed, keys) {
-            return Ok(());
-        }
-        if let Ok(Some(step)) = self.check_token_code(PasswordKind::First, typed, now, policy, keys)
-        {
+        let dynamic = self.check_token_code(PasswordKind::First, typed, now, policy, keys);
+        if let Ok(Some(step)) = dynamic {
             if let Some(t) = self.svc.token.as_mut() {
                 t.last_step_first = Some(step);
             }
+            return Ok(());
+        }
+        // R9 note: beside a live dynamic first password the static PIN works unless the bank's
+        // policy says otherwise; without one (never enrolled, locked) it is the only way in.
+        let static_allowed = dynamic.is_ok() || policy.otp.static_pin_with_dynamic;
+        if static_allowed && self.static_pin_matches(typed, keys) {
             return Ok(());
         }
         self.svc.pin_failures.push(now);
@@ -841,6 +865,7 @@ impl CardRecord {
                 let tries_left = act.tries_left;
                 if tries_left == 0 {
                     self.svc.activation = None;
+                    self.svc.mode = Mode::None;
                 }
                 return Err(AppRefusal::WrongActivationCodes { tries_left });
             }
