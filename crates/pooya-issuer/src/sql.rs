@@ -25,11 +25,18 @@ pub enum Backend {
 }
 
 /// Embedded migrations: (version, SQLite text, PostgreSQL text).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    include_str!("../migrations/sqlite/0001_init.sql"),
-    include_str!("../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        include_str!("../migrations/sqlite/0001_init.sql"),
+        include_str!("../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        include_str!("../migrations/sqlite/0002_outbox_claims.sql"),
+        include_str!("../migrations/postgres/0002_outbox_claims.sql"),
+    ),
+];
 
 /// Key of the PostgreSQL advisory lock that serialises migrations of servers starting together.
 const MIGRATION_LOCK: i64 = 0x0070_6f6f_7961; // "pooya"
@@ -550,6 +557,52 @@ impl Store for SqlStore {
             .map_err(unavailable)
     }
 
+    async fn outbox_claim(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<QueuedSms>, StoreError> {
+        // Several servers' workers share one outbox: each due message is leased to one worker at
+        // a time. PostgreSQL skips rows another worker is claiming; SQLite has one writer anyway.
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE sms_outbox SET claimed_until = $1 WHERE id IN (\
+               SELECT id FROM sms_outbox \
+               WHERE sent_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= $2 \
+                 AND (claimed_until IS NULL OR claimed_until <= $2) \
+               ORDER BY id LIMIT $3 {lock}) \
+             RETURNING id, to_mobile, body, created_at, expires_at, attempts"
+        );
+        // Safe: `lock` is one of two constant texts; the values are bound.
+        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.write)
+            .await
+            .map_err(unavailable)?;
+        rows.sort_by_key(|r| r.try_get::<i64, _>("id").unwrap_or(0));
+        rows.iter()
+            .map(|r| {
+                Ok(QueuedSms {
+                    id: r.try_get("id").map_err(corrupt)?,
+                    attempts: r.try_get("attempts").map_err(corrupt)?,
+                    sms: OutgoingSms {
+                        to: Mobile::parse(&r.try_get::<String, _>("to_mobile").map_err(corrupt)?)
+                            .map_err(corrupt)?,
+                        text: r.try_get("body").map_err(corrupt)?,
+                        created_at: r.try_get("created_at").map_err(corrupt)?,
+                        expires_at: r.try_get("expires_at").map_err(corrupt)?,
+                    },
+                })
+            })
+            .collect()
+    }
+
     async fn outbox_due(&self, now: i64, limit: i64) -> Result<Vec<QueuedSms>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, to_mobile, body, created_at, expires_at, attempts FROM sms_outbox \
@@ -597,7 +650,7 @@ impl Store for SqlStore {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE sms_outbox SET attempts = attempts + 1, last_error = $1, \
-             next_attempt_at = $2 WHERE id = $3",
+             next_attempt_at = $2, claimed_until = NULL WHERE id = $3",
         )
         .bind(error.to_owned())
         .bind(next_attempt_at)

@@ -129,7 +129,16 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_api_keys(&self, keys: &[ApiKeyRecord]) -> Result<(), StoreError>;
     async fn count_api_keys(&self) -> Result<i64, StoreError>;
 
-    /// Unsent messages, oldest first, whose next attempt is due at `now`.
+    /// Leases up to `limit` due, unleased messages to the caller until `now + lease_ms`, oldest
+    /// first: of several servers' workers, each message goes to one at a time. A message whose
+    /// lease runs out unsent (its worker died) is due again.
+    async fn outbox_claim(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<QueuedSms>, StoreError>;
+    /// Unsent messages, oldest first, whose next attempt is due at `now` (leased or not).
     async fn outbox_due(&self, now: i64, limit: i64) -> Result<Vec<QueuedSms>, StoreError>;
     async fn outbox_sent(&self, id: i64, at: i64) -> Result<(), StoreError>;
     async fn outbox_retry(

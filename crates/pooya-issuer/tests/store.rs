@@ -279,9 +279,19 @@ async fn outbox_lifecycle_and_keys() {
             .unwrap();
         let due = store.outbox_due(100, 10).await.unwrap();
         assert_eq!(due.len(), 3, "{name}");
+        let due: Vec<QueuedSms> = due;
         assert_eq!(due[0].sms.text, "a");
         assert_eq!(due[0].sms.expires_at, Some(1000));
         assert!(store.outbox_due(99, 10).await.unwrap().is_empty(), "{name}");
+        // One worker's claim hides the messages from the others until its lease runs out.
+        let claimed = store.outbox_claim(100, 50, 2).await.unwrap();
+        assert_eq!(claimed.len(), 2, "{name}");
+        assert_eq!(claimed[0].id, due[0].id);
+        let other = store.outbox_claim(120, 50, 10).await.unwrap();
+        assert_eq!(other.len(), 1, "{name}: only the unclaimed one");
+        assert_eq!(other[0].id, due[2].id);
+        assert!(store.outbox_claim(149, 50, 10).await.unwrap().is_empty());
+        assert_eq!(store.outbox_claim(150, 50, 10).await.unwrap().len(), 2, "{name}: lease over");
         store.outbox_sent(due[0].id, 101).await.unwrap();
         store.outbox_retry(due[1].id, "busy", 5000).await.unwrap();
         store
@@ -292,8 +302,8 @@ async fn outbox_lifecycle_and_keys() {
             store.outbox_due(200, 10).await.unwrap().is_empty(),
             "{name}"
         );
-        let later = store.outbox_due(5000, 10).await.unwrap();
-        assert_eq!(later.len(), 1, "{name}");
+        let later = store.outbox_claim(5000, 50, 10).await.unwrap();
+        assert_eq!(later.len(), 1, "{name}: a retried message is claimable when due");
         assert_eq!(later[0].attempts, 1);
 
         assert_eq!(store.count_api_keys().await.unwrap(), 0);

@@ -2,7 +2,8 @@
 //! configured provider. A message is marked sent only after the provider took it; one that fails is
 //! tried again later with growing delay; one whose code expired before it could leave is given up,
 //! with the reason recorded. Delivery is at least once: a crash between the provider taking a
-//! message and the mark being written sends it again after restart.
+//! message and the mark being written sends it again once its lease (a minute) runs out. Several
+//! servers on one database share the outbox: each message is leased to one worker at a time.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -60,6 +61,9 @@ impl SmsProvider for FileProvider {
     }
 }
 
+/// How long a worker owns the messages it claimed: time enough to hand 100 messages over.
+const LEASE_MS: i64 = 60_000;
+
 /// Delay before the `attempts`-th retry: 1 s, 2 s, 4 s … capped at 5 minutes.
 fn backoff_ms(attempts: i64) -> i64 {
     (1000i64 << attempts.clamp(0, 9)).min(300_000)
@@ -68,7 +72,7 @@ fn backoff_ms(attempts: i64) -> i64 {
 /// Sends every due message once; returns how many left.
 pub async fn deliver_due(issuer: &Issuer, provider: &dyn SmsProvider) -> usize {
     let now = issuer.now_ms();
-    let due = match issuer.store().outbox_due(now, 100).await {
+    let due = match issuer.store().outbox_claim(now, LEASE_MS, 100).await {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %e, "outbox unreadable");
