@@ -291,7 +291,11 @@ async fn outbox_lifecycle_and_keys() {
         assert_eq!(other.len(), 1, "{name}: only the unclaimed one");
         assert_eq!(other[0].id, due[2].id);
         assert!(store.outbox_claim(149, 50, 10).await.unwrap().is_empty());
-        assert_eq!(store.outbox_claim(150, 50, 10).await.unwrap().len(), 2, "{name}: lease over");
+        assert_eq!(
+            store.outbox_claim(150, 50, 10).await.unwrap().len(),
+            2,
+            "{name}: lease over"
+        );
         store.outbox_sent(due[0].id, 101).await.unwrap();
         store.outbox_retry(due[1].id, "busy", 5000).await.unwrap();
         store
@@ -303,7 +307,11 @@ async fn outbox_lifecycle_and_keys() {
             "{name}"
         );
         let later = store.outbox_claim(5000, 50, 10).await.unwrap();
-        assert_eq!(later.len(), 1, "{name}: a retried message is claimable when due");
+        assert_eq!(
+            later.len(),
+            1,
+            "{name}: a retried message is claimable when due"
+        );
         assert_eq!(later[0].attempts, 1);
 
         assert_eq!(store.count_api_keys().await.unwrap(), 0);

@@ -6,6 +6,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pooya_enroll::{b64_decode, b64_encode, ClientEnrollment, Seed};
@@ -22,8 +23,9 @@ pub const MOBILE2: &str = "09351234567";
 pub const PIN: &str = "1234";
 pub const STATIC_SECOND: &str = "55555";
 
-/// Which database the server runs on. PostgreSQL tests come with the PostgreSQL work; today every
-/// server of this harness runs on its embedded SQLite.
+/// The whole black-box suite runs on either store: SQLite (the default) or, with
+/// `POOYA_TEST_STORE=postgres`, PostgreSQL at `POOYA_TEST_POSTGRES_URL`, each server on a database
+/// of its own (`.ci/run` runs the suite both ways).
 pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub url: String,
@@ -32,6 +34,75 @@ pub struct TestServer {
     extra_args: Vec<String>,
     config: String,
     pub http: reqwest::Client,
+    /// The PostgreSQL database this server uses, shared by the nodes of a cluster.
+    pub db: Option<Arc<TempPg>>,
+    outbox_file: PathBuf,
+}
+
+pub const PG_URL_ENV: &str = "POOYA_TEST_POSTGRES_URL";
+
+/// Whether this run puts every test server on PostgreSQL.
+pub fn postgres_mode() -> bool {
+    std::env::var("POOYA_TEST_STORE").is_ok_and(|v| v == "postgres")
+}
+
+/// The admin URL of the test PostgreSQL, when there is one.
+pub fn postgres_url() -> Option<String> {
+    std::env::var(PG_URL_ENV).ok().filter(|u| !u.is_empty())
+}
+
+/// A fresh PostgreSQL database, dropped with the last server using it.
+pub struct TempPg {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+impl TempPg {
+    pub fn create(admin_url: &str) -> TempPg {
+        let name = format!("pooya_bb_{}", pooya_issuer::keys::random_id());
+        run_pg(admin_url, format!("CREATE DATABASE {name}"))
+            .unwrap_or_else(|e| panic!("PostgreSQL at {PG_URL_ENV} must answer: {e}"));
+        let base = admin_url.split('?').next().unwrap();
+        let cut = base.rfind('/').expect("URL with a database path");
+        TempPg {
+            admin: admin_url.to_owned(),
+            url: format!("{}/{}", &base[..cut], name),
+            name,
+        }
+    }
+}
+
+impl Drop for TempPg {
+    fn drop(&mut self) {
+        let _ = run_pg(
+            &self.admin,
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+/// One statement on its own thread and runtime (callable from sync and async code alike).
+fn run_pg(url: &str, sql: String) -> Result<(), String> {
+    let url = url.to_owned();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            use sqlx::Executor;
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+                .await
+                .map_err(|e| e.to_string())?;
+            c.execute(sqlx::AssertSqlSafe(sql))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    })
+    .join()
+    .map_err(|_| "thread panicked".to_string())?
 }
 
 fn install_crypto() {
@@ -45,8 +116,28 @@ impl TestServer {
 
     /// Starts with `config` (TOML) and extra `serve` arguments.
     pub async fn start_with(config: &str, extra_args: &[&str]) -> TestServer {
+        let db = if postgres_mode() {
+            let url = postgres_url().unwrap_or_else(|| {
+                panic!("POOYA_TEST_STORE=postgres needs {PG_URL_ENV} (e.g. postgres://postgres@127.0.0.1:5432/test)")
+            });
+            Some(Arc::new(TempPg::create(&url)))
+        } else {
+            None
+        };
+        Self::start_node(config, extra_args, db, None)
+    }
+
+    /// A server on `db` (None: its own SQLite). `keys`: the cluster's keys, when another node
+    /// already bootstrapped them.
+    pub fn start_node(
+        config: &str,
+        extra_args: &[&str],
+        db: Option<Arc<TempPg>>,
+        keys: Option<Value>,
+    ) -> TestServer {
         install_crypto();
         let dir = tempfile::tempdir().expect("tempdir");
+        let outbox_file = dir.path().join("data").join("sms-outbox.jsonl");
         let mut s = TestServer {
             dir,
             url: String::new(),
@@ -58,12 +149,50 @@ impl TestServer {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("client"),
+            db,
+            outbox_file,
         };
+        if let Some(path) = sms_path_in(config) {
+            s.outbox_file = path;
+        }
         s.spawn();
-        let keys = std::fs::read_to_string(s.data_dir().join("bootstrap-keys.json"))
-            .expect("bootstrap-keys.json written on first start");
-        s.keys = serde_json::from_str(&keys).expect("keys JSON");
+        s.keys = match keys {
+            Some(k) => k,
+            None => {
+                let text = std::fs::read_to_string(s.data_dir().join("bootstrap-keys.json"))
+                    .expect("bootstrap-keys.json written on first start");
+                serde_json::from_str(&text).expect("keys JSON")
+            }
+        };
         s
+    }
+
+    /// `n` servers on one fresh PostgreSQL database, sharing one master key and one outbox file,
+    /// like a bank's nodes behind a balancer. `None` (with a message) without PostgreSQL.
+    pub fn start_cluster(n: usize, config: &str) -> Option<Vec<TestServer>> {
+        let Some(url) = postgres_url() else {
+            eprintln!("{PG_URL_ENV} not set: multi-node test skipped (it needs PostgreSQL)");
+            return None;
+        };
+        let db = Arc::new(TempPg::create(&url));
+        let shared = tempfile::tempdir().expect("tempdir").keep();
+        let config = format!(
+            "{config}\n[server]\nmaster_key_file = {:?}\n[sms_provider]\npath = {:?}\n",
+            shared.join("master.key").display().to_string(),
+            shared.join("sms-outbox.jsonl").display().to_string(),
+        );
+        let first = Self::start_node(&config, &[], Some(db.clone()), None);
+        let keys = first.keys.clone();
+        let mut nodes = vec![first];
+        for _ in 1..n {
+            nodes.push(Self::start_node(
+                &config,
+                &[],
+                Some(db.clone()),
+                Some(keys.clone()),
+            ));
+        }
+        Some(nodes)
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -91,6 +220,11 @@ impl TestServer {
             .arg("--config")
             .arg(&cfg)
             .arg("--unsafe-fake-clock")
+            .args(
+                self.db
+                    .iter()
+                    .flat_map(|d| ["--database-url".to_owned(), d.url.clone()]),
+            )
             .args(&self.extra_args)
             .env_remove("POOYA_DATABASE_URL")
             .stdout(Stdio::piped())
@@ -245,7 +379,7 @@ impl TestServer {
     // ------------------------------------------------------------ SMS outbox
 
     pub fn outbox_path(&self) -> PathBuf {
-        self.data_dir().join("sms-outbox.jsonl")
+        self.outbox_file.clone()
     }
 
     pub fn outbox(&self) -> Vec<Value> {
@@ -355,6 +489,15 @@ impl TestServer {
         assert_eq!(s, 200, "{v}");
         v
     }
+}
+
+/// `[sms_provider] path = "…"` of a config text, if it sets one.
+fn sms_path_in(config: &str) -> Option<PathBuf> {
+    let v: toml::Table = toml::from_str(config).ok()?;
+    v.get("sms_provider")?
+        .get("path")?
+        .as_str()
+        .map(PathBuf::from)
 }
 
 impl Drop for TestServer {
