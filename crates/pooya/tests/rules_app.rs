@@ -494,6 +494,19 @@ async fn r5_five_wrong_passwords_lock_until_atm_activation() {
         status(&srv, PAN).await,
         ("app".into(), "locked".into(), false, 5)
     );
+    // The lock outlives the failure window: only an ATM activation ends it.
+    srv.advance(DAY_MS + SEC).await;
+    assert_eq!(state(&srv, PAN).await, ("app".into(), "locked".into()));
+    let now = srv.now_ms().await;
+    check(
+        &srv,
+        PAN,
+        "second",
+        &token.code("second", now),
+        "75",
+        "locked",
+    )
+    .await;
     // The app cannot enroll again by itself.
     let (st, v, _) = enroll_start(&srv, PAN, "123456", "123456", None).await;
     assert_error(&(st, v), 409, "no_pending_activation");
@@ -549,6 +562,33 @@ async fn r5_failures_older_than_the_window_do_not_count() {
     );
     let now = srv.now_ms().await;
     approved(&srv, PAN, "second", &token.code("second", now)).await;
+}
+
+#[tokio::test]
+async fn r5_failures_spread_over_the_window_still_lock() {
+    let srv = TestServer::start().await;
+    let token = srv.enrolled_card().await;
+    let now = srv.now_ms().await;
+    let bad = wrong(&token.code("second", now));
+    for _ in 0..3 {
+        check(&srv, PAN, "second", &bad, "55", "wrong_password").await;
+    }
+    srv.advance(DAY_MS - 60 * SEC).await;
+    check(&srv, PAN, "second", &bad, "55", "wrong_password").await;
+    assert_eq!(status(&srv, PAN).await.1, "active");
+    check(
+        &srv,
+        PAN,
+        "first",
+        &wrong(&token.code("first", now)),
+        "55",
+        "wrong_password",
+    )
+    .await;
+    assert_eq!(
+        status(&srv, PAN).await,
+        ("app".into(), "locked".into(), false, 5)
+    );
 }
 
 #[tokio::test]
@@ -866,6 +906,21 @@ async fn r10_deactivation_brings_back_static_password() {
     assert_error(&got, 404, "unknown_token");
 }
 
+#[tokio::test]
+async fn r10_deactivation_works_from_the_locked_state() {
+    let srv = TestServer::start().await;
+    let token = srv.enrolled_card().await;
+    lock_with_wrong_first(&srv, PAN, &token, 5).await;
+    assert_eq!(state(&srv, PAN).await, ("app".into(), "locked".into()));
+    let got = atm(&srv, "deactivate", PAN, PIN, None).await;
+    assert_eq!(got.0, 200, "{}", got.1);
+    assert_eq!(
+        status(&srv, PAN).await,
+        ("none".into(), "inactive".into(), false, 0)
+    );
+    approved(&srv, PAN, "second", STATIC_SECOND).await;
+}
+
 // ------------------------------------------------------------------------------------ R11
 
 #[tokio::test]
@@ -965,7 +1020,7 @@ async fn r12_mobile_change_revokes_every_token_of_the_customer() {
     let (r, s) = srv.activate_app(PAN2, MOBILE).await;
     let b = srv.enroll(PAN2, &r, &s).await.expect("enroll B");
     // The third card has only a pending activation: no token.
-    srv.activate_app(PAN3, MOBILE).await;
+    let (r3, s3) = srv.activate_app(PAN3, MOBILE).await;
 
     let got = srv
         .call(
@@ -1003,6 +1058,10 @@ async fn r12_mobile_change_revokes_every_token_of_the_customer() {
         )
         .await;
     }
+
+    // The activation made on the old number is dead too.
+    let (st, v, _) = enroll_start(&srv, PAN3, &r3, &s3, None).await;
+    assert_error(&(st, v), 409, "no_pending_activation");
 
     // Activation on the old number is refused; on the new one it works.
     let got = atm(&srv, "activate-app", PAN, PIN, Some(MOBILE)).await;
@@ -1089,6 +1148,25 @@ async fn atm_wrong_pin_changes_nothing_and_three_lock_the_atm_for_a_day() {
     let got = atm(&srv, "block-second-password", PAN, PIN, None).await;
     assert_eq!(got.0, 200, "{}", got.1);
     assert!(status(&srv, PAN).await.2);
+}
+
+#[tokio::test]
+async fn atm_pin_tries_count_within_a_sliding_day() {
+    let srv = TestServer::start().await;
+    srv.with_card().await;
+    for bad in ["9999", "9998"] {
+        let got = atm(&srv, "deactivate", PAN, bad, None).await;
+        assert_error(&got, 403, "wrong_pin");
+    }
+    srv.advance(12 * 3600 * SEC).await;
+    let got = atm(&srv, "deactivate", PAN, "9997", None).await;
+    assert_error(&got, 403, "wrong_pin");
+    let got = atm(&srv, "deactivate", PAN, PIN, None).await;
+    assert_error(&got, 403, "pin_tries_exceeded");
+    // 24 h after the first two, only the third is left in the window.
+    srv.advance(12 * 3600 * SEC + SEC).await;
+    let got = atm(&srv, "deactivate", PAN, PIN, None).await;
+    assert_eq!(got.0, 200, "{}", got.1);
 }
 
 // ------------------------------------------------------------------------------------ removal
@@ -1191,6 +1269,29 @@ async fn activating_again_replaces_the_old_token() {
     approved(&srv, PAN, "second", &old.code("second", now)).await;
 
     let (r, s) = srv.activate_app(PAN, MOBILE).await;
+    assert_eq!(state(&srv, PAN).await, ("app".into(), "pending".into()));
+
+    // An enrollment run of that activation, left open, dies with the next activation.
+    let (st, v, client) = enroll_start(&srv, PAN, &r, &s, None).await;
+    assert_eq!(st, 201, "{v}");
+    let server_msg = b64_decode(v["spake_msg"].as_str().unwrap()).unwrap();
+    let server_confirm = b64_decode(v["confirm"].as_str().unwrap()).unwrap();
+    let finish = client
+        .finish(&server_msg, &server_confirm)
+        .expect("right codes");
+    let (r, s) = srv.activate_app(PAN, MOBILE).await;
+    let got = srv
+        .call(
+            "POST",
+            &format!(
+                "/v1/app/enrollments/{}/confirm",
+                v["enrollment_id"].as_str().unwrap()
+            ),
+            None,
+            Some(json!({"confirm": b64_encode(&finish.confirm)})),
+        )
+        .await;
+    assert_error(&got, 404, "unknown_enrollment");
     assert_eq!(state(&srv, PAN).await, ("app".into(), "pending".into()));
     srv.advance(STEP * SEC).await;
     let now = srv.now_ms().await;
