@@ -5,61 +5,11 @@
 //! message and the mark being written sends it again once its lease (a minute) runs out. Several
 //! servers on one database share the outbox: each message is leased to one worker at a time.
 
-use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use pooya_issuer::domain::Mobile;
 use pooya_issuer::Issuer;
-
-#[async_trait]
-pub trait SmsProvider: Send + Sync + 'static {
-    /// Hands one message to the network. `Err` holds a reason that contains no part of the text.
-    async fn send(&self, to: &Mobile, text: &str, sent_at_ms: i64) -> Result<(), String>;
-}
-
-/// The default provider: every message appended to a JSON-lines file (API.md), synced to disk.
-pub struct FileProvider {
-    path: PathBuf,
-    lock: tokio::sync::Mutex<()>,
-}
-
-impl FileProvider {
-    pub fn new(path: PathBuf) -> FileProvider {
-        FileProvider {
-            path,
-            lock: tokio::sync::Mutex::new(()),
-        }
-    }
-}
-
-#[async_trait]
-impl SmsProvider for FileProvider {
-    async fn send(&self, to: &Mobile, text: &str, sent_at_ms: i64) -> Result<(), String> {
-        let mut line = serde_json::to_string(&serde_json::json!({
-            "to": to.as_str(),
-            "text": text,
-            "sent_at": pooya_issuer::clock::rfc3339(sent_at_ms),
-        }))
-        .map_err(|e| e.to_string())?;
-        line.push('\n');
-        let _guard = self.lock.lock().await;
-        let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)?;
-            f.write_all(line.as_bytes())?;
-            f.sync_data()
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot append to the outbox file: {e}"))
-    }
-}
+pub use pooya_sms::{FileProvider, SmsProvider};
 
 /// How long a worker owns the messages it claimed: time enough to hand 100 messages over.
 const LEASE_MS: i64 = 60_000;

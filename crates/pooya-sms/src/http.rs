@@ -1,0 +1,1 @@
+//! A generic JSON-over-HTTP SMS gateway (being written).

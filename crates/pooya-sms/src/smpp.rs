@@ -1,0 +1,1 @@
+//! SMPP 3.4 to an SMSC (being written).
