@@ -35,7 +35,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
             })?;
         serde_json::from_slice(&bytes)
             .map(Body)
-            .map_err(|e| ApiError::bad_request(format!("the body is not the expected JSON: {e}")))
+            .map_err(|e| ApiError::bad_request(json_error_message(&e)))
     }
 }
 
@@ -86,5 +86,48 @@ impl<R: RoleMarker> FromRequestParts<Arc<AppState>> for Authorized<R> {
         } else {
             Err(ApiError::forbidden())
         }
+    }
+}
+
+/// What was wrong with a body, without repeating any value the client sent: serde's own text
+/// quotes the offending value, which may be a PAN or a password.
+fn json_error_message(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let text = e.to_string();
+    let at = format!("line {}, column {}", e.line(), e.column());
+    match e.classify() {
+        Category::Data if text.starts_with("missing field") => {
+            let field = text.split(" at line").next().unwrap_or("missing field");
+            format!("the body is not the expected JSON: {field}")
+        }
+        Category::Data => {
+            format!("the body is not the expected JSON: a field has the wrong type or value ({at})")
+        }
+        Category::Syntax | Category::Eof => format!("the body is not valid JSON ({at})"),
+        Category::Io => "the request body could not be read".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_errors_never_quote_values() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct T {
+            pan: String,
+        }
+        let e = serde_json::from_str::<T>(r#"{"pan": 6280231234567898}"#).unwrap_err();
+        let m = json_error_message(&e);
+        assert!(!m.contains("6280231234567898"), "{m}");
+        let e = serde_json::from_str::<T>("{}").unwrap_err();
+        assert_eq!(
+            json_error_message(&e),
+            "the body is not the expected JSON: missing field `pan`"
+        );
+        let e = serde_json::from_str::<T>("{").unwrap_err();
+        assert!(json_error_message(&e).starts_with("the body is not valid JSON"));
     }
 }

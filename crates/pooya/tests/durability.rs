@@ -89,7 +89,8 @@ async fn one_code_sixteen_concurrent_verifications_one_approval() {
     let tokens = enrolled_cards(&srv, &pans).await;
     for round in 0..4 {
         // A fresh step for every round: each card has one new, unused code.
-        srv.align_to_step(i64::from(tokens[0].step_secs), 1_000).await;
+        srv.align_to_step(i64::from(tokens[0].step_secs), 1_000)
+            .await;
         let now = srv.now_ms().await;
         let kind = if round % 2 == 0 { "second" } else { "first" };
         let mut all = Vec::new();
@@ -99,7 +100,10 @@ async fn one_code_sixteen_concurrent_verifications_one_approval() {
                 // The static PIN is also a right first password: not a race for one code.
                 continue;
             }
-            all.push((*pan, race(&srv, pan, kind, &code, &format!("R{round}{pan}"), 16).await));
+            all.push((
+                *pan,
+                race(&srv, pan, kind, &code, &format!("R{round}{pan}"), 16).await,
+            ));
         }
         for (pan, handles) in all {
             let answers = collect(handles).await;
@@ -152,7 +156,15 @@ async fn sixteen_concurrent_sms_passwords_one_approval() {
             .find(|r| r != "7898")
             .unwrap_or_else(|| "7898".into());
         let answers = collect(
-            race(&srv, PAN, "second", &format!("{fixed}{var}"), &format!("S{round}"), 16).await,
+            race(
+                &srv,
+                PAN,
+                "second",
+                &format!("{fixed}{var}"),
+                &format!("S{round}"),
+                16,
+            )
+            .await,
         )
         .await;
         assert_eq!(count(&answers, "approved"), 1, "{answers:?}");
@@ -207,7 +219,13 @@ async fn concurrent_retries_of_one_transaction_answer_alike() {
         let body = json!({"pan": PAN, "kind": "second", "password": code,
                           "txn": {"id": "SAME", "amount": 1000, "merchant": "Shop"}});
         handles.push(tokio::spawn(async move {
-            let res = http.post(url).bearer_auth(key).json(&body).send().await.unwrap();
+            let res = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
             (res.status().as_u16(), res.json::<Value>().await.unwrap())
         }));
     }
@@ -257,11 +275,15 @@ async fn failure_counts_and_locks_survive_kill_9() {
     let (r, s) = srv.activate_app(PAN2, MOBILE).await;
     srv.enroll(PAN2, &r, &s).await.expect("enrollment");
     for i in 0..3 {
-        let v = srv.verify(PAN, "second", "00000000", &format!("W{i}")).await;
+        let v = srv
+            .verify(PAN, "second", "00000000", &format!("W{i}"))
+            .await;
         assert_eq!(v["approved"], false, "{v}");
     }
     for i in 0..5 {
-        let v = srv.verify(PAN2, "second", "00000000", &format!("W{i}")).await;
+        let v = srv
+            .verify(PAN2, "second", "00000000", &format!("W{i}"))
+            .await;
         assert_eq!(v["approved"], false, "{v}");
     }
     assert_eq!(srv.card_info(PAN).await["recent_failures"], 3);
@@ -276,7 +298,9 @@ async fn failure_counts_and_locks_survive_kill_9() {
     assert_eq!(v["response_code"], "75", "{v}");
     // Two more failures lock PAN: the count went on from 3.
     for i in 3..5 {
-        let v = srv.verify(PAN, "second", "00000000", &format!("W{i}")).await;
+        let v = srv
+            .verify(PAN, "second", "00000000", &format!("W{i}"))
+            .await;
         assert_eq!(v["response_code"], "55", "{v}");
     }
     assert_eq!(srv.card_info(PAN).await["dynamic"]["state"], "locked");
@@ -314,13 +338,18 @@ async fn activation_and_sms_service_survive_kill_9() {
         .unwrap_or_else(|| "7880".into());
     srv.restart();
     assert_eq!(srv.card_info(PAN).await["dynamic"]["state"], "pending");
-    let token = srv.enroll(PAN, &receipt, &sms_code).await.expect("enrollment");
+    let token = srv
+        .enroll(PAN, &receipt, &sms_code)
+        .await
+        .expect("enrollment");
     let now = srv.now_ms().await;
     let v = srv
         .verify(PAN, "second", &token.code("second", now), "T1")
         .await;
     assert_eq!(v["reason"], "approved", "{v}");
-    let v = srv.verify(PAN2, "second", &format!("{fixed}{var}"), "T2").await;
+    let v = srv
+        .verify(PAN2, "second", &format!("{fixed}{var}"), "T2")
+        .await;
     assert_eq!(v["reason"], "approved", "{v}");
 }
 
@@ -344,10 +373,20 @@ async fn bootstrap_keys_are_private_written_once_and_kept() {
         assert!(seen.insert(k.to_owned()), "keys differ");
     }
     let mtime = meta.modified().unwrap();
+    // The master key beside it is private too.
+    let master = srv.data_dir().join("master.key");
+    if master.exists() {
+        let mode = std::fs::metadata(&master).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "master.key is private: {mode:o}");
+    }
     srv.with_card().await;
     srv.restart();
     srv.restart();
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "not rewritten");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        text,
+        "not rewritten"
+    );
     assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), mtime);
     assert_eq!(
         std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
@@ -381,6 +420,76 @@ async fn bootstrap_keys_are_private_written_once_and_kept() {
     }
 }
 
+/// The keys file is made on the first start only: once the store holds keys, a lost file is not
+/// made again (with new keys), and the keys in use keep working.
+#[tokio::test]
+async fn a_deleted_keys_file_is_not_made_again() {
+    let mut srv = TestServer::start().await;
+    srv.with_card().await;
+    let path = srv.data_dir().join("bootstrap-keys.json");
+    std::fs::remove_file(&path).unwrap();
+    srv.restart();
+    assert!(!path.exists(), "no new keys file on a store that has keys");
+    srv.card_info(PAN).await;
+    let v = srv.verify(PAN, "second", STATIC_SECOND, "T1").await;
+    assert_eq!(v["approved"], true, "{v}");
+}
+
+/// R3 across channels: the dynamic first password typed at the ATM in place of the PIN and the
+/// same code sent by the switch, all at once: exactly one of them is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn one_first_password_at_the_atm_and_the_switch_at_once() {
+    let cfg = format!(
+        "{}\n[policy.pin]\nmax_tries = 100000\n",
+        no_lockout_config()
+    );
+    let srv = TestServer::start_with(&cfg, &[]).await;
+    let token = srv.enrolled_card().await;
+    for round in 0..3 {
+        srv.align_to_step(i64::from(token.step_secs), 1_000).await;
+        let code = token.code("first", srv.now_ms().await);
+        if code == PIN {
+            continue;
+        }
+        let verifies = race(&srv, PAN, "first", &code, &format!("A{round}"), 8).await;
+        let mut atms = Vec::new();
+        for _ in 0..8 {
+            let http = srv.http.clone();
+            let url = format!("{}/v1/atm/block-second-password", srv.url);
+            let key = srv.key("atm");
+            let body = json!({"pan": PAN, "pin": code});
+            atms.push(tokio::spawn(async move {
+                let res = http
+                    .post(url)
+                    .bearer_auth(key)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                let s = res.status().as_u16();
+                (s, res.json::<Value>().await.unwrap())
+            }));
+        }
+        let answers = collect(verifies).await;
+        let mut atm_ok = 0;
+        for h in atms {
+            let (s, v) = h.await.unwrap();
+            if s == 200 {
+                atm_ok += 1;
+            } else {
+                assert_eq!(v["error"]["code"], "wrong_pin", "{v}");
+            }
+        }
+        let approved = count(&answers, "approved");
+        assert_eq!(
+            approved + atm_ok,
+            1,
+            "round {round}: {answers:?}, {atm_ok} ATM"
+        );
+        assert_eq!(count(&answers, "replayed"), 8 - approved, "{answers:?}");
+    }
+}
+
 #[tokio::test]
 async fn sigterm_exits_cleanly_and_keeps_the_data() {
     let mut srv = TestServer::start().await;
@@ -405,13 +514,16 @@ async fn sigterm_exits_cleanly_and_keeps_the_data() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// `pooya keys create` on the server's data directory (and its database, on PostgreSQL).
 fn keys_create(srv: &TestServer, role: &str) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_pooya"))
-        .args(["keys", "create", "--role", role, "--data-dir"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pooya"));
+    cmd.args(["keys", "create", "--role", role, "--data-dir"])
         .arg(srv.data_dir())
-        .env_remove("POOYA_DATABASE_URL")
-        .output()
-        .expect("run pooya keys create")
+        .env_remove("POOYA_DATABASE_URL");
+    if let Some(db) = &srv.db {
+        cmd.arg("--database-url").arg(&db.url);
+    }
+    cmd.output().expect("run pooya keys create")
 }
 
 #[tokio::test]
@@ -444,8 +556,10 @@ async fn keys_create_makes_a_working_key_while_the_server_runs() {
     let (s, v) = call(
         "/v1/verify",
         "POST",
-        Some(json!({"pan": PAN, "kind": "second", "password": STATIC_SECOND,
-                    "txn": {"id": "K1", "amount": 10, "merchant": "Shop"}})),
+        Some(
+            json!({"pan": PAN, "kind": "second", "password": STATIC_SECOND,
+                    "txn": {"id": "K1", "amount": 10, "merchant": "Shop"}}),
+        ),
     )
     .await;
     assert_eq!(s, 200, "{v}");
@@ -525,9 +639,16 @@ async fn the_log_holds_no_secret() {
     let (receipt, sms_code) = srv.activate_app(PAN, MOBILE).await;
     secrets.push(("receipt code".into(), receipt.clone()));
     secrets.push(("SMS activation code".into(), sms_code.clone()));
-    let wrong = if sms_code == "000000" { "111111" } else { "000000" };
+    let wrong = if sms_code == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
     assert!(srv.enroll(PAN, &receipt, wrong).await.is_err());
-    let token = srv.enroll(PAN, &receipt, &sms_code).await.expect("enrollment");
+    let token = srv
+        .enroll(PAN, &receipt, &sms_code)
+        .await
+        .expect("enrollment");
     let now = srv.now_ms().await;
     for kind in ["second", "first"] {
         let code = token.code(kind, now);
@@ -591,8 +712,12 @@ async fn the_log_holds_no_secret() {
     )
     .await;
     srv.get(&format!("/v1/cards/{PAN3}"), "branch").await;
-    srv.post("/v1/verify", "switch", json!({"pan": PAN, "kind": "second"}))
-        .await;
+    srv.post(
+        "/v1/verify",
+        "switch",
+        json!({"pan": PAN, "kind": "second"}),
+    )
+    .await;
     srv.post(
         "/v1/verify",
         "switch",
@@ -611,7 +736,10 @@ async fn the_log_holds_no_secret() {
     }
     let keys = srv.keys.as_object().unwrap().clone();
     for (role, k) in keys {
-        assert!(!log.contains(k.as_str().unwrap()), "the {role} key in the log");
+        assert!(
+            !log.contains(k.as_str().unwrap()),
+            "the {role} key in the log"
+        );
     }
     let clean = log_without_noise(&log);
     for (what, code) in &secrets {
@@ -620,5 +748,8 @@ async fn the_log_holds_no_secret() {
             "{what} {code} in the log:\n{log}"
         );
     }
-    assert!(!has_digit_run(&clean, STATIC_SECOND), "static second password");
+    assert!(
+        !has_digit_run(&clean, STATIC_SECOND),
+        "static second password"
+    );
 }

@@ -8,6 +8,9 @@ use common::*;
 use serde_json::{json, Value};
 
 const SHORT_NUMBER: &str = "10002516";
+/// A new request for a card whose variable part is unused and alive issues a new one only this
+/// long after the last (`[policy.sms] request_interval_secs`, default 30 s).
+const REQUEST_INTERVAL_MS: i64 = 30_000;
 /// A customer and card used only to flush the SMS outbox (see [`settle`]).
 const BARRIER_CUSTOMER: &str = "BARRIER";
 const BARRIER_MOBILE: &str = "09190000000";
@@ -253,6 +256,8 @@ async fn r20_a_new_sms_activation_replaces_the_fixed_part() {
     let v = verify_second(&srv, PAN, &format!("{old}{var}"), "T1").await;
     assert_eq!(v["approved"], false, "the old fixed part is dead: {v}");
     assert_eq!(v["response_code"], "55", "{v}");
+    // The variable part is still unused: a new one comes only after the request interval.
+    srv.advance(REQUEST_INTERVAL_MS).await;
     let var = request_variable(&srv, "7898").await;
     let v = verify_second(&srv, PAN, &format!("{new}{var}"), "T2").await;
     assert_verdict(&v, "00", "approved");
@@ -285,8 +290,10 @@ async fn r21_a_new_request_kills_the_previous_variable_part() {
     srv.with_card().await;
     let fixed = fixed_part(&srv, PAN).await;
     let old = request_variable(&srv, "7898").await;
+    srv.advance(REQUEST_INTERVAL_MS).await;
     let mut new = request_variable(&srv, "7898").await;
     while new == old {
+        srv.advance(REQUEST_INTERVAL_MS).await;
         new = request_variable(&srv, "7898").await;
     }
     let v = verify_second(&srv, PAN, &format!("{fixed}{old}"), "T1").await;
@@ -322,6 +329,26 @@ async fn r21_variable_part_lives_60_seconds_plus_tolerance() {
 }
 
 #[tokio::test]
+async fn r21_a_repeated_request_within_the_interval_sends_nothing_new() {
+    let srv = TestServer::start().await;
+    let barrier = barrier_setup(&srv).await;
+    srv.with_card().await;
+    let fixed = fixed_part(&srv, PAN).await;
+    let var = request_variable(&srv, "7898").await;
+    srv.advance(10_000).await;
+    let (s, v) = inbound(&srv, MOBILE, SHORT_NUMBER, "7898").await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!(settle(&srv, &barrier).await.len(), 1, "nothing new sent");
+    // The variable part already sent stands.
+    let v = verify_second(&srv, PAN, &format!("{fixed}{var}"), "T1").await;
+    assert_verdict(&v, "00", "approved");
+    // Once it is used, a new request is answered at once.
+    let var = request_variable(&srv, "7898").await;
+    let v = verify_second(&srv, PAN, &format!("{fixed}{var}"), "T2").await;
+    assert_verdict(&v, "00", "approved");
+}
+
+#[tokio::test]
 async fn r21_wrong_fixed_part_is_a_wrong_password() {
     let srv = TestServer::start().await;
     srv.with_card().await;
@@ -349,6 +376,9 @@ async fn r21_persian_and_arabic_digits_and_spaces_in_the_request() {
         .into_iter()
         .enumerate()
     {
+        if i > 0 {
+            srv.advance(REQUEST_INTERVAL_MS).await;
+        }
         let reply = request_reply(&srv, MOBILE, text).await;
         assert!(!has_non_ascii_digit_run(&reply, 2), "{reply}");
         var = variable_part(&reply, "7898");
@@ -468,7 +498,6 @@ async fn r22_text_that_is_not_four_digits_sends_nothing() {
         "",
         "789",
         "78989",
-        "6280231234567898",
         "abcd",
         "code 7898",
         "7898?",
@@ -690,4 +719,43 @@ async fn texts_in_english_when_configured() {
     let reply = request_reply(&srv, MOBILE, "4321").await;
     assert!(reply.is_ascii(), "{reply}");
     assert!(reply.contains("no password was issued"), "{reply}");
+}
+
+// ------------------------------------------------------------------ R2, R26: numbers are settings
+
+#[tokio::test]
+async fn r2_maskan_profile_variable_part_lives_120_seconds() {
+    let cfg = format!("profile = \"maskan\"\n{TEST_CONFIG}");
+    let srv = TestServer::start_with(&cfg, &[]).await;
+    srv.with_card().await;
+    let fixed = fixed_part(&srv, PAN).await;
+    let var = request_variable(&srv, "7898").await;
+    srv.advance(119_000).await;
+    let v = verify_second(&srv, PAN, &format!("{fixed}{var}"), "T1").await;
+    assert_verdict(&v, "00", "approved");
+    let var = request_variable(&srv, "7898").await;
+    srv.advance(130_000).await;
+    let v = verify_second(&srv, PAN, &format!("{fixed}{var}"), "T2").await;
+    assert_verdict(&v, "55", "expired_password");
+}
+
+#[tokio::test]
+async fn r26_short_number_is_a_setting() {
+    let cfg = format!("{TEST_CONFIG}\n[policy.sms]\nshort_number = \"3000\"\n");
+    let srv = TestServer::start_with(&cfg, &[]).await;
+    srv.with_card().await;
+    let (s, v) = activate_sms(&srv, PAN, MOBILE).await;
+    assert_eq!(s, 200, "{v}");
+    let fixed = v["fixed_part"].as_str().unwrap().to_owned();
+    assert!(v["receipt_text"].as_str().unwrap().contains("3000"), "{v}");
+    let (s, v) = inbound(&srv, MOBILE, SHORT_NUMBER, "7898").await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["code"], "unknown_short_number", "{v}");
+    let before = srv.outbox().len();
+    let (s, v) = inbound(&srv, MOBILE, "3000", "7898").await;
+    assert_eq!(s, 202, "{v}");
+    let msgs = srv.outbox_wait(before + 1).await;
+    let var = variable_part(msgs[before]["text"].as_str().unwrap(), "7898");
+    let v = verify_second(&srv, PAN, &format!("{fixed}{var}"), "T1").await;
+    assert_verdict(&v, "00", "approved");
 }

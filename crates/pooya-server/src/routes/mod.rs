@@ -7,6 +7,7 @@ use axum::Router;
 
 use crate::state::AppState;
 
+pub mod admin;
 pub mod app;
 pub mod atm;
 pub mod branch;
@@ -21,8 +22,16 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .merge(sms::routes())
         .merge(switch::routes())
         .merge(app::routes())
+        .merge(admin::routes())
         .merge(public::routes())
         .fallback(|| async { crate::error::ApiError::not_found() })
+        .method_not_allowed_fallback(|| async {
+            crate::error::ApiError::new(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this path does not take this method",
+            )
+        })
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes))
         .layer(axum::middleware::from_fn(crate::telemetry::log_request))
         .with_state(state)
