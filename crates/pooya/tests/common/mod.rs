@@ -37,6 +37,8 @@ pub struct TestServer {
     /// The PostgreSQL database this server uses, shared by the nodes of a cluster.
     pub db: Option<Arc<TempPg>>,
     outbox_file: PathBuf,
+    /// A cluster's shared directory (master key, outbox), removed with its last node.
+    pub shared: Option<Arc<tempfile::TempDir>>,
 }
 
 pub const PG_URL_ENV: &str = "POOYA_TEST_POSTGRES_URL";
@@ -151,6 +153,7 @@ impl TestServer {
                 .expect("client"),
             db,
             outbox_file,
+            shared: None,
         };
         if let Some(path) = sms_path_in(config) {
             s.outbox_file = path;
@@ -175,7 +178,8 @@ impl TestServer {
             return None;
         };
         let db = Arc::new(TempPg::create(&url));
-        let shared = tempfile::tempdir().expect("tempdir").keep();
+        let shared_dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+        let shared = shared_dir.path().to_path_buf();
         let config = format!(
             "{config}\n[server]\nmaster_key_file = {:?}\n[sms_provider]\npath = {:?}\n",
             shared.join("master.key").display().to_string(),
@@ -191,6 +195,9 @@ impl TestServer {
                 Some(db.clone()),
                 Some(keys.clone()),
             ));
+        }
+        for node in &mut nodes {
+            node.shared = Some(shared_dir.clone());
         }
         Some(nodes)
     }
