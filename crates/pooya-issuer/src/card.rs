@@ -21,7 +21,28 @@
 //!      │ app removes its token, or the customer's mobile changes (R12): token dead
 //!   any state ── ATM activate-app / activate-sms ──▶ replaces everything: old token, codes and
 //!                                                    fixed part die, failures reset (R5, API.md)
+//!
+//!   any state but locked ── switch otp-request (R24) ──▶ the same state, plus one transaction code
+//!     (refused for a blocked second password or an expired card)
+//!
+//!   transaction code:  issued ─┬─ verify of its own transaction ──▶ used (used again: replayed)
+//!                              ├─ verify of another transaction ──▶ wrong_transaction; stays
+//!                              ├─ lifetime passed ──▶ expired (expired_password), forgotten later
+//!                              └─ same otp-request after sms.request_interval_secs ──▶ replaced
+//!   every transaction code dies with a lock, an ATM activation or deactivation, or a change of
+//!   the mobile number it was sent to (R12)
 //! ```
+//!
+//! Second passwords a `verify` of kind second accepts, tried in this order:
+//! 1. a transaction code (R24), whatever the mode: typed for its own transaction (same id, amount
+//!    and merchant) it approves once within its lifetime; typed for any other transaction it is
+//!    `wrong_transaction`, used it is `replayed`, late it is `expired_password` — each a failure
+//!    (R5). A transaction code is `otp.second_digits` (8) random digits sent to the registered
+//!    mobile, kept only as a keyed MAC bound to the card and the transaction; it stands beside
+//!    the app's token or the SMS channel's fixed and variable parts and replaces neither;
+//! 2. the card's own channel: the app token's code (mode app) or fixed part + variable part
+//!    (mode sms);
+//! 3. the static second password, where no dynamic service ever disabled it (R9).
 //!
 //! Beside the service, two flags: `second_blocked` (R11: the holder blocked the second password at
 //! an ATM; only a branch unblocks) and `static_second_disabled` (R9: set when the dynamic second
@@ -35,7 +56,7 @@
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::domain::{CustomerId, Digits, Expiry, Mobile, Pan, PasswordKind};
+use crate::domain::{CustomerId, Digits, Expiry, Mobile, Pan, PasswordKind, Transaction};
 use crate::keys::{random_bytes, random_digits, random_id, Keyring};
 use crate::policy::Policy;
 
@@ -145,6 +166,56 @@ pub struct VariablePart {
     pub used: bool,
 }
 
+/// R24: a second password issued by the unified SMS for one transaction of this card.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxnCode {
+    /// The switch's transaction id (not secret).
+    pub txn_id: String,
+    /// Keyed MAC of the transaction: id, amount and merchant.
+    #[serde(with = "b64")]
+    pub binding: Vec<u8>,
+    /// Keyed MAC of the code, bound to the card.
+    #[serde(with = "b64")]
+    pub mac: Vec<u8>,
+    /// The registered mobile it went to (R12).
+    pub mobile: Mobile,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub used: bool,
+}
+
+/// What an otp-request decided (R24).
+pub enum TxnCodeIssue {
+    /// A new code: the SMS must go out.
+    Issued {
+        code: Zeroizing<String>,
+        expires_at: i64,
+    },
+    /// The same transaction asked again within `sms.request_interval_secs` while its code is
+    /// unused and alive: nothing new, nothing sent.
+    AlreadySent { expires_at: i64 },
+}
+
+/// Why an otp-request is refused (R24).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxnRefusal {
+    SecondPasswordBlocked,
+    Locked,
+    ExpiredCard,
+    /// The transaction id was already used with another amount or merchant.
+    TxnConflict,
+    /// The transaction's code was already used: the transaction is decided.
+    AlreadyVerified,
+}
+
+/// The most transaction codes a card keeps; a new one beyond pushes out the oldest.
+pub const MAX_TXN_CODES: usize = 10;
+
+/// The digits of the card number a request SMS may give (R21: the last 4; up to 8 to tell two
+/// cards ending alike apart).
+pub const PAN_TAIL_MIN: usize = 4;
+pub const PAN_TAIL_MAX: usize = 8;
+
 /// The mutable part of a card, stored as one document.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DynamicService {
@@ -158,6 +229,9 @@ pub struct DynamicService {
     pub failures: Vec<i64>,
     /// Times of recent wrong PINs at the ATM.
     pub pin_failures: Vec<i64>,
+    /// R24: codes of the unified transaction SMS, newest last.
+    #[serde(default)]
+    pub txn_codes: Vec<TxnCode>,
 }
 
 impl Default for DynamicService {
@@ -171,6 +245,7 @@ impl Default for DynamicService {
             static_second_disabled: false,
             failures: Vec::new(),
             pin_failures: Vec::new(),
+            txn_codes: Vec::new(),
         }
     }
 }
@@ -181,6 +256,9 @@ pub struct CardRecord {
     pub pan_hash: String,
     pub pan_masked: String,
     pub last4: String,
+    /// Keyed hashes of the last 5, 6, 7 and 8 digits of the number ([`Keyring::pan_tail_mac`]);
+    /// empty for cards stored before they existed.
+    pub tail_macs: Vec<Vec<u8>>,
     pub customer_id: CustomerId,
     pub expiry: Expiry,
     pub pin_hash: String,
@@ -316,6 +394,18 @@ pub struct EnrollStarted {
     pub tries_left: u32,
 }
 
+/// Keyed MAC of what binds a transaction code: the transaction's id, amount and merchant.
+fn txn_binding(txn: &Transaction, keys: &Keyring) -> Vec<u8> {
+    keys.code_mac(
+        "txn-binding",
+        &[
+            txn.id.as_bytes(),
+            &txn.amount.rials().to_be_bytes(),
+            txn.merchant.as_bytes(),
+        ],
+    )
+}
+
 fn b64_aad(kind: &str, pan_hash: &str, id: &str) -> Vec<u8> {
     format!("pooya/v1/{kind}/{pan_hash}/{id}").into_bytes()
 }
@@ -340,6 +430,7 @@ impl CardRecord {
             pan_hash,
             pan_masked: pan.masked(),
             last4: pan.last4().to_owned(),
+            tail_macs: Vec::new(),
             customer_id,
             expiry,
             pin_hash,
@@ -349,6 +440,28 @@ impl CardRecord {
             created_at: now,
             version: 0,
         }
+    }
+
+    /// Keeps the keyed hashes of the number's last 5 to 8 digits (R21: requests with more digits).
+    pub fn set_pan_tails(&mut self, pan: &Pan, keys: &Keyring) {
+        let d = pan.digits();
+        self.tail_macs = (PAN_TAIL_MIN + 1..=PAN_TAIL_MAX)
+            .map(|n| keys.pan_tail_mac(&self.pan_hash, &d[d.len() - n..]))
+            .collect();
+    }
+
+    /// Whether the card's number ends in `digits` (4 to 8 ASCII digits).
+    pub fn number_ends_with(&self, digits: &str, keys: &Keyring) -> bool {
+        let n = digits.len();
+        if !(PAN_TAIL_MIN..=PAN_TAIL_MAX).contains(&n) || !digits.ends_with(self.last4.as_str()) {
+            return false;
+        }
+        if n == PAN_TAIL_MIN {
+            return true;
+        }
+        self.tail_macs
+            .get(n - PAN_TAIL_MIN - 1)
+            .is_some_and(|m| pooya_otp::ct_eq(&keys.pan_tail_mac(&self.pan_hash, digits), m))
     }
 
     fn activation_alive(&self, now: i64) -> bool {
@@ -394,6 +507,10 @@ impl CardRecord {
         self.svc.failures.retain(|&t| t > now - w);
         let pw = policy.pin.window_secs as i64 * 1000;
         self.svc.pin_failures.retain(|&t| t > now - pw);
+        // A dead transaction code is remembered a while, to answer `expired_password` or
+        // `replayed` rather than `wrong_password`.
+        let keep = i64::from(policy.otp.skew_tolerance_secs) * 1000 + 10 * policy.lifetime_ms();
+        self.svc.txn_codes.retain(|c| now < c.expires_at + keep);
     }
 
     pub fn is_expired(&self, now: i64) -> bool {
@@ -478,11 +595,25 @@ impl CardRecord {
         typed.len() == 4 && keys.secret_matches(typed, &self.pin_hash)
     }
 
-    /// R1, R3, R5, R9, R11, R21: decides a verification and records its effect on the card.
+    /// A verification that names no transaction: no transaction code approves it.
     pub fn verify(
         &mut self,
         kind: PasswordKind,
         typed: &Digits,
+        now: i64,
+        policy: &Policy,
+        keys: &Keyring,
+    ) -> Verdict {
+        self.verify_for(kind, typed, None, now, policy, keys)
+    }
+
+    /// R1, R3, R5, R9, R11, R21, R24: decides a verification of `txn` and records its effect on
+    /// the card.
+    pub fn verify_for(
+        &mut self,
+        kind: PasswordKind,
+        typed: &Digits,
+        txn: Option<&Transaction>,
         now: i64,
         policy: &Policy,
         keys: &Keyring,
@@ -500,7 +631,7 @@ impl CardRecord {
         let typed = typed.as_str();
         let verdict = match kind {
             PasswordKind::First => self.decide_first(typed, now, policy, keys),
-            PasswordKind::Second => self.decide_second(typed, now, policy, keys),
+            PasswordKind::Second => self.decide_second(typed, txn, now, policy, keys),
         };
         if !verdict.approved() {
             self.record_failure(now, policy);
@@ -516,6 +647,7 @@ impl CardRecord {
             self.svc.token = None;
             self.svc.sms = None;
             self.svc.activation = None;
+            self.svc.txn_codes.clear();
         }
     }
 
@@ -539,7 +671,17 @@ impl CardRecord {
         }
     }
 
-    fn decide_second(&mut self, typed: &str, now: i64, policy: &Policy, keys: &Keyring) -> Verdict {
+    fn decide_second(
+        &mut self,
+        typed: &str,
+        txn: Option<&Transaction>,
+        now: i64,
+        policy: &Policy,
+        keys: &Keyring,
+    ) -> Verdict {
+        if let Some(v) = self.check_txn_code(typed, txn, now, policy, keys) {
+            return v;
+        }
         let s = &self.svc;
         if s.mode == Mode::App && s.token.is_some() {
             match self.check_token_code(PasswordKind::Second, typed, now, policy, keys) {
@@ -571,6 +713,116 @@ impl CardRecord {
         } else {
             Verdict::WrongPassword
         }
+    }
+
+    /// R24: a typed password that is one of the card's transaction codes is decided here, and
+    /// only here (`None`: it is none of them).
+    fn check_txn_code(
+        &mut self,
+        typed: &str,
+        txn: Option<&Transaction>,
+        now: i64,
+        policy: &Policy,
+        keys: &Keyring,
+    ) -> Option<Verdict> {
+        if self.svc.txn_codes.is_empty() {
+            return None;
+        }
+        let mac = keys.code_mac("txn-code", &[self.pan_hash.as_bytes(), typed.as_bytes()]);
+        // Every entry is compared (no early exit: the time taken says nothing).
+        let mut hit = None;
+        for (i, c) in self.svc.txn_codes.iter().enumerate() {
+            if pooya_otp::ct_eq(&c.mac, &mac) {
+                hit = Some(i);
+            }
+        }
+        let c = &mut self.svc.txn_codes[hit?];
+        let same_txn = txn.is_some_and(|t| pooya_otp::ct_eq(&txn_binding(t, keys), &c.binding));
+        let tol = i64::from(policy.otp.skew_tolerance_secs) * 1000;
+        Some(if c.used {
+            Verdict::Replayed
+        } else if !same_txn {
+            Verdict::WrongTransaction
+        } else if now >= c.expires_at + tol {
+            Verdict::ExpiredPassword
+        } else {
+            c.used = true;
+            Verdict::Approved
+        })
+    }
+
+    /// R24: a code for one transaction of this card, to send to `mobile` (the registered one).
+    /// Asked again for the same transaction within `sms.request_interval_secs` while its code is
+    /// unused and alive, it issues nothing new; later, a new code replaces the old one.
+    pub fn issue_txn_code(
+        &mut self,
+        txn: &Transaction,
+        mobile: &Mobile,
+        now: i64,
+        policy: &Policy,
+        keys: &Keyring,
+    ) -> Result<TxnCodeIssue, TxnRefusal> {
+        if self.second_blocked {
+            return Err(TxnRefusal::SecondPasswordBlocked);
+        }
+        if self.svc.locked {
+            return Err(TxnRefusal::Locked);
+        }
+        if self.is_expired(now) {
+            return Err(TxnRefusal::ExpiredCard);
+        }
+        self.prune(now, policy);
+        let binding = txn_binding(txn, keys);
+        if let Some(c) = self.svc.txn_codes.iter().find(|c| c.txn_id == txn.id) {
+            if !pooya_otp::ct_eq(&c.binding, &binding) {
+                return Err(TxnRefusal::TxnConflict);
+            }
+            if c.used {
+                return Err(TxnRefusal::AlreadyVerified);
+            }
+            let interval = policy.sms.request_interval_secs as i64 * 1000;
+            if now < c.expires_at && now - c.issued_at < interval && &c.mobile == mobile {
+                return Ok(TxnCodeIssue::AlreadySent {
+                    expires_at: c.expires_at,
+                });
+            }
+        }
+        self.svc.txn_codes.retain(|c| c.txn_id != txn.id);
+        let digits = usize::from(policy.otp.second_digits);
+        let (code, mac) = loop {
+            let code = random_digits(digits);
+            let mac = keys.code_mac("txn-code", &[self.pan_hash.as_bytes(), code.as_bytes()]);
+            // Two live codes of one card never share a value.
+            if !self.svc.txn_codes.iter().any(|c| c.mac == mac) {
+                break (code, mac);
+            }
+        };
+        let expires_at = now + policy.lifetime_ms();
+        self.svc.txn_codes.push(TxnCode {
+            txn_id: txn.id.clone(),
+            binding,
+            mac,
+            mobile: mobile.clone(),
+            issued_at: now,
+            expires_at,
+            used: false,
+        });
+        if self.svc.txn_codes.len() > MAX_TXN_CODES {
+            let excess = self.svc.txn_codes.len() - MAX_TXN_CODES;
+            self.svc.txn_codes.drain(..excess);
+        }
+        Ok(TxnCodeIssue::Issued { code, expires_at })
+    }
+
+    /// R21 edge: whether the card's variable part was sent less than `sms.request_interval_secs`
+    /// ago and is still unused and alive: a new request then issues and sends nothing.
+    pub fn variable_part_recently_sent(&self, now: i64, policy: &Policy) -> bool {
+        let interval = policy.sms.request_interval_secs as i64 * 1000;
+        self.svc
+            .sms
+            .as_ref()
+            .and_then(|s| s.variable.as_ref())
+            .is_some_and(|v| !v.used && now < v.expires_at && now - v.issued_at < interval)
     }
 
     /// R21: the SMS password is the fixed part then the variable part.
@@ -648,6 +900,7 @@ impl CardRecord {
         self.svc.token = None;
         self.svc.sms = None;
         self.svc.activation = None;
+        self.svc.txn_codes.clear();
         self.svc.locked = false;
         self.svc.failures.clear();
     }
@@ -765,6 +1018,7 @@ impl CardRecord {
         {
             self.svc.activation = None;
         }
+        self.svc.txn_codes.retain(|c| &c.mobile != old);
         if self.svc.token.is_none() && self.svc.sms.is_none() && self.svc.activation.is_none() {
             self.svc.mode = Mode::None;
         }

@@ -29,6 +29,8 @@ pub enum InvalidValue {
     Merchant,
     #[error("the password must be 1 to 32 ASCII digits")]
     Password,
+    #[error("the transaction type must be purchase, transfer, bill or topup")]
+    TxnType,
 }
 
 fn all_ascii_digits(s: &str) -> bool {
@@ -286,6 +288,36 @@ impl Transaction {
             amount: Amount::new(amount)?,
             merchant: merchant.to_owned(),
         })
+    }
+}
+
+/// What kind of payment a unified transaction SMS is for (R24); its text names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TxnType {
+    #[default]
+    Purchase,
+    Transfer,
+    Bill,
+    TopUp,
+}
+
+impl TxnType {
+    pub fn parse(s: &str) -> Result<TxnType, InvalidValue> {
+        match s {
+            "purchase" => Ok(TxnType::Purchase),
+            "transfer" => Ok(TxnType::Transfer),
+            "bill" => Ok(TxnType::Bill),
+            "topup" => Ok(TxnType::TopUp),
+            _ => Err(InvalidValue::TxnType),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TxnType::Purchase => "purchase",
+            TxnType::Transfer => "transfer",
+            TxnType::Bill => "bill",
+            TxnType::TopUp => "topup",
+        }
     }
 }
 

@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-use crate::card::{AppRefusal, AppToken, AtmRefusal, CardRecord, Mode, ServiceState, Verdict};
+use crate::card::{
+    AppRefusal, AppToken, AtmRefusal, CardRecord, Mode, ServiceState, TxnCodeIssue, TxnRefusal,
+    Verdict, PAN_TAIL_MAX, PAN_TAIL_MIN,
+};
 use crate::clock::Clock;
 use crate::domain::*;
 use crate::keys::Keyring;
@@ -59,6 +62,18 @@ pub enum IssuerError {
     BadProof,
     #[error("this is not the bank's short number")]
     UnknownShortNumber,
+    #[error("the holder has blocked the card's second password; only a branch unblocks it")]
+    SecondPasswordBlocked,
+    #[error(
+        "the card's dynamic password service is locked; the holder must activate again at an ATM"
+    )]
+    Locked,
+    #[error("this transaction was already verified; a new password needs a new transaction id")]
+    TxnAlreadyVerified,
+    #[error("the merchant name is too long for an SMS (at most {max} characters)")]
+    MerchantTooLong { max: u32 },
+    #[error("the merchant name holds a text-direction control character")]
+    MerchantUnsafe,
     #[error("the store is unavailable")]
     Unavailable(String),
     #[error("internal error")]
@@ -83,6 +98,18 @@ impl From<AtmRefusal> for IssuerError {
             AtmRefusal::PinTriesExceeded => IssuerError::PinTriesExceeded,
             AtmRefusal::WrongPin => IssuerError::WrongPin,
             AtmRefusal::MobileMismatch => IssuerError::MobileMismatch,
+        }
+    }
+}
+
+impl From<TxnRefusal> for IssuerError {
+    fn from(r: TxnRefusal) -> Self {
+        match r {
+            TxnRefusal::SecondPasswordBlocked => IssuerError::SecondPasswordBlocked,
+            TxnRefusal::Locked => IssuerError::Locked,
+            TxnRefusal::ExpiredCard => IssuerError::ExpiredCard,
+            TxnRefusal::TxnConflict => IssuerError::TxnConflict,
+            TxnRefusal::AlreadyVerified => IssuerError::TxnAlreadyVerified,
         }
     }
 }
@@ -161,6 +188,15 @@ pub struct TokenIssued {
     pub algorithm: String,
     pub first_digits: u8,
     pub second_digits: u8,
+}
+
+/// What an otp-request did (R24).
+pub struct OtpRequested {
+    /// When the transaction's code dies.
+    pub expires_at: i64,
+    /// Whether this request queued an SMS (false: the same request came again within the
+    /// interval, and the code already sent stands).
+    pub queued: bool,
 }
 
 pub struct RemovalChallengeIssued {
@@ -449,7 +485,7 @@ impl Issuer {
                     .map_err(|e| IssuerError::Internal(e.to_string()))?,
             ))
         })?;
-        let card = CardRecord::new(
+        let mut card = CardRecord::new(
             pan,
             pan_hash,
             customer_id,
@@ -458,6 +494,7 @@ impl Issuer {
             second_hash,
             now,
         );
+        card.set_pan_tails(pan, &self.keys);
         let commit = Commit {
             customer_guards: vec![(customer.id.clone(), customer.version)],
             audit: vec![self.audit(now, "card.created", Some(&card), String::new())],
@@ -629,6 +666,12 @@ impl Issuer {
     /// R21, R22: a message to the bank's short number. Answers nothing about cards: a reply, if
     /// any, goes through the outbox to the sender, and only when the sender is the registered
     /// mobile of an SMS-activated card.
+    ///
+    /// The text is the last 4 digits of the card (Persian or Arabic-Indic digits and spaces
+    /// allowed), or up to 8 when two of the sender's SMS cards end in the same 4: those get a reply
+    /// that asks for more digits and no code. A second request for one card within
+    /// `sms.request_interval_secs`, while the variable part it got is unused and alive, issues and
+    /// sends nothing new.
     pub async fn sms_inbound(
         &self,
         from: &Mobile,
@@ -638,7 +681,9 @@ impl Issuer {
         if to != self.policy.sms.short_number {
             return Err(IssuerError::UnknownShortNumber);
         }
-        let Some(last4) = normalize_sms_digits(text).filter(|d| d.len() == 4) else {
+        let Some(digits) =
+            normalize_sms_digits(text).filter(|d| (PAN_TAIL_MIN..=PAN_TAIL_MAX).contains(&d.len()))
+        else {
             tracing::info!(from = %from.masked(), "inbound SMS ignored: not a card request");
             return Ok(());
         };
@@ -648,10 +693,10 @@ impl Issuer {
             .await?
             .into_iter()
             .filter(|c| {
-                c.last4 == last4
-                    && c.svc.mode == Mode::Sms
+                c.svc.mode == Mode::Sms
                     && !c.svc.locked
                     && c.svc.sms.as_ref().is_some_and(|s| &s.mobile == from)
+                    && c.number_ends_with(&digits, &self.keys)
             })
             .collect();
         let now = self.clock.now_ms();
@@ -665,6 +710,19 @@ impl Issuer {
                 self.update_card(&card.pan_hash, false, |card, _, now| {
                     if !card.svc.sms.as_ref().is_some_and(|s| &s.mobile == from) {
                         return (Ok(()), None);
+                    }
+                    if card.variable_part_recently_sent(now, policy) {
+                        let mut e = Effects::default();
+                        e.audit.push(self.audit(
+                            now,
+                            "sms.request_repeated",
+                            Some(card),
+                            format!(
+                                "within {} s of the last one: nothing new sent",
+                                policy.sms.request_interval_secs
+                            ),
+                        ));
+                        return (Ok(()), Some(e));
                     }
                     let Some((var, expires_at)) = card.issue_variable_part(now, policy, &self.keys)
                     else {
@@ -686,11 +744,18 @@ impl Issuer {
                 .await
             }
             _ => {
-                let text = messages::ambiguous_card(
-                    self.policy.sms.language,
-                    &self.policy.bank_name,
-                    &last4,
-                );
+                let p = &self.policy;
+                let text = if digits.len() < PAN_TAIL_MAX {
+                    messages::ambiguous_card(
+                        p.sms.language,
+                        &p.bank_name,
+                        &digits,
+                        &p.sms.short_number,
+                        PAN_TAIL_MAX,
+                    )
+                } else {
+                    messages::ambiguous_card_final(p.sms.language, &p.bank_name, &digits)
+                };
                 let commit = Commit {
                     outbox: vec![self.sms(from, &text, now, None)],
                     audit: vec![AuditRecord {
@@ -698,7 +763,11 @@ impl Issuer {
                         event: "sms.ambiguous_card".into(),
                         pan_masked: None,
                         customer_id: Some(candidates[0].customer_id.as_str().to_owned()),
-                        detail: format!("{} cards end in {last4}", candidates.len()),
+                        detail: format!(
+                            "{} cards end in the {} digits given",
+                            candidates.len(),
+                            digits.len()
+                        ),
                     }],
                     ..Commit::default()
                 };
@@ -742,7 +811,8 @@ impl Issuer {
             };
             let mut next = card;
             let now = self.clock.now_ms();
-            let verdict = heavy(|| next.verify(kind, password, now, &self.policy, &self.keys));
+            let verdict =
+                heavy(|| next.verify_for(kind, password, Some(txn), now, &self.policy, &self.keys));
             let mut detail = format!(
                 "kind={} txn={} code={} reason={}",
                 kind.as_str(),
@@ -777,6 +847,112 @@ impl Issuer {
             }
         }
         Err(IssuerError::Unavailable("too much contention".into()))
+    }
+
+    /// R24: the unified transaction SMS. A code for this card and this transaction (id, amount,
+    /// merchant) goes to the customer's registered mobile in the same commit that stores it.
+    /// Asked again for the same transaction within `sms.request_interval_secs` while the code is
+    /// unused and alive, nothing new is issued or sent.
+    pub async fn otp_request(
+        &self,
+        pan: &Pan,
+        txn: &Transaction,
+        txn_type: TxnType,
+    ) -> Result<OtpRequested, IssuerError> {
+        let max = self.policy.sms.merchant_max_chars;
+        if txn.merchant.chars().count() > max as usize {
+            return Err(IssuerError::MerchantTooLong { max });
+        }
+        // Text-direction controls could make a phone show another amount or merchant.
+        if txn.merchant.chars().any(|c| {
+            matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        }) {
+            return Err(IssuerError::MerchantUnsafe);
+        }
+        let pan_hash = self.pan_hash(pan);
+        // A decided transaction takes no new code: its verification answers from the record.
+        if self.store.verification(&pan_hash, &txn.id).await?.is_some() {
+            if self.store.card(&pan_hash).await?.is_none() {
+                return Err(IssuerError::UnknownCard);
+            }
+            return Err(IssuerError::TxnAlreadyVerified);
+        }
+        let policy = &self.policy;
+        self.update_card(&pan_hash, true, |card, customer, now| {
+            let mobile = &customer.expect("loaded").mobile;
+            let (code, expires_at) = match card.issue_txn_code(txn, mobile, now, policy, &self.keys)
+            {
+                Ok(TxnCodeIssue::Issued { code, expires_at }) => (code, expires_at),
+                Ok(TxnCodeIssue::AlreadySent { expires_at }) => {
+                    let mut e = Effects::default();
+                    e.audit.push(self.audit(
+                        now,
+                        "switch.otp_request_repeated",
+                        Some(card),
+                        format!("txn={}: nothing new sent", txn.id),
+                    ));
+                    let done = OtpRequested {
+                        expires_at,
+                        queued: false,
+                    };
+                    return (Ok(done), Some(e));
+                }
+                Err(r) => return (Err(r.into()), None),
+            };
+            let text = match messages::unified_otp(
+                policy,
+                policy.sms.language,
+                &messages::UnifiedOtp {
+                    bank: &policy.bank_name,
+                    code: &code,
+                    txn_type,
+                    amount_rials: txn.amount.rials(),
+                    merchant: &txn.merchant,
+                    last4: &card.last4,
+                    issued_at_ms: now,
+                    expires_at_ms: expires_at,
+                    lifetime_secs: policy.otp.lifetime_secs,
+                },
+            ) {
+                Ok(t) => Zeroizing::new(t),
+                Err(why) => {
+                    return (
+                        Err(IssuerError::Internal(format!(
+                            "unified SMS template: {why}"
+                        ))),
+                        None,
+                    )
+                }
+            };
+            let mut e = Effects::default();
+            e.outbox
+                .push(self.sms(mobile, &text, now, Some(expires_at)));
+            e.audit.push(self.audit(
+                now,
+                "switch.otp_request",
+                Some(card),
+                format!(
+                    "txn={} type={} to {}",
+                    txn.id,
+                    txn_type.as_str(),
+                    mobile.masked()
+                ),
+            ));
+            let done = OtpRequested {
+                expires_at,
+                queued: true,
+            };
+            (Ok(done), Some(e))
+        })
+        .await
+    }
+
+    // ---------------------------------------------------------------- admin
+
+    /// The outbox at a glance, and the time it was read at (unix ms).
+    pub async fn outbox_status(&self) -> Result<(OutboxStatus, i64), IssuerError> {
+        let status = self.store.outbox_status().await?;
+        Ok((status, self.clock.now_ms()))
     }
 
     // ---------------------------------------------------------------- app

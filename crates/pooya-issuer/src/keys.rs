@@ -5,8 +5,9 @@
 //!   enrollments at rest — each sealed value is bound to its row by associated data, so a sealed
 //!   seed copied onto another card does not open;
 //! - a PAN key (HMAC-SHA256): cards are looked up by keyed hash, never by the number itself;
-//! - a code key (HMAC-SHA256): SMS fixed and variable parts and idempotency fingerprints are kept as
-//!   keyed MACs, so a copy of the database alone reveals none of them.
+//! - a code key (HMAC-SHA256): SMS fixed and variable parts, transaction codes (R24), the last
+//!   digits of card numbers and idempotency fingerprints are kept as keyed MACs, so a copy of the
+//!   database alone reveals none of them.
 //!
 //! Static PINs and static second passwords are Argon2id hashes (salted, slow).
 
@@ -169,6 +170,14 @@ impl Keyring {
         let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.pan_key[..]).expect("key");
         mac.update(pan.digits().as_bytes());
         data_encoding::HEXLOWER.encode(&mac.finalize().into_bytes())
+    }
+
+    /// The keyed hash of the last digits of a card's number (R21: a request SMS may give up to 8 of
+    /// them to tell two cards apart), bound to the card: 16 bytes, never the digits.
+    pub fn pan_tail_mac(&self, pan_hash: &str, tail: &str) -> Vec<u8> {
+        let mut m = self.code_mac("pan-tail", &[pan_hash.as_bytes(), tail.as_bytes()]);
+        m.truncate(16);
+        m
     }
 
     /// A keyed MAC of a short code or fingerprint, domain-separated by `purpose`.

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod domain;
 pub mod fsutil;
 pub mod issuer;
+pub mod jalali;
 pub mod keys;
 pub mod messages;
 pub mod policy;

@@ -1,7 +1,12 @@
 //! The texts the bank sends by SMS, in Persian (the default) or English. Codes are always written
-//! in ASCII digits (API.md), whatever the language.
+//! in ASCII digits (API.md), whatever the language; so are amounts, dates and times.
+//!
+//! The unified transaction SMS (R24) follows a template of the bank's (`[policy.templates.LANG]
+//! unified_otp`), checked at start-up: see [`check_unified_template`].
 
-use crate::policy::Language;
+use crate::domain::TxnType;
+use crate::jalali;
+use crate::policy::{Language, Policy};
 
 /// R8: the second activation code, sent to the registered mobile.
 pub fn activation_code(lang: Language, bank: &str, code: &str, valid_hours: u64) -> String {
@@ -33,14 +38,33 @@ pub fn variable_part(
     }
 }
 
-/// R21/R22 edge: two of the sender's SMS cards end in the same digits.
-pub fn ambiguous_card(lang: Language, bank: &str, last4: &str) -> String {
+/// R21/R22 edge: two of the sender's SMS cards end in the `digits` the holder texted, and more
+/// digits (up to `max_digits`) would tell them apart: no password, and a request for more digits.
+pub fn ambiguous_card(
+    lang: Language,
+    bank: &str,
+    digits: &str,
+    short_number: &str,
+    max_digits: usize,
+) -> String {
     match lang {
         Language::Fa => format!(
-            "{bank}\nبیش از یک کارت شما به {last4} ختم می‌شود؛ رمزی صادر نشد. لطفاً از برنامه رمز پویا استفاده کنید یا با بانک تماس بگیرید."
+            "{bank}\nبیش از یک کارت شما به {digits} ختم می‌شود؛ رمزی صادر نشد. برای دریافت رمز، {max_digits} رقم آخر شماره کارت را از همین شماره به {short_number} پیامک کنید."
         ),
         Language::En => format!(
-            "{bank}: more than one of your cards ends in {last4}; no password was issued. Please use the dynamic password app or contact the bank."
+            "{bank}: more than one of your cards ends in {digits}; no password was issued. To get one, text the last {max_digits} digits of the card number from this phone to {short_number}."
+        ),
+    }
+}
+
+/// R21/R22 edge: even the most digits a request may hold match two of the sender's SMS cards.
+pub fn ambiguous_card_final(lang: Language, bank: &str, digits: &str) -> String {
+    match lang {
+        Language::Fa => format!(
+            "{bank}\nبیش از یک کارت شما به {digits} ختم می‌شود؛ رمزی صادر نشد. لطفاً از برنامه رمز پویا استفاده کنید یا با بانک تماس بگیرید."
+        ),
+        Language::En => format!(
+            "{bank}: more than one of your cards ends in {digits}; no password was issued. Please use the dynamic password app or contact the bank."
         ),
     }
 }
@@ -54,5 +78,351 @@ pub fn sms_receipt(lang: Language, bank: &str, fixed: &str, short_number: &str) 
         Language::En => format!(
             "{bank} - SMS dynamic second password activated.\nFixed part: {fixed}\nTo get the variable part, text the last 4 digits of the card from your registered mobile to {short_number}. Second password = fixed part then variable part. Keep this receipt safe."
         ),
+    }
+}
+
+// ------------------------------------------------------------------ R24: the unified SMS
+
+/// The default Persian unified transaction SMS.
+pub const UNIFIED_OTP_FA: &str = "{bank}\nرمز دوم پویا: {code}\n{txn_type}\nمبلغ: {amount} ریال\nپذیرنده: {merchant}\nکارت: ***{last4}\nاعتبار تا: {expires}\n{date} {time}";
+
+/// The default English unified transaction SMS.
+pub const UNIFIED_OTP_EN: &str = "{bank}\nSecond password: {code}\n{txn_type}\nAmount: {amount} rials\nMerchant: {merchant}\nCard: ***{last4}\nValid until: {expires}\n{date} {time}";
+
+/// The placeholders of the unified SMS template: (name, what it becomes, required).
+pub const UNIFIED_PLACEHOLDERS: &[(&str, &str, bool)] = &[
+    ("code", "the one-time second password, ASCII digits", true),
+    (
+        "txn_type",
+        "the transaction type in the SMS's language (purchase, transfer, bill payment, top-up)",
+        true,
+    ),
+    (
+        "amount",
+        "the amount in rials with thousands separators: 1,250,000",
+        true,
+    ),
+    (
+        "merchant",
+        "the merchant's name as the switch gave it",
+        true,
+    ),
+    (
+        "expires",
+        "when the password dies, Tehran time: HH:MM:SS",
+        true,
+    ),
+    (
+        "date",
+        "the date of the request, Solar Hijri (Jalali), Tehran: 1405/01/01",
+        true,
+    ),
+    ("time", "the time of the request, Tehran: HH:MM", true),
+    ("bank", "the bank's name (policy.bank_name)", false),
+    ("last4", "the card's last 4 digits", false),
+    ("lifetime_secs", "the password's lifetime in seconds", false),
+];
+
+/// What one unified transaction SMS says.
+#[derive(Clone, Copy, Debug)]
+pub struct UnifiedOtp<'a> {
+    pub bank: &'a str,
+    pub code: &'a str,
+    pub txn_type: TxnType,
+    pub amount_rials: i64,
+    pub merchant: &'a str,
+    pub last4: &'a str,
+    pub issued_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub lifetime_secs: u32,
+}
+
+/// The name of a transaction type in an SMS.
+pub fn txn_type_name(lang: Language, t: TxnType) -> &'static str {
+    match (lang, t) {
+        (Language::Fa, TxnType::Purchase) => "خرید",
+        (Language::Fa, TxnType::Transfer) => "انتقال وجه",
+        (Language::Fa, TxnType::Bill) => "پرداخت قبض",
+        (Language::Fa, TxnType::TopUp) => "خرید شارژ",
+        (Language::En, TxnType::Purchase) => "Purchase",
+        (Language::En, TxnType::Transfer) => "Transfer",
+        (Language::En, TxnType::Bill) => "Bill payment",
+        (Language::En, TxnType::TopUp) => "Top-up",
+    }
+}
+
+/// Rials with thousands separators, ASCII digits: `1250000` → `1,250,000`.
+pub fn format_rials(amount: i64) -> String {
+    let digits = amount.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if amount < 0 {
+        out.push('-');
+    }
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Replaces each `{name}` of `template` by `value(name)`; `{{` and `}}` are braces. Errors name the
+/// fault: an unknown placeholder, an unclosed `{`, a lone `}`.
+pub fn render(template: &str, value: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                out.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                out.push('}');
+            }
+            '{' => {
+                let mut name = String::new();
+                loop {
+                    match chars.next() {
+                        Some('}') => break,
+                        Some(ch) if name.len() < 32 => name.push(ch),
+                        _ => return Err("a '{' is not closed (write {{ for a brace)".into()),
+                    }
+                }
+                match value(&name) {
+                    Some(v) => out.push_str(&v),
+                    None => return Err(format!("unknown placeholder {{{name}}}")),
+                }
+            }
+            '}' => return Err("a lone '}' (write }} for a brace)".into()),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+/// R24: the unified transaction SMS in `lang` from the bank's template.
+pub fn unified_otp(policy: &Policy, lang: Language, f: &UnifiedOtp<'_>) -> Result<String, String> {
+    let template = &policy.templates.of(lang).unified_otp;
+    let issued = jalali::tehran(f.issued_at_ms);
+    let expires = jalali::tehran(f.expires_at_ms);
+    render(template, |name| {
+        Some(match name {
+            "bank" => f.bank.to_owned(),
+            "code" => f.code.to_owned(),
+            "txn_type" => txn_type_name(lang, f.txn_type).to_owned(),
+            "amount" => format_rials(f.amount_rials),
+            "merchant" => f.merchant.to_owned(),
+            "last4" => f.last4.to_owned(),
+            "lifetime_secs" => f.lifetime_secs.to_string(),
+            "expires" => expires.map(|t| t.hh_mm_ss()).unwrap_or_else(|| "?".into()),
+            "date" => issued
+                .map(|t| t.date.to_string())
+                .unwrap_or_else(|| "?".into()),
+            "time" => issued.map(|t| t.hh_mm()).unwrap_or_else(|| "?".into()),
+            _ => return None,
+        })
+    })
+}
+
+/// How many SMS parts `text` takes: GSM 7-bit for plain ASCII (160, or 153 a part), UCS-2
+/// otherwise (70, or 67 a part). ASCII characters of the GSM extension table count twice.
+pub fn sms_parts(text: &str) -> u32 {
+    let (units, single, part) = if text.is_ascii() {
+        let n: usize = text
+            .chars()
+            .map(|c| if "[]{}\\^~|".contains(c) { 2 } else { 1 })
+            .sum();
+        (n, 160, 153)
+    } else {
+        (text.encode_utf16().count(), 70, 67)
+    };
+    let parts = if units <= single {
+        1
+    } else {
+        units.div_ceil(part)
+    };
+    u32::try_from(parts).unwrap_or(u32::MAX)
+}
+
+/// Start-up check of the unified template of `lang`: it renders, holds every required
+/// placeholder, and with the longest values it can meet (the longest merchant name allowed, the
+/// largest amount, the bank's name) it fits in `sms.max_parts` SMS parts.
+pub fn check_unified_template(policy: &Policy, lang: Language) -> Result<(), String> {
+    let template = &policy.templates.of(lang).unified_otp;
+    let used = std::cell::RefCell::new(Vec::new());
+    render(template, |name| {
+        UNIFIED_PLACEHOLDERS
+            .iter()
+            .any(|(n, _, _)| *n == name)
+            .then(|| used.borrow_mut().push(name.to_owned()))
+            .map(|()| String::new())
+    })?;
+    let used = used.into_inner();
+    for (name, _, required) in UNIFIED_PLACEHOLDERS {
+        if *required && !used.iter().any(|u| u == name) {
+            return Err(format!("the template must hold {{{name}}}"));
+        }
+    }
+    let code = "9".repeat(usize::from(policy.otp.second_digits));
+    let merchant = "م".repeat(policy.sms.merchant_max_chars as usize);
+    let longest_type = [
+        TxnType::Purchase,
+        TxnType::Transfer,
+        TxnType::Bill,
+        TxnType::TopUp,
+    ]
+    .into_iter()
+    .max_by_key(|t| txn_type_name(lang, *t).chars().count())
+    .unwrap_or(TxnType::Purchase);
+    let sample = UnifiedOtp {
+        bank: &policy.bank_name,
+        code: &code,
+        txn_type: longest_type,
+        amount_rials: i64::MAX,
+        merchant: &merchant,
+        last4: "9999",
+        // 1405/01/01 00:00 Tehran.
+        issued_at_ms: 1_774_038_600_000,
+        expires_at_ms: 1_774_038_600_000 + policy.lifetime_ms(),
+        lifetime_secs: policy.otp.lifetime_secs,
+    };
+    let text = unified_otp(policy, lang, &sample)?;
+    if !text.contains(&code) {
+        return Err("the rendered text does not show the code".into());
+    }
+    let parts = sms_parts(&text);
+    if parts > policy.sms.max_parts {
+        return Err(format!(
+            "with the longest values it takes {parts} SMS parts; sms.max_parts allows {}",
+            policy.sms.max_parts
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rials_have_thousands_separators() {
+        for (n, s) in [
+            (1, "1"),
+            (999, "999"),
+            (1000, "1,000"),
+            (12_500, "12,500"),
+            (1_250_000, "1,250,000"),
+            (100_000_000, "100,000,000"),
+            (i64::MAX, "9,223,372,036,854,775,807"),
+            (-1_000, "-1,000"),
+        ] {
+            assert_eq!(format_rials(n), s);
+        }
+    }
+
+    #[test]
+    fn render_placeholders_and_braces() {
+        let v = |n: &str| (n == "a").then(|| "X".to_owned());
+        assert_eq!(render("{a}-{{a}}-}}", v).unwrap(), "X-{a}-}");
+        assert!(render("{b}", v).unwrap_err().contains("{b}"));
+        assert!(render("{a", v).is_err());
+        assert!(render("a}", v).is_err());
+        assert!(render(&format!("{{{}", "x".repeat(40)), v).is_err());
+    }
+
+    fn sample<'a>(merchant: &'a str) -> UnifiedOtp<'a> {
+        UnifiedOtp {
+            bank: "Pooya Bank",
+            code: "12345678",
+            txn_type: TxnType::Purchase,
+            amount_rials: 1_250_000,
+            merchant,
+            last4: "7898",
+            // 2026-03-21T10:00:00Z = 1405/01/01 13:30 Tehran.
+            issued_at_ms: 1_774_087_200_000,
+            expires_at_ms: 1_774_087_260_000,
+            lifetime_secs: 60,
+        }
+    }
+
+    #[test]
+    fn unified_sms_in_persian_and_english() {
+        let p = Policy::default();
+        let fa = unified_otp(&p, Language::Fa, &sample("فروشگاه نمونه")).unwrap();
+        for part in [
+            "12345678",
+            "خرید",
+            "1,250,000 ریال",
+            "فروشگاه نمونه",
+            "7898",
+            "اعتبار تا: 13:31:00",
+            "1405/01/01 13:30",
+            "Pooya Bank",
+        ] {
+            assert!(fa.contains(part), "{part:?} in {fa}");
+        }
+        let en = unified_otp(&p, Language::En, &sample("Shop")).unwrap();
+        assert!(en.is_ascii(), "{en}");
+        for part in [
+            "12345678",
+            "Purchase",
+            "1,250,000 rials",
+            "Merchant: Shop",
+            "Valid until: 13:31:00",
+            "1405/01/01 13:30",
+        ] {
+            assert!(en.contains(part), "{part:?} in {en}");
+        }
+        assert!(sms_parts(&fa) <= p.sms.max_parts);
+    }
+
+    #[test]
+    fn default_templates_pass_the_start_up_check() {
+        let p = Policy::default();
+        check_unified_template(&p, Language::Fa).unwrap();
+        check_unified_template(&p, Language::En).unwrap();
+    }
+
+    #[test]
+    fn bad_templates_fail_the_start_up_check() {
+        let mut p = Policy::default();
+        p.templates.fa.unified_otp = UNIFIED_OTP_FA.replace("{code}", "");
+        assert!(check_unified_template(&p, Language::Fa)
+            .unwrap_err()
+            .contains("{code}"));
+        assert!(p.validate().is_err());
+        let mut p = Policy::default();
+        p.templates.en.unified_otp = format!("{UNIFIED_OTP_EN} {{nope}}");
+        assert!(check_unified_template(&p, Language::En)
+            .unwrap_err()
+            .contains("{nope}"));
+        let mut p = Policy::default();
+        p.templates.en.unified_otp = format!("{UNIFIED_OTP_EN} {{code");
+        assert!(check_unified_template(&p, Language::En).is_err());
+        // Too long for the allowed parts once the longest merchant name is in.
+        let mut p = Policy::default();
+        p.sms.max_parts = 1;
+        assert!(check_unified_template(&p, Language::Fa)
+            .unwrap_err()
+            .contains("parts"));
+        let mut p = Policy::default();
+        p.sms.merchant_max_chars = 100;
+        p.templates.fa.unified_otp = format!("{UNIFIED_OTP_FA}\n{{merchant}}\n{{merchant}}");
+        assert!(p.validate().is_err());
+    }
+
+    #[test]
+    fn sms_parts_counts_like_a_phone() {
+        assert_eq!(sms_parts(&"a".repeat(160)), 1);
+        assert_eq!(sms_parts(&"a".repeat(161)), 2);
+        assert_eq!(sms_parts(&"[".repeat(80)), 1);
+        assert_eq!(sms_parts(&"[".repeat(81)), 2);
+        assert_eq!(sms_parts(&"م".repeat(70)), 1);
+        assert_eq!(sms_parts(&"م".repeat(71)), 2);
+        assert_eq!(sms_parts(&"م".repeat(134)), 2);
+        assert_eq!(sms_parts(&"م".repeat(135)), 3);
     }
 }

@@ -22,6 +22,8 @@ pub struct Policy {
     pub pin: PinPolicy,
     pub activation: ActivationPolicy,
     pub sms: SmsPolicy,
+    /// Texts of the SMS that follow a template (R24), per language.
+    pub templates: Templates,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
@@ -84,6 +86,55 @@ pub struct SmsPolicy {
     /// R20/R21: digits of the fixed part (on the receipt) and of the variable part (by SMS).
     pub fixed_part_digits: u8,
     pub variable_part_digits: u8,
+    /// R21 edge: a second request for the same card within this many seconds, while the variable
+    /// part it got is unused and alive, issues and sends nothing new.
+    pub request_interval_secs: u64,
+    /// R24: the longest merchant name a unified transaction SMS carries; a longer one is refused
+    /// (422 `invalid_merchant`).
+    pub merchant_max_chars: u32,
+    /// R24: the most SMS parts a unified transaction SMS may take (70 Persian or 160 Latin
+    /// characters make one; longer texts are sent in parts of 67 or 153). Checked at start-up
+    /// with the longest values a text can hold.
+    pub max_parts: u32,
+}
+
+/// Templates of one language. Placeholders are names in braces (`{code}`); `{{` and `}}` stand for
+/// a brace. See [`crate::messages::UNIFIED_PLACEHOLDERS`].
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageTemplates {
+    /// R24: the central bank's unified second-password SMS for one transaction.
+    pub unified_otp: String,
+}
+
+/// The bank's SMS templates for each language; `sms.language` picks the one used.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Templates {
+    pub fa: LanguageTemplates,
+    pub en: LanguageTemplates,
+}
+
+impl Templates {
+    pub fn of(&self, lang: Language) -> &LanguageTemplates {
+        match lang {
+            Language::Fa => &self.fa,
+            Language::En => &self.en,
+        }
+    }
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Templates {
+            fa: LanguageTemplates {
+                unified_otp: crate::messages::UNIFIED_OTP_FA.into(),
+            },
+            en: LanguageTemplates {
+                unified_otp: crate::messages::UNIFIED_OTP_EN.into(),
+            },
+        }
+    }
 }
 
 impl Default for Policy {
@@ -95,6 +146,7 @@ impl Default for Policy {
             pin: PinPolicy::default(),
             activation: ActivationPolicy::default(),
             sms: SmsPolicy::default(),
+            templates: Templates::default(),
         }
     }
 }
@@ -152,6 +204,9 @@ impl Default for SmsPolicy {
             language: Language::Fa,
             fixed_part_digits: 4,
             variable_part_digits: 4,
+            request_interval_secs: 30,
+            merchant_max_chars: 40,
+            max_parts: 4,
         }
     }
 }
@@ -250,6 +305,22 @@ impl Policy {
         }
         if self.bank_name.trim().is_empty() || self.bank_name.chars().count() > 40 {
             return err("bank_name", "must be 1 to 40 characters");
+        }
+        if s.request_interval_secs > 3600 {
+            return err("sms.request_interval_secs", "must be 0..=3600");
+        }
+        if !(1..=100).contains(&s.merchant_max_chars) {
+            return err("sms.merchant_max_chars", "must be 1..=100");
+        }
+        if !(1..=10).contains(&s.max_parts) {
+            return err("sms.max_parts", "must be 1..=10");
+        }
+        for (setting, lang) in [
+            ("templates.fa.unified_otp", Language::Fa),
+            ("templates.en.unified_otp", Language::En),
+        ] {
+            crate::messages::check_unified_template(self, lang)
+                .map_err(|why| PolicyError { setting, why })?;
         }
         Ok(())
     }

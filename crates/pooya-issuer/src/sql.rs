@@ -36,6 +36,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0002_outbox_claims.sql"),
         include_str!("../migrations/postgres/0002_outbox_claims.sql"),
     ),
+    (
+        3,
+        include_str!("../migrations/sqlite/0003_card_tails.sql"),
+        include_str!("../migrations/postgres/0003_card_tails.sql"),
+    ),
 ];
 
 /// Key of the PostgreSQL advisory lock that serialises migrations of servers starting together.
@@ -199,8 +204,8 @@ impl SqlStore {
     }
 }
 
-const CARD_COLUMNS: &str = "c.pan_hash, c.customer_id, c.pan_masked, c.last4, c.expiry, \
-     c.pin_hash, c.second_hash, c.second_blocked, c.svc, c.created_at, c.version";
+const CARD_COLUMNS: &str = "c.pan_hash, c.customer_id, c.pan_masked, c.last4, c.tail_macs, \
+     c.expiry, c.pin_hash, c.second_hash, c.second_blocked, c.svc, c.created_at, c.version";
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
@@ -210,11 +215,24 @@ fn card_from_row(row: &AnyRow) -> Result<CardRecord, StoreError> {
     let get_s = |c: &str| row.try_get::<String, _>(c).map_err(corrupt);
     let get_i = |c: &str| row.try_get::<i64, _>(c).map_err(corrupt);
     let svc: DynamicService = serde_json::from_str(&get_s("svc")?).map_err(corrupt)?;
+    let tails: Option<String> = row.try_get("tail_macs").map_err(corrupt)?;
+    let tail_macs = tails
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            data_encoding::HEXLOWER
+                .decode(t.as_bytes())
+                .map_err(corrupt)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(CardRecord {
         pan_hash: get_s("pan_hash")?,
         customer_id: CustomerId::parse(&get_s("customer_id")?).map_err(corrupt)?,
         pan_masked: get_s("pan_masked")?,
         last4: get_s("last4")?,
+        tail_macs,
         expiry: Expiry::parse(&get_s("expiry")?).map_err(corrupt)?,
         pin_hash: get_s("pin_hash")?,
         second_hash: get_s("second_hash")?,
@@ -238,6 +256,16 @@ fn customer_from_row(row: &AnyRow) -> Result<CustomerRecord, StoreError> {
 
 fn svc_json(c: &CardRecord) -> Result<String, StoreError> {
     serde_json::to_string(&c.svc).map_err(corrupt)
+}
+
+fn tail_macs(c: &CardRecord) -> Option<String> {
+    (!c.tail_macs.is_empty()).then(|| {
+        c.tail_macs
+            .iter()
+            .map(|m| data_encoding::HEXLOWER.encode(m))
+            .collect::<Vec<_>>()
+            .join(",")
+    })
 }
 
 fn token_id(c: &CardRecord) -> Option<String> {
@@ -403,8 +431,8 @@ impl Store for SqlStore {
             sqlx::query(
                 "INSERT INTO cards (pan_hash, customer_id, pan_masked, last4, expiry, pin_hash, \
                  second_hash, second_blocked, svc, token_id, enrollment_id, created_at, \
-                 updated_at, version) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0)",
+                 updated_at, tail_macs, version) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0)",
             )
             .bind(card.pan_hash.clone())
             .bind(card.customer_id.as_str().to_owned())
@@ -419,6 +447,7 @@ impl Store for SqlStore {
             .bind(enrollment_id(card))
             .bind(card.created_at)
             .bind(card.created_at)
+            .bind(tail_macs(card))
             .execute(&mut *tx)
             .await
             .map_err(|e| {
@@ -672,6 +701,37 @@ impl Store for SqlStore {
         .await
         .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn outbox_status(&self) -> Result<OutboxStatus, StoreError> {
+        // Plain aggregates both dialects share; CASTs keep PostgreSQL's SUM of BIGINT (NUMERIC)
+        // an integer.
+        let row = sqlx::query(
+            "SELECT \
+               CAST(COALESCE(SUM(CASE WHEN sent_at IS NULL AND gave_up_at IS NULL \
+                 THEN 1 ELSE 0 END), 0) AS BIGINT) AS queued, \
+               MIN(CASE WHEN sent_at IS NULL AND gave_up_at IS NULL THEN created_at END) \
+                 AS oldest_queued_at, \
+               CAST(COALESCE(SUM(CASE WHEN sent_at IS NULL AND gave_up_at IS NULL \
+                 AND attempts > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS retrying, \
+               CAST(COALESCE(SUM(attempts), 0) AS BIGINT) AS failed_attempts, \
+               CAST(COALESCE(SUM(CASE WHEN gave_up_at IS NOT NULL THEN 1 ELSE 0 END), 0) \
+                 AS BIGINT) AS given_up, \
+               CAST(COALESCE(SUM(CASE WHEN sent_at IS NOT NULL THEN 1 ELSE 0 END), 0) \
+                 AS BIGINT) AS sent \
+             FROM sms_outbox",
+        )
+        .fetch_one(&self.read)
+        .await
+        .map_err(unavailable)?;
+        Ok(OutboxStatus {
+            queued: row.try_get("queued").map_err(corrupt)?,
+            oldest_queued_at: row.try_get("oldest_queued_at").map_err(corrupt)?,
+            retrying: row.try_get("retrying").map_err(corrupt)?,
+            failed_attempts: row.try_get("failed_attempts").map_err(corrupt)?,
+            given_up: row.try_get("given_up").map_err(corrupt)?,
+            sent: row.try_get("sent").map_err(corrupt)?,
+        })
     }
 
     async fn audit_tail(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {

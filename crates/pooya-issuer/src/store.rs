@@ -71,6 +71,22 @@ pub struct QueuedSms {
     pub attempts: i64,
 }
 
+/// The outbox at a glance, for the operators (`GET /v1/admin/outbox`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutboxStatus {
+    /// Messages neither sent nor given up.
+    pub queued: i64,
+    /// When the oldest of them was queued (unix ms).
+    pub oldest_queued_at: Option<i64>,
+    /// Queued messages that failed at least once.
+    pub retrying: i64,
+    /// Failed attempts over all messages.
+    pub failed_attempts: i64,
+    /// Messages given up (their code expired before they could leave).
+    pub given_up: i64,
+    pub sent: i64,
+}
+
 /// An audit record: what happened to which card, never a secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuditRecord {
@@ -149,6 +165,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Gives up on a message (its code expired before it could leave), recording why.
     async fn outbox_give_up(&self, id: i64, why: &str, at: i64) -> Result<(), StoreError>;
+
+    /// Counts of the outbox's messages by state.
+    async fn outbox_status(&self) -> Result<OutboxStatus, StoreError>;
 
     async fn audit_tail(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;

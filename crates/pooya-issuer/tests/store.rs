@@ -361,3 +361,87 @@ async fn reopening_runs_no_migration_twice() {
         }
     }
 }
+
+#[tokio::test]
+async fn outbox_status_counts_by_state() {
+    for (name, store, _pg, _dir) in backends().await {
+        assert_eq!(
+            store.outbox_status().await.unwrap(),
+            OutboxStatus::default(),
+            "{name}: empty outbox"
+        );
+        let to = Mobile::parse("09121234567").unwrap();
+        let msg = |created_at| OutgoingSms {
+            to: to.clone(),
+            text: "x".into(),
+            created_at,
+            expires_at: None,
+        };
+        store
+            .commit(Commit {
+                outbox: vec![msg(100), msg(200), msg(300), msg(400)],
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        let ids: Vec<i64> = store
+            .outbox_due(1000, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        store.outbox_retry(ids[0], "busy", 2000).await.unwrap();
+        store.outbox_retry(ids[0], "busy", 3000).await.unwrap();
+        store.outbox_sent(ids[0], 3000).await.unwrap();
+        store.outbox_retry(ids[1], "busy", 2000).await.unwrap();
+        store.outbox_give_up(ids[2], "expired", 500).await.unwrap();
+        assert_eq!(
+            store.outbox_status().await.unwrap(),
+            OutboxStatus {
+                queued: 2,
+                oldest_queued_at: Some(200),
+                retrying: 1,
+                failed_attempts: 3,
+                given_up: 1,
+                sent: 1,
+            },
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn card_number_tails_round_trip() {
+    for (name, store, _pg, _dir) in backends().await {
+        store
+            .commit(Commit {
+                new_customers: vec![customer("C1", "09121234567")],
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        let mut with = card("6280231234567898", "h1", "C1");
+        with.tail_macs = vec![vec![1u8; 16], vec![2u8; 16], vec![3u8; 16], vec![4u8; 16]];
+        let without = card("6280231234567880", "h2", "C1");
+        store
+            .commit(Commit {
+                new_cards: vec![with.clone(), without.clone()],
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            store.card("h1").await.unwrap().unwrap().tail_macs,
+            with.tail_macs,
+            "{name}"
+        );
+        assert!(store
+            .card("h2")
+            .await
+            .unwrap()
+            .unwrap()
+            .tail_macs
+            .is_empty());
+    }
+}

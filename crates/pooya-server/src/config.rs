@@ -3,9 +3,12 @@
 //! (`central-bank`: 60 s codes; `maskan`: 120 s). See `docs/configuration.md`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use pooya_issuer::keys::HashCost;
 use pooya_issuer::policy::Policy;
+use pooya_sms::http::{HttpProvider, HttpProviderConfig};
+use pooya_sms::{FileProvider, SmsProvider};
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
@@ -51,10 +54,13 @@ impl Default for ServerSection {
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmsProviderSection {
-    /// `file` is the only provider in this version.
+    /// `file` (the default): a JSON-lines file; `http`: a JSON-over-HTTP gateway
+    /// (`[sms_provider.http]`).
     pub kind: String,
     /// For `file`: default `DATA_DIR/sms-outbox.jsonl`.
     pub path: Option<PathBuf>,
+    /// For `http`: the gateway (`pooya_sms::http`).
+    pub http: Option<HttpProviderConfig>,
 }
 
 impl Default for SmsProviderSection {
@@ -62,7 +68,43 @@ impl Default for SmsProviderSection {
         SmsProviderSection {
             kind: "file".into(),
             path: None,
+            http: None,
         }
+    }
+}
+
+impl SmsProviderSection {
+    /// Checks the chosen provider's settings: a fault is a start-up error.
+    fn check(&self) -> Result<(), ConfigError> {
+        match self.kind.as_str() {
+            "file" => Ok(()),
+            "http" => {
+                let http = self.http.as_ref().ok_or_else(|| {
+                    ConfigError::SmsProvider(
+                        "kind = \"http\" needs an [sms_provider.http] table".into(),
+                    )
+                })?;
+                HttpProvider::new(http)
+                    .map(|_| ())
+                    .map_err(|e| ConfigError::SmsProvider(e.to_string()))
+            }
+            other => Err(ConfigError::UnknownProvider(other.to_owned())),
+        }
+    }
+
+    /// The provider the delivery worker hands messages to.
+    pub fn build(&self, data_dir: &Path) -> Result<Arc<dyn SmsProvider>, ConfigError> {
+        self.check()?;
+        Ok(match (self.kind.as_str(), &self.http) {
+            ("http", Some(http)) => Arc::new(
+                HttpProvider::new(http).map_err(|e| ConfigError::SmsProvider(e.to_string()))?,
+            ),
+            _ => Arc::new(FileProvider::new(
+                self.path
+                    .clone()
+                    .unwrap_or_else(|| data_dir.join("sms-outbox.jsonl")),
+            )),
+        })
     }
 }
 
@@ -76,8 +118,10 @@ pub enum ConfigError {
     UnknownProfile(String),
     #[error(transparent)]
     Policy(#[from] pooya_issuer::policy::PolicyError),
-    #[error("unknown SMS provider {0:?} (this version has: file)")]
+    #[error("unknown SMS provider {0:?} (this version has: file, http)")]
     UnknownProvider(String),
+    #[error("SMS provider: {0}")]
+    SmsProvider(String),
 }
 
 impl ConfigFile {
@@ -90,9 +134,7 @@ impl ConfigFile {
     pub fn parse(text: &str, name: &str) -> Result<ConfigFile, ConfigError> {
         let c: ConfigFile =
             toml::from_str(text).map_err(|e| ConfigError::Parse(name.into(), e.to_string()))?;
-        if c.sms_provider.kind != "file" {
-            return Err(ConfigError::UnknownProvider(c.sms_provider.kind));
-        }
+        c.sms_provider.check()?;
         Ok(c)
     }
 
@@ -148,6 +190,32 @@ mod tests {
         assert_eq!(p.bank_name, "Test");
     }
 
+    #[test]
+    fn http_provider_settings() {
+        let c = ConfigFile::parse(
+            r#"
+[sms_provider]
+kind = "http"
+[sms_provider.http]
+url = "https://sms.example/send?key=K"
+headers = { Authorization = "Bearer SECRET" }
+body_template = '{"to": "{to}", "text": "{text}"}'
+timeout_ms = 2500
+"#,
+            "t",
+        )
+        .unwrap();
+        let http = c.sms_provider.http.as_ref().unwrap();
+        assert_eq!(http.timeout_ms, 2500);
+        assert_eq!(http.headers["Authorization"], "Bearer SECRET");
+        assert!(!format!("{c:?}").contains("SECRET"));
+        c.sms_provider.build(Path::new("/tmp")).unwrap();
+        // The file provider stays the default.
+        let d = ConfigFile::parse("", "t").unwrap();
+        assert_eq!(d.sms_provider.kind, "file");
+        d.sms_provider.build(Path::new("/tmp")).unwrap();
+    }
+
     /// The documented example is the defaults, written out: it must parse to exactly them.
     #[test]
     fn documented_example_is_the_defaults() {
@@ -190,6 +258,25 @@ mod tests {
             .policy()
             .is_err());
         assert!(ConfigFile::parse("[sms_provider]\nkind = \"carrier-pigeon\"", "t").is_err());
+        assert!(ConfigFile::parse("[sms_provider]\nkind = \"http\"", "t").is_err());
+        assert!(ConfigFile::parse(
+            "[sms_provider]\nkind = \"http\"\n[sms_provider.http]\nurl = \"http://x/\"\nbody_template = \"nope\"",
+            "t"
+        )
+        .is_err());
+        assert!(
+            ConfigFile::parse("[policy.sms]\nrequest_interval_secs = 7200", "t")
+                .unwrap()
+                .policy()
+                .is_err()
+        );
+        let bad_template = "[policy.templates.fa]\nunified_otp = \"{bank} {amount}\"";
+        let e = ConfigFile::parse(bad_template, "t")
+            .unwrap()
+            .policy()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("templates.fa.unified_otp"), "{e}");
         assert!(ConfigFile::parse("[policy]\nunknown = 1", "t")
             .unwrap()
             .policy()

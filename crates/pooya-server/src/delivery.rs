@@ -1,9 +1,11 @@
 //! SMS delivery: a worker that takes due messages from the store's outbox and hands them to the
 //! configured provider. A message is marked sent only after the provider took it; one that fails is
 //! tried again later with growing delay; one whose code expired before it could leave is given up,
-//! with the reason recorded. Delivery is at least once: a crash between the provider taking a
-//! message and the mark being written sends it again once its lease (a minute) runs out. Several
-//! servers on one database share the outbox: each message is leased to one worker at a time.
+//! with the reason recorded. A crash between the provider taking a message and the mark being
+//! written hands it to the provider again once its lease (a minute) runs out: a provider that can
+//! tell it took that message already (the file provider: by the message id in its lines) does not
+//! send it twice; for the others delivery is at least once. Several servers on one database share
+//! the outbox: each message is leased to one worker at a time.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +49,10 @@ pub async fn deliver_due(issuer: &Issuer, provider: &dyn SmsProvider) -> usize {
                 continue;
             }
         };
-        match provider.send(&m.sms.to, &text, now).await {
+        match provider
+            .send_queued(m.id, m.sms.created_at, &m.sms.to, &text, now)
+            .await
+        {
             Ok(()) => {
                 sent += 1;
                 tracing::info!(id = m.id, to = %m.sms.to.masked(), "SMS sent");

@@ -68,6 +68,7 @@ fn invalid_code(v: &InvalidValue) -> &'static str {
         InvalidValue::Amount => "invalid_amount",
         InvalidValue::Merchant => "invalid_merchant",
         InvalidValue::Password => "invalid_password",
+        InvalidValue::TxnType => "invalid_txn_type",
     }
 }
 
@@ -111,6 +112,12 @@ impl From<IssuerError> for ApiError {
             E::ChallengeExpired => (S::GONE, "challenge_expired"),
             E::BadProof => (S::FORBIDDEN, "bad_proof"),
             E::UnknownShortNumber => (S::UNPROCESSABLE_ENTITY, "unknown_short_number"),
+            E::SecondPasswordBlocked => (S::FORBIDDEN, "second_password_blocked"),
+            E::Locked => (S::FORBIDDEN, "locked"),
+            E::TxnAlreadyVerified => (S::CONFLICT, "txn_already_verified"),
+            E::MerchantTooLong { .. } | E::MerchantUnsafe => {
+                (S::UNPROCESSABLE_ENTITY, "invalid_merchant")
+            }
             E::Unavailable(why) => {
                 tracing::warn!(%why, "store unavailable");
                 (S::SERVICE_UNAVAILABLE, "store_unavailable")

@@ -126,14 +126,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
             "first start: one key per role written"
         );
     }
-    let provider: Arc<dyn delivery::SmsProvider> = Arc::new(delivery::FileProvider::new(
-        opened
-            .config
-            .sms_provider
-            .path
-            .clone()
-            .unwrap_or_else(|| opened.data_dir.join("sms-outbox.jsonl")),
-    ));
+    let provider = opened.config.sms_provider.build(&opened.data_dir)?;
     let listen = opts
         .listen
         .clone()

@@ -1,0 +1,86 @@
+//! The file provider: one JSON line per message (API.md), and an outbox message written once
+//! even when the delivery worker hands it over again after a crash — also by another server
+//! sharing the file.
+
+use pooya_issuer::domain::Mobile;
+use pooya_sms::{FileProvider, SmsProvider};
+use serde_json::Value;
+
+fn lines(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_outbox_message_is_written_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sms-outbox.jsonl");
+    let to = Mobile::parse("+989121234567").unwrap();
+    let a = FileProvider::new(path.clone());
+    a.send_queued(1, 100, &to, "code 1234", 1_000)
+        .await
+        .unwrap();
+    a.send_queued(1, 100, &to, "code 1234", 2_000)
+        .await
+        .unwrap();
+    a.send_queued(2, 100, &to, "code 5678", 2_000)
+        .await
+        .unwrap();
+    // Another server sharing the file, or this one after a restart.
+    let b = FileProvider::new(path.clone());
+    b.send_queued(2, 100, &to, "code 5678", 3_000)
+        .await
+        .unwrap();
+    b.send_queued(1, 100, &to, "code 1234", 3_000)
+        .await
+        .unwrap();
+    // The first learns of what the other wrote.
+    b.send_queued(3, 100, &to, "code 9999", 3_000)
+        .await
+        .unwrap();
+    a.send_queued(3, 100, &to, "code 9999", 4_000)
+        .await
+        .unwrap();
+    // Same row id, another queue time: another message (a database started afresh).
+    a.send_queued(1, 200, &to, "code 1234", 4_000)
+        .await
+        .unwrap();
+    let got = lines(&path);
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got[0]["to"], "09121234567");
+    assert_eq!(got[0]["text"], "code 1234");
+    assert_eq!(got[0]["sent_at"], "1970-01-01T00:00:01Z");
+    assert_eq!(got[0]["message_id"], "1-100");
+    assert_eq!(got[3]["message_id"], "1-200");
+    // A message from outside the outbox carries no id and is always written.
+    a.send(&to, "hello", 5_000).await.unwrap();
+    a.send(&to, "hello", 5_000).await.unwrap();
+    assert_eq!(lines(&path).len(), 6);
+}
+
+#[tokio::test]
+async fn a_file_that_was_replaced_is_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sms-outbox.jsonl");
+    let to = Mobile::parse("09121234567").unwrap();
+    let p = FileProvider::new(path.clone());
+    p.send_queued(1, 100, &to, "one", 0).await.unwrap();
+    std::fs::remove_file(&path).unwrap();
+    p.send_queued(1, 100, &to, "one", 0).await.unwrap();
+    assert_eq!(lines(&path).len(), 1, "written again into the new file");
+}
+
+#[tokio::test]
+async fn a_missing_folder_is_an_error_without_the_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = FileProvider::new(dir.path().join("nope").join("sms-outbox.jsonl"));
+    let to = Mobile::parse("09121234567").unwrap();
+    let why = p
+        .send_queued(1, 100, &to, "code 1234", 0)
+        .await
+        .unwrap_err();
+    assert!(!why.contains("1234"), "{why}");
+}

@@ -1,0 +1,1090 @@
+//! A verification load driver: how many right dynamic passwords per second one `pooya serve`
+//! approves, and how long each answer takes.
+//!
+//! ```sh
+//! cargo build --release -p pooya                       # the server binary it starts
+//! cargo run --release -p pooya --example verify_load -- \
+//!     [--database-url postgres://USER@HOST/DB] [--cards N] [--connections C] [--seconds T] \
+//!     [--pool-size P]
+//! ```
+//!
+//! It starts the release `pooya` binary that sits beside this example's own build
+//! (`target/release/pooya`) on a temporary data directory, on SQLite or, with `--database-url`, on
+//! a fresh PostgreSQL database it creates through that URL (`CREATE DATABASE pooya_load_…`) and
+//! drops at the end. Setup plays the bank and the holders through the HTTP contract: N customers
+//! and cards at the branch, an app activation of each at the ATM (the SMS code read from the file
+//! outbox) and an enrollment of each with the real SPAKE2 client library. Static secrets use a
+//! cheap Argon2 cost; only setup hashes them.
+//!
+//! Then C workers, each with its own keep-alive HTTP connection, send `POST /v1/verify` for T
+//! seconds, every request with a RIGHT, UNUSED dynamic password (first or second) of a card, on a
+//! transaction id of its own. A code is good once per card, kind and TOTP step, so the server runs
+//! on its test-only fake clock (`--unsafe-fake-clock`) standing in the middle of a 300 s step: when
+//! every card has given its two approvals of the step, the driver waits for the requests in flight,
+//! moves the clock one step on (`POST /v1/test/clock`, admin key) and goes on. The clock never
+//! moves under a request, so every code sent is alive; the pauses count in the measured time.
+//!
+//! Every answer is checked: anything but HTTP 200 `approved: true` is an error, reported and never
+//! a data point. The exit status is 1 when there was any error.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pooya_enroll::{b64_decode, b64_encode, ClientEnrollment};
+use serde_json::{json, Value};
+
+/// The TOTP step (= code lifetime) the server is configured with, in seconds.
+const STEP_SECS: i64 = 300;
+const STEP_MS: i64 = STEP_SECS * 1000;
+/// Cards are set up by this many concurrent holders at most.
+const SETUP_CONCURRENCY: usize = 16;
+const PIN: &str = "1234";
+const STATIC_SECOND: &str = "55555";
+
+type Res<T> = Result<T, String>;
+
+// ------------------------------------------------------------------ command line
+
+struct Args {
+    database_url: Option<String>,
+    cards: usize,
+    connections: usize,
+    seconds: f64,
+    pool_size: Option<u32>,
+}
+
+const USAGE: &str = "usage: verify_load [--database-url postgres://…] [--cards N (200)] \
+     [--connections C (32)] [--seconds T (10)] [--pool-size P (server default)]";
+
+fn parse_args() -> Res<Args> {
+    let mut a = Args {
+        database_url: None,
+        cards: 200,
+        connections: 32,
+        seconds: 10.0,
+        pool_size: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "-h" || flag == "--help" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        let (name, inline) = match flag.split_once('=') {
+            Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+            None => (flag.clone(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
+        };
+        let bad = |v: &str| format!("{name}: bad value {v:?}\n{USAGE}");
+        match name.as_str() {
+            "--database-url" => a.database_url = Some(value()?),
+            "--cards" => {
+                let v = value()?;
+                a.cards = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad(&v))?;
+            }
+            "--connections" => {
+                let v = value()?;
+                a.connections = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad(&v))?;
+            }
+            "--seconds" => {
+                let v = value()?;
+                a.seconds = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| *s > 0.0)
+                    .ok_or_else(|| bad(&v))?;
+            }
+            "--pool-size" => {
+                let v = value()?;
+                a.pool_size = Some(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad(&v))?);
+            }
+            _ => return Err(format!("unknown argument {flag:?}\n{USAGE}")),
+        }
+    }
+    if let Some(u) = &a.database_url {
+        if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+            return Err("--database-url must be a postgres:// URL".into());
+        }
+    }
+    Ok(a)
+}
+
+// ------------------------------------------------------------------ a temporary PostgreSQL database
+
+/// A fresh database on the given server, dropped (WITH (FORCE)) on drop.
+struct TempPg {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl TempPg {
+    fn create(admin_url: &str) -> Res<TempPg> {
+        let name = format!("pooya_load_{}", pooya_issuer::keys::random_id());
+        run_pg(admin_url, format!("CREATE DATABASE {name}"))
+            .map_err(|e| format!("CREATE DATABASE through {admin_url}: {e}"))?;
+        let (base, query) = match admin_url.split_once('?') {
+            Some((b, q)) => (b, Some(q)),
+            None => (admin_url, None),
+        };
+        let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+        let host_part = match base[scheme_end..].find('/') {
+            Some(i) => &base[..scheme_end + i],
+            None => base,
+        };
+        let mut url = format!("{host_part}/{name}");
+        if let Some(q) = query {
+            url.push('?');
+            url.push_str(q);
+        }
+        Ok(TempPg {
+            admin_url: admin_url.to_owned(),
+            name,
+            url,
+        })
+    }
+}
+
+impl Drop for TempPg {
+    fn drop(&mut self) {
+        match run_pg(
+            &self.admin_url,
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        ) {
+            Ok(()) => eprintln!("dropped database {}", self.name),
+            Err(e) => eprintln!("could not drop database {}: {e}", self.name),
+        }
+    }
+}
+
+/// One statement on a connection of its own, on a thread and runtime of its own (so it may run
+/// from `Drop`).
+fn run_pg(url: &str, sql: String) -> Res<()> {
+    let url = url.to_owned();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            use sqlx::Executor;
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+                .await
+                .map_err(|e| e.to_string())?;
+            c.execute(sqlx::AssertSqlSafe(sql))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    })
+    .join()
+    .map_err(|_| "thread panicked".to_string())?
+}
+
+// ------------------------------------------------------------------ the server process
+
+struct Server {
+    child: Option<Child>,
+    url: String,
+    log: PathBuf,
+}
+
+impl Server {
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// SIGTERM, then wait (up to 15 s) for the graceful stop; SIGKILL after that.
+    fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match c.try_wait() {
+                Ok(Some(st)) => return Some(st),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                _ => {
+                    eprintln!("server did not stop within 15 s of SIGTERM: killing it");
+                    let _ = c.kill();
+                    return c.wait().ok();
+                }
+            }
+        }
+    }
+
+    fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `target/release/pooya`: this example runs as `target/release/examples/verify_load`.
+fn server_binary() -> Res<PathBuf> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("cannot find the target directory from this executable's path")?;
+    let bin = dir.join(format!("pooya{}", std::env::consts::EXE_SUFFIX));
+    if !bin.is_file() {
+        return Err(format!(
+            "{} is missing: build the server first with `cargo build --release -p pooya` \
+             (with the same CARGO_TARGET_DIR as this example)",
+            bin.display()
+        ));
+    }
+    if dir.file_name().is_some_and(|n| n != "release") {
+        eprintln!(
+            "warning: {} is not a release build; figures of a debug build mean little",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+fn start_server(bin: &Path, work: &Path, data: &Path, db_url: Option<&str>) -> Res<Server> {
+    let cfg = work.join("pooya.toml");
+    let log = work.join("server.log");
+    let logf = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--unsafe-fake-clock")
+        .env_remove("POOYA_DATABASE_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(logf));
+    if let Some(u) = db_url {
+        cmd.arg("--database-url").arg(u);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("start {}: {e}", bin.display()))?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut server = Server {
+        child: Some(child),
+        url: String::new(),
+        log,
+    };
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    let n = reader
+        .read_line(&mut line)
+        .map_err(|e| format!("reading the server's first line: {e}"))?;
+    let Some(url) = line.trim().strip_prefix("pooya listening on ") else {
+        return Err(format!(
+            "the server's first line was {:?} ({n} bytes), not `pooya listening on …`; its log:\n{}",
+            line,
+            server.log_tail(20)
+        ));
+    };
+    server.url = url.to_owned();
+    // Keep reading whatever else it prints, so it never writes into a closed pipe.
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+    });
+    Ok(server)
+}
+
+// ------------------------------------------------------------------ HTTP helpers
+
+async fn call(
+    http: &reqwest::Client,
+    url: &str,
+    key: Option<&str>,
+    body: Value,
+) -> Res<(u16, Value)> {
+    let mut req = http.post(url).json(&body);
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    let res = req.send().await.map_err(|e| format!("POST {url}: {e}"))?;
+    let status = res.status().as_u16();
+    let text = res.text().await.map_err(|e| format!("POST {url}: {e}"))?;
+    let v = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Ok((status, v))
+}
+
+async fn expect(
+    http: &reqwest::Client,
+    url: &str,
+    key: Option<&str>,
+    body: Value,
+    want: u16,
+) -> Res<Value> {
+    let (s, v) = call(http, url, key, body).await?;
+    if s != want {
+        return Err(format!("POST {url}: HTTP {s} (expected {want}): {v}"));
+    }
+    Ok(v)
+}
+
+fn new_client(max_idle: usize) -> Res<reqwest::Client> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(max_idle)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))
+}
+
+// ------------------------------------------------------------------ the SMS outbox file
+
+/// Reads `sms-outbox.jsonl` as it grows and keeps the texts by recipient.
+struct Outbox {
+    path: PathBuf,
+    state: Mutex<OutboxState>,
+}
+
+#[derive(Default)]
+struct OutboxState {
+    offset: u64,
+    partial: String,
+    by_mobile: HashMap<String, Vec<String>>,
+}
+
+impl Outbox {
+    fn refresh(&self, st: &mut OutboxState) -> Res<()> {
+        let mut f = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(format!("{}: {e}", self.path.display())),
+        };
+        f.seek(SeekFrom::Start(st.offset))
+            .map_err(|e| e.to_string())?;
+        let mut buf = String::new();
+        let n = f.read_to_string(&mut buf).map_err(|e| e.to_string())?;
+        st.offset += n as u64;
+        st.partial.push_str(&buf);
+        while let Some(i) = st.partial.find('\n') {
+            let line: String = st.partial.drain(..=i).collect();
+            if line.trim().is_empty() {
+                continue;
+            }
+            let v: Value = serde_json::from_str(&line)
+                .map_err(|e| format!("outbox line is not JSON ({e}): {line:?}"))?;
+            let to = v["to"].as_str().unwrap_or_default().to_owned();
+            let text = v["text"].as_str().unwrap_or_default().to_owned();
+            st.by_mobile.entry(to).or_default().push(text);
+        }
+        Ok(())
+    }
+
+    /// The 6-digit code of the first SMS to `mobile`, waiting for it up to 30 s.
+    async fn sms_code(&self, mobile: &str) -> Res<String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            {
+                let mut st = self.state.lock().unwrap();
+                self.refresh(&mut st)?;
+                if let Some(text) = st.by_mobile.get(mobile).and_then(|t| t.first()) {
+                    return first_digit_run(text, 6)
+                        .ok_or_else(|| format!("no 6-digit code in the SMS to {mobile}"));
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(format!("no SMS to {mobile} within 30 s"));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// The first run of exactly `n` ASCII digits in `text`.
+fn first_digit_run(text: &str, n: usize) -> Option<String> {
+    let mut run = String::new();
+    for ch in text.chars().chain(std::iter::once(' ')) {
+        if ch.is_ascii_digit() {
+            run.push(ch);
+        } else {
+            if run.len() == n {
+                return Some(run);
+            }
+            run.clear();
+        }
+    }
+    None
+}
+
+// ------------------------------------------------------------------ cards
+
+/// `body` (15 digits) and its Luhn check digit.
+fn luhn_pan(body: &str) -> String {
+    let sum: u32 = body
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+/// An enrolled card as the holder's app holds it.
+struct Card {
+    pan: String,
+    keys: pooya_otp::PasswordKeys,
+    first: pooya_otp::Totp,
+    second: pooya_otp::Totp,
+}
+
+impl Card {
+    fn code(&self, second: bool, unix_ms: i64) -> String {
+        if second {
+            self.second.code_at(&self.keys.second, unix_ms)
+        } else {
+            self.first.code_at(&self.keys.first, unix_ms)
+        }
+        .as_str()
+        .to_owned()
+    }
+}
+
+struct Keys {
+    admin: String,
+    branch: String,
+    atm: String,
+    switch: String,
+}
+
+/// Branch registration, ATM activation, and the app's enrollment of card `i`.
+async fn set_up_card(
+    http: &reqwest::Client,
+    base: &str,
+    keys: &Keys,
+    outbox: &Outbox,
+    i: usize,
+) -> Res<Card> {
+    let customer = format!("L{i:07}");
+    let mobile = format!("0912{i:07}");
+    let pan = luhn_pan(&format!("628023{i:09}"));
+    expect(
+        http,
+        &format!("{base}/v1/customers"),
+        Some(&keys.branch),
+        json!({"customer_id": customer, "mobile": mobile}),
+        201,
+    )
+    .await?;
+    expect(
+        http,
+        &format!("{base}/v1/cards"),
+        Some(&keys.branch),
+        json!({"pan": pan, "customer_id": customer, "expiry": "3012",
+               "pin": PIN, "second_password": STATIC_SECOND}),
+        201,
+    )
+    .await?;
+    let v = expect(
+        http,
+        &format!("{base}/v1/atm/activate-app"),
+        Some(&keys.atm),
+        json!({"pan": pan, "pin": PIN, "mobile": mobile}),
+        200,
+    )
+    .await?;
+    let receipt = v["receipt_code"]
+        .as_str()
+        .ok_or_else(|| format!("activate-app answered no receipt_code: {v}"))?
+        .to_owned();
+    let sms = outbox.sms_code(&mobile).await?;
+
+    let (client, msg) = ClientEnrollment::start(&pan, &receipt, &sms);
+    let v = expect(
+        http,
+        &format!("{base}/v1/app/enrollments"),
+        None,
+        json!({"pan": pan, "spake_msg": b64_encode(&msg)}),
+        201,
+    )
+    .await?;
+    let field = |name: &str| -> Res<Vec<u8>> {
+        v[name]
+            .as_str()
+            .and_then(|s| b64_decode(s).ok())
+            .ok_or_else(|| format!("enrollment answer without a base64 `{name}`: {v}"))
+    };
+    let server_msg = field("spake_msg")?;
+    let server_confirm = field("confirm")?;
+    let id = v["enrollment_id"]
+        .as_str()
+        .ok_or_else(|| format!("enrollment answer without enrollment_id: {v}"))?
+        .to_owned();
+    let finish = client
+        .finish(&server_msg, &server_confirm)
+        .map_err(|_| format!("card {i}: the server's key confirmation failed"))?;
+    let t = expect(
+        http,
+        &format!("{base}/v1/app/enrollments/{id}/confirm"),
+        None,
+        json!({"confirm": b64_encode(&finish.confirm)}),
+        200,
+    )
+    .await?;
+    let num = |name: &str| -> Res<u64> {
+        t[name]
+            .as_u64()
+            .ok_or_else(|| format!("token answer without `{name}`: {t}"))
+    };
+    let step = num("lifetime_secs")? as u32;
+    if i64::from(step) != STEP_SECS {
+        return Err(format!(
+            "token lifetime is {step} s, the driver expects {STEP_SECS} s"
+        ));
+    }
+    let alg: pooya_otp::Algorithm = t["algorithm"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| format!("token answer with an unknown algorithm: {t}"))?;
+    let totp = |digits: u64| -> Res<pooya_otp::Totp> {
+        let d = pooya_otp::Digits::new(digits as u8).map_err(|e| format!("{e:?}"))?;
+        pooya_otp::Totp::new(step, d, alg).map_err(|e| format!("{e:?}"))
+    };
+    Ok(Card {
+        keys: pooya_otp::derive_password_keys(finish.seed.as_bytes()),
+        first: totp(num("first_digits")?)?,
+        second: totp(num("second_digits")?)?,
+        pan,
+    })
+}
+
+async fn set_up_cards(
+    base: &str,
+    keys: Arc<Keys>,
+    outbox: Arc<Outbox>,
+    n: usize,
+) -> Res<Vec<Card>> {
+    let http = new_client(SETUP_CONCURRENCY)?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..SETUP_CONCURRENCY.min(n) {
+        let (http, base, keys, outbox, next, done) = (
+            http.clone(),
+            base.to_owned(),
+            keys.clone(),
+            outbox.clone(),
+            next.clone(),
+            done.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return Ok::<_, String>(mine);
+                }
+                mine.push((i, set_up_card(&http, &base, &keys, &outbox, i).await?));
+                let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if n >= 100 && d % (n / 4) == 0 {
+                    eprintln!("  {d}/{n} cards enrolled");
+                }
+            }
+        }));
+    }
+    let mut cards = Vec::with_capacity(n);
+    for t in tasks {
+        cards.extend(t.await.map_err(|e| format!("setup task: {e}"))??);
+    }
+    cards.sort_by_key(|(i, _)| *i);
+    Ok(cards.into_iter().map(|(_, c)| c).collect())
+}
+
+// ------------------------------------------------------------------ the load
+
+/// The server's (fake, standing) time; moved only with every request of the step answered.
+struct Round {
+    now_ms: i64,
+    number: u64,
+}
+
+#[derive(Default)]
+struct WorkerReport {
+    latencies_us: Vec<u32>,
+    outcomes: BTreeMap<String, u64>,
+    errors: BTreeMap<String, u64>,
+    error_examples: Vec<String>,
+    clock_advances: u64,
+    clock_time: Duration,
+}
+
+struct Shared {
+    base: String,
+    keys: Arc<Keys>,
+    cards: Vec<Card>,
+    round: tokio::sync::RwLock<Round>,
+    /// Index of the next (card, kind) of this round: `i % N` is the card; `i < N` the first
+    /// password, `N <= i < 2N` the second.
+    next: AtomicUsize,
+    deadline: Instant,
+}
+
+async fn worker(w: usize, sh: Arc<Shared>) -> Res<WorkerReport> {
+    let http = new_client(1)?;
+    let n = sh.cards.len();
+    let verify_url = format!("{}/v1/verify", sh.base);
+    let clock_url = format!("{}/v1/test/clock", sh.base);
+    let mut rep = WorkerReport::default();
+    let mut seq = 0u64;
+    while Instant::now() < sh.deadline {
+        let round = sh.round.read().await;
+        let i = sh.next.fetch_add(1, Ordering::Relaxed);
+        if i >= 2 * n {
+            // Every card gave both its codes of this step: move the clock once all requests in
+            // flight are answered (the write lock waits for them).
+            let seen = round.number;
+            drop(round);
+            let t0 = Instant::now();
+            let mut r = sh.round.write().await;
+            if r.number == seen {
+                let v = expect(
+                    &http,
+                    &clock_url,
+                    Some(&sh.keys.admin),
+                    json!({"advance_ms": STEP_MS}),
+                    200,
+                )
+                .await?;
+                if v["unix_ms"].as_i64() != Some(r.now_ms + STEP_MS) {
+                    return Err(format!(
+                        "the server's clock is at {v}, expected {}",
+                        r.now_ms + STEP_MS
+                    ));
+                }
+                r.now_ms += STEP_MS;
+                r.number += 1;
+                sh.next.store(0, Ordering::Relaxed);
+                rep.clock_advances += 1;
+                rep.clock_time += t0.elapsed();
+            }
+            continue;
+        }
+        let card = &sh.cards[i % n];
+        let second = i >= n;
+        let password = card.code(second, round.now_ms);
+        seq += 1;
+        let body = json!({
+            "pan": card.pan,
+            "kind": if second { "second" } else { "first" },
+            "password": password,
+            "txn": {"id": format!("w{w}r{}n{seq}", round.number), "amount": 1_250_000,
+                    "merchant": "Load test shop"},
+        });
+        let t0 = Instant::now();
+        let res = call(&http, &verify_url, Some(&sh.keys.switch), body).await;
+        let took = t0.elapsed();
+        drop(round);
+        let (outcome, ok) = match res {
+            Err(e) => {
+                let short = if e.contains("timed out") {
+                    "transport: timed out".to_owned()
+                } else {
+                    "transport error".to_owned()
+                };
+                if rep.error_examples.len() < 5 {
+                    rep.error_examples.push(e);
+                }
+                (short, false)
+            }
+            Ok((status, v)) => {
+                let label = if status == 200 {
+                    format!(
+                        "200 {} {}",
+                        v["response_code"].as_str().unwrap_or("?"),
+                        v["reason"].as_str().unwrap_or("?")
+                    )
+                } else {
+                    format!(
+                        "{status} {}",
+                        v["error"]["code"].as_str().unwrap_or("(no error code)")
+                    )
+                };
+                let ok = status == 200 && v["approved"] == json!(true);
+                if !ok && rep.error_examples.len() < 5 {
+                    rep.error_examples.push(format!("{label}: {v}"));
+                }
+                (label, ok)
+            }
+        };
+        *rep.outcomes.entry(outcome.clone()).or_default() += 1;
+        if ok {
+            rep.latencies_us
+                .push(took.as_micros().min(u128::from(u32::MAX)) as u32);
+        } else {
+            *rep.errors.entry(outcome).or_default() += 1;
+        }
+    }
+    Ok(rep)
+}
+
+// ------------------------------------------------------------------ CPU accounting (Linux)
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// utime + stime of a process, in clock ticks.
+fn proc_ticks(pid: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Ticks of every process called `postgres`.
+fn postgres_ticks() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().into_string().ok()?;
+            pid.bytes().all(|b| b.is_ascii_digit()).then_some(())?;
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+            (comm.trim() == "postgres").then(|| proc_ticks(&pid))?
+        })
+        .sum()
+}
+
+/// (busy, total) ticks of the whole machine, from /proc/stat.
+fn machine_ticks() -> Option<(u64, u64)> {
+    let s = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = s.lines().next()?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4)?;
+    Some((total - idle, total))
+}
+
+struct CpuSnapshot {
+    server: Option<u64>,
+    driver: Option<u64>,
+    postgres: u64,
+    machine: Option<(u64, u64)>,
+}
+
+fn cpu_snapshot(server_pid: Option<u32>) -> CpuSnapshot {
+    CpuSnapshot {
+        server: server_pid.and_then(|p| proc_ticks(&p.to_string())),
+        driver: proc_ticks("self"),
+        postgres: postgres_ticks(),
+        machine: machine_ticks(),
+    }
+}
+
+// ------------------------------------------------------------------ main
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    f64::from(sorted[rank.clamp(1, sorted.len()) - 1]) / 1000.0
+}
+
+fn main() -> std::process::ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match rt.block_on(run(args)) {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::from(1),
+        Err(e) => {
+            eprintln!("verify_load: {e}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs everything; `Ok(false)` when the load met errors.
+async fn run(args: Args) -> Res<bool> {
+    assert_eq!(luhn_pan("628023123456789"), "6280231234567898");
+    let bin = server_binary()?;
+    let work = tempfile::Builder::new()
+        .prefix("pooya-load-")
+        .tempdir()
+        .map_err(|e| format!("tempdir: {e}"))?;
+    let data = work.path().join("data");
+    let mut config = format!(
+        "[hashing]\nm_kib = 64\nt = 1\np = 1\n\n\
+         [policy.otp]\nlifetime_secs = {STEP_SECS}\nmax_lifetime_secs = {STEP_SECS}\n"
+    );
+    if let Some(p) = args.pool_size {
+        config.push_str(&format!("\n[server]\npool_size = {p}\n"));
+    }
+    std::fs::write(work.path().join("pooya.toml"), &config).map_err(|e| e.to_string())?;
+
+    let db = match &args.database_url {
+        Some(u) => Some(TempPg::create(u)?),
+        None => None,
+    };
+    let store = match &db {
+        Some(d) => format!("PostgreSQL (fresh database {})", d.name),
+        None => "SQLite (embedded, in the temporary data directory)".to_owned(),
+    };
+    let t_setup = Instant::now();
+    let mut server = start_server(
+        &bin,
+        work.path(),
+        &data,
+        db.as_ref().map(|d| d.url.as_str()),
+    )?;
+    let result = drive(&args, &server, &data, &store, t_setup).await;
+    if let Err(e) = &result {
+        eprintln!(
+            "error: {e}\nlast lines of the server's log:\n{}",
+            server.log_tail(20)
+        );
+    }
+    let status = server.stop();
+    if let Some(st) = status {
+        if !st.success() {
+            eprintln!("the server exited with {st}; last lines of its log:");
+            eprintln!("{}", server.log_tail(20));
+        }
+    }
+    drop(server);
+    drop(db);
+    result
+}
+
+async fn drive(
+    args: &Args,
+    server: &Server,
+    data: &Path,
+    store: &str,
+    t_setup: Instant,
+) -> Res<bool> {
+    let base = server.url.clone();
+    let kt = std::fs::read_to_string(data.join("bootstrap-keys.json"))
+        .map_err(|e| format!("bootstrap-keys.json: {e}"))?;
+    let kv: Value = serde_json::from_str(&kt).map_err(|e| format!("bootstrap-keys.json: {e}"))?;
+    let key = |r: &str| -> Res<String> {
+        kv[r]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("no {r} key in bootstrap-keys.json"))
+    };
+    let keys = Arc::new(Keys {
+        admin: key("admin")?,
+        branch: key("branch")?,
+        atm: key("atm")?,
+        switch: key("switch")?,
+    });
+    let outbox = Arc::new(Outbox {
+        path: data.join("sms-outbox.jsonl"),
+        state: Mutex::new(OutboxState::default()),
+    });
+    println!("pooya verify_load");
+    println!("  server        {base} ({store})");
+    println!(
+        "  load          {} cards, {} connections, {} s",
+        args.cards, args.connections, args.seconds
+    );
+    eprintln!("setting up {} cards …", args.cards);
+    let cards = set_up_cards(&base, keys.clone(), outbox, args.cards).await?;
+
+    // Stand the fake clock in the middle of a step: no neighbouring step is inside the tolerance.
+    let http = new_client(1)?;
+    let v = reqwest::Client::get(&http, format!("{base}/v1/time"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json::<Value>()
+        .await
+        .map_err(|e| e.to_string())?;
+    let now = v["unix_ms"]
+        .as_i64()
+        .ok_or("GET /v1/time without unix_ms")?;
+    let start_ms = (now / STEP_MS + 1) * STEP_MS + STEP_MS / 2;
+    expect(
+        &http,
+        &format!("{base}/v1/test/clock"),
+        Some(&keys.admin),
+        json!({"set_unix_ms": start_ms}),
+        200,
+    )
+    .await?;
+    drop(http);
+    let setup = t_setup.elapsed();
+    println!(
+        "  setup         {:.2} s (server start, {} registrations, ATM activations, enrollments)",
+        setup.as_secs_f64(),
+        args.cards
+    );
+
+    let shared = Arc::new(Shared {
+        base: base.clone(),
+        keys,
+        cards,
+        round: tokio::sync::RwLock::new(Round {
+            now_ms: start_ms,
+            number: 0,
+        }),
+        next: AtomicUsize::new(0),
+        deadline: Instant::now() + Duration::from_secs_f64(args.seconds),
+    });
+    let ticks = clock_ticks();
+    let cpu0 = cpu_snapshot(server.pid());
+    let t0 = Instant::now();
+    let tasks: Vec<_> = (0..args.connections)
+        .map(|w| tokio::spawn(worker(w, shared.clone())))
+        .collect();
+    let mut total = WorkerReport::default();
+    let mut failure = None;
+    for t in tasks {
+        match t.await.map_err(|e| format!("worker: {e}")).and_then(|r| r) {
+            Ok(r) => {
+                total.latencies_us.extend(r.latencies_us);
+                for (k, v) in r.outcomes {
+                    *total.outcomes.entry(k).or_default() += v;
+                }
+                for (k, v) in r.errors {
+                    *total.errors.entry(k).or_default() += v;
+                }
+                if total.error_examples.len() < 5 {
+                    total.error_examples.extend(r.error_examples);
+                }
+                total.clock_advances += r.clock_advances;
+                total.clock_time += r.clock_time;
+            }
+            Err(e) => failure = Some(e),
+        }
+    }
+    let elapsed = t0.elapsed();
+    let cpu1 = cpu_snapshot(server.pid());
+    if let Some(e) = failure {
+        return Err(e);
+    }
+
+    let approved = total.latencies_us.len() as u64;
+    let requests: u64 = total.outcomes.values().sum();
+    let errors: u64 = total.errors.values().sum();
+    let secs = elapsed.as_secs_f64();
+    let mut lat = std::mem::take(&mut total.latencies_us);
+    lat.sort_unstable();
+    let mean = if lat.is_empty() {
+        f64::NAN
+    } else {
+        lat.iter().map(|&x| f64::from(x)).sum::<f64>() / lat.len() as f64 / 1000.0
+    };
+    println!("  measured      {secs:.2} s");
+    println!("  requests      {requests}");
+    println!(
+        "  approved      {approved} ({:.0} verifications/s)",
+        approved as f64 / secs
+    );
+    println!(
+        "  latency ms    p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  mean {:.2} \
+         (approved requests only)",
+        percentile(&lat, 50.0),
+        percentile(&lat, 90.0),
+        percentile(&lat, 99.0),
+        percentile(&lat, 99.9),
+        percentile(&lat, 100.0),
+        mean
+    );
+    println!(
+        "  clock moves   {} (each waits for the requests in flight; {:.3} s in all, counted in \
+         the measured time)",
+        total.clock_advances,
+        total.clock_time.as_secs_f64()
+    );
+    println!("  answers");
+    for (k, v) in &total.outcomes {
+        println!("    {v:>9}  {k}");
+    }
+    println!("  errors        {errors}");
+    for (k, v) in &total.errors {
+        println!("    {v:>9}  {k}");
+    }
+    for e in &total.error_examples {
+        println!("    e.g. {e}");
+    }
+    let cpu = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) => format!("{:.2} s", (b.saturating_sub(a)) as f64 / ticks),
+        _ => "n/a".into(),
+    };
+    let machine = match (cpu0.machine, cpu1.machine) {
+        (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
+            format!("{:.0}%", 100.0 * (b1 - b0) as f64 / (t1 - t0) as f64)
+        }
+        _ => "n/a".into(),
+    };
+    let pg = if args.database_url.is_some() {
+        format!(
+            ", postgres processes {:.2} s",
+            cpu1.postgres.saturating_sub(cpu0.postgres) as f64 / ticks
+        )
+    } else {
+        String::new()
+    };
+    println!(
+        "  CPU           server {}, this driver {}{pg}; machine busy {machine} of {} cores",
+        cpu(cpu0.server, cpu1.server),
+        cpu(cpu0.driver, cpu1.driver),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+    );
+    Ok(errors == 0 && approved > 0)
+}
