@@ -8,6 +8,7 @@ use std::sync::Arc;
 use pooya_issuer::keys::HashCost;
 use pooya_issuer::policy::Policy;
 use pooya_sms::http::{HttpProvider, HttpProviderConfig};
+use pooya_sms::smpp::{InboundSms, SmppConfig, SmppProvider};
 use pooya_sms::{FileProvider, SmsProvider};
 use serde::Deserialize;
 
@@ -61,6 +62,15 @@ pub struct SmsProviderSection {
     pub path: Option<PathBuf>,
     /// For `http`: the gateway (`pooya_sms::http`).
     pub http: Option<HttpProviderConfig>,
+    /// For `smpp`: the SMSC (`pooya_sms::smpp`); messages it delivers to the short number are
+    /// taken as holders' requests (R21), like `/v1/sms/inbound`.
+    pub smpp: Option<SmppConfig>,
+}
+
+/// The provider the delivery worker uses, and for SMPP the inbound stream and the session.
+pub struct BuiltProvider {
+    pub provider: Arc<dyn SmsProvider>,
+    pub smpp: Option<(Arc<SmppProvider>, tokio::sync::mpsc::Receiver<InboundSms>)>,
 }
 
 impl Default for SmsProviderSection {
@@ -69,6 +79,7 @@ impl Default for SmsProviderSection {
             kind: "file".into(),
             path: None,
             http: None,
+            smpp: None,
         }
     }
 }
@@ -88,22 +99,45 @@ impl SmsProviderSection {
                     .map(|_| ())
                     .map_err(|e| ConfigError::SmsProvider(e.to_string()))
             }
+            "smpp" => self
+                .smpp
+                .as_ref()
+                .ok_or_else(|| {
+                    ConfigError::SmsProvider(
+                        "kind = \"smpp\" needs an [sms_provider.smpp] table".into(),
+                    )
+                })?
+                .validate()
+                .map_err(ConfigError::SmsProvider),
             other => Err(ConfigError::UnknownProvider(other.to_owned())),
         }
     }
 
-    /// The provider the delivery worker hands messages to.
-    pub fn build(&self, data_dir: &Path) -> Result<Arc<dyn SmsProvider>, ConfigError> {
+    /// The provider the delivery worker hands messages to. SMPP starts its session here, so
+    /// call it inside the runtime.
+    pub fn build(&self, data_dir: &Path) -> Result<BuiltProvider, ConfigError> {
         self.check()?;
-        Ok(match (self.kind.as_str(), &self.http) {
-            ("http", Some(http)) => Arc::new(
+        let provider: Arc<dyn SmsProvider> = match (self.kind.as_str(), &self.http, &self.smpp) {
+            ("http", Some(http), _) => Arc::new(
                 HttpProvider::new(http).map_err(|e| ConfigError::SmsProvider(e.to_string()))?,
             ),
+            ("smpp", _, Some(smpp)) => {
+                let (session, inbound) = SmppProvider::start(smpp.clone());
+                let session = Arc::new(session);
+                return Ok(BuiltProvider {
+                    provider: session.clone(),
+                    smpp: Some((session, inbound)),
+                });
+            }
             _ => Arc::new(FileProvider::new(
                 self.path
                     .clone()
                     .unwrap_or_else(|| data_dir.join("sms-outbox.jsonl")),
             )),
+        };
+        Ok(BuiltProvider {
+            provider,
+            smpp: None,
         })
     }
 }
@@ -118,7 +152,7 @@ pub enum ConfigError {
     UnknownProfile(String),
     #[error(transparent)]
     Policy(#[from] pooya_issuer::policy::PolicyError),
-    #[error("unknown SMS provider {0:?} (this version has: file, http)")]
+    #[error("unknown SMS provider {0:?} (this version has: file, http, smpp)")]
     UnknownProvider(String),
     #[error("SMS provider: {0}")]
     SmsProvider(String),

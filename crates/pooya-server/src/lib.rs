@@ -126,7 +126,12 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
             "first start: one key per role written"
         );
     }
-    let provider = opened.config.sms_provider.build(&opened.data_dir)?;
+    let built = opened.config.sms_provider.build(&opened.data_dir)?;
+    let provider = built.provider;
+    let smpp_session = built.smpp.map(|(session, inbound)| {
+        tokio::spawn(smpp_inbound(issuer.clone(), inbound));
+        session
+    });
     let listen = opts
         .listen
         .clone()
@@ -159,7 +164,26 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     tracing::info!("shutting down: delivering the SMS that are due");
     let _ = stop_tx.send(true);
     let _ = worker.await;
+    if let Some(session) = smpp_session {
+        session.shutdown().await;
+    }
     Ok(())
+}
+
+/// Holders' requests that arrive over SMPP go where `/v1/sms/inbound`'s go (R21, R22).
+async fn smpp_inbound(
+    issuer: Arc<Issuer>,
+    mut inbound: tokio::sync::mpsc::Receiver<pooya_sms::smpp::InboundSms>,
+) {
+    while let Some(m) = inbound.recv().await {
+        let Ok(from) = pooya_issuer::domain::Mobile::parse(&m.from) else {
+            tracing::info!("inbound SMS over SMPP from a number that is no mobile: ignored");
+            continue;
+        };
+        if let Err(e) = issuer.sms_inbound(&from, &m.to, &m.text).await {
+            tracing::warn!(from = %from.masked(), error = %e, "inbound SMS over SMPP not taken");
+        }
+    }
 }
 
 async fn shutdown_signal() {
