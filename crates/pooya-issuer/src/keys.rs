@@ -196,6 +196,11 @@ impl Keyring {
         pooya_otp::ct_eq(&self.code_mac(purpose, parts), stored)
     }
 
+    /// A value that tells whether two servers hold the same master key, revealing nothing of it.
+    pub fn master_check_value(&self) -> String {
+        data_encoding::HEXLOWER.encode(&self.code_mac("master-key-check", &[b"pooya"]))
+    }
+
     /// Argon2id hash (PHC string) of a static secret.
     pub fn hash_secret(&self, secret: &str) -> Result<String, KeyError> {
         self.argon

@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0003_card_tails.sql"),
         include_str!("../migrations/postgres/0003_card_tails.sql"),
     ),
+    (
+        4,
+        include_str!("../migrations/sqlite/0004_master_key_check.sql"),
+        include_str!("../migrations/postgres/0004_master_key_check.sql"),
+    ),
 ];
 
 /// Key of the PostgreSQL advisory lock that serialises migrations of servers starting together.
@@ -753,6 +758,25 @@ impl Store for SqlStore {
                 })
             })
             .collect()
+    }
+
+    async fn master_key_check(&self, value: &str) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO master_key_check (id, check_value) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(value.to_owned())
+        .execute(&self.write)
+        .await
+        .map_err(unavailable)?;
+        if inserted.rows_affected() == 1 {
+            return Ok(true);
+        }
+        let stored: String =
+            sqlx::query_scalar("SELECT check_value FROM master_key_check WHERE id = 1")
+                .fetch_one(&self.write)
+                .await
+                .map_err(unavailable)?;
+        Ok(pooya_otp::ct_eq(stored.as_bytes(), value.as_bytes()))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -170,5 +170,8 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_status(&self) -> Result<OutboxStatus, StoreError>;
 
     async fn audit_tail(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Records `value` (a check value of the master key, not the key) on first use and answers
+    /// whether it equals the recorded one: every server on one database must hold the same key.
+    async fn master_key_check(&self, value: &str) -> Result<bool, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
 }

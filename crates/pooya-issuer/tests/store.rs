@@ -332,6 +332,15 @@ async fn outbox_lifecycle_and_keys() {
         assert_eq!(store.api_key("abc").await.unwrap(), Some(k), "{name}");
         assert_eq!(store.count_api_keys().await.unwrap(), 1);
         store.ping().await.unwrap();
+        assert!(
+            store.master_key_check("aa").await.unwrap(),
+            "{name}: first one recorded"
+        );
+        assert!(store.master_key_check("aa").await.unwrap(), "{name}");
+        assert!(
+            !store.master_key_check("bb").await.unwrap(),
+            "{name}: another key"
+        );
     }
 }
 

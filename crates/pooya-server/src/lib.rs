@@ -90,6 +90,17 @@ pub async fn open(opts: &ServeOptions) -> Result<Opened, ServeError> {
         .unwrap_or_else(|| data_dir.join("master.key"));
     let master = Keyring::load_or_create_master(&key_path)?;
     let keyring = Keyring::from_master(&master, config.hashing.unwrap_or_default())?;
+    // A server with another master key would find no card and open no seed: refuse to start.
+    if !store
+        .master_key_check(&keyring.master_check_value())
+        .await?
+    {
+        return Err(ServeError::Usage(format!(
+            "the master key {} is not the one this database was made with; \
+             give every server the same master key file ([server] master_key_file)",
+            key_path.display()
+        )));
+    }
     Ok(Opened {
         data_dir,
         store: Arc::new(store),
