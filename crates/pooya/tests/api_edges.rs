@@ -15,28 +15,6 @@ const UNKNOWN_PAN: &str = "6037991234567893";
 
 // ------------------------------------------------------------------ helpers
 
-fn luhn_ok(digits: &str) -> bool {
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 1 {
-                let x = d * 2;
-                if x > 9 {
-                    x - 9
-                } else {
-                    x
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum % 10 == 0
-}
-
 /// A request with a raw body (`None`: no body), optional role key or raw Authorization header.
 async fn raw(
     srv: &TestServer,

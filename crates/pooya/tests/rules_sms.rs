@@ -17,55 +17,6 @@ const BARRIER_MOBILE: &str = "09190000000";
 
 // ------------------------------------------------------------------ helpers
 
-/// The 16-digit PAN `prefix11` + one digit + `last4` that passes Luhn (exactly one digit does:
-/// that position is not doubled).
-fn pan_ending(prefix11: &str, last4: &str) -> String {
-    assert_eq!(prefix11.len(), 11);
-    (0..10)
-        .map(|d| format!("{prefix11}{d}{last4}"))
-        .find(|p| luhn_ok(p))
-        .expect("one digit completes the Luhn check")
-}
-
-fn luhn_ok(digits: &str) -> bool {
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 1 {
-                let x = d * 2;
-                if x > 9 {
-                    x - 9
-                } else {
-                    x
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum % 10 == 0
-}
-
-/// Every run of exactly `n` ASCII digits in `text`.
-fn digit_runs(text: &str, n: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut run = String::new();
-    for ch in text.chars().chain(std::iter::once(' ')) {
-        if ch.is_ascii_digit() {
-            run.push(ch);
-        } else {
-            if run.len() == n {
-                out.push(run.clone());
-            }
-            run.clear();
-        }
-    }
-    out
-}
-
 /// Whether `text` has a run of `n` Persian or Arabic-Indic digits (a code not in ASCII digits).
 fn has_non_ascii_digit_run(text: &str, n: usize) -> bool {
     let mut len = 0;
@@ -155,7 +106,7 @@ fn assert_verdict(v: &Value, code: &str, reason: &str) {
 
 /// A customer and a card whose app activation is used as a barrier in the outbox.
 async fn barrier_setup(srv: &TestServer) -> String {
-    let pan = pan_ending("60379911111", "0001");
+    let pan = pan_with("60379911111", "0001");
     srv.customer(BARRIER_CUSTOMER, BARRIER_MOBILE).await;
     srv.card(&pan, BARRIER_CUSTOMER).await;
     pan
@@ -581,8 +532,8 @@ async fn r12_after_a_mobile_change_neither_number_gets_a_variable_part() {
 async fn r22_two_sms_cards_ending_alike_get_one_reply_without_a_code() {
     let srv = TestServer::start().await;
     let barrier = barrier_setup(&srv).await;
-    let a = pan_ending("62802311111", "4321");
-    let b = pan_ending("62802322222", "4321");
+    let a = pan_with("62802311111", "4321");
+    let b = pan_with("62802322222", "4321");
     assert_ne!(a, b);
     srv.customer("C1", MOBILE).await;
     srv.card(&a, "C1").await;
@@ -612,8 +563,8 @@ async fn r22_two_sms_cards_ending_alike_get_one_reply_without_a_code() {
 #[tokio::test]
 async fn r22_same_last_digits_but_only_one_sms_card_gets_the_code() {
     let srv = TestServer::start().await;
-    let a = pan_ending("62802311111", "4321");
-    let b = pan_ending("62802322222", "4321");
+    let a = pan_with("62802311111", "4321");
+    let b = pan_with("62802322222", "4321");
     srv.customer("C1", MOBILE).await;
     srv.card(&a, "C1").await;
     srv.card(&b, "C1").await;
@@ -628,8 +579,8 @@ async fn r22_same_last_digits_but_only_one_sms_card_gets_the_code() {
 #[tokio::test]
 async fn r22_same_last_digits_on_cards_of_different_customers() {
     let srv = TestServer::start().await;
-    let a = pan_ending("62802311111", "4321");
-    let b = pan_ending("62802322222", "4321");
+    let a = pan_with("62802311111", "4321");
+    let b = pan_with("62802322222", "4321");
     srv.customer("C1", MOBILE).await;
     srv.customer("C2", MOBILE2).await;
     srv.card(&a, "C1").await;
@@ -710,8 +661,8 @@ async fn texts_in_english_when_configured() {
     let v = verify_second(&srv, PAN2, &format!("{fixed}{var}"), "T1").await;
     assert_verdict(&v, "00", "approved");
     // Ambiguous request.
-    let a = pan_ending("62802311111", "4321");
-    let b = pan_ending("62802322222", "4321");
+    let a = pan_with("62802311111", "4321");
+    let b = pan_with("62802322222", "4321");
     srv.card(&a, "C1").await;
     srv.card(&b, "C1").await;
     fixed_part(&srv, &a).await;

@@ -20,54 +20,6 @@ const MERCHANT: &str = "فروشگاه نمونه";
 
 // ------------------------------------------------------------------ helpers
 
-/// The 16-digit card number `prefix` + a Luhn check digit + `tail` (`prefix` + `tail` = 15 digits).
-fn pan_with(prefix: &str, tail: &str) -> String {
-    assert_eq!(prefix.len() + tail.len(), 15);
-    (0..10)
-        .map(|d| format!("{prefix}{d}{tail}"))
-        .find(|p| luhn_ok(p))
-        .expect("one check digit fits")
-}
-
-fn luhn_ok(digits: &str) -> bool {
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 1 {
-                let x = d * 2;
-                if x > 9 {
-                    x - 9
-                } else {
-                    x
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum % 10 == 0
-}
-
-/// Every run of exactly `n` ASCII digits in `text`.
-fn digit_runs(text: &str, n: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut run = String::new();
-    for ch in text.chars().chain(std::iter::once(' ')) {
-        if ch.is_ascii_digit() {
-            run.push(ch);
-        } else {
-            if run.len() == n {
-                out.push(run.clone());
-            }
-            run.clear();
-        }
-    }
-    out
-}
-
 fn has_non_ascii_digit(text: &str) -> bool {
     text.chars()
         .any(|c| ('۰'..='۹').contains(&c) || ('٠'..='٩').contains(&c))

@@ -570,3 +570,33 @@ pub fn first_digit_run(text: &str, n: usize) -> Option<String> {
 pub fn txn(id: &str) -> Value {
     json!({"id": id, "amount": 1_250_000, "merchant": "Shop"})
 }
+
+/// Whether `digits` pass the Luhn check (card numbers).
+pub fn luhn_ok(digits: &str) -> bool {
+    pooya_issuer::domain::Pan::parse(digits).is_ok()
+}
+
+/// The card number `prefix` + the one digit that makes it pass Luhn + `tail`.
+pub fn pan_with(prefix: &str, tail: &str) -> String {
+    (0..10)
+        .map(|d| format!("{prefix}{d}{tail}"))
+        .find(|p| luhn_ok(p))
+        .expect("one digit completes the Luhn check")
+}
+
+/// Every run of exactly `n` ASCII digits in `text`.
+pub fn digit_runs(text: &str, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut run = String::new();
+    for ch in text.chars().chain(std::iter::once(' ')) {
+        if ch.is_ascii_digit() {
+            run.push(ch);
+        } else {
+            if run.len() == n {
+                out.push(run.clone());
+            }
+            run.clear();
+        }
+    }
+    out
+}
