@@ -259,6 +259,20 @@ fn customer_from_row(row: &AnyRow) -> Result<CustomerRecord, StoreError> {
     })
 }
 
+fn queued_from_row(r: &AnyRow) -> Result<QueuedSms, StoreError> {
+    Ok(QueuedSms {
+        id: r.try_get("id").map_err(corrupt)?,
+        attempts: r.try_get("attempts").map_err(corrupt)?,
+        sms: OutgoingSms {
+            to: Mobile::parse(&r.try_get::<String, _>("to_mobile").map_err(corrupt)?)
+                .map_err(corrupt)?,
+            text: r.try_get("body").map_err(corrupt)?,
+            created_at: r.try_get("created_at").map_err(corrupt)?,
+            expires_at: r.try_get("expires_at").map_err(corrupt)?,
+        },
+    })
+}
+
 fn svc_json(c: &CardRecord) -> Result<String, StoreError> {
     serde_json::to_string(&c.svc).map_err(corrupt)
 }
@@ -620,21 +634,7 @@ impl Store for SqlStore {
             .await
             .map_err(unavailable)?;
         rows.sort_by_key(|r| r.try_get::<i64, _>("id").unwrap_or(0));
-        rows.iter()
-            .map(|r| {
-                Ok(QueuedSms {
-                    id: r.try_get("id").map_err(corrupt)?,
-                    attempts: r.try_get("attempts").map_err(corrupt)?,
-                    sms: OutgoingSms {
-                        to: Mobile::parse(&r.try_get::<String, _>("to_mobile").map_err(corrupt)?)
-                            .map_err(corrupt)?,
-                        text: r.try_get("body").map_err(corrupt)?,
-                        created_at: r.try_get("created_at").map_err(corrupt)?,
-                        expires_at: r.try_get("expires_at").map_err(corrupt)?,
-                    },
-                })
-            })
-            .collect()
+        rows.iter().map(queued_from_row).collect()
     }
 
     async fn outbox_due(&self, now: i64, limit: i64) -> Result<Vec<QueuedSms>, StoreError> {
@@ -648,21 +648,7 @@ impl Store for SqlStore {
         .fetch_all(&self.read)
         .await
         .map_err(unavailable)?;
-        rows.iter()
-            .map(|r| {
-                Ok(QueuedSms {
-                    id: r.try_get("id").map_err(corrupt)?,
-                    attempts: r.try_get("attempts").map_err(corrupt)?,
-                    sms: OutgoingSms {
-                        to: Mobile::parse(&r.try_get::<String, _>("to_mobile").map_err(corrupt)?)
-                            .map_err(corrupt)?,
-                        text: r.try_get("body").map_err(corrupt)?,
-                        created_at: r.try_get("created_at").map_err(corrupt)?,
-                        expires_at: r.try_get("expires_at").map_err(corrupt)?,
-                    },
-                })
-            })
-            .collect()
+        rows.iter().map(queued_from_row).collect()
     }
 
     async fn outbox_sent(&self, id: i64, at: i64) -> Result<(), StoreError> {
