@@ -44,6 +44,19 @@
 //!    (mode sms);
 //! 3. the static second password, where no dynamic service ever disabled it (R9).
 //!
+//! Hardware tokens (PSKC import, `POST /v1/admin/pskc`): from any state, an import replaces the
+//! card's service like an ATM activation does and leaves it `app/active` with a
+//! [`HardwareToken`] in place of the app's token. Its key is used exactly as the file gives it
+//! (standard RFC 4226 / RFC 6238 codes of the file's digits, algorithm and time step; no
+//! derivation) and serves the *second* password only; the first password of such a card is the
+//! static PIN. TOTP: the server's skew tolerance, each step once. HOTP: a code among the next
+//! `hardware.hotp_look_ahead` counter values is accepted and moves the counter past it; a code
+//! further on, within `hardware.hotp_resync_window`, is refused (`wrong_password`, a failure) but
+//! remembered, and when the very next second-password verification brings the code that follows
+//! it, that one is approved and the counter resynchronised (two consecutive codes). A lock (R5)
+//! or an ATM activation or deactivation kills the hardware token like any token; a change of
+//! mobile number (R12) does not, as the token was never issued on a number.
+//!
 //! Beside the service, two flags: `second_blocked` (R11: the holder blocked the second password at
 //! an ATM; only a branch unblocks) and `static_second_disabled` (R9: set when the dynamic second
 //! password becomes active, cleared only by an ATM deactivation, so removing the app's token or a
@@ -216,6 +229,48 @@ pub const MAX_TXN_CODES: usize = 10;
 pub const PAN_TAIL_MIN: usize = 4;
 pub const PAN_TAIL_MAX: usize = 8;
 
+/// The OTP algorithm of a hardware token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HardwareKind {
+    Hotp,
+    Totp,
+}
+
+/// A hardware token imported from a PSKC file: the card's second-password token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HardwareToken {
+    pub id: String,
+    /// The token's serial number, as the file gives it.
+    pub serial: String,
+    pub kind: HardwareKind,
+    /// The raw HMAC key, sealed under the keyring.
+    #[serde(with = "b64")]
+    pub key_sealed: Vec<u8>,
+    pub algorithm: String,
+    pub digits: u8,
+    /// TOTP: the time step.
+    pub step_secs: u32,
+    /// HOTP: the next counter value expected.
+    pub counter: u64,
+    /// TOTP, R3: the last step used.
+    pub last_step: Option<u64>,
+    /// HOTP: the counter of a code beyond the look-ahead, waiting for the code after it.
+    pub resync_counter: Option<u64>,
+    pub imported_at: i64,
+}
+
+/// What an import installs on a card: the key as the file gives it.
+pub struct HardwareKey<'a> {
+    pub serial: &'a str,
+    pub kind: HardwareKind,
+    pub key: &'a [u8],
+    pub algorithm: &'a str,
+    pub digits: u8,
+    pub step_secs: u32,
+    pub counter: u64,
+}
+
 /// The mutable part of a card, stored as one document.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DynamicService {
@@ -232,6 +287,9 @@ pub struct DynamicService {
     /// R24: codes of the unified transaction SMS, newest last.
     #[serde(default)]
     pub txn_codes: Vec<TxnCode>,
+    /// A hardware token imported from a PSKC file (mode app, in place of `token`).
+    #[serde(default)]
+    pub hardware: Option<HardwareToken>,
 }
 
 impl Default for DynamicService {
@@ -246,6 +304,7 @@ impl Default for DynamicService {
             failures: Vec::new(),
             pin_failures: Vec::new(),
             txn_codes: Vec::new(),
+            hardware: None,
         }
     }
 }
@@ -476,7 +535,7 @@ impl CardRecord {
         let s = &self.svc;
         let state = if s.locked {
             ServiceState::Locked
-        } else if s.mode == Mode::App && s.token.is_some() {
+        } else if s.mode == Mode::App && (s.token.is_some() || s.hardware.is_some()) {
             ServiceState::Active
         } else if s.mode == Mode::App && self.activation_alive(now) {
             ServiceState::Pending
@@ -486,7 +545,11 @@ impl CardRecord {
             ServiceState::Inactive
         };
         // A dead app activation (expired, tries used up) leaves no service at all.
-        let mode = if state == ServiceState::Inactive && s.token.is_none() && s.sms.is_none() {
+        let mode = if state == ServiceState::Inactive
+            && s.token.is_none()
+            && s.sms.is_none()
+            && s.hardware.is_none()
+        {
             Mode::None
         } else {
             s.mode
@@ -645,6 +708,7 @@ impl CardRecord {
             // R5: the service is disabled; the holder starts again at an ATM.
             self.svc.locked = true;
             self.svc.token = None;
+            self.svc.hardware = None;
             self.svc.sms = None;
             self.svc.activation = None;
             self.svc.txn_codes.clear();
@@ -683,7 +747,13 @@ impl CardRecord {
             return v;
         }
         let s = &self.svc;
-        if s.mode == Mode::App && s.token.is_some() {
+        if s.mode == Mode::App && s.hardware.is_some() {
+            match self.check_hardware_code(typed, now, policy, keys) {
+                Ok(()) => return Verdict::Approved,
+                Err(Verdict::WrongPassword) => {}
+                Err(v) => return v,
+            }
+        } else if s.mode == Mode::App && s.token.is_some() {
             match self.check_token_code(PasswordKind::Second, typed, now, policy, keys) {
                 Ok(Some(step)) => {
                     if let Some(t) = self.svc.token.as_mut() {
@@ -825,6 +895,154 @@ impl CardRecord {
             .is_some_and(|v| !v.used && now < v.expires_at && now - v.issued_at < interval)
     }
 
+    /// PSKC import: the hardware token becomes the card's second-password token; the card's
+    /// service is replaced as by an ATM activation and becomes app/active (API.md), and the static
+    /// second password dies (R9). The key is checked to make codes before anything changes.
+    pub fn install_hardware_token(
+        &mut self,
+        hw: &HardwareKey<'_>,
+        now: i64,
+        keys: &Keyring,
+    ) -> Result<(), String> {
+        let alg: pooya_otp::Algorithm = hw
+            .algorithm
+            .parse()
+            .map_err(|_| format!("unknown algorithm {:?}", hw.algorithm))?;
+        let digits = pooya_otp::Digits::new(hw.digits)
+            .map_err(|_| format!("{} digits (4 to 10)", hw.digits))?;
+        if hw.kind == HardwareKind::Totp {
+            pooya_otp::Totp::new(hw.step_secs, digits, alg)
+                .map_err(|_| format!("time step {} s", hw.step_secs))?;
+        }
+        if hw.key.is_empty() {
+            return Err("an empty key".into());
+        }
+        let id = random_id();
+        let key_sealed = keys.seal(&b64_aad("hardware", &self.pan_hash, &id), hw.key);
+        self.reset_service();
+        self.svc.mode = Mode::App;
+        self.svc.static_second_disabled = true;
+        self.svc.hardware = Some(HardwareToken {
+            id,
+            serial: hw.serial.to_owned(),
+            kind: hw.kind,
+            key_sealed,
+            algorithm: alg.as_str().to_owned(),
+            digits: hw.digits,
+            step_secs: if hw.kind == HardwareKind::Totp {
+                hw.step_secs
+            } else {
+                0
+            },
+            counter: hw.counter,
+            last_step: None,
+            resync_counter: None,
+            imported_at: now,
+        });
+        Ok(())
+    }
+
+    /// A second password of the card's hardware token (see the module doc).
+    fn check_hardware_code(
+        &mut self,
+        typed: &str,
+        now: i64,
+        policy: &Policy,
+        keys: &Keyring,
+    ) -> Result<(), Verdict> {
+        let pan_hash = self.pan_hash.clone();
+        let Some(h) = self.svc.hardware.as_mut() else {
+            return Err(Verdict::WrongPassword);
+        };
+        let Ok(raw) = keys.open(&b64_aad("hardware", &pan_hash, &h.id), &h.key_sealed) else {
+            return Err(Verdict::WrongPassword);
+        };
+        let key = pooya_otp::OtpKey::from_bytes(&raw);
+        let (Ok(alg), Ok(digits)) = (
+            h.algorithm.parse::<pooya_otp::Algorithm>(),
+            pooya_otp::Digits::new(h.digits),
+        ) else {
+            return Err(Verdict::WrongPassword);
+        };
+        if typed.len() != usize::from(digits.get()) {
+            return Err(Verdict::WrongPassword);
+        }
+        match h.kind {
+            HardwareKind::Totp => {
+                let Ok(totp) = pooya_otp::Totp::new(h.step_secs, digits, alg) else {
+                    return Err(Verdict::WrongPassword);
+                };
+                let tol = i64::from(policy.otp.skew_tolerance_secs) * 1000;
+                let window = totp.accepted_steps(now, tol);
+                let last = h.last_step;
+                let mut verdict = Err(Verdict::WrongPassword);
+                for step in window.clone() {
+                    if totp.code_at_step(&key, step).matches(typed) {
+                        verdict = if last.is_some_and(|l| step <= l) {
+                            Err(Verdict::Replayed)
+                        } else {
+                            Ok(step)
+                        };
+                    }
+                }
+                if verdict == Err(Verdict::WrongPassword) {
+                    let low = *window.start();
+                    for step in low.saturating_sub(10)..low {
+                        if totp.code_at_step(&key, step).matches(typed) {
+                            verdict = if last.is_some_and(|l| step <= l) {
+                                Err(Verdict::Replayed)
+                            } else {
+                                Err(Verdict::ExpiredPassword)
+                            };
+                        }
+                    }
+                }
+                let step = verdict?;
+                h.last_step = Some(step);
+                Ok(())
+            }
+            HardwareKind::Hotp => {
+                let code = |c: u64| pooya_otp::hotp(&key, c, digits, alg);
+                let look = u64::from(policy.hardware.hotp_look_ahead);
+                let resync = u64::from(policy.hardware.hotp_resync_window);
+                // The second of two consecutive codes beyond the window: resynchronised.
+                if let Some(r) = h.resync_counter.take() {
+                    let next = r.saturating_add(1);
+                    if next >= h.counter && code(next).matches(typed) {
+                        h.counter = next.saturating_add(1);
+                        return Ok(());
+                    }
+                }
+                let start = h.counter;
+                let mut hit = None;
+                for c in start..start.saturating_add(look) {
+                    if code(c).matches(typed) && hit.is_none() {
+                        hit = Some(c);
+                    }
+                }
+                if let Some(c) = hit {
+                    h.counter = c.saturating_add(1);
+                    return Ok(());
+                }
+                let mut replayed = false;
+                for c in start.saturating_sub(look)..start {
+                    replayed |= code(c).matches(typed);
+                }
+                if replayed {
+                    return Err(Verdict::Replayed);
+                }
+                let mut far = None;
+                for c in start.saturating_add(look)..start.saturating_add(resync) {
+                    if code(c).matches(typed) && far.is_none() {
+                        far = Some(c);
+                    }
+                }
+                h.resync_counter = far;
+                Err(Verdict::WrongPassword)
+            }
+        }
+    }
+
     /// R21: the SMS password is the fixed part then the variable part.
     fn check_sms_password(
         &mut self,
@@ -898,6 +1116,7 @@ impl CardRecord {
     /// Clears every dynamic credential: used when an activation replaces the card's service.
     fn reset_service(&mut self) {
         self.svc.token = None;
+        self.svc.hardware = None;
         self.svc.sms = None;
         self.svc.activation = None;
         self.svc.txn_codes.clear();
@@ -1019,7 +1238,11 @@ impl CardRecord {
             self.svc.activation = None;
         }
         self.svc.txn_codes.retain(|c| &c.mobile != old);
-        if self.svc.token.is_none() && self.svc.sms.is_none() && self.svc.activation.is_none() {
+        if self.svc.token.is_none()
+            && self.svc.sms.is_none()
+            && self.svc.activation.is_none()
+            && self.svc.hardware.is_none()
+        {
             self.svc.mode = Mode::None;
         }
         n

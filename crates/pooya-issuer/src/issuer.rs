@@ -74,6 +74,9 @@ pub enum IssuerError {
     MerchantTooLong { max: u32 },
     #[error("the merchant name holds a text-direction control character")]
     MerchantUnsafe,
+    /// A PSKC file (or its assignment to cards) that cannot be imported; nothing was imported.
+    #[error("{0}")]
+    InvalidPskc(String),
     #[error("the store is unavailable")]
     Unavailable(String),
     #[error("internal error")]
@@ -593,6 +596,7 @@ impl Issuer {
             )
         })
         .await
+        .inspect(|_| metrics::counter!("pooya_activations_total", "channel" => "app").increment(1))
     }
 
     /// R20: SMS activation; the fixed part and the receipt text go back to the ATM.
@@ -629,6 +633,7 @@ impl Issuer {
             )
         })
         .await
+        .inspect(|_| metrics::counter!("pooya_activations_total", "channel" => "sms").increment(1))
     }
 
     /// R10: back to static passwords.
@@ -820,7 +825,8 @@ impl Issuer {
                 verdict.response_code(),
                 verdict.reason()
             );
-            if next.svc.locked && verdict.response_code() == "55" {
+            let now_locked = next.svc.locked && verdict.response_code() == "55";
+            if now_locked {
                 detail.push_str(" now_locked");
             }
             let commit = Commit {
@@ -837,7 +843,12 @@ impl Issuer {
                 ..Commit::default()
             };
             match self.commit(commit).await {
-                Ok(()) => return Ok(verdict.into()),
+                Ok(()) => {
+                    if now_locked {
+                        metrics::counter!("pooya_lockouts_total").increment(1);
+                    }
+                    return Ok(verdict.into());
+                }
                 // Another server changed the card, or answered this very transaction: read again.
                 Err(StoreError::Conflict) => {
                     tokio::task::yield_now().await;
@@ -1037,6 +1048,9 @@ impl Issuer {
                 }
             })
             .await;
+        if result.is_ok() {
+            metrics::counter!("pooya_enrollments_total").increment(1);
+        }
         match result {
             Err(IssuerError::UnknownCard) => Err(IssuerError::UnknownEnrollment),
             other => other,
@@ -1114,6 +1128,114 @@ impl Issuer {
             IssuerError::UnknownCard => IssuerError::UnknownToken,
             e => e,
         })
+    }
+
+    // ---------------------------------------------------------------- administration
+
+    /// PSKC import (`POST /v1/admin/pskc`): every OTP key of the file becomes the second-password
+    /// token of the card its serial is assigned to, in one commit: all or nothing. Every key
+    /// package needs an assignment and every assigned serial a key package; a card takes one
+    /// token. An unknown card is [`IssuerError::UnknownCard`]; every other problem is
+    /// [`IssuerError::InvalidPskc`], naming the key package (or serial) at fault.
+    pub async fn import_pskc(
+        &self,
+        xml: &str,
+        secrets: &pooya_pskc::Secrets<'_>,
+        assign: &[(String, Pan)],
+    ) -> Result<usize, IssuerError> {
+        let keys = heavy(|| pooya_pskc::parse(xml, secrets))
+            .map_err(|e| IssuerError::InvalidPskc(e.to_string()))?;
+        let mut targets: Vec<(&pooya_pskc::ImportedKey, &Pan)> = Vec::new();
+        for k in &keys {
+            let pan = assign
+                .iter()
+                .find(|(serial, _)| serial == &k.serial)
+                .map(|(_, pan)| pan)
+                .ok_or_else(|| {
+                    IssuerError::InvalidPskc(format!(
+                        "key package {} (serial {}): no card assigned to it",
+                        k.index, k.serial
+                    ))
+                })?;
+            targets.push((k, pan));
+        }
+        for (serial, pan) in assign {
+            if !keys.iter().any(|k| &k.serial == serial) {
+                return Err(IssuerError::InvalidPskc(format!(
+                    "serial {serial} is assigned to card {} but the file has no key package \
+                     with it",
+                    pan.masked()
+                )));
+            }
+        }
+        let hashes: Vec<String> = targets.iter().map(|(_, pan)| self.pan_hash(pan)).collect();
+        for (i, h) in hashes.iter().enumerate() {
+            if hashes[..i].contains(h) {
+                return Err(IssuerError::InvalidPskc(format!(
+                    "card {} is assigned two tokens (serials {} and {})",
+                    targets[i].1.masked(),
+                    targets[hashes.iter().position(|x| x == h).unwrap_or(0)]
+                        .0
+                        .serial,
+                    targets[i].0.serial
+                )));
+            }
+        }
+        for _ in 0..MAX_ATTEMPTS {
+            let now = self.clock.now_ms();
+            let mut cards = Vec::with_capacity(targets.len());
+            let mut audit = Vec::with_capacity(targets.len());
+            for ((k, _), h) in targets.iter().zip(&hashes) {
+                let mut card = self.store.card(h).await?.ok_or(IssuerError::UnknownCard)?;
+                let kind = match k.kind {
+                    pooya_pskc::OtpKind::Hotp => crate::card::HardwareKind::Hotp,
+                    pooya_pskc::OtpKind::Totp => crate::card::HardwareKind::Totp,
+                };
+                let hw = crate::card::HardwareKey {
+                    serial: &k.serial,
+                    kind,
+                    key: &k.secret,
+                    algorithm: k.algorithm,
+                    digits: k.digits,
+                    step_secs: k.time_step,
+                    counter: k.counter,
+                };
+                card.install_hardware_token(&hw, now, &self.keys)
+                    .map_err(|why| {
+                        IssuerError::InvalidPskc(format!(
+                            "key package {} (serial {}): {why}",
+                            k.index, k.serial
+                        ))
+                    })?;
+                let detail = format!(
+                    "serial={} kind={} digits={} algorithm={}",
+                    k.serial,
+                    if kind == crate::card::HardwareKind::Hotp {
+                        "hotp"
+                    } else {
+                        "totp"
+                    },
+                    k.digits,
+                    k.algorithm
+                );
+                audit.push(self.audit(now, "admin.pskc_import", Some(&card), detail));
+                cards.push(card);
+            }
+            let commit = Commit {
+                cards,
+                audit,
+                ..Commit::default()
+            };
+            match self.commit(commit).await {
+                Ok(()) => return Ok(targets.len()),
+                Err(StoreError::Conflict) => {
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(IssuerError::Unavailable("too much contention".into()))
     }
 
     pub async fn health(&self) -> Result<(), IssuerError> {

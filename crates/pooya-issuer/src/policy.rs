@@ -22,6 +22,8 @@ pub struct Policy {
     pub pin: PinPolicy,
     pub activation: ActivationPolicy,
     pub sms: SmsPolicy,
+    /// Hardware tokens imported from PSKC files.
+    pub hardware: HardwarePolicy,
     /// Texts of the SMS that follow a template (R24), per language.
     pub templates: Templates,
 }
@@ -44,6 +46,26 @@ pub struct OtpPolicy {
     /// Whether the static PIN is still accepted as a first password once the card has dynamic
     /// first passwords (R9: the static PIN keeps working unless the bank says otherwise).
     pub static_pin_with_dynamic: bool,
+}
+
+/// Event-based (HOTP) hardware tokens drift ahead of the server's counter when the holder presses
+/// the button without using the code.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HardwarePolicy {
+    /// How many counter values from the stored one a code may be: a match moves the counter past it.
+    pub hotp_look_ahead: u32,
+    /// Beyond the look-ahead, how far two consecutive codes resynchronise the counter.
+    pub hotp_resync_window: u32,
+}
+
+impl Default for HardwarePolicy {
+    fn default() -> Self {
+        HardwarePolicy {
+            hotp_look_ahead: 10,
+            hotp_resync_window: 100,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
@@ -146,6 +168,7 @@ impl Default for Policy {
             pin: PinPolicy::default(),
             activation: ActivationPolicy::default(),
             sms: SmsPolicy::default(),
+            hardware: HardwarePolicy::default(),
             templates: Templates::default(),
         }
     }
@@ -273,6 +296,16 @@ impl Policy {
         }
         if o.algorithm.parse::<pooya_otp::Algorithm>().is_err() {
             return err("otp.algorithm", "must be SHA1, SHA256 or SHA512");
+        }
+        let h = &self.hardware;
+        if !(1..=1000).contains(&h.hotp_look_ahead)
+            || h.hotp_resync_window < h.hotp_look_ahead
+            || h.hotp_resync_window > 10_000
+        {
+            return err(
+                "hardware.hotp_look_ahead/hotp_resync_window",
+                "must satisfy 1 <= look_ahead <= 1000 and look_ahead <= resync_window <= 10000",
+            );
         }
         if self.lockout.max_failures == 0 || self.lockout.window_secs == 0 {
             return err("lockout", "max_failures and window_secs must be positive");

@@ -1,6 +1,7 @@
-//! The server's settings: a TOML file (`--config`), every setting defaulted. Command-line flags win
-//! over the file. The `[policy]` table changes the rules' numbers on top of a named `profile`
-//! (`central-bank`: 60 s codes; `maskan`: 120 s). See `docs/configuration.md`.
+//! The server's settings: a TOML file (`--config`), every setting defaulted, each overridable by an
+//! environment variable `POOYA_SECTION__KEY` ([`apply_env`]). Command-line flags win over both. The
+//! `[policy]` table changes the rules' numbers on top of a named `profile` (`central-bank`: 60 s
+//! codes; `maskan`: 120 s). See `docs/configuration.md`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,9 +11,9 @@ use pooya_issuer::policy::Policy;
 use pooya_sms::http::{HttpProvider, HttpProviderConfig};
 use pooya_sms::smpp::{InboundSms, SmppConfig, SmppProvider};
 use pooya_sms::{FileProvider, SmsProvider};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConfigFile {
     /// `central-bank` (default) or `maskan`.
@@ -24,7 +25,7 @@ pub struct ConfigFile {
     pub policy: toml::Table,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerSection {
     pub listen: Option<String>,
@@ -52,7 +53,7 @@ impl Default for ServerSection {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmsProviderSection {
     /// `file` (the default): a JSON-lines file; `http`: a JSON-over-HTTP gateway
@@ -156,20 +157,74 @@ pub enum ConfigError {
     UnknownProvider(String),
     #[error("SMS provider: {0}")]
     SmsProvider(String),
+    #[error("environment variable {0}: {1}")]
+    Env(String, String),
 }
 
 impl ConfigFile {
+    /// The file with this process's `POOYA_…__…` environment variables laid over it.
     pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::Read(path.display().to_string(), e))?;
-        Self::parse(&text, &path.display().to_string())
+        Self::parse_with_env(&text, &path.display().to_string(), std::env::vars())
     }
 
+    /// No file: the defaults with this process's environment overrides.
+    pub fn from_env() -> Result<ConfigFile, ConfigError> {
+        Self::parse_with_env("", "(defaults)", std::env::vars())
+    }
+
+    /// The file alone, no environment.
     pub fn parse(text: &str, name: &str) -> Result<ConfigFile, ConfigError> {
-        let c: ConfigFile =
+        Self::parse_with_env(text, name, std::iter::empty())
+    }
+
+    /// The file with the overrides among `vars` laid over it before it is read.
+    pub fn parse_with_env(
+        text: &str,
+        name: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<ConfigFile, ConfigError> {
+        let mut table: toml::Table =
             toml::from_str(text).map_err(|e| ConfigError::Parse(name.into(), e.to_string()))?;
+        apply_env(&mut table, vars)?;
+        let c: ConfigFile = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse(name.into(), e.to_string()))?;
         c.sms_provider.check()?;
         Ok(c)
+    }
+
+    /// `pooya config check`: every setting in effect (the profile's policy with its overrides,
+    /// the defaults filled in) as TOML, with secrets masked; an error if the settings do not
+    /// hold together.
+    pub fn effective_toml(&self) -> Result<String, ConfigError> {
+        let ser =
+            |e: toml::ser::Error| ConfigError::Parse("effective settings".into(), e.to_string());
+        let mut t = toml::Table::try_from(self).map_err(ser)?;
+        let profile = self.profile.as_deref().unwrap_or("central-bank");
+        t.insert(
+            "hashing".into(),
+            toml::Value::Table(
+                toml::Table::try_from(self.hashing.unwrap_or_default()).map_err(ser)?,
+            ),
+        );
+        t.insert(
+            "policy".into(),
+            toml::Value::Table(toml::Table::try_from(self.policy()?).map_err(ser)?),
+        );
+        mask_secrets(&mut t);
+        // In the order of docs/configuration.md: the profile, then one section after another.
+        let mut out = format!("profile = {}\n", toml::Value::from(profile));
+        for section in ["server", "hashing", "sms_provider", "policy"] {
+            if let Some(v) = t.remove(section) {
+                let mut one = toml::Table::new();
+                one.insert(section.into(), v);
+                out.push('\n');
+                out.push_str(&toml::to_string_pretty(&one).map_err(ser)?);
+            }
+        }
+        Ok(out)
     }
 
     /// The profile with the `[policy]` overrides laid over it, validated.
@@ -186,6 +241,166 @@ impl ConfigFile {
         policy.validate()?;
         Ok(policy)
     }
+}
+
+/// The prefix of every environment override.
+pub const ENV_PREFIX: &str = "POOYA_";
+
+/// Lays the environment's overrides over a configuration table. `POOYA_PROFILE` sets `profile`;
+/// `POOYA_A__B__C=value` sets `c` in table `[a.b]` (names lower-cased, `__` between levels). Other
+/// `POOYA_` variables (`POOYA_LOG`, `POOYA_DATABASE_URL`, `POOYA_APP_PASSWORD`) are not settings
+/// of the file and are left alone. A value is read as a TOML value (`120`, `true`, `"text"`,
+/// `[1, 2]`); one that is no TOML value, or that replaces a string, is taken as plain text.
+pub fn apply_env(
+    table: &mut toml::Table,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    let mut vars: Vec<(String, String)> = vars
+        .into_iter()
+        .filter(|(k, _)| {
+            k.strip_prefix(ENV_PREFIX)
+                .is_some_and(|rest| rest == "PROFILE" || rest.contains("__"))
+        })
+        .collect();
+    vars.sort();
+    for (name, raw) in vars {
+        let rest = &name[ENV_PREFIX.len()..];
+        let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        if path.iter().any(|p| p.is_empty()) {
+            return Err(ConfigError::Env(
+                name.clone(),
+                "an empty name between `__`".into(),
+            ));
+        }
+        let (last, parents) = path.split_last().expect("at least one part");
+        let mut at = &mut *table;
+        for p in parents {
+            let next = at
+                .entry(p.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            at = match next {
+                toml::Value::Table(t) => t,
+                _ => {
+                    return Err(ConfigError::Env(
+                        name.clone(),
+                        format!("`{p}` is a value, not a table"),
+                    ))
+                }
+            };
+        }
+        let keeps_string =
+            matches!(at.get(last), Some(toml::Value::String(_))) || is_string_setting(&path);
+        let value = if keeps_string && !raw.trim_start().starts_with('"') {
+            toml::Value::String(raw)
+        } else {
+            parse_scalar(&raw)
+        };
+        at.insert(last.clone(), value);
+    }
+    Ok(())
+}
+
+/// Settings whose values are text even when they look like numbers (a short number, a bank
+/// name made of digits).
+fn is_string_setting(path: &[String]) -> bool {
+    let p: Vec<&str> = path.iter().map(String::as_str).collect();
+    if matches!(
+        p.as_slice(),
+        ["profile"] | ["server", _] | ["sms_provider", "kind" | "path"]
+    ) {
+        return !matches!(p.as_slice(), ["server", "pool_size" | "max_body_bytes"]);
+    }
+    if let ["policy", rest @ ..] = p.as_slice() {
+        let defaults = toml::Table::try_from(Policy::default()).unwrap_or_default();
+        let mut at = &defaults;
+        for (i, k) in rest.iter().enumerate() {
+            match at.get(*k) {
+                Some(toml::Value::Table(t)) => at = t,
+                Some(toml::Value::String(_)) => return i + 1 == rest.len(),
+                _ => return false,
+            }
+        }
+    }
+    matches!(
+        p.as_slice(),
+        [
+            "sms_provider",
+            "smpp",
+            "host" | "system_id" | "password" | "system_type" | "source_addr"
+        ] | ["sms_provider", "http", "url" | "body_template"]
+            | ["sms_provider", "http", "headers", _]
+    )
+}
+
+fn parse_scalar(raw: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+}
+
+/// What `pooya config check` shows in place of a secret.
+pub const MASK: &str = "********";
+
+/// Masks the secrets of an effective configuration table: the HTTP gateway's header values and
+/// query string, the SMPP password, and the password in a database URL.
+pub fn mask_secrets(t: &mut toml::Table) {
+    if let Some(toml::Value::String(url)) =
+        t.get_mut("server").and_then(|s| s.get_mut("database_url"))
+    {
+        *url = mask_url_password(url);
+    }
+    let Some(sms) = t.get_mut("sms_provider").and_then(|s| s.as_table_mut()) else {
+        return;
+    };
+    if let Some(http) = sms.get_mut("http").and_then(|h| h.as_table_mut()) {
+        if let Some(toml::Value::Table(h)) = http.get_mut("headers") {
+            for (_, v) in h.iter_mut() {
+                *v = MASK.into();
+            }
+        }
+        if let Some(toml::Value::String(url)) = http.get_mut("url") {
+            if let Some((base, _)) = url.split_once('?') {
+                *url = format!("{base}?{MASK}");
+            }
+        }
+    }
+    if let Some(toml::Value::String(p)) = sms.get_mut("smpp").and_then(|s| s.get_mut("password")) {
+        *p = MASK.into();
+    }
+}
+
+/// `postgres://user:secret@host/db?password=x` → `postgres://user:********@host/db?password=********`.
+pub fn mask_url_password(url: &str) -> String {
+    let (mut out, query) = match url.split_once('?') {
+        Some((u, q)) => (u.to_owned(), Some(q)),
+        None => (url.to_owned(), None),
+    };
+    if let Some(scheme_end) = out.find("://").map(|i| i + 3) {
+        let authority_end = out[scheme_end..]
+            .find('/')
+            .map_or(out.len(), |i| scheme_end + i);
+        if let Some(at) = out[scheme_end..authority_end]
+            .rfind('@')
+            .map(|i| scheme_end + i)
+        {
+            if let Some(colon) = out[scheme_end..at].find(':').map(|i| scheme_end + i) {
+                out.replace_range(colon + 1..at, MASK);
+            }
+        }
+    }
+    if let Some(q) = query {
+        let q: Vec<String> = q
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}={MASK}"),
+                _ => kv.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&q.join("&"));
+    }
+    out
 }
 
 fn merge(base: &mut toml::Table, over: &toml::Table) {
@@ -272,6 +487,127 @@ timeout_ms = 2500
             .unwrap();
         let m = ConfigFile::parse(maskan, "docs").unwrap().policy().unwrap();
         assert_eq!(m.otp.lifetime_secs, 120);
+    }
+
+    fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+        vars.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let file = "profile = \"central-bank\"\n[server]\npool_size = 2\n[policy.sms]\nshort_number = \"10002516\"\n";
+        let c = ConfigFile::parse_with_env(
+            file,
+            "t",
+            env(&[
+                ("POOYA_POLICY__OTP__LIFETIME_SECS", "120"),
+                ("POOYA_SERVER__POOL_SIZE", "4"),
+                ("POOYA_SERVER__LISTEN", "0.0.0.0:9000"),
+                ("POOYA_SERVER__DATA_DIR", "/srv/pooya"),
+                ("POOYA_POLICY__SMS__SHORT_NUMBER", "3000"),
+                ("POOYA_POLICY__BANK_NAME", "12"),
+                ("POOYA_POLICY__OTP__STATIC_PIN_WITH_DYNAMIC", "false"),
+                // Not settings of the file: left alone.
+                ("POOYA_LOG", "debug"),
+                ("POOYA_DATABASE_URL", "postgres://x/y"),
+                ("POOYA_APP_PASSWORD", "pw"),
+                ("OTHER__THING", "1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.server.pool_size, 4);
+        assert_eq!(c.server.listen.as_deref(), Some("0.0.0.0:9000"));
+        assert_eq!(c.server.data_dir.as_deref(), Some(Path::new("/srv/pooya")));
+        assert_eq!(c.server.database_url, None);
+        let p = c.policy().unwrap();
+        assert_eq!(p.otp.lifetime_secs, 120);
+        assert_eq!(p.sms.short_number, "3000");
+        assert_eq!(p.bank_name, "12");
+        assert!(!p.otp.static_pin_with_dynamic);
+
+        // The profile too, and tables the file does not have.
+        let m = ConfigFile::parse_with_env(
+            "",
+            "t",
+            env(&[
+                ("POOYA_PROFILE", "maskan"),
+                ("POOYA_SMS_PROVIDER__KIND", "http"),
+                ("POOYA_SMS_PROVIDER__HTTP__URL", "https://sms.example/send"),
+                (
+                    "POOYA_SMS_PROVIDER__HTTP__BODY_TEMPLATE",
+                    r#"{"to": "{to}", "text": "{text}"}"#,
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(m.policy().unwrap().otp.lifetime_secs, 120);
+        assert_eq!(m.sms_provider.http.unwrap().url, "https://sms.example/send");
+
+        // Wrong values are refused with the setting named.
+        let e = ConfigFile::parse_with_env("", "t", env(&[("POOYA_SERVER__POOL_SIZE", "many")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pool_size"), "{e}");
+        assert!(ConfigFile::parse_with_env("", "t", env(&[("POOYA_SERVER__NOPE", "1")])).is_err());
+        assert!(ConfigFile::parse_with_env("", "t", env(&[("POOYA_SERVER____X", "1")])).is_err());
+        assert!(ConfigFile::parse_with_env("", "t", env(&[("POOYA_PROFILE__X", "1")])).is_err());
+        let bad =
+            ConfigFile::parse_with_env("", "t", env(&[("POOYA_POLICY__OTP__LIFETIME_SECS", "0")]))
+                .unwrap();
+        assert!(bad.policy().is_err());
+    }
+
+    #[test]
+    fn effective_settings_mask_secrets() {
+        let c = ConfigFile::parse(
+            r#"
+[server]
+database_url = "postgres://pooya:dbsecret@db.example:5432/pooya?sslmode=require&password=qsecret"
+[sms_provider]
+kind = "http"
+[sms_provider.http]
+url = "https://sms.example/send?key=urlsecret"
+headers = { Authorization = "Bearer hdrsecret", X-Key = "hdrsecret2" }
+body_template = '{"to": "{to}", "text": "{text}"}'
+"#,
+            "t",
+        )
+        .unwrap();
+        let out = c.effective_toml().unwrap();
+        for secret in ["dbsecret", "qsecret", "urlsecret", "hdrsecret"] {
+            assert!(!out.contains(secret), "{secret} in\n{out}");
+        }
+        assert!(
+            out.contains(
+                "postgres://pooya:********@db.example:5432/pooya?sslmode=require&password=********"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("Authorization = \"********\""), "{out}");
+        assert!(out.contains("https://sms.example/send?********"), "{out}");
+        // The effective policy is all there, defaults filled in; and it reads back.
+        assert!(out.contains("lifetime_secs = 60"), "{out}");
+        assert!(out.starts_with("profile = \"central-bank\""), "{out}");
+        let back = ConfigFile::parse(&out, "effective").unwrap();
+        assert_eq!(back.policy().unwrap(), Policy::default());
+
+        let smpp = ConfigFile::parse(
+            "[sms_provider]\nkind = \"smpp\"\n[sms_provider.smpp]\nhost = \"h\"\nport = 2775\nsystem_id = \"p\"\npassword = \"smppsec\"\nsource_addr = \"10002516\"\n",
+            "t",
+        )
+        .unwrap();
+        let out = smpp.effective_toml().unwrap();
+        assert!(!out.contains("smppsec"), "{out}");
+        assert!(out.contains("password = \"********\""), "{out}");
+
+        assert_eq!(mask_url_password("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(mask_url_password("sqlite://x.db"), "sqlite://x.db");
+        assert_eq!(
+            mask_url_password("postgres://u:p@ss@h/db"),
+            "postgres://u:********@h/db"
+        );
     }
 
     #[test]

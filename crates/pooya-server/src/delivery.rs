@@ -28,6 +28,7 @@ pub async fn deliver_due(issuer: &Issuer, provider: &dyn SmsProvider) -> usize {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %e, "outbox unreadable");
+            metrics::counter!("pooya_store_errors_total").increment(1);
             return 0;
         }
     };
@@ -36,6 +37,8 @@ pub async fn deliver_due(issuer: &Issuer, provider: &dyn SmsProvider) -> usize {
         let store = issuer.store();
         if m.sms.expires_at.is_some_and(|t| t <= now) {
             tracing::warn!(id = m.id, to = %m.sms.to.masked(), "SMS given up: its code expired before delivery");
+            metrics::counter!("pooya_sms_delivery_failures_total", "outcome" => "given_up")
+                .increment(1);
             let _ = store
                 .outbox_give_up(m.id, "expired before delivery", now)
                 .await;
@@ -45,6 +48,8 @@ pub async fn deliver_due(issuer: &Issuer, provider: &dyn SmsProvider) -> usize {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(id = m.id, error = %e, "SMS given up: body does not open");
+                metrics::counter!("pooya_sms_delivery_failures_total", "outcome" => "given_up")
+                    .increment(1);
                 let _ = store.outbox_give_up(m.id, "body does not open", now).await;
                 continue;
             }
@@ -55,6 +60,7 @@ pub async fn deliver_due(issuer: &Issuer, provider: &dyn SmsProvider) -> usize {
         {
             Ok(()) => {
                 sent += 1;
+                metrics::counter!("pooya_sms_sent_total").increment(1);
                 tracing::info!(id = m.id, to = %m.sms.to.masked(), "SMS sent");
                 if let Err(e) = store.outbox_sent(m.id, now).await {
                     tracing::error!(id = m.id, error = %e, "SMS sent but not marked; it may be sent again");
@@ -62,6 +68,8 @@ pub async fn deliver_due(issuer: &Issuer, provider: &dyn SmsProvider) -> usize {
             }
             Err(why) => {
                 tracing::warn!(id = m.id, attempts = m.attempts + 1, %why, "SMS not sent; will retry");
+                metrics::counter!("pooya_sms_delivery_failures_total", "outcome" => "retry")
+                    .increment(1);
                 let _ = store
                     .outbox_retry(m.id, &why, now + backoff_ms(m.attempts))
                     .await;
@@ -78,8 +86,19 @@ pub async fn run(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let signal = issuer.outbox_signal();
+    let mut gauge_read_at: Option<std::time::Instant> = None;
     loop {
         deliver_due(&issuer, provider.as_ref()).await;
+        // The outbox gauges, at most once a second.
+        if gauge_read_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            gauge_read_at = Some(std::time::Instant::now());
+            match issuer.outbox_status().await {
+                Ok((st, now)) => {
+                    crate::telemetry::record_outbox(st.queued, st.oldest_queued_at, now)
+                }
+                Err(_) => metrics::counter!("pooya_store_errors_total").increment(1),
+            }
+        }
         tokio::select! {
             _ = signal.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}

@@ -118,8 +118,10 @@ impl From<IssuerError> for ApiError {
             E::MerchantTooLong { .. } | E::MerchantUnsafe => {
                 (S::UNPROCESSABLE_ENTITY, "invalid_merchant")
             }
+            E::InvalidPskc(_) => (S::UNPROCESSABLE_ENTITY, "invalid_pskc"),
             E::Unavailable(why) => {
                 tracing::warn!(%why, "store unavailable");
+                metrics::counter!("pooya_store_errors_total").increment(1);
                 (S::SERVICE_UNAVAILABLE, "store_unavailable")
             }
             E::Internal(why) => {

@@ -16,6 +16,7 @@ pub mod config;
 pub mod delivery;
 pub mod error;
 pub mod extract;
+pub mod openapi;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
@@ -63,7 +64,7 @@ pub struct Opened {
 pub async fn open(opts: &ServeOptions) -> Result<Opened, ServeError> {
     let config = match &opts.config {
         Some(p) => ConfigFile::load(p)?,
-        None => ConfigFile::default(),
+        None => ConfigFile::from_env()?,
     };
     let data_dir = opts
         .data_dir
@@ -110,6 +111,9 @@ pub async fn open(opts: &ServeOptions) -> Result<Opened, ServeError> {
 }
 
 pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
+    if telemetry::install_metrics().is_none() {
+        tracing::warn!("another metrics recorder is installed: /metrics will answer 503");
+    }
     let opened = open(&opts).await?;
     let policy = opened.config.policy()?;
     let fake_clock = opts
@@ -216,6 +220,12 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+}
+
+/// `pooya config check FILE`: the effective settings (the file, the environment's `POOYA_…`
+/// overrides, the defaults) as TOML with secrets masked, or why they are refused.
+pub fn config_check(path: &std::path::Path) -> Result<String, config::ConfigError> {
+    ConfigFile::load(path)?.effective_toml()
 }
 
 /// `pooya keys create`: a new key of `role`, printed once.

@@ -35,7 +35,7 @@ use serde_json::Value;
 use crate::SmsProvider;
 
 /// `[sms_provider.http]`.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct HttpProviderConfig {
     /// `http://` or `https://` URL the messages are posted to.

@@ -73,7 +73,7 @@ fn default_reconnect_max_secs() -> u64 {
 }
 
 /// `[sms_provider] kind = "smpp"`.
-#[derive(Clone, serde::Deserialize)]
+#[derive(Clone, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmppConfig {
     pub host: String,

@@ -370,7 +370,8 @@ struct Outbox {
 #[derive(Default)]
 struct OutboxState {
     offset: u64,
-    partial: String,
+    /// Bytes after the last complete line (the server may be in the middle of appending one).
+    partial: Vec<u8>,
     by_mobile: HashMap<String, Vec<String>>,
 }
 
@@ -383,12 +384,12 @@ impl Outbox {
         };
         f.seek(SeekFrom::Start(st.offset))
             .map_err(|e| e.to_string())?;
-        let mut buf = String::new();
-        let n = f.read_to_string(&mut buf).map_err(|e| e.to_string())?;
+        let n = f.read_to_end(&mut st.partial).map_err(|e| e.to_string())?;
         st.offset += n as u64;
-        st.partial.push_str(&buf);
-        while let Some(i) = st.partial.find('\n') {
-            let line: String = st.partial.drain(..=i).collect();
+        while let Some(i) = st.partial.iter().position(|&b| b == b'\n') {
+            let bytes: Vec<u8> = st.partial.drain(..=i).collect();
+            let line =
+                String::from_utf8(bytes).map_err(|_| "an outbox line is not UTF-8".to_string())?;
             if line.trim().is_empty() {
                 continue;
             }

@@ -44,14 +44,129 @@ enum Command {
         /// TESTS ONLY: a clock that moves only through POST /v1/test/clock (admin key).
         #[arg(long, hide = true)]
         unsafe_fake_clock: bool,
+        /// Log lines on standard error: `text` (human-readable) or `json` (one object a line).
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
+    /// The configuration file.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
     /// The card holder's authenticator app.
     App(pooya_app::AppArgs),
+    /// Administration of a running server (role `admin`).
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
     /// Channel keys of the bank's systems.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
     },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validates FILE (with the POOYA_… environment overrides) and prints the effective settings
+    /// as TOML, secrets masked; exits 1 with the reason if they are refused.
+    Check {
+        /// The TOML configuration file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Imports the hardware tokens of a PSKC (RFC 6030) file: each serial's key becomes the
+    /// second-password token of the card assigned to it (POST /v1/admin/pskc). All or nothing.
+    ImportPskc {
+        /// The PSKC file (a <KeyContainer>).
+        file: PathBuf,
+        /// SERIAL=PAN: the card a token goes to; once per key package of the file.
+        #[arg(long = "assign", value_name = "SERIAL=PAN", required = true)]
+        assign: Vec<String>,
+        /// The pre-shared key of an encrypted file, in hex (RFC 6030 §6.1).
+        #[arg(long, env = "POOYA_PSKC_PRESHARED_KEY_HEX", hide_env_values = true)]
+        preshared_key_hex: Option<String>,
+        /// The password of a file encrypted with a PBKDF2-derived key (RFC 6030 §6.2).
+        #[arg(long, env = "POOYA_PSKC_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// The server, e.g. http://127.0.0.1:8080
+        #[arg(long)]
+        server: String,
+        /// An admin key.
+        #[arg(long, env = "POOYA_ADMIN_KEY", hide_env_values = true)]
+        key: String,
+    },
+}
+
+/// `pooya admin import-pskc`: posts the file and prints the answer.
+async fn import_pskc(cmd: AdminCommand) -> Result<String, String> {
+    let AdminCommand::ImportPskc {
+        file,
+        assign,
+        preshared_key_hex,
+        password,
+        server,
+        key,
+    } = cmd;
+    let pskc = std::fs::read_to_string(&file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let mut map = serde_json::Map::new();
+    for a in &assign {
+        let (serial, pan) = a
+            .split_once('=')
+            .filter(|(s, p)| !s.is_empty() && !p.is_empty())
+            .ok_or_else(|| format!("--assign {a:?}: expected SERIAL=PAN"))?;
+        if map.insert(serial.to_owned(), pan.into()).is_some() {
+            return Err(format!("serial {serial} is assigned twice"));
+        }
+    }
+    let mut body = serde_json::json!({ "pskc": pskc, "assign": map });
+    if let Some(h) = preshared_key_hex {
+        body["preshared_key_hex"] = h.into();
+    }
+    if let Some(p) = password {
+        body["password"] = p.into();
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))?;
+    let url = format!("{}/v1/admin/pskc", server.trim_end_matches('/'));
+    let resp = client
+        .post(url)
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| format!("{server}: {e}"))?;
+    let status = resp.status();
+    let answer: serde_json::Value = resp
+        .json()
+        .await
+        .map_err(|e| format!("{server}: unreadable answer ({status}): {e}"))?;
+    if status.is_success() {
+        Ok(format!("imported {}", answer["imported"]))
+    } else {
+        Err(format!(
+            "{} ({}): {}",
+            answer["error"]["code"].as_str().unwrap_or("error"),
+            status.as_u16(),
+            answer["error"]["message"].as_str().unwrap_or("")
+        ))
+    }
 }
 
 #[derive(Subcommand)]
@@ -69,14 +184,22 @@ enum KeysCommand {
     },
 }
 
-fn init_logs() {
+fn init_logs(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("POOYA_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -93,8 +216,9 @@ fn main() -> ExitCode {
             store,
             listen,
             unsafe_fake_clock,
+            log_format,
         } => {
-            init_logs();
+            init_logs(log_format);
             let opts = ServeOptions {
                 data_dir: store.data_dir,
                 listen,
@@ -109,6 +233,33 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("pooya serve: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => match pooya_server::config_check(&file) {
+            Ok(effective) => {
+                print!("{effective}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("pooya config check: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Admin { command } => {
+            let result = runtime()
+                .map_err(|e| e.to_string())
+                .and_then(|rt| rt.block_on(import_pskc(command)));
+            match result {
+                Ok(line) => {
+                    println!("{line}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("pooya admin import-pskc: {e}");
                     ExitCode::FAILURE
                 }
             }

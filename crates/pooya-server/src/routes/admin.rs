@@ -1,4 +1,5 @@
-//! Administration (role `admin`): the SMS outbox at a glance.
+//! Administration (role `admin`): the SMS outbox at a glance, and PSKC (RFC 6030) import of
+//! hardware tokens.
 
 use std::sync::Arc;
 
@@ -12,9 +13,23 @@ use crate::extract::{AdminRole, Authorized};
 use crate::state::AppState;
 
 pub fn routes() -> axum::Router<Arc<AppState>> {
-    Router::new().route("/v1/admin/outbox", get(outbox))
+    Router::new()
+        .route("/v1/admin/outbox", get(outbox))
+        .route("/v1/admin/pskc", axum::routing::post(import_pskc))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/admin/outbox",
+    tag = "admin",
+    summary = "The SMS outbox at a glance",
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "Messages waiting, how long the oldest has waited, retries, failures, given up, sent", body = crate::openapi::OutboxSummary),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
+    )
+)]
 /// `{"queued", "oldest_age_ms" (null when none is queued), "retrying", "failed_attempts",
 /// "given_up", "sent"}`: messages waiting, how long the oldest has waited, how many of them failed
 /// at least once, failed attempts in all, messages given up, messages sent.
@@ -31,4 +46,68 @@ async fn outbox(
         "given_up": st.given_up,
         "sent": st.sent,
     })))
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+struct PskcImport {
+    /// The `<KeyContainer>` as text.
+    pskc: String,
+    /// Serial number of each token → the PAN of the card it goes to.
+    assign: std::collections::BTreeMap<String, String>,
+    /// The pre-shared key of an encrypted file (RFC 6030 §6.1), in hex.
+    #[serde(default)]
+    preshared_key_hex: Option<String>,
+    /// The password of a file encrypted with a PBKDF2-derived key (RFC 6030 §6.2).
+    #[serde(default)]
+    password: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/pskc",
+    tag = "admin",
+    summary = "Import hardware tokens from a PSKC (RFC 6030) file: each becomes the second-password token of the card its serial is assigned to, all or nothing",
+    security(("bearer" = ["admin"])),
+    request_body = PskcImport,
+    responses(
+        (status = 200, description = "How many keys were imported", body = crate::openapi::PskcImported),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_card`: an assigned card does not exist; nothing imported", body = crate::openapi::ErrorBody),
+        (status = 422, description = "`invalid_pskc`: a bad file, key or assignment, nothing imported; `invalid_pan`", body = crate::openapi::ErrorBody),
+    )
+)]
+/// `POST /v1/admin/pskc`: every key of the file becomes the second-password token of the card its
+/// serial is assigned to, all in one commit. 200 `{"imported": N}`; a bad file or assignment: 422
+/// `invalid_pskc` naming the key package, nothing imported; an unknown card: 404 `unknown_card`.
+async fn import_pskc(
+    _: Authorized<AdminRole>,
+    State(s): State<Arc<AppState>>,
+    crate::extract::Body(b): crate::extract::Body<PskcImport>,
+) -> Result<Json<Value>, ApiError> {
+    let invalid = |m: String| {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_pskc",
+            m,
+        )
+    };
+    let psk = match b.preshared_key_hex.as_deref() {
+        Some(h) => Some(
+            pooya_pskc::from_hex(h)
+                .ok_or_else(|| invalid("preshared_key_hex is not hexadecimal".into()))?,
+        ),
+        None => None,
+    };
+    let mut assign = Vec::with_capacity(b.assign.len());
+    for (serial, pan) in &b.assign {
+        assign.push((serial.clone(), pooya_issuer::domain::Pan::parse(pan)?));
+    }
+    let secrets = pooya_pskc::Secrets {
+        preshared_key: psk.as_deref(),
+        password: b.password.as_deref().map(str::as_bytes),
+    };
+    let n = s.issuer.import_pskc(&b.pskc, &secrets, &assign).await?;
+    Ok(Json(json!({ "imported": n })))
 }

@@ -41,13 +41,29 @@ fn id_ok(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Start {
     pan: String,
     spake_msg: String,
     lifetime_secs: Option<u32>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/app/enrollments",
+    tag = "app",
+    summary = "Start enrolling the app (R8, R16): SPAKE2 keyed by the two ATM codes",
+    request_body = Start,
+    responses(
+        (status = 201, description = "The server's SPAKE2 message and key confirmation", body = crate::openapi::EnrollmentStarted),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type; `bad_request`: a field is not base64url or the SPAKE2 message is malformed", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`activation_exhausted`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
+        (status = 409, description = "`no_pending_activation`", body = crate::openapi::ErrorBody),
+        (status = 410, description = "`activation_expired`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "`invalid_pan`; `invalid_lifetime`", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn start(State(s): St, Body(b): Body<Start>) -> Result<(StatusCode, Json<Value>), ApiError> {
     let pan = Pan::parse(&b.pan)?;
     let msg = bytes("spake_msg", &b.spake_msg)?;
@@ -63,11 +79,29 @@ async fn start(State(s): St, Body(b): Body<Start>) -> Result<(StatusCode, Json<V
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Confirm {
     confirm: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/app/enrollments/{enrollment_id}/confirm",
+    tag = "app",
+    summary = "Confirm the enrollment: the token is issued",
+    request_body = Confirm,
+    params(
+        ("enrollment_id" = String, Path, description = "From the start of the enrollment"),
+    ),
+    responses(
+        (status = 200, description = "The new token", body = crate::openapi::TokenIssued),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type; `bad_request`: `confirm` is not base64url", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`wrong_activation_codes` (with `tries_left`); `activation_exhausted`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_enrollment`", body = crate::openapi::ErrorBody),
+        (status = 409, description = "`no_pending_activation`", body = crate::openapi::ErrorBody),
+        (status = 410, description = "`activation_expired`", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn confirm(
     State(s): St,
     Path(id): Path<String>,
@@ -90,6 +124,19 @@ async fn confirm(
     })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/app/tokens/{token_id}/removal-challenge",
+    tag = "app",
+    summary = "A nonce to prove the seed with, to remove the token",
+    params(
+        ("token_id" = String, Path, description = "The token"),
+    ),
+    responses(
+        (status = 200, description = "The nonce", body = crate::openapi::RemovalChallenge),
+        (status = 404, description = "`unknown_token`", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn removal_challenge(State(s): St, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     if !id_ok(&id) {
         return Err(pooya_issuer::IssuerError::UnknownToken.into());
@@ -101,12 +148,29 @@ async fn removal_challenge(State(s): St, Path(id): Path<String>) -> Result<Json<
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Removal {
     nonce: String,
     proof: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/app/tokens/{token_id}/removal",
+    tag = "app",
+    summary = "Remove the token by proof of its seed",
+    request_body = Removal,
+    params(
+        ("token_id" = String, Path, description = "The token"),
+    ),
+    responses(
+        (status = 200, description = "Removed", body = crate::openapi::Removed),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type; `bad_request`: a field is not base64url", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`bad_proof`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_token`", body = crate::openapi::ErrorBody),
+        (status = 410, description = "`challenge_expired`", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn removal(
     State(s): St,
     Path(id): Path<String>,

@@ -25,13 +25,13 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
         .route("/v1/atm/block-second-password", post(block_second))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct CardAndPin {
     pan: String,
     pin: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct WithMobile {
     pan: String,
     pin: String,
@@ -58,6 +58,22 @@ fn parse(b: &WithMobile) -> Result<(Pan, Digits, Mobile), ApiError> {
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/atm/activate-app",
+    tag = "atm",
+    summary = "Activate the app channel (R8): a receipt code here, the other code by SMS to the registered mobile",
+    security(("bearer" = ["atm"])),
+    request_body = WithMobile,
+    responses(
+        (status = 200, description = "The receipt code and when the activation dies", body = crate::openapi::AppActivation),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role; `wrong_pin`; `pin_tries_exceeded`; `expired_card`; `mobile_mismatch`: not the registered mobile", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "`invalid_pan`; `invalid_pin`; `invalid_mobile`", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn activate_app(
     _: Auth,
     State(s): St,
@@ -71,6 +87,22 @@ async fn activate_app(
     })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/atm/activate-sms",
+    tag = "atm",
+    summary = "Activate the SMS channel (R20)",
+    security(("bearer" = ["atm"])),
+    request_body = WithMobile,
+    responses(
+        (status = 200, description = "The fixed part and the receipt text", body = crate::openapi::SmsActivation),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role; `wrong_pin`; `pin_tries_exceeded`; `expired_card`; `mobile_mismatch`: not the registered mobile", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "`invalid_pan`; `invalid_pin`; `invalid_mobile`", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn activate_sms(
     _: Auth,
     State(s): St,
@@ -84,6 +116,22 @@ async fn activate_sms(
     })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/atm/deactivate",
+    tag = "atm",
+    summary = "Deactivate the dynamic service (R10)",
+    security(("bearer" = ["atm"])),
+    request_body = CardAndPin,
+    responses(
+        (status = 200, description = "Deactivated", body = crate::openapi::Deactivated),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role; `wrong_pin`; `pin_tries_exceeded`; `expired_card`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "`invalid_pan`; `invalid_pin`", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn deactivate(
     _: Auth,
     State(s): St,
@@ -97,6 +145,22 @@ async fn deactivate(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/atm/block-second-password",
+    tag = "atm",
+    summary = "Block the second password (R11)",
+    security(("bearer" = ["atm"])),
+    request_body = CardAndPin,
+    responses(
+        (status = 200, description = "Blocked", body = crate::openapi::SecondPasswordStatus),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role; `wrong_pin`; `pin_tries_exceeded`; `expired_card`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "`invalid_pan`; `invalid_pin`", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn block_second(
     _: Auth,
     State(s): St,

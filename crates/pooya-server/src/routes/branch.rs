@@ -26,12 +26,28 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
         .route("/v1/cards/{pan}/second-password/unblock", post(unblock))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewCustomer {
     customer_id: String,
     mobile: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/customers",
+    tag = "branch",
+    summary = "Register a customer",
+    security(("bearer" = ["branch"])),
+    request_body = NewCustomer,
+    responses(
+        (status = 201, description = "The customer, mobile in the form 09121234567", body = crate::openapi::Customer),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
+        (status = 409, description = "`already_exists`: the customer exists", body = crate::openapi::ErrorBody),
+        (status = 422, description = "`invalid_customer_id`; `invalid_mobile`", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn create_customer(
     _: Auth,
     State(s): St,
@@ -46,11 +62,30 @@ async fn create_customer(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewMobile {
     mobile: String,
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/customers/{customer_id}/mobile",
+    tag = "branch",
+    summary = "Change a customer's mobile (R12): the app tokens of their cards are revoked",
+    security(("bearer" = ["branch"])),
+    request_body = NewMobile,
+    params(
+        ("customer_id" = String, Path, description = "The customer"),
+    ),
+    responses(
+        (status = 200, description = "The new mobile and how many tokens were revoked", body = crate::openapi::MobileChanged),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_customer`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "`invalid_customer_id`; `invalid_mobile`", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn change_mobile(
     _: Auth,
     State(s): St,
@@ -65,7 +100,7 @@ async fn change_mobile(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewCard {
     pan: String,
     customer_id: String,
@@ -74,6 +109,23 @@ struct NewCard {
     second_password: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/cards",
+    tag = "branch",
+    summary = "Register a card of a customer",
+    security(("bearer" = ["branch"])),
+    request_body = NewCard,
+    responses(
+        (status = 201, description = "The card, PAN masked", body = crate::openapi::CardCreated),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_customer`", body = crate::openapi::ErrorBody),
+        (status = 409, description = "`already_exists`: the card exists", body = crate::openapi::ErrorBody),
+        (status = 422, description = "`invalid_pan`; `invalid_customer_id`; `invalid_expiry`; `invalid_pin`; `invalid_second_password`", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn create_card(
     _: Auth,
     State(s): St,
@@ -91,6 +143,23 @@ async fn create_card(
     Ok((StatusCode::CREATED, Json(json!({ "pan_masked": masked }))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/cards/{pan}",
+    tag = "branch",
+    summary = "A card's state",
+    security(("bearer" = ["branch"])),
+    params(
+        ("pan" = String, Path, description = "The full PAN (16 digits)"),
+    ),
+    responses(
+        (status = 200, description = "The card", body = crate::openapi::CardView),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "`invalid_pan`", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn card(_: Auth, State(s): St, Path(pan): Path<String>) -> Result<Json<Value>, ApiError> {
     let pan = Pan::parse(&pan)?;
     let v = s.issuer.card_view(&pan).await?;
@@ -103,6 +172,23 @@ async fn card(_: Auth, State(s): St, Path(pan): Path<String>) -> Result<Json<Val
     })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/cards/{pan}/second-password/unblock",
+    tag = "branch",
+    summary = "Unblock the second password (R11)",
+    security(("bearer" = ["branch"])),
+    params(
+        ("pan" = String, Path, description = "The full PAN (16 digits)"),
+    ),
+    responses(
+        (status = 200, description = "Unblocked", body = crate::openapi::SecondPasswordStatus),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "`invalid_pan`", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn unblock(_: Auth, State(s): St, Path(pan): Path<String>) -> Result<Json<Value>, ApiError> {
     let pan = Pan::parse(&pan)?;
     s.issuer.unblock_second(&pan).await?;

@@ -24,6 +24,8 @@ pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .merge(app::routes())
         .merge(admin::routes())
         .merge(public::routes())
+        .merge(crate::openapi::routes())
+        .merge(crate::telemetry::routes())
         .fallback(|| async { crate::error::ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             crate::error::ApiError::new(

@@ -21,10 +21,29 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
         .route("/v1/test/clock", post(move_clock))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/time",
+    tag = "public",
+    summary = "The server's clock (R19)",
+    responses(
+        (status = 200, description = "Unix time in ms", body = crate::openapi::Time),
+    )
+)]
 async fn time(State(s): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({"unix_ms": s.issuer.now_ms()}))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/health",
+    tag = "public",
+    summary = "Health: 200 once the store answers",
+    responses(
+        (status = 200, description = "`{\"status\": \"ok\"}`", body = crate::openapi::Health),
+        (status = 503, description = "`{\"status\": \"unavailable\", \"error\": {\"code\": \"store_unavailable\", …}}`: the store does not answer", body = crate::openapi::Health),
+    )
+)]
 async fn health(State(s): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
     match s.issuer.health().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ok"}))),
@@ -37,12 +56,27 @@ async fn health(State(s): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct MoveClock {
     advance_ms: Option<i64>,
     set_unix_ms: Option<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/test/clock",
+    tag = "public",
+    summary = "Tests only: move the fake clock (exists only under `--unsafe-fake-clock`)",
+    security(("bearer" = ["admin"])),
+    request_body = MoveClock,
+    responses(
+        (status = 200, description = "The clock now", body = crate::openapi::Time),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`not_found`: the server has no fake clock", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn move_clock(
     _: Authorized<AdminRole>,
     State(s): State<Arc<AppState>>,

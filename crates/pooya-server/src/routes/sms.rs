@@ -19,7 +19,7 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
     Router::new().route("/v1/sms/inbound", post(inbound))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Inbound {
     from: String,
     to: String,
@@ -29,6 +29,21 @@ struct Inbound {
 /// Longer than any real SMS (a concatenated one holds at most a few thousand characters).
 const MAX_TEXT_CHARS: usize = 1600;
 
+#[utoipa::path(
+    post,
+    path = "/v1/sms/inbound",
+    tag = "sms",
+    summary = "A message the bank's short number received (R21, R22); replies leave through the SMS outbox",
+    security(("bearer" = ["sms"])),
+    request_body = Inbound,
+    responses(
+        (status = 202, description = "Accepted", body = crate::openapi::Accepted),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
+        (status = 422, description = "`invalid_mobile`; `invalid_short_number`; `invalid_text`; `unknown_short_number`", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn inbound(
     _: Authorized<SmsRole>,
     State(s): State<Arc<AppState>>,

@@ -22,14 +22,14 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
         .route("/v1/otp-requests", post(otp_request))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Txn {
     id: String,
     amount: i64,
     merchant: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct Verify {
     pan: String,
     kind: String,
@@ -37,6 +37,22 @@ struct Verify {
     txn: Txn,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/verify",
+    tag = "switch",
+    summary = "Verify the password a holder typed for a transaction; a declined transaction is 200 with its response code. Idempotent on `txn.id` for the same card",
+    security(("bearer" = ["switch"])),
+    request_body = Verify,
+    responses(
+        (status = 200, description = "The verdict (ISO 8583 field 39)", body = crate::openapi::VerifyResult),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
+        (status = 409, description = "`txn_conflict`: the same `txn.id` with a different body", body = crate::openapi::ErrorBody),
+        (status = 422, description = "`invalid_pan`; `invalid_kind`; `invalid_password`; `invalid_txn_id`; `invalid_amount`; `invalid_merchant`", body = crate::openapi::ErrorBody),
+    )
+)]
 async fn verify(
     _: Authorized<SwitchRole>,
     State(s): State<Arc<AppState>>,
@@ -57,6 +73,7 @@ async fn verify(
     let password = Digits::typed_password(&b.password)?;
     let txn = Transaction::new(&b.txn.id, b.txn.amount, &b.txn.merchant)?;
     let out = s.issuer.verify(&pan, kind, &password, &txn).await?;
+    crate::telemetry::record_verify(out.response_code, out.reason);
     Ok(Json(json!({
         "approved": out.approved,
         "response_code": out.response_code,
@@ -64,7 +81,7 @@ async fn verify(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct OtpTxn {
     id: String,
     amount: i64,
@@ -74,12 +91,29 @@ struct OtpTxn {
     kind: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct OtpRequest {
     pan: String,
     txn: OtpTxn,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/otp-requests",
+    tag = "switch",
+    summary = "Send the unified transaction SMS with a one-time second password (R24)",
+    security(("bearer" = ["switch"])),
+    request_body = OtpRequest,
+    responses(
+        (status = 202, description = "Queued (or, for the same request again within the interval, the code already sent stands)", body = crate::openapi::OtpAccepted),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role; `second_password_blocked`; `locked`; `expired_card`", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
+        (status = 409, description = "`txn_already_verified`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "`invalid_pan`; `invalid_txn_id`; `invalid_amount`; `invalid_merchant`; `invalid_txn_type`", body = crate::openapi::ErrorBody),
+    )
+)]
 /// R24: a one-time second password for this card and transaction, sent to the holder's
 /// registered mobile in the central bank's unified text. 202 once it is queued (or, for the same
 /// request again within the interval, once the code already sent stands).
