@@ -11,289 +11,22 @@ fn psk() -> Vec<u8> {
 }
 
 /// RFC 6030 Figure 2: a plain HOTP key.
-pub const FIGURE_2: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<KeyContainer Version="1.0"
-    Id="exampleID1"
-    xmlns="urn:ietf:params:xml:ns:keyprov:pskc">
-    <KeyPackage>
-        <DeviceInfo>
-            <Manufacturer>Manufacturer</Manufacturer>
-            <SerialNo>987654321</SerialNo>
-        </DeviceInfo>
-        <CryptoModuleInfo>
-            <Id>CM_ID_001</Id>
-        </CryptoModuleInfo>
-        <Key Id="12345678"
-            Algorithm="urn:ietf:params:xml:ns:keyprov:pskc:hotp">
-            <Issuer>Issuer</Issuer>
-            <AlgorithmParameters>
-                <ResponseFormat Length="8" Encoding="DECIMAL"/>
-            </AlgorithmParameters>
-            <Data>
-                <Secret>
-                    <PlainValue>MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=
-                    </PlainValue>
-                </Secret>
-                <Counter>
-                    <PlainValue>0</PlainValue>
-                </Counter>
-            </Data>
-        </Key>
-    </KeyPackage>
-</KeyContainer>"#;
+pub const FIGURE_2: &str = include_str!("../testdata/rfc6030-figure-2.xml");
 
 /// RFC 6030 Figure 3: supplementary data (user ids).
-const FIGURE_3: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<KeyContainer Version="1.0"
-    Id="exampleID1"
-    xmlns="urn:ietf:params:xml:ns:keyprov:pskc">
-    <KeyPackage>
-        <DeviceInfo>
-            <Manufacturer>Manufacturer</Manufacturer>
-            <SerialNo>987654321</SerialNo>
-            <UserId>DC=example-bank,DC=net</UserId>
-        </DeviceInfo>
-        <CryptoModuleInfo>
-            <Id>CM_ID_001</Id>
-        </CryptoModuleInfo>
-        <Key Id="12345678"
-            Algorithm="urn:ietf:params:xml:ns:keyprov:pskc:hotp">
-            <Issuer>Issuer</Issuer>
-            <AlgorithmParameters>
-                <ResponseFormat Length="8" Encoding="DECIMAL"/>
-            </AlgorithmParameters>
-            <Data>
-                <Secret>
-                    <PlainValue>MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=
-                    </PlainValue>
-                </Secret>
-                <Counter>
-                    <PlainValue>0</PlainValue>
-                </Counter>
-            </Data>
-            <UserId>UID=jsmith,DC=example-bank,DC=net</UserId>
-        </Key>
-    </KeyPackage>
-</KeyContainer>"#;
+const FIGURE_3: &str = include_str!("../testdata/rfc6030-figure-3.xml");
 
 /// RFC 6030 Figure 4: the key is derived from a master key (`KeyReference`): no secret in the file.
-const FIGURE_4: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<KeyContainer Version="1.0"
-    Id="exampleID1"
-    xmlns="urn:ietf:params:xml:ns:keyprov:pskc">
-    <KeyPackage>
-        <DeviceInfo>
-            <Manufacturer>Manufacturer</Manufacturer>
-            <SerialNo>987654321</SerialNo>
-        </DeviceInfo>
-        <CryptoModuleInfo>
-            <Id>CM_ID_001</Id>
-        </CryptoModuleInfo>
-        <Key Id="12345678"
-            Algorithm="urn:ietf:params:xml:ns:keyprov:pskc:hotp">
-            <Issuer>Issuer</Issuer>
-            <AlgorithmParameters>
-                <ResponseFormat Length="8" Encoding="DECIMAL"/>
-            </AlgorithmParameters>
-            <KeyProfileId>keyProfile1</KeyProfileId>
-            <KeyReference>MasterKeyLabel
-            </KeyReference>
-            <Data>
-                <Counter>
-                    <PlainValue>0</PlainValue>
-                </Counter>
-            </Data>
-            <Policy>
-                <KeyUsage>OTP</KeyUsage>
-            </Policy>
-        </Key>
-    </KeyPackage>
-</KeyContainer>"#;
+const FIGURE_4: &str = include_str!("../testdata/rfc6030-figure-4.xml");
 
 /// RFC 6030 Figure 5: an HOTP key with a PIN, the PIN in a second key package.
-const FIGURE_5: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<KeyContainer Version="1.0"
-    Id="exampleID1"
-    xmlns="urn:ietf:params:xml:ns:keyprov:pskc">
-    <KeyPackage>
-        <DeviceInfo>
-            <Manufacturer>Manufacturer</Manufacturer>
-            <SerialNo>987654321</SerialNo>
-        </DeviceInfo>
-        <CryptoModuleInfo>
-            <Id>CM_ID_001</Id>
-        </CryptoModuleInfo>
-        <Key Id="12345678"
-            Algorithm="urn:ietf:params:xml:ns:keyprov:pskc:hotp">
-            <Issuer>Issuer</Issuer>
-            <AlgorithmParameters>
-                <ResponseFormat Length="8" Encoding="DECIMAL"/>
-            </AlgorithmParameters>
-            <Data>
-                <Secret>
-                    <PlainValue>MTIzNDU2Nzg5MDEyMzQ1Njc4OTA=
-                    </PlainValue>
-                </Secret>
-                <Counter>
-                    <PlainValue>0</PlainValue>
-                </Counter>
-            </Data>
-            <Policy>
-                <PINPolicy MinLength="4" MaxLength="4"
-                    PINKeyId="123456781" PINEncoding="DECIMAL"
-                    PINUsageMode="Local"/>
-                <KeyUsage>OTP</KeyUsage>
-            </Policy>
-        </Key>
-    </KeyPackage>
-    <KeyPackage>
-        <DeviceInfo>
-            <Manufacturer>Manufacturer</Manufacturer>
-            <SerialNo>987654321</SerialNo>
-        </DeviceInfo>
-        <CryptoModuleInfo>
-            <Id>CM_ID_001</Id>
-        </CryptoModuleInfo>
-        <Key Id="123456781"
-            Algorithm="urn:ietf:params:xml:ns:keyprov:pskc:pin">
-            <Issuer>Issuer</Issuer>
-            <AlgorithmParameters>
-                <ResponseFormat Length="4" Encoding="DECIMAL"/>
-            </AlgorithmParameters>
-            <Data>
-                <Secret>
-                    <PlainValue>MTIzNA==</PlainValue>
-                </Secret>
-            </Data>
-        </Key>
-    </KeyPackage>
-</KeyContainer>"#;
+const FIGURE_5: &str = include_str!("../testdata/rfc6030-figure-5.xml");
 
 /// RFC 6030 Figure 6 (§6.1): AES-128-CBC under a pre-shared key, HMAC-SHA1 MAC key encrypted too.
-pub const FIGURE_6: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<KeyContainer Version="1.0"
-    xmlns="urn:ietf:params:xml:ns:keyprov:pskc"
-    xmlns:ds="http://www.w3.org/2000/09/xmldsig#"
-    xmlns:xenc="http://www.w3.org/2001/04/xmlenc#">
-    <EncryptionKey>
-        <ds:KeyName>Pre-shared-key</ds:KeyName>
-    </EncryptionKey>
-    <MACMethod Algorithm="http://www.w3.org/2000/09/xmldsig#hmac-sha1">
-        <MACKey>
-            <xenc:EncryptionMethod
-            Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/>
-            <xenc:CipherData>
-                <xenc:CipherValue>
-    ESIzRFVmd4iZABEiM0RVZgKn6WjLaTC1sbeBMSvIhRejN9vJa2BOlSaMrR7I5wSX
-                </xenc:CipherValue>
-            </xenc:CipherData>
-        </MACKey>
-    </MACMethod>
-    <KeyPackage>
-        <DeviceInfo>
-            <Manufacturer>Manufacturer</Manufacturer>
-            <SerialNo>987654321</SerialNo>
-        </DeviceInfo>
-        <CryptoModuleInfo>
-            <Id>CM_ID_001</Id>
-        </CryptoModuleInfo>
-        <Key Id="12345678"
-            Algorithm="urn:ietf:params:xml:ns:keyprov:pskc:hotp">
-            <Issuer>Issuer</Issuer>
-            <AlgorithmParameters>
-                <ResponseFormat Length="8" Encoding="DECIMAL"/>
-            </AlgorithmParameters>
-            <Data>
-                <Secret>
-                    <EncryptedValue>
-                        <xenc:EncryptionMethod
-                        Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/>
-                        <xenc:CipherData>
-                            <xenc:CipherValue>
-    AAECAwQFBgcICQoLDA0OD+cIHItlB3Wra1DUpxVvOx2lef1VmNPCMl8jwZqIUqGv
-                            </xenc:CipherValue>
-                        </xenc:CipherData>
-                    </EncryptedValue>
-                    <ValueMAC>Su+NvtQfmvfJzF6bmQiJqoLRExc=
-                    </ValueMAC>
-                </Secret>
-                <Counter>
-                    <PlainValue>0</PlainValue>
-                </Counter>
-            </Data>
-        </Key>
-    </KeyPackage>
-</KeyContainer>"#;
+pub const FIGURE_6: &str = include_str!("../testdata/rfc6030-figure-6.xml");
 
 /// RFC 6030 Figure 7 (§6.2): a PBKDF2-derived key from the password "qwerty".
-const FIGURE_7: &str = r##"<?xml version="1.0" encoding="UTF-8"?>
-<pskc:KeyContainer
-  xmlns:pskc="urn:ietf:params:xml:ns:keyprov:pskc"
-  xmlns:xenc11="http://www.w3.org/2009/xmlenc11#"
-  xmlns:pkcs5="http://www.rsasecurity.com/rsalabs/pkcs/schemas/pkcs-5v2-0#"
-  xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Version="1.0">
-    <pskc:EncryptionKey>
-        <xenc11:DerivedKey>
-            <xenc11:KeyDerivationMethod
-              Algorithm="http://www.rsasecurity.com/rsalabs/pkcs/schemas/pkcs-5v2-0#pbkdf2">
-                <pkcs5:PBKDF2-params>
-                    <Salt>
-                        <Specified>Ej7/PEpyEpw=</Specified>
-                    </Salt>
-                    <IterationCount>1000</IterationCount>
-                    <KeyLength>16</KeyLength>
-                    <PRF/>
-                </pkcs5:PBKDF2-params>
-            </xenc11:KeyDerivationMethod>
-            <xenc:ReferenceList>
-                <xenc:DataReference URI="#ED"/>
-            </xenc:ReferenceList>
-            <xenc11:MasterKeyName>My Password 1</xenc11:MasterKeyName>
-        </xenc11:DerivedKey>
-    </pskc:EncryptionKey>
-    <pskc:MACMethod
-        Algorithm="http://www.w3.org/2000/09/xmldsig#hmac-sha1">
-        <pskc:MACKey>
-            <xenc:EncryptionMethod
-            Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/>
-            <xenc:CipherData>
-                <xenc:CipherValue>
-2GTTnLwM3I4e5IO5FkufoOEiOhNj91fhKRQBtBJYluUDsPOLTfUvoU2dStyOwYZx
-                </xenc:CipherValue>
-            </xenc:CipherData>
-        </pskc:MACKey>
-    </pskc:MACMethod>
-    <pskc:KeyPackage>
-        <pskc:DeviceInfo>
-            <pskc:Manufacturer>TokenVendorAcme</pskc:Manufacturer>
-            <pskc:SerialNo>987654321</pskc:SerialNo>
-        </pskc:DeviceInfo>
-        <pskc:CryptoModuleInfo>
-            <pskc:Id>CM_ID_001</pskc:Id>
-        </pskc:CryptoModuleInfo>
-        <pskc:Key Algorithm="urn:ietf:params:xml:ns:keyprov:pskc:hotp" Id="123456">
-            <pskc:Issuer>Example-Issuer</pskc:Issuer>
-            <pskc:AlgorithmParameters>
-                <pskc:ResponseFormat Length="8" Encoding="DECIMAL"/>
-            </pskc:AlgorithmParameters>
-            <pskc:Data>
-                <pskc:Secret>
-                <pskc:EncryptedValue Id="ED">
-                    <xenc:EncryptionMethod
-                        Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/>
-                        <xenc:CipherData>
-                            <xenc:CipherValue>
-      oTvo+S22nsmS2Z/RtcoF8Hfh+jzMe0RkiafpoDpnoZTjPYZu6V+A4aEn032yCr4f
-                        </xenc:CipherValue>
-                    </xenc:CipherData>
-                    </pskc:EncryptedValue>
-                    <pskc:ValueMAC>LP6xMvjtypbfT9PdkJhBZ+D6O4w=
-                    </pskc:ValueMAC>
-                </pskc:Secret>
-            </pskc:Data>
-        </pskc:Key>
-    </pskc:KeyPackage>
-</pskc:KeyContainer>"##;
+const FIGURE_7: &str = include_str!("../testdata/rfc6030-figure-7.xml");
 
 fn plain() -> Secrets<'static> {
     Secrets::default()
@@ -622,4 +355,11 @@ fn missing_serial_is_refused() {
     let f = FIGURE_2.replace("<SerialNo>987654321</SerialNo>", "");
     let e = parse(&f, &plain()).unwrap_err();
     assert!(e.to_string().contains("SerialNo"), "{e}");
+}
+
+/// The README's walk-through imports `contrib/tokens.example.pskc.xml`: it is Figure 6.
+#[test]
+fn the_readme_example_file_is_figure_6() {
+    let contrib = include_str!("../../../contrib/tokens.example.pskc.xml");
+    assert_eq!(contrib.trim(), FIGURE_6.trim());
 }
