@@ -77,6 +77,18 @@ fn unavailable(e: sqlx::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+/// A write that lost to a concurrent transaction (PostgreSQL's serialization failure or deadlock,
+/// under SERIALIZABLE or on distributed PostgreSQL-compatible databases) rolled back whole: the
+/// caller reads again and decides again, as for a lost version check.
+fn write_error(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40001" | "40P01")) => {
+            StoreError::Conflict
+        }
+        _ => unavailable(e),
+    }
+}
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.kind() == sqlx::error::ErrorKind::UniqueViolation)
 }
@@ -394,7 +406,7 @@ impl Store for SqlStore {
     }
 
     async fn commit(&self, c: Commit) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await.map_err(unavailable)?;
+        let mut tx = self.write.begin().await.map_err(write_error)?;
         let now = c
             .audit
             .first()
@@ -414,7 +426,7 @@ impl Store for SqlStore {
                 if is_unique_violation(&e) {
                     StoreError::Duplicate
                 } else {
-                    unavailable(e)
+                    write_error(e)
                 }
             })?;
         }
@@ -428,7 +440,7 @@ impl Store for SqlStore {
             .bind(u.version)
             .execute(&mut *tx)
             .await
-            .map_err(unavailable)?;
+            .map_err(write_error)?;
             if r.rows_affected() != 1 {
                 return Err(StoreError::Conflict);
             }
@@ -441,7 +453,7 @@ impl Store for SqlStore {
             .bind(*version)
             .execute(&mut *tx)
             .await
-            .map_err(unavailable)?;
+            .map_err(write_error)?;
             if r.rows_affected() != 1 {
                 return Err(StoreError::Conflict);
             }
@@ -473,7 +485,7 @@ impl Store for SqlStore {
                 if is_unique_violation(&e) {
                     StoreError::Duplicate
                 } else {
-                    unavailable(e)
+                    write_error(e)
                 }
             })?;
         }
@@ -496,7 +508,7 @@ impl Store for SqlStore {
                 if is_unique_violation(&e) {
                     StoreError::Conflict
                 } else {
-                    unavailable(e)
+                    write_error(e)
                 }
             })?;
             if r.rows_affected() != 1 {
@@ -520,7 +532,7 @@ impl Store for SqlStore {
                 if is_unique_violation(&e) {
                     StoreError::Conflict
                 } else {
-                    unavailable(e)
+                    write_error(e)
                 }
             })?;
         }
@@ -536,7 +548,7 @@ impl Store for SqlStore {
             .bind(m.created_at)
             .execute(&mut *tx)
             .await
-            .map_err(unavailable)?;
+            .map_err(write_error)?;
         }
         for a in &c.audit {
             sqlx::query(
@@ -550,9 +562,9 @@ impl Store for SqlStore {
             .bind(a.detail.clone())
             .execute(&mut *tx)
             .await
-            .map_err(unavailable)?;
+            .map_err(write_error)?;
         }
-        tx.commit().await.map_err(unavailable)
+        tx.commit().await.map_err(write_error)
     }
 
     async fn api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {

@@ -37,7 +37,7 @@ async fn backends() -> Vec<(
 /// A fresh PostgreSQL database, dropped at the end of the test.
 struct TempPg {
     admin: String,
-    name: String,
+    pub name: String,
     url: String,
 }
 
@@ -452,5 +452,65 @@ async fn card_number_tails_round_trip() {
             .unwrap()
             .tail_macs
             .is_empty());
+    }
+}
+
+/// Under SERIALIZABLE (or a distributed PostgreSQL-compatible database) a concurrent update makes
+/// PostgreSQL abort with a serialization failure: the store reports it as a lost race (`Conflict`,
+/// read again and decide again), never as the database being unavailable.
+#[tokio::test]
+async fn serialization_failures_are_lost_races() {
+    let Some(url) = std::env::var(PG_ENV).ok().filter(|u| !u.is_empty()) else {
+        eprintln!("{PG_ENV} not set: serialization test skipped (it needs PostgreSQL)");
+        return;
+    };
+    let pg = TempPg::create(&url).await;
+    {
+        use sqlx::Executor;
+        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        c.execute(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {} SET default_transaction_isolation = 'serializable'",
+            pg.name
+        )))
+        .await
+        .unwrap();
+    }
+    let store = SqlStore::connect(&pg.url, &SqlOptions::default())
+        .await
+        .unwrap();
+    store
+        .commit(Commit {
+            new_customers: vec![customer("C1", "09121234567")],
+            new_cards: vec![card("6280231234567898", "h1", "C1")],
+            ..Commit::default()
+        })
+        .await
+        .unwrap();
+    for round in 0..40 {
+        let read = store.card("h1").await.unwrap().unwrap();
+        let mut a = read.clone();
+        a.svc.failures.push(round);
+        let mut b = read.clone();
+        b.second_blocked = !b.second_blocked;
+        let (ra, rb) = tokio::join!(
+            store.commit(Commit {
+                cards: vec![a],
+                ..Commit::default()
+            }),
+            store.commit(Commit {
+                cards: vec![b],
+                ..Commit::default()
+            })
+        );
+        let oks = [&ra, &rb].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(oks, 1, "round {round}: {ra:?} {rb:?}");
+        for r in [ra, rb] {
+            assert!(
+                matches!(r, Ok(()) | Err(StoreError::Conflict)),
+                "round {round}: {r:?}"
+            );
+        }
     }
 }
