@@ -210,23 +210,6 @@ fn mobile_no(i: usize) -> String {
     format!("0912{:07}", 1_000_000 + i)
 }
 
-/// Every run of exactly `n` ASCII digits in `text`.
-fn digit_runs(text: &str, n: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut run = String::new();
-    for ch in text.chars().chain(std::iter::once(' ')) {
-        if ch.is_ascii_digit() {
-            run.push(ch);
-        } else {
-            if run.len() == n {
-                out.push(run.clone());
-            }
-            run.clear();
-        }
-    }
-    out
-}
-
 /// The messages of the outbox file sent to `mobile`.
 fn outbox_to(path: &Path, mobile: &str) -> Vec<Value> {
     read_jsonl(path)

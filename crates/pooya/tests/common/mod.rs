@@ -553,18 +553,7 @@ pub fn read_jsonl(path: &Path) -> Vec<Value> {
 
 /// The first run of exactly `n` ASCII digits in `text`.
 pub fn first_digit_run(text: &str, n: usize) -> Option<String> {
-    let mut run = String::new();
-    for ch in text.chars().chain(std::iter::once(' ')) {
-        if ch.is_ascii_digit() {
-            run.push(ch);
-        } else {
-            if run.len() == n {
-                return Some(run);
-            }
-            run.clear();
-        }
-    }
-    None
+    digit_runs(text, n).into_iter().next()
 }
 
 pub fn txn(id: &str) -> Value {
