@@ -2,8 +2,7 @@
 //! `pooya admin import-pskc`. Codes are computed in the test from the key straight out of the
 //! file (RFC 4226 / RFC 6238, no derivation), and checked against the RFCs' own test vectors.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// RFC 4226's and RFC 6238's SHA1 test key, the secret of RFC 6030's examples.

@@ -3,8 +3,7 @@
 //! things, idempotency of `/v1/verify`, body size, unknown paths and the shape of every error.
 //! Every refusal must change nothing, and each test checks that afterwards.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use serde_json::{json, Value};
 

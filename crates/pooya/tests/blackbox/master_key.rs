@@ -1,8 +1,7 @@
 //! Every server of one database must hold the master key the database was made with: one with
 //! another key would find no card and open no seed, so it refuses to start and says why.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn a_server_with_another_master_key_refuses_to_start() {

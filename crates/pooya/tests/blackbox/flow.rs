@@ -1,8 +1,7 @@
 //! The walk-through of the README, end to end over HTTP: register, activate at the ATM, enroll the
 //! app, verify a code, see it refused the second time.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn register_activate_enroll_verify_replay() {

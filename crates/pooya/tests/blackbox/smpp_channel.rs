@@ -1,10 +1,9 @@
 //! The SMS channel over SMPP end to end: the server's SMS leave through an SMSC (the simulator of
 //! `pooya_sms::smpp`), and a holder's request for a password arrives from it as deliver_sm (R21).
 
-mod common;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use pooya_sms::smpp::simulator::Simulator;
 use serde_json::json;
 

@@ -2,8 +2,7 @@
 //! its rule, over the HTTP contract of `design/API.md`: R1–R12, the ATM PIN, token removal and
 //! re-activation. Time moves on the server's fake clock only.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

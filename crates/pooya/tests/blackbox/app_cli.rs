@@ -3,8 +3,7 @@
 //! against the real server. The app password comes from `POOYA_APP_PASSWORD`, and
 //! `POOYA_APP_KDF_FAST=1` keeps the vault's key derivation cheap.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

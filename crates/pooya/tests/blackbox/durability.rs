@@ -3,8 +3,7 @@
 //! bootstrap keys that are written once and kept, a clean exit on SIGTERM, keys made with
 //! `pooya keys create`, and no secret in the server's log.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::process::Command;
 

@@ -2,8 +2,7 @@
 //! (R20), the variable part by SMS to the bank's short number (R21), and the requests the server
 //! must ignore (R22). Also the language and digits of the activation SMS (R8).
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use serde_json::{json, Value};
 

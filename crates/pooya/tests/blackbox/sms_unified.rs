@@ -2,8 +2,7 @@
 //! `POST /v1/otp-requests` to `/v1/verify`, the edge cases of SMS requests (R21, R22), the outbox
 //! status for operators, the HTTP gateway provider, and messages in flight across a `kill -9`.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};

@@ -1,8 +1,7 @@
 //! The OpenAPI description the server serves at `/v1/openapi.json` covers the contract: every
 //! method and path `design/API.md` names, with every status it names for it. And `/docs` is a page.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::collections::{BTreeMap, BTreeSet};
 

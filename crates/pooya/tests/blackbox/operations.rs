@@ -1,8 +1,7 @@
 //! Operations: Prometheus metrics at `/metrics`, request ids, JSON logs, `pooya config check` and
 //! the files in `contrib/` (a systemd unit and an example configuration).
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

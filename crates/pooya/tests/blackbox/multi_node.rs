@@ -7,8 +7,7 @@
 //! node has its own fake clock; the tests set all of them to the same instant and move them
 //! together.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

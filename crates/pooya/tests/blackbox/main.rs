@@ -1,0 +1,21 @@
+//! pooya's black-box suite: every test starts the real `pooya` binary and talks HTTP (or SMPP) to it.
+//!
+//! One test binary, not one per file: each binary links the whole workspace, and fourteen of them
+//! cost CI's disk gigabytes and its linker minutes. Run one part with
+//! `cargo test -p pooya --test blackbox rules_app::`.
+
+mod common;
+
+mod api_edges;
+mod app_cli;
+mod durability;
+mod flow;
+mod master_key;
+mod multi_node;
+mod openapi;
+mod operations;
+mod pskc;
+mod rules_app;
+mod rules_sms;
+mod smpp_channel;
+mod sms_unified;
