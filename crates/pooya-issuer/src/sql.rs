@@ -46,6 +46,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0004_master_key_check.sql"),
         include_str!("../migrations/postgres/0004_master_key_check.sql"),
     ),
+    (
+        6,
+        include_str!("../migrations/sqlite/0006_data_keys.sql"),
+        include_str!("../migrations/postgres/0006_data_keys.sql"),
+    ),
 ];
 
 /// Key of the PostgreSQL advisory lock that serialises migrations of servers starting together.
@@ -775,6 +780,79 @@ impl Store for SqlStore {
                 .await
                 .map_err(unavailable)?;
         Ok(pooya_otp::ct_eq(stored.as_bytes(), value.as_bytes()))
+    }
+
+    async fn master_check_value(&self) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT check_value FROM master_key_check WHERE id = 1")
+            .fetch_optional(&self.write)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn data_keys(&self) -> Result<Vec<WrappedDataKey>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT generation, kek_id, wrapped, created_at, wrapped_at FROM data_keys \
+             ORDER BY generation",
+        )
+        .fetch_all(&self.write)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                let hex: String = r.try_get("wrapped").map_err(corrupt)?;
+                Ok(WrappedDataKey {
+                    generation: r.try_get("generation").map_err(corrupt)?,
+                    kek_id: r.try_get("kek_id").map_err(corrupt)?,
+                    wrapped: data_encoding::HEXLOWER
+                        .decode(hex.as_bytes())
+                        .map_err(corrupt)?,
+                    created_at: r.try_get("created_at").map_err(corrupt)?,
+                    wrapped_at: r.try_get("wrapped_at").map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_data_key(&self, k: &WrappedDataKey) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO data_keys (generation, kek_id, wrapped, created_at, wrapped_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (generation) DO NOTHING",
+        )
+        .bind(k.generation)
+        .bind(k.kek_id.clone())
+        .bind(data_encoding::HEXLOWER.encode(&k.wrapped))
+        .bind(k.created_at)
+        .bind(k.wrapped_at)
+        .execute(&self.write)
+        .await
+        .map_err(write_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn rewrap_data_keys(
+        &self,
+        from_kek_id: &str,
+        keys: &[WrappedDataKey],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await.map_err(unavailable)?;
+        for k in keys {
+            let done = sqlx::query(
+                "UPDATE data_keys SET kek_id = $1, wrapped = $2, wrapped_at = $3 \
+                 WHERE generation = $4 AND kek_id = $5",
+            )
+            .bind(k.kek_id.clone())
+            .bind(data_encoding::HEXLOWER.encode(&k.wrapped))
+            .bind(k.wrapped_at)
+            .bind(k.generation)
+            .bind(from_kek_id.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error)?;
+            if done.rows_affected() != 1 {
+                return Err(StoreError::Conflict);
+            }
+        }
+        tx.commit().await.map_err(write_error)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

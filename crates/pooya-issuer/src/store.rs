@@ -121,6 +121,26 @@ pub struct ApiKeyRecord {
     pub created_at: i64,
 }
 
+/// A data key wrapped under a key encryption key (KEK) that is not in the database.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WrappedDataKey {
+    pub generation: i64,
+    /// Which KEK wraps it: a fingerprint or a name, never the key.
+    pub kek_id: String,
+    pub wrapped: Vec<u8>,
+    pub created_at: i64,
+    pub wrapped_at: i64,
+}
+
+impl std::fmt::Debug for WrappedDataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WrappedDataKey")
+            .field("generation", &self.generation)
+            .field("kek_id", &self.kek_id)
+            .finish_non_exhaustive()
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn customer(&self, id: &CustomerId) -> Result<Option<CustomerRecord>, StoreError>;
@@ -173,5 +193,20 @@ pub trait Store: Send + Sync + 'static {
     /// Records `value` (a check value of the master key, not the key) on first use and answers
     /// whether it equals the recorded one: every server on one database must hold the same key.
     async fn master_key_check(&self, value: &str) -> Result<bool, StoreError>;
+    /// The recorded master key check value, if any (read only).
+    async fn master_check_value(&self) -> Result<Option<String>, StoreError>;
+
+    /// Every wrapped data key, oldest generation first.
+    async fn data_keys(&self) -> Result<Vec<WrappedDataKey>, StoreError>;
+    /// Adds a data key; `false` (nothing written) when its generation exists already (another
+    /// server starting at the same moment wrote it first).
+    async fn add_data_key(&self, key: &WrappedDataKey) -> Result<bool, StoreError>;
+    /// Replaces the wrapping of every given generation, all or nothing, each guarded by the KEK it
+    /// was wrapped under (`from_kek_id`): `Conflict` if any row is not under it any more.
+    async fn rewrap_data_keys(
+        &self,
+        from_kek_id: &str,
+        keys: &[WrappedDataKey],
+    ) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -21,6 +21,8 @@ pub struct ConfigFile {
     pub server: ServerSection,
     pub hashing: Option<HashCost>,
     pub sms_provider: SmsProviderSection,
+    /// Where the key encryption key is (docs/keys.md).
+    pub keys: pooya_keys::KeysSection,
     /// Overrides of [`Policy`] fields, e.g. `[policy.otp] lifetime_secs = 90`.
     pub policy: toml::Table,
 }
@@ -159,6 +161,8 @@ pub enum ConfigError {
     SmsProvider(String),
     #[error("environment variable {0}: {1}")]
     Env(String, String),
+    #[error("{0}")]
+    Keys(String),
 }
 
 impl ConfigFile {
@@ -192,6 +196,7 @@ impl ConfigFile {
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Parse(name.into(), e.to_string()))?;
         c.sms_provider.check()?;
+        c.keys.validate().map_err(ConfigError::Keys)?;
         Ok(c)
     }
 
@@ -216,7 +221,7 @@ impl ConfigFile {
         mask_secrets(&mut t);
         // In the order of docs/configuration.md: the profile, then one section after another.
         let mut out = format!("profile = {}\n", toml::Value::from(profile));
-        for section in ["server", "hashing", "sms_provider", "policy"] {
+        for section in ["server", "keys", "hashing", "sms_provider", "policy"] {
             if let Some(v) = t.remove(section) {
                 let mut one = toml::Table::new();
                 one.insert(section.into(), v);
@@ -306,7 +311,7 @@ fn is_string_setting(path: &[String]) -> bool {
     let p: Vec<&str> = path.iter().map(String::as_str).collect();
     if matches!(
         p.as_slice(),
-        ["profile"] | ["server", _] | ["sms_provider", "kind" | "path"]
+        ["profile"] | ["server", _] | ["sms_provider", "kind" | "path"] | ["keys", _]
     ) {
         return !matches!(p.as_slice(), ["server", "pool_size" | "max_body_bytes"]);
     }
@@ -320,6 +325,9 @@ fn is_string_setting(path: &[String]) -> bool {
                 _ => return false,
             }
         }
+    }
+    if let ["keys", "pkcs11", k] = p.as_slice() {
+        return *k != "slot";
     }
     matches!(
         p.as_slice(),

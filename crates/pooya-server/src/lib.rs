@@ -10,6 +10,7 @@ use pooya_issuer::keys::Keyring;
 use pooya_issuer::sql::{SqlOptions, SqlStore};
 use pooya_issuer::store::Store;
 use pooya_issuer::Issuer;
+use pooya_keys::{KekSpec, LoadEvent};
 
 pub mod apikeys;
 pub mod config;
@@ -42,6 +43,8 @@ pub enum ServeError {
     Usage(String),
     #[error(transparent)]
     Key(#[from] pooya_issuer::keys::KeyError),
+    #[error(transparent)]
+    Keys(#[from] pooya_keys::KeysError),
     #[error("store: {0}")]
     Store(#[from] pooya_issuer::store::StoreError),
     #[error(transparent)]
@@ -60,8 +63,15 @@ pub struct Opened {
     pub config: ConfigFile,
 }
 
-/// Reads the configuration, creates the data directory, opens the store and the master key.
-pub async fn open(opts: &ServeOptions) -> Result<Opened, ServeError> {
+/// The configuration, the data directory and the store, before any key is loaded.
+pub struct OpenedStore {
+    pub data_dir: PathBuf,
+    pub store: Arc<dyn Store>,
+    pub config: ConfigFile,
+}
+
+/// Reads the configuration, creates the data directory and opens (migrates) the store.
+pub async fn open_store(opts: &ServeOptions) -> Result<OpenedStore, ServeError> {
     let config = match &opts.config {
         Some(p) => ConfigFile::load(p)?,
         None => ConfigFile::from_env()?,
@@ -84,28 +94,65 @@ pub async fn open(opts: &ServeOptions) -> Result<Opened, ServeError> {
         Some(url) => SqlStore::connect(&url, &sql).await?,
         None => SqlStore::open_sqlite(&data_dir.join("pooya.sqlite3"), &sql).await?,
     };
-    let key_path = config
+    Ok(OpenedStore {
+        data_dir,
+        store: Arc::new(store),
+        config,
+    })
+}
+
+/// The KEK `config`'s `[keys]` section names; a key file defaults to `[server] master_key_file`,
+/// else `DATA_DIR/master.key`.
+pub fn kek_spec(config: &ConfigFile, data_dir: &std::path::Path) -> Result<KekSpec, ServeError> {
+    let default_file = config
         .server
         .master_key_file
         .clone()
         .unwrap_or_else(|| data_dir.join("master.key"));
-    let master = Keyring::load_or_create_master(&key_path)?;
-    let keyring = Keyring::from_master(&master, config.hashing.unwrap_or_default())?;
-    // A server with another master key would find no card and open no seed: refuse to start.
-    if !store
-        .master_key_check(&keyring.master_check_value())
-        .await?
-    {
-        return Err(ServeError::Usage(format!(
-            "the master key {} is not the one this database was made with; \
-             give every server the same master key file ([server] master_key_file)",
-            key_path.display()
-        )));
+    config
+        .keys
+        .spec(&default_file)
+        .map_err(|e| ServeError::Config(config::ConfigError::Keys(e)))
+}
+
+/// Reads the configuration, creates the data directory, opens the store and the keys: the data
+/// keys from the store, unwrapped under the KEK (docs/keys.md).
+pub async fn open(opts: &ServeOptions) -> Result<Opened, ServeError> {
+    let OpenedStore {
+        data_dir,
+        store,
+        config,
+    } = open_store(opts).await?;
+    let spec = kek_spec(&config, &data_dir)?;
+    let loaded = pooya_keys::load_keyring(
+        store.as_ref(),
+        &spec,
+        config.hashing.unwrap_or_default(),
+        SystemClock.now_ms(),
+        true,
+    )
+    .await?;
+    match loaded.event {
+        LoadEvent::Opened => tracing::info!(
+            generation = loaded.generation,
+            kek = %loaded.kek.describe(),
+            "data keys unwrapped"
+        ),
+        LoadEvent::Created => tracing::info!(
+            kek = %loaded.kek.describe(),
+            "new database: data key generation 1 made and wrapped under the KEK"
+        ),
+        LoadEvent::Adopted => tracing::warn!(
+            kek = %loaded.kek.describe(),
+            "this database's keys came from its master key file: they are now data key \
+             generation 1, wrapped under that file. Move to a new KEK with `pooya keys rotate` \
+             and then destroy the old file, which is the data key itself (docs/keys.md)"
+        ),
     }
     Ok(Opened {
         data_dir,
-        store: Arc::new(store),
-        keyring: Arc::new(keyring),
+        store,
+        keyring: Arc::new(loaded.keyring),
         config,
     })
 }

@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 use pooya_issuer::domain::Role;
 use pooya_server::ServeOptions;
 
+mod keycmd;
+
 #[derive(Parser)]
 #[command(
     name = "pooya",
@@ -20,16 +22,16 @@ struct Cli {
 }
 
 #[derive(clap::Args, Clone)]
-struct StoreArgs {
+pub(crate) struct StoreArgs {
     /// Directory of the SQLite database, the master key, bootstrap keys and the SMS outbox file.
     #[arg(long)]
-    data_dir: Option<PathBuf>,
+    pub(crate) data_dir: Option<PathBuf>,
     /// PostgreSQL instead of the embedded SQLite: postgres://user@host/db
     #[arg(long, env = "POOYA_DATABASE_URL")]
-    database_url: Option<String>,
+    pub(crate) database_url: Option<String>,
     /// TOML configuration file; every setting has a default (docs/configuration.md).
     #[arg(long)]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -60,7 +62,7 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// Channel keys of the bank's systems.
+    /// Channel keys of the bank's systems, and the key encryption key (docs/keys.md).
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -182,6 +184,12 @@ enum KeysCommand {
         #[arg(long, default_value = "")]
         label: String,
     },
+    /// Creates a key encryption key (KEK): a new key file, or an AES key in the PKCS#11 token.
+    CreateKek(keycmd::CreateKekArgs),
+    /// Re-wraps every data key under a new KEK while servers keep serving (docs/keys.md).
+    Rotate(keycmd::RotateArgs),
+    /// Shows the data keys and whether each opens under the configured KEK.
+    Status(keycmd::StatusArgs),
 }
 
 fn init_logs(format: LogFormat) {
@@ -202,7 +210,7 @@ fn init_logs(format: LogFormat) {
     }
 }
 
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -264,6 +272,15 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Keys {
+            command: KeysCommand::CreateKek(args),
+        } => keycmd::create_kek(args),
+        Command::Keys {
+            command: KeysCommand::Rotate(args),
+        } => keycmd::rotate(args),
+        Command::Keys {
+            command: KeysCommand::Status(args),
+        } => keycmd::status(args),
         Command::Keys {
             command: KeysCommand::Create { store, role, label },
         } => {
