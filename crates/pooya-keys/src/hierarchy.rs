@@ -205,6 +205,9 @@ pub async fn rotate(
     let rows = store.data_keys().await?;
     // Run again after it succeeded (the configuration not yet switched): say so, write nothing.
     if !rows.is_empty() && rows.iter().all(|r| r.kek_id == new_kek.id()) {
+        if old.open(false).is_ok_and(|o| o.id() == new_kek.id()) {
+            return Err(KeysError::SameKek(new_kek.describe()));
+        }
         for r in &rows {
             unwrap_row(&new_kek, r)?;
         }
