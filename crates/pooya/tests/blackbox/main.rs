@@ -10,6 +10,7 @@ mod api_edges;
 mod app_cli;
 mod durability;
 mod flow;
+mod keys;
 mod master_key;
 mod multi_node;
 mod openapi;

@@ -32,7 +32,7 @@ pub struct TestServer {
     pub keys: Value,
     child: Option<Child>,
     extra_args: Vec<String>,
-    config: String,
+    pub config: String,
     pub http: reqwest::Client,
     /// The PostgreSQL database this server uses, shared by the nodes of a cluster.
     pub db: Option<Arc<TempPg>>,
