@@ -1,5 +1,6 @@
-//! The server's secrets: one master key kept outside the database (a file of mode 0600 beside the
-//! data, or wherever the operator points), and the keys derived from it:
+//! The server's working keys, all derived from one 32-byte data key. The data key is stored in the
+//! database only wrapped under a key encryption key kept outside it (a key file of mode 0600 or an
+//! HSM key; the `pooya-keys` crate loads, wraps and rotates it, docs/keys.md). Derived from it:
 //!
 //! - a sealing key (XChaCha20-Poly1305) for token seeds, activation secrets and pending
 //!   enrollments at rest — each sealed value is bound to its row by associated data, so a sealed
@@ -8,6 +9,9 @@
 //! - a code key (HMAC-SHA256): SMS fixed and variable parts, transaction codes (R24), the last
 //!   digits of card numbers and idempotency fingerprints are kept as keyed MACs, so a copy of the
 //!   database alone reveals none of them.
+//!
+//! Databases made before the hierarchy derived these keys from the master key file directly; that
+//! file's bytes are their data key (generation 1), so [`Keyring::from_master`] is the same for both.
 //!
 //! Static PINs and static second passwords are Argon2id hashes (salted, slow).
 
@@ -99,7 +103,9 @@ impl Keyring {
         })
     }
 
-    /// Reads the master key from `path`, creating it (32 random bytes, mode 0600) when absent.
+    /// Reads a 32-byte key file from `path`, creating it (32 random bytes, mode 0600) when absent.
+    /// The server no longer uses it (its data key comes wrapped from the store, `pooya-keys`); kept
+    /// for tools that derive a keyring from a file.
     pub fn load_or_create_master(path: &Path) -> Result<Zeroizing<[u8; 32]>, KeyError> {
         let shown = path.display().to_string();
         match std::fs::read(path) {

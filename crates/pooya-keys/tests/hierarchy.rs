@@ -261,10 +261,7 @@ async fn a_missing_or_loose_kek_stops_the_start_and_changes_nothing() {
         std::fs::remove_file(&path).unwrap();
         // Missing: not made again (a new KEK would open nothing).
         let e = load_keyring(s, &spec, COST, 2, true).await.err().unwrap();
-        assert!(
-            matches!(e, KeysError::Kek(KekError::FileMissing(_))),
-            "{e}"
-        );
+        assert!(matches!(e, KeysError::Kek(KekError::FileMissing(_))), "{e}");
         assert!(!path.exists(), "{}", b.name);
         assert_eq!(s.data_keys().await.unwrap(), rows);
         #[cfg(unix)]
@@ -280,11 +277,8 @@ async fn a_missing_or_loose_kek_stops_the_start_and_changes_nothing() {
             f.write_all(&saved).unwrap();
             let e = load_keyring(s, &spec, COST, 3, true).await.err().unwrap();
             assert!(e.to_string().contains("mode 0644"), "{e}");
-            std::fs::set_permissions(
-                &path,
-                std::os::unix::fs::PermissionsExt::from_mode(0o600),
-            )
-            .unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
         }
         #[cfg(not(unix))]
         std::fs::write(&path, &saved).unwrap();

@@ -486,6 +486,7 @@ timeout_ms = 2500
         assert_eq!(c.policy().unwrap(), Policy::default());
         assert_eq!(c.hashing, Some(HashCost::default()));
         assert_eq!(c.server.pool_size, 8);
+        assert_eq!(c.keys, pooya_keys::KeysSection::default());
         let maskan = doc
             .split("```toml\n")
             .nth(2)
@@ -616,6 +617,31 @@ body_template = '{"to": "{to}", "text": "{text}"}'
             mask_url_password("postgres://u:p@ss@h/db"),
             "postgres://u:********@h/db"
         );
+    }
+
+    #[test]
+    fn keys_section() {
+        let c = ConfigFile::parse_with_env(
+            "[keys]\nkek = \"pkcs11\"\n[keys.pkcs11]\nmodule = \"/m.so\"\nkey_label = \"k\"\n",
+            "t",
+            env(&[("POOYA_KEYS__PKCS11__TOKEN_LABEL", "1234")]),
+        )
+        .unwrap();
+        let p = c.keys.pkcs11.as_ref().unwrap();
+        assert_eq!(p.token_label.as_deref(), Some("1234"));
+        let out = c.effective_toml().unwrap();
+        assert!(
+            out.contains("[keys]") && out.contains("kek = \"pkcs11\""),
+            "{out}"
+        );
+        let e = ConfigFile::parse("[keys]\nkek = \"pkcs11\"\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[keys.pkcs11]"), "{e}");
+        assert!(ConfigFile::parse("[keys]\nkek = \"usb-stick\"\n", "t").is_err());
+        let f = ConfigFile::parse_with_env("", "t", env(&[("POOYA_KEYS__FILE", "/k/kek.key")]))
+            .unwrap();
+        assert_eq!(f.keys.file.as_deref(), Some(Path::new("/k/kek.key")));
     }
 
     #[test]
