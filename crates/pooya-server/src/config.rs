@@ -21,6 +21,12 @@ pub struct ConfigFile {
     pub server: ServerSection,
     pub hashing: Option<HashCost>,
     pub sms_provider: SmsProviderSection,
+    /// Who may provision (R18) and which proxies are believed.
+    pub network: crate::netpolicy::NetworkSection,
+    /// Abuse limits.
+    pub limits: crate::limits::LimitsSection,
+    /// HTTPS and client certificates per role.
+    pub tls: crate::tls::TlsSection,
     /// Overrides of [`Policy`] fields, e.g. `[policy.otp] lifetime_secs = 90`.
     pub policy: toml::Table,
 }
@@ -159,6 +165,8 @@ pub enum ConfigError {
     SmsProvider(String),
     #[error("environment variable {0}: {1}")]
     Env(String, String),
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl ConfigFile {
@@ -192,6 +200,9 @@ impl ConfigFile {
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Parse(name.into(), e.to_string()))?;
         c.sms_provider.check()?;
+        crate::netpolicy::NetPolicy::from_section(&c.network).map_err(ConfigError::Invalid)?;
+        c.limits.validate().map_err(ConfigError::Invalid)?;
+        c.tls.validate().map_err(ConfigError::Invalid)?;
         Ok(c)
     }
 
@@ -216,7 +227,15 @@ impl ConfigFile {
         mask_secrets(&mut t);
         // In the order of docs/configuration.md: the profile, then one section after another.
         let mut out = format!("profile = {}\n", toml::Value::from(profile));
-        for section in ["server", "hashing", "sms_provider", "policy"] {
+        for section in [
+            "server",
+            "network",
+            "limits",
+            "tls",
+            "hashing",
+            "sms_provider",
+            "policy",
+        ] {
             if let Some(v) = t.remove(section) {
                 let mut one = toml::Table::new();
                 one.insert(section.into(), v);
@@ -329,6 +348,9 @@ fn is_string_setting(path: &[String]) -> bool {
             "host" | "system_id" | "password" | "system_type" | "source_addr"
         ] | ["sms_provider", "http", "url" | "body_template"]
             | ["sms_provider", "http", "headers", _]
+            | ["network", "proxy_header"]
+            | ["tls", "cert_file" | "key_file"]
+            | ["tls", "client_ca", _]
     )
 }
 

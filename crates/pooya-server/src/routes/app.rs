@@ -62,11 +62,13 @@ struct Start {
         (status = 409, description = "`no_pending_activation`", body = crate::openapi::ErrorBody),
         (status = 410, description = "`activation_expired`", body = crate::openapi::ErrorBody),
         (status = 422, description = "`invalid_pan`; `invalid_lifetime`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many starts for this card", body = crate::openapi::ErrorBody),
     )
 )]
 async fn start(State(s): St, Body(b): Body<Start>) -> Result<(StatusCode, Json<Value>), ApiError> {
     let pan = Pan::parse(&b.pan)?;
     let msg = bytes("spake_msg", &b.spake_msg)?;
+    s.limits.enrollment_start(&pan)?;
     let r = s.issuer.enroll_start(&pan, &msg, b.lifetime_secs).await?;
     Ok((
         StatusCode::CREATED,
