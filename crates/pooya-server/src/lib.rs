@@ -161,7 +161,10 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     }
     let limits = Arc::new(limits::Limits::new(&opened.config.limits, clock.clone()));
     let tls = {
-        let cert = opts.tls_cert.clone().or(opened.config.tls.cert_file.clone());
+        let cert = opts
+            .tls_cert
+            .clone()
+            .or(opened.config.tls.cert_file.clone());
         let key = opts.tls_key.clone().or(opened.config.tls.key_file.clone());
         match (cert, key) {
             (Some(c), Some(k)) => Some(tls::Tls::load(&opened.config.tls, &c, &k)?),

@@ -82,7 +82,10 @@ impl LimitsSection {
     pub fn validate(&self) -> Result<(), String> {
         for (name, l) in [
             ("app_per_ip", &self.app_per_ip),
-            ("enrollment_starts_per_card", &self.enrollment_starts_per_card),
+            (
+                "enrollment_starts_per_card",
+                &self.enrollment_starts_per_card,
+            ),
             ("sms_inbound_per_mobile", &self.sms_inbound_per_mobile),
         ] {
             if l.burst > 0 && l.quota().is_none() {
@@ -125,9 +128,11 @@ impl<K: Hash + Eq + Clone> One<K> {
 
     fn check(&self, key: &K) -> Result<(), RateLimited> {
         use governor::clock::Clock as _;
-        self.limiter.check_key(key).map_err(|not_until| RateLimited {
-            retry_after: not_until.wait_time_from(self.clock.now()),
-        })
+        self.limiter
+            .check_key(key)
+            .map_err(|not_until| RateLimited {
+                retry_after: not_until.wait_time_from(self.clock.now()),
+            })
     }
 
     fn forget_idle(&self) {
@@ -306,8 +311,11 @@ mod tests {
         };
         let (l, _) = limits(&section);
         l.app_request("2001:db8:1:2::1".parse().unwrap()).unwrap();
-        l.app_request("2001:db8:1:2::ffff".parse().unwrap()).unwrap();
-        assert!(l.app_request("2001:db8:1:2:aa::1".parse().unwrap()).is_err());
+        l.app_request("2001:db8:1:2::ffff".parse().unwrap())
+            .unwrap();
+        assert!(l
+            .app_request("2001:db8:1:2:aa::1".parse().unwrap())
+            .is_err());
         l.app_request("2001:db8:1:3::1".parse().unwrap()).unwrap();
     }
 

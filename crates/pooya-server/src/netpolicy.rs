@@ -248,14 +248,24 @@ mod tests {
     fn headers_of_untrusted_peers_are_ignored() {
         let p = policy(&["10.0.0.0/8"], &[], "x-forwarded-for");
         let h = headers(&[("x-forwarded-for", "10.1.2.3")]);
-        assert_eq!(p.client_addr(ip("203.0.113.9"), &h), Some(ip("203.0.113.9")));
+        assert_eq!(
+            p.client_addr(ip("203.0.113.9"), &h),
+            Some(ip("203.0.113.9"))
+        );
         let p = policy(&["10.0.0.0/8"], &["192.0.2.1"], "x-forwarded-for");
-        assert_eq!(p.client_addr(ip("203.0.113.9"), &h), Some(ip("203.0.113.9")));
+        assert_eq!(
+            p.client_addr(ip("203.0.113.9"), &h),
+            Some(ip("203.0.113.9"))
+        );
     }
 
     #[test]
     fn a_trusted_chain_is_read_right_to_left() {
-        let p = policy(&["0.0.0.0/0"], &["192.0.2.0/24", "2001:db8::/32"], "x-forwarded-for");
+        let p = policy(
+            &["0.0.0.0/0"],
+            &["192.0.2.0/24", "2001:db8::/32"],
+            "x-forwarded-for",
+        );
         // The client put a lie first; the trusted proxies appended the truth.
         let h = headers(&[("x-forwarded-for", "10.9.9.9, 198.51.100.7, 192.0.2.5")]);
         assert_eq!(p.client_addr(ip("192.0.2.1"), &h), Some(ip("198.51.100.7")));
@@ -275,7 +285,10 @@ mod tests {
         assert_eq!(p.client_addr(ip("192.0.2.1"), &h), None);
         // IPv6 and IPv4-mapped peers.
         let h = headers(&[("x-forwarded-for", "[2001:db9::1]:443")]);
-        assert_eq!(p.client_addr(ip("2001:db8::1"), &h), Some(ip("2001:db9::1")));
+        assert_eq!(
+            p.client_addr(ip("2001:db8::1"), &h),
+            Some(ip("2001:db9::1"))
+        );
         let h = headers(&[("x-forwarded-for", "198.51.100.8")]);
         assert_eq!(
             p.client_addr(ip("::ffff:192.0.2.1"), &h),
@@ -308,7 +321,11 @@ mod tests {
 
     #[test]
     fn allow_lists() {
-        let p = policy(&["10.0.0.0/8", "2001:db8::/32", "198.51.100.7"], &[], "forwarded");
+        let p = policy(
+            &["10.0.0.0/8", "2001:db8::/32", "198.51.100.7"],
+            &[],
+            "forwarded",
+        );
         assert!(p.app_allowed(ip("10.200.0.1")));
         assert!(p.app_allowed(ip("::ffff:10.200.0.1")));
         assert!(p.app_allowed(ip("2001:db8::9")));
@@ -323,7 +340,9 @@ mod tests {
             app_allow: vec!["10.0.0.0/33".into()],
             ..NetworkSection::default()
         };
-        assert!(NetPolicy::from_section(&bad).unwrap_err().contains("app_allow"));
+        assert!(NetPolicy::from_section(&bad)
+            .unwrap_err()
+            .contains("app_allow"));
         let bad = NetworkSection {
             proxy_header: "x-client-ip".into(),
             ..NetworkSection::default()
