@@ -500,6 +500,9 @@ timeout_ms = 2500
         assert_eq!(c.policy().unwrap(), Policy::default());
         assert_eq!(c.hashing, Some(HashCost::default()));
         assert_eq!(c.server.pool_size, 8);
+        assert_eq!(c.network, crate::netpolicy::NetworkSection::default());
+        assert_eq!(c.limits, crate::limits::LimitsSection::default());
+        assert_eq!(c.tls, crate::tls::TlsSection::default());
         let maskan = doc
             .split("```toml\n")
             .nth(2)

@@ -151,8 +151,8 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     }
     let built = opened.config.sms_provider.build(&opened.data_dir)?;
     let provider = built.provider;
-    let net = netpolicy::NetPolicy::from_section(&opened.config.network)
-        .map_err(|e| ServeError::Usage(e))?;
+    let net =
+        netpolicy::NetPolicy::from_section(&opened.config.network).map_err(ServeError::Usage)?;
     if net.allows_everything() {
         tracing::warn!(
             "network.app_allow lets every address add and remove tokens; \

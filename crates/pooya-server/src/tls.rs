@@ -183,6 +183,8 @@ impl Tls {
 
 /// A client has this long to finish its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// ... and this long to send each request's head.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `app` over TLS on `listener` until `shutdown` resolves, then lets the requests in flight
 /// finish. Each request carries `ConnectInfo<SocketAddr>` and, when the client showed some,
@@ -234,10 +236,14 @@ pub async fn serve(
                 }
                 req
             });
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(
-                hyper_util::rt::TokioIo::new(stream),
-                hyper_util::service::TowerToHyperService::new(svc),
-            );
+            // A client that sends its request head slowly is cut off (slowloris).
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Some(HEADER_READ_TIMEOUT))
+                .serve_connection(
+                    hyper_util::rt::TokioIo::new(stream),
+                    hyper_util::service::TowerToHyperService::new(svc),
+                );
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
