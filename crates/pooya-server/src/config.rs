@@ -585,6 +585,50 @@ timeout_ms = 2500
     }
 
     #[test]
+    fn network_limits_and_tls_from_the_environment() {
+        let c = ConfigFile::parse_with_env(
+            "",
+            "t",
+            env(&[
+                (
+                    "POOYA_NETWORK__APP_ALLOW",
+                    r#"["10.0.0.0/8", "2001:db8::/32"]"#,
+                ),
+                ("POOYA_NETWORK__PROXY_HEADER", "forwarded"),
+                ("POOYA_LIMITS__APP_PER_IP", "{ burst = 5, per_secs = 10 }"),
+                ("POOYA_TLS__CERT_FILE", "/etc/pooya/server.pem"),
+                ("POOYA_TLS__CLIENT_CA__SWITCH", "/etc/pooya/switch-ca.pem"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.network.app_allow, ["10.0.0.0/8", "2001:db8::/32"]);
+        assert_eq!(c.network.proxy_header, "forwarded");
+        assert_eq!(c.limits.app_per_ip.burst, 5);
+        assert_eq!(c.limits.app_per_ip.per_secs, 10);
+        assert_eq!(c.limits.sms_inbound_per_mobile.burst, 10);
+        assert_eq!(
+            c.tls.cert_file.as_deref(),
+            Some(Path::new("/etc/pooya/server.pem"))
+        );
+        assert_eq!(
+            c.tls.client_ca["switch"],
+            Path::new("/etc/pooya/switch-ca.pem")
+        );
+        // The effective settings show them and read back.
+        let out = c.effective_toml().unwrap();
+        let back = ConfigFile::parse(&out, "effective").unwrap();
+        assert_eq!(back.network, c.network);
+        assert_eq!(back.limits, c.limits);
+        assert_eq!(back.tls, c.tls);
+        // Half a limit is refused with the missing number named.
+        let e =
+            ConfigFile::parse_with_env("", "t", env(&[("POOYA_LIMITS__APP_PER_IP__BURST", "5")]))
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("per_secs"), "{e}");
+    }
+
+    #[test]
     fn effective_settings_mask_secrets() {
         let c = ConfigFile::parse(
             r#"
