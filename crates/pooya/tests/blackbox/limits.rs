@@ -353,6 +353,17 @@ async fn wrong_enrollment_runs_count_only_against_their_activation() {
         assert_eq!(s, 403, "{v}");
         assert_eq!(v["error"]["code"], "wrong_activation_codes");
         assert_eq!(v["error"]["tries_left"], left);
+        // A run takes one answer: no second guess on it.
+        let (s, v) = srv
+            .call(
+                "POST",
+                &format!("/v1/app/enrollments/{id}/confirm"),
+                None,
+                Some(json!({"confirm": b64_encode(&[8u8; 32])})),
+            )
+            .await;
+        assert_eq!(s, 404, "{v}");
+        assert_eq!(v["error"]["code"], "unknown_enrollment");
     }
     // The activation is used up ...
     let (_, msg) = ClientEnrollment::start(PAN, "111111", "222222");
