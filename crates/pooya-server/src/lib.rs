@@ -149,8 +149,6 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
             "first start: one key per role written"
         );
     }
-    let built = opened.config.sms_provider.build(&opened.data_dir)?;
-    let provider = built.provider;
     let net =
         netpolicy::NetPolicy::from_section(&opened.config.network).map_err(ServeError::Usage)?;
     if net.allows_everything() {
@@ -183,6 +181,9 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
             }
         }
     };
+    // After every setting that can refuse to start: SMPP opens its session here.
+    let built = opened.config.sms_provider.build(&opened.data_dir)?;
+    let provider = built.provider;
     let smpp_session = built.smpp.map(|(session, inbound)| {
         tokio::spawn(smpp_inbound(issuer.clone(), limits.clone(), inbound));
         session
