@@ -23,6 +23,12 @@ pub struct ConfigFile {
     pub sms_provider: SmsProviderSection,
     /// Where the key encryption key is (docs/keys.md).
     pub keys: pooya_keys::KeysSection,
+    /// Who may provision (R18) and which proxies are believed.
+    pub network: crate::netpolicy::NetworkSection,
+    /// Abuse limits.
+    pub limits: crate::limits::LimitsSection,
+    /// HTTPS and client certificates per role.
+    pub tls: crate::tls::TlsSection,
     /// Overrides of [`Policy`] fields, e.g. `[policy.otp] lifetime_secs = 90`.
     pub policy: toml::Table,
 }
@@ -162,7 +168,7 @@ pub enum ConfigError {
     #[error("environment variable {0}: {1}")]
     Env(String, String),
     #[error("{0}")]
-    Keys(String),
+    Invalid(String),
 }
 
 impl ConfigFile {
@@ -196,7 +202,10 @@ impl ConfigFile {
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Parse(name.into(), e.to_string()))?;
         c.sms_provider.check()?;
-        c.keys.validate().map_err(ConfigError::Keys)?;
+        crate::netpolicy::NetPolicy::from_section(&c.network).map_err(ConfigError::Invalid)?;
+        c.limits.validate().map_err(ConfigError::Invalid)?;
+        c.tls.validate().map_err(ConfigError::Invalid)?;
+        c.keys.validate().map_err(ConfigError::Invalid)?;
         Ok(c)
     }
 
@@ -221,7 +230,16 @@ impl ConfigFile {
         mask_secrets(&mut t);
         // In the order of docs/configuration.md: the profile, then one section after another.
         let mut out = format!("profile = {}\n", toml::Value::from(profile));
-        for section in ["server", "keys", "hashing", "sms_provider", "policy"] {
+        for section in [
+            "server",
+            "keys",
+            "network",
+            "limits",
+            "tls",
+            "hashing",
+            "sms_provider",
+            "policy",
+        ] {
             if let Some(v) = t.remove(section) {
                 let mut one = toml::Table::new();
                 one.insert(section.into(), v);
@@ -337,6 +355,9 @@ fn is_string_setting(path: &[String]) -> bool {
             "host" | "system_id" | "password" | "system_type" | "source_addr"
         ] | ["sms_provider", "http", "url" | "body_template"]
             | ["sms_provider", "http", "headers", _]
+            | ["network", "proxy_header"]
+            | ["tls", "cert_file" | "key_file"]
+            | ["tls", "client_ca", _]
     )
 }
 
@@ -487,6 +508,9 @@ timeout_ms = 2500
         assert_eq!(c.hashing, Some(HashCost::default()));
         assert_eq!(c.server.pool_size, 8);
         assert_eq!(c.keys, pooya_keys::KeysSection::default());
+        assert_eq!(c.network, crate::netpolicy::NetworkSection::default());
+        assert_eq!(c.limits, crate::limits::LimitsSection::default());
+        assert_eq!(c.tls, crate::tls::TlsSection::default());
         let maskan = doc
             .split("```toml\n")
             .nth(2)
@@ -566,6 +590,50 @@ timeout_ms = 2500
             ConfigFile::parse_with_env("", "t", env(&[("POOYA_POLICY__OTP__LIFETIME_SECS", "0")]))
                 .unwrap();
         assert!(bad.policy().is_err());
+    }
+
+    #[test]
+    fn network_limits_and_tls_from_the_environment() {
+        let c = ConfigFile::parse_with_env(
+            "",
+            "t",
+            env(&[
+                (
+                    "POOYA_NETWORK__APP_ALLOW",
+                    r#"["10.0.0.0/8", "2001:db8::/32"]"#,
+                ),
+                ("POOYA_NETWORK__PROXY_HEADER", "forwarded"),
+                ("POOYA_LIMITS__APP_PER_IP", "{ burst = 5, per_secs = 10 }"),
+                ("POOYA_TLS__CERT_FILE", "/etc/pooya/server.pem"),
+                ("POOYA_TLS__CLIENT_CA__SWITCH", "/etc/pooya/switch-ca.pem"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.network.app_allow, ["10.0.0.0/8", "2001:db8::/32"]);
+        assert_eq!(c.network.proxy_header, "forwarded");
+        assert_eq!(c.limits.app_per_ip.burst, 5);
+        assert_eq!(c.limits.app_per_ip.per_secs, 10);
+        assert_eq!(c.limits.sms_inbound_per_mobile.burst, 10);
+        assert_eq!(
+            c.tls.cert_file.as_deref(),
+            Some(Path::new("/etc/pooya/server.pem"))
+        );
+        assert_eq!(
+            c.tls.client_ca["switch"],
+            Path::new("/etc/pooya/switch-ca.pem")
+        );
+        // The effective settings show them and read back.
+        let out = c.effective_toml().unwrap();
+        let back = ConfigFile::parse(&out, "effective").unwrap();
+        assert_eq!(back.network, c.network);
+        assert_eq!(back.limits, c.limits);
+        assert_eq!(back.tls, c.tls);
+        // Half a limit is refused with the missing number named.
+        let e =
+            ConfigFile::parse_with_env("", "t", env(&[("POOYA_LIMITS__APP_PER_IP__BURST", "5")]))
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("per_secs"), "{e}");
     }
 
     #[test]

@@ -49,10 +49,22 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut err = json!({"code": self.code, "message": self.message});
+        // A rate limit's wait goes in `Retry-After` too (crate::limits).
+        let retry_after = match &self.extra {
+            Some(("retry_after_secs", v)) => v.as_u64(),
+            _ => None,
+        };
         if let Some((k, v)) = self.extra {
             err[k] = v;
         }
-        (self.status, axum::Json(json!({ "error": err }))).into_response()
+        let mut r = (self.status, axum::Json(json!({ "error": err }))).into_response();
+        if let Some(secs) = retry_after {
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
+        r
     }
 }
 

@@ -81,6 +81,10 @@ impl<R: RoleMarker> FromRequestParts<Arc<AppState>> for Authorized<R> {
             .await
             .map_err(ApiError::from)?
             .ok_or_else(ApiError::unauthenticated)?;
+        // mTLS: a role given a client CA needs a certificate from it, whatever the endpoint.
+        state
+            .client_certs
+            .check(role, parts.extensions.get::<crate::tls::PeerCertificates>())?;
         if role == R::ROLE {
             Ok(Authorized(PhantomData))
         } else {

@@ -17,10 +17,13 @@ pub mod config;
 pub mod delivery;
 pub mod error;
 pub mod extract;
+pub mod limits;
+pub mod netpolicy;
 pub mod openapi;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
+pub mod tls;
 
 use config::ConfigFile;
 
@@ -33,6 +36,9 @@ pub struct ServeOptions {
     pub config: Option<PathBuf>,
     /// Tests only: the clock stands still unless `/v1/test/clock` moves it.
     pub unsafe_fake_clock: bool,
+    /// HTTPS: the certificate chain and key (PEM); over `[tls] cert_file` and `key_file`.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +59,8 @@ pub enum ServeError {
     Listen(String, std::io::Error),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
 }
 
 /// The parts every command that touches the data needs.
@@ -112,7 +120,7 @@ pub fn kek_spec(config: &ConfigFile, data_dir: &std::path::Path) -> Result<KekSp
     config
         .keys
         .spec(&default_file)
-        .map_err(|e| ServeError::Config(config::ConfigError::Keys(e)))
+        .map_err(|e| ServeError::Config(config::ConfigError::Invalid(e)))
 }
 
 /// Reads the configuration, creates the data directory, opens the store and the keys: the data
@@ -188,10 +196,43 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
             "first start: one key per role written"
         );
     }
+    let net =
+        netpolicy::NetPolicy::from_section(&opened.config.network).map_err(ServeError::Usage)?;
+    if net.allows_everything() {
+        tracing::warn!(
+            "network.app_allow lets every address add and remove tokens; \
+             list the bank's networks there (R18)"
+        );
+    }
+    let limits = Arc::new(limits::Limits::new(&opened.config.limits, clock.clone()));
+    let tls = {
+        let cert = opts
+            .tls_cert
+            .clone()
+            .or(opened.config.tls.cert_file.clone());
+        let key = opts.tls_key.clone().or(opened.config.tls.key_file.clone());
+        match (cert, key) {
+            (Some(c), Some(k)) => Some(tls::Tls::load(&opened.config.tls, &c, &k)?),
+            (None, None) if opened.config.tls.client_ca.is_empty() => None,
+            (None, None) => {
+                return Err(ServeError::Usage(
+                    "[tls.client_ca] needs HTTPS: give a certificate and key \
+                     (--tls-cert and --tls-key, or [tls] cert_file and key_file)"
+                        .into(),
+                ))
+            }
+            _ => {
+                return Err(ServeError::Usage(
+                    "HTTPS needs both a certificate and a key (--tls-cert and --tls-key)".into(),
+                ))
+            }
+        }
+    };
+    // After every setting that can refuse to start: SMPP opens its session here.
     let built = opened.config.sms_provider.build(&opened.data_dir)?;
     let provider = built.provider;
     let smpp_session = built.smpp.map(|(session, inbound)| {
-        tokio::spawn(smpp_inbound(issuer.clone(), inbound));
+        tokio::spawn(smpp_inbound(issuer.clone(), limits.clone(), inbound));
         session
     });
     let listen = opts
@@ -203,12 +244,26 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         .await
         .map_err(|e| ServeError::Listen(listen.clone(), e))?;
     let addr: SocketAddr = listener.local_addr()?;
+    let (acceptor, client_certs) = match tls {
+        Some(t) => (Some(t.acceptor), t.client_certs),
+        None => (None, tls::ClientCerts::none()),
+    };
     let state = Arc::new(state::AppState {
         issuer: issuer.clone(),
         keys,
         fake_clock,
+        net,
+        limits: limits.clone(),
+        client_certs,
     });
     let app = routes::router(state, opened.config.server.max_body_bytes);
+    let forget = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            limits.forget_idle();
+        }
+    });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(delivery::run(issuer.clone(), provider, stop_rx));
@@ -216,13 +271,23 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
-        writeln!(out, "pooya listening on http://{addr}")?;
+        let scheme = if acceptor.is_some() { "https" } else { "http" };
+        writeln!(out, "pooya listening on {scheme}://{addr}")?;
         out.flush()?;
     }
-    tracing::info!(%addr, "listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    tracing::info!(%addr, tls = acceptor.is_some(), "listening");
+    match acceptor {
+        Some(acceptor) => tls::serve(listener, acceptor, app, shutdown_signal()).await?,
+        None => {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await?
+        }
+    }
+    forget.abort();
     tracing::info!("shutting down: delivering the SMS that are due");
     let _ = stop_tx.send(true);
     let _ = worker.await;
@@ -235,6 +300,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
 /// Holders' requests that arrive over SMPP go where `/v1/sms/inbound`'s go (R21, R22).
 async fn smpp_inbound(
     issuer: Arc<Issuer>,
+    limits: Arc<limits::Limits>,
     mut inbound: tokio::sync::mpsc::Receiver<pooya_sms::smpp::InboundSms>,
 ) {
     while let Some(m) = inbound.recv().await {
@@ -242,6 +308,15 @@ async fn smpp_inbound(
             tracing::info!("inbound SMS over SMPP from a number that is no mobile: ignored");
             continue;
         };
+        // SMPP has no answer to refuse with: a sender over its limit is not answered.
+        if let Err(l) = limits.sms_inbound(&from) {
+            tracing::info!(
+                from = %from.masked(),
+                retry_after_secs = l.retry_after_secs(),
+                "inbound SMS over SMPP dropped: over the per-mobile limit"
+            );
+            continue;
+        }
         if let Err(e) = issuer.sms_inbound(&from, &m.to, &m.text).await {
             tracing::warn!(from = %from.masked(), error = %e, "inbound SMS over SMPP not taken");
         }

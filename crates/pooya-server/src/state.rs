@@ -12,4 +12,10 @@ pub struct AppState {
     pub keys: ApiKeys,
     /// Present only under `--unsafe-fake-clock` (tests): `/v1/test/clock` moves it.
     pub fake_clock: Option<FakeClock>,
+    /// R18: who may use `/v1/app/*`, and which proxies are believed.
+    pub net: crate::netpolicy::NetPolicy,
+    /// Abuse limits.
+    pub limits: Arc<crate::limits::Limits>,
+    /// Roles whose keys must come with a client certificate (mTLS).
+    pub client_certs: crate::tls::ClientCerts,
 }

@@ -46,6 +46,12 @@ enum Command {
         /// TESTS ONLY: a clock that moves only through POST /v1/test/clock (admin key).
         #[arg(long, hide = true)]
         unsafe_fake_clock: bool,
+        /// Serve HTTPS with this certificate chain (PEM); needs --tls-key ([tls] cert_file).
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1) ([tls] key_file).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
         /// Log lines on standard error: `text` (human-readable) or `json` (one object a line).
         #[arg(long, value_enum, default_value_t = LogFormat::Text)]
         log_format: LogFormat,
@@ -224,6 +230,8 @@ fn main() -> ExitCode {
             store,
             listen,
             unsafe_fake_clock,
+            tls_cert,
+            tls_key,
             log_format,
         } => {
             init_logs(log_format);
@@ -233,6 +241,8 @@ fn main() -> ExitCode {
                 database_url: store.database_url,
                 config: store.config,
                 unsafe_fake_clock,
+                tls_cert,
+                tls_key,
             };
             let result = runtime()
                 .map_err(pooya_server::ServeError::from)

@@ -57,16 +57,18 @@ struct Start {
     responses(
         (status = 201, description = "The server's SPAKE2 message and key confirmation", body = crate::openapi::EnrollmentStarted),
         (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type; `bad_request`: a field is not base64url or the SPAKE2 message is malformed", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`activation_exhausted`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`activation_exhausted`; `network_not_allowed` (R18)", body = crate::openapi::ErrorBody),
         (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
         (status = 409, description = "`no_pending_activation`", body = crate::openapi::ErrorBody),
         (status = 410, description = "`activation_expired`", body = crate::openapi::ErrorBody),
         (status = 422, description = "`invalid_pan`; `invalid_lifetime`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many requests from this address, or too many starts for this card", body = crate::openapi::ErrorBody),
     )
 )]
 async fn start(State(s): St, Body(b): Body<Start>) -> Result<(StatusCode, Json<Value>), ApiError> {
     let pan = Pan::parse(&b.pan)?;
     let msg = bytes("spake_msg", &b.spake_msg)?;
+    s.limits.enrollment_start(&pan)?;
     let r = s.issuer.enroll_start(&pan, &msg, b.lifetime_secs).await?;
     Ok((
         StatusCode::CREATED,
@@ -96,10 +98,11 @@ struct Confirm {
     responses(
         (status = 200, description = "The new token", body = crate::openapi::TokenIssued),
         (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type; `bad_request`: `confirm` is not base64url", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`wrong_activation_codes` (with `tries_left`); `activation_exhausted`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`wrong_activation_codes` (with `tries_left`); `activation_exhausted`; `network_not_allowed` (R18)", body = crate::openapi::ErrorBody),
         (status = 404, description = "`unknown_enrollment`", body = crate::openapi::ErrorBody),
         (status = 409, description = "`no_pending_activation`", body = crate::openapi::ErrorBody),
         (status = 410, description = "`activation_expired`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many requests from this address", body = crate::openapi::ErrorBody),
     )
 )]
 async fn confirm(
@@ -134,7 +137,9 @@ async fn confirm(
     ),
     responses(
         (status = 200, description = "The nonce", body = crate::openapi::RemovalChallenge),
+        (status = 403, description = "`network_not_allowed` (R18)", body = crate::openapi::ErrorBody),
         (status = 404, description = "`unknown_token`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many requests from this address", body = crate::openapi::ErrorBody),
     )
 )]
 async fn removal_challenge(State(s): St, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
@@ -166,9 +171,10 @@ struct Removal {
     responses(
         (status = 200, description = "Removed", body = crate::openapi::Removed),
         (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type; `bad_request`: a field is not base64url", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`bad_proof`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`bad_proof`; `network_not_allowed` (R18)", body = crate::openapi::ErrorBody),
         (status = 404, description = "`unknown_token`", body = crate::openapi::ErrorBody),
         (status = 410, description = "`challenge_expired`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many requests from this address", body = crate::openapi::ErrorBody),
     )
 )]
 async fn removal(

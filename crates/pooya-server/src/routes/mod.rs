@@ -16,12 +16,17 @@ pub mod sms;
 pub mod switch;
 
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+    // R18 and the per-address limit guard the app's endpoints (crate::netpolicy).
+    let app = app::routes().route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::netpolicy::guard_app,
+    ));
     Router::new()
         .merge(branch::routes())
         .merge(atm::routes())
         .merge(sms::routes())
         .merge(switch::routes())
-        .merge(app::routes())
+        .merge(app)
         .merge(admin::routes())
         .merge(public::routes())
         .merge(crate::openapi::routes())

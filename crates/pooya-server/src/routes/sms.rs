@@ -42,6 +42,7 @@ const MAX_TEXT_CHARS: usize = 1600;
         (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
         (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
         (status = 422, description = "`invalid_mobile`; `invalid_short_number`; `invalid_text`; `unknown_short_number`", body = crate::openapi::ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many messages from this sender", body = crate::openapi::ErrorBody),
     )
 )]
 async fn inbound(
@@ -64,6 +65,7 @@ async fn inbound(
             "the text is longer than an SMS can be",
         ));
     }
+    s.limits.sms_inbound(&from)?;
     s.issuer.sms_inbound(&from, &b.to, &b.text).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"accepted": true}))))
 }

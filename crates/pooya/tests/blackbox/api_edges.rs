@@ -430,7 +430,9 @@ async fn keyless_endpoints_answer_without_a_key() {
 
 #[tokio::test]
 async fn malformed_missing_and_mistyped_bodies_are_400() {
-    let srv = TestServer::start().await;
+    // Hundreds of app requests from one address on a clock that stands still: no address limit.
+    let cfg = format!("{TEST_CONFIG}[limits]\napp_per_ip = {{ burst = 0, per_secs = 0 }}\n");
+    let srv = TestServer::start_with(&cfg, &[]).await;
     let barrier = barrier_setup(&srv).await;
     srv.with_card().await;
     for ep in body_endpoints() {
