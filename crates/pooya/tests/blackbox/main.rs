@@ -8,6 +8,7 @@ mod common;
 
 mod api_edges;
 mod app_cli;
+mod audit;
 mod durability;
 mod flow;
 mod master_key;
