@@ -62,7 +62,11 @@ pub fn lane_of(c: &Commit) -> i64 {
         .map(|card| card.pan_hash.clone())
         .or_else(|| c.customers.first().map(|u| u.id.as_str().to_owned()))
         .or_else(|| c.new_customers.first().map(|u| u.id.as_str().to_owned()))
-        .or_else(|| c.customer_guards.first().map(|(id, _)| id.as_str().to_owned()))
+        .or_else(|| {
+            c.customer_guards
+                .first()
+                .map(|(id, _)| id.as_str().to_owned())
+        })
         .or_else(|| {
             c.audit
                 .first()
@@ -224,7 +228,11 @@ impl<'k> Verifier<'k> {
                 ))
             }
             (Some(l), Some(s), Some(m)) => (l, s, m),
-            _ => return Err(broken("its link is incomplete (lane, seq or mac missing)".into())),
+            _ => {
+                return Err(broken(
+                    "its link is incomplete (lane, seq or mac missing)".into(),
+                ))
+            }
         };
         if !(0..LANES).contains(&lane) {
             return Err(broken(format!("lane {lane} does not exist")));
@@ -237,7 +245,10 @@ impl<'k> Verifier<'k> {
                     "seq {seq} comes after seq {last} of its lane: records were reordered or copied"
                 )
             } else if last + 1 == seq - 1 {
-                format!("seq {} of lane {lane} is missing: a record was deleted", last + 1)
+                format!(
+                    "seq {} of lane {lane} is missing: a record was deleted",
+                    last + 1
+                )
             } else {
                 format!(
                     "seqs {}..={} of lane {lane} are missing: records were deleted",

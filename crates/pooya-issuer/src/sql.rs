@@ -369,14 +369,15 @@ impl SqlStore {
                 }
             })?;
         }
-        let r = sqlx::query("UPDATE audit_chains SET seq = $1, mac = $2 WHERE lane = $3 AND seq = $4")
-            .bind(new_head.seq)
-            .bind(new_head.mac)
-            .bind(lane)
-            .bind(head.seq)
-            .execute(&mut **tx)
-            .await
-            .map_err(write_error)?;
+        let r =
+            sqlx::query("UPDATE audit_chains SET seq = $1, mac = $2 WHERE lane = $3 AND seq = $4")
+                .bind(new_head.seq)
+                .bind(new_head.mac)
+                .bind(lane)
+                .bind(head.seq)
+                .execute(&mut **tx)
+                .await
+                .map_err(write_error)?;
         if r.rows_affected() != 1 {
             return Err(StoreError::Conflict);
         }

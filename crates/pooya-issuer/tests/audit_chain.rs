@@ -232,11 +232,17 @@ async fn commits_append_chained_records_in_their_transaction() {
             })
             .await;
         assert!(r.is_err(), "{}", b.name);
-        assert_eq!(b.store.card("h1").await.unwrap().unwrap().version, c.version);
+        assert_eq!(
+            b.store.card("h1").await.unwrap().unwrap().version,
+            c.version
+        );
         assert_eq!(all(&b.store).await.len(), 10, "{}", b.name);
 
         // Another server key cannot vouch for the chain.
-        assert_eq!(verify(&b.store, &keys(2)).await.unwrap_err().id, Some(recs[0].id));
+        assert_eq!(
+            verify(&b.store, &keys(2)).await.unwrap_err().id,
+            Some(recs[0].id)
+        );
     }
 }
 
@@ -266,7 +272,11 @@ async fn sql_edits_deletions_and_reorderings_name_the_first_broken_record() {
         assert_eq!(verify(&b.store, &k).await, Ok(10), "{}", b.name);
 
         // Deletion: the next record of the same lane is named.
-        tamper(&b.url, &format!("DELETE FROM audit WHERE id = {}", victim.id)).await;
+        tamper(
+            &b.url,
+            &format!("DELETE FROM audit WHERE id = {}", victim.id),
+        )
+        .await;
         let next = recs[6..]
             .iter()
             .find(|r| r.lane == victim.lane)
@@ -313,11 +323,19 @@ async fn a_reordering_or_a_cut_tail_is_named() {
         assert_eq!(broken.id, Some(recs[4].id), "{}: {broken}", b.name);
 
         // A cut tail: the newest record goes, the head row still names it.
-        let b2 = backends().await.into_iter().find(|x| x.name == b.name).unwrap();
+        let b2 = backends()
+            .await
+            .into_iter()
+            .find(|x| x.name == b.name)
+            .unwrap();
         fill(&b2.store, &k, 8).await;
         let recs = all(&b2.store).await;
         let last = recs.last().unwrap();
-        tamper(&b2.url, &format!("DELETE FROM audit WHERE id = {}", last.id)).await;
+        tamper(
+            &b2.url,
+            &format!("DELETE FROM audit WHERE id = {}", last.id),
+        )
+        .await;
         let broken = verify(&b2.store, &k).await.unwrap_err();
         assert_eq!(
             (broken.id, broken.lane, broken.seq),
@@ -335,7 +353,11 @@ async fn concurrent_commits_keep_the_chain() {
         let k = keys(1);
         fill(&b.store, &k, 0).await;
         let second = if b.name == "postgres" {
-            Some(SqlStore::connect(&b.url, &SqlOptions::default()).await.unwrap())
+            Some(
+                SqlStore::connect(&b.url, &SqlOptions::default())
+                    .await
+                    .unwrap(),
+            )
         } else {
             None
         };

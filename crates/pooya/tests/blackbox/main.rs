@@ -11,6 +11,7 @@ mod app_cli;
 mod audit;
 mod durability;
 mod flow;
+mod hygiene;
 mod master_key;
 mod multi_node;
 mod openapi;
