@@ -173,6 +173,8 @@ pub struct Verifier<'k> {
     chained: bool,
     records: u64,
     legacy: u64,
+    /// Links saved elsewhere earlier (`pooya audit verify --anchors`): each must still be found.
+    anchors: BTreeMap<(i64, i64), (String, bool)>,
 }
 
 impl<'k> Verifier<'k> {
@@ -206,7 +208,18 @@ impl<'k> Verifier<'k> {
             chained: false,
             records: 0,
             legacy: 0,
+            anchors: BTreeMap::new(),
         })
+    }
+
+    /// Links an earlier walk reported (kept outside the database): the walk fails unless each is
+    /// still in its lane, unchanged. This is what catches a cut tail whose head row was rewound,
+    /// and a database restored to an earlier state, back to the newest anchor.
+    pub fn with_anchors(mut self, anchors: &[AuditHead]) -> Self {
+        for a in anchors.iter().filter(|a| a.seq > 0) {
+            self.anchors.insert((a.lane, a.seq), (a.mac.clone(), false));
+        }
+        self
     }
 
     /// Checks the next record (in id order).
@@ -273,6 +286,16 @@ impl<'k> Verifier<'k> {
                 *met = true;
             }
         }
+        if let Some((saved, met)) = self.anchors.get_mut(&(lane, seq)) {
+            if !pooya_otp::ct_eq(saved.as_bytes(), mac.as_bytes()) {
+                return Err(broken(
+                    "it is not the record saved as an anchor for this place: the chain was \
+                     rewritten from here"
+                        .into(),
+                ));
+            }
+            *met = true;
+        }
         self.seen.insert(lane, (seq, mac.to_owned()));
         self.records += 1;
         Ok(())
@@ -280,6 +303,19 @@ impl<'k> Verifier<'k> {
 
     /// After the last record: every lane must reach its head.
     pub fn finish(self) -> Result<Summary, Break> {
+        if let Some(((lane, seq), _)) = self.anchors.iter().find(|(_, (_, met))| !met) {
+            let last = self.seen.get(lane).map(|(s, _)| *s).unwrap_or(0);
+            return Err(Break {
+                id: None,
+                lane: Some(*lane),
+                seq: Some(last + 1),
+                reason: format!(
+                    "lane {lane} ends at seq {last}, before the anchor saved at seq {seq}: its \
+                     tail was cut (and its head row rewound) or the database was restored to an \
+                     earlier state"
+                ),
+            });
+        }
         for (lane, (head, met)) in &self.heads {
             if !met {
                 let last = self.seen.get(lane).map(|(s, _)| *s).unwrap_or(0);
@@ -315,6 +351,24 @@ impl<'k> Verifier<'k> {
                 .collect(),
         })
     }
+}
+
+/// The lane heads of a `pooya audit verify` report (its `lane L seq S mac M` lines; other lines
+/// are ignored), to give back as anchors.
+pub fn parse_anchors(report: &str) -> Result<Vec<AuditHead>, String> {
+    let mut out = Vec::new();
+    for line in report.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let ["lane", lane, "seq", seq, "mac", mac] = words.as_slice() {
+            let bad = || format!("not an anchor line: {line:?}");
+            out.push(AuditHead {
+                lane: lane.parse().map_err(|_| bad())?,
+                seq: seq.parse().map_err(|_| bad())?,
+                mac: (*mac).to_owned(),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// One record of `pooya audit export`: a JSON object on one line. Audit records hold no secret
@@ -494,6 +548,41 @@ mod tests {
         // saved heads (`Summary::heads`) are for.
         let (_, heads8) = chain(&k, 8);
         assert!(walk(&k, &recs[..8], &heads8).is_ok());
+    }
+
+    #[test]
+    fn anchors_catch_a_cut_tail_with_a_rewound_head() {
+        let k = keys(1);
+        let (recs, heads) = chain(&k, 9);
+        let report: String = heads
+            .iter()
+            .map(|h| format!("lane {} seq {} mac {}\n", h.lane, h.seq, h.mac))
+            .collect();
+        let anchors = parse_anchors(&format!("audit chain ok\n{report}")).unwrap();
+        let live: Vec<AuditHead> = heads.iter().filter(|h| h.seq > 0).cloned().collect();
+        assert_eq!(anchors, live);
+        let (_, heads8) = chain(&k, 8);
+        let walk_anchored = |recs: &[StoredAudit], heads: &[AuditHead]| {
+            let mut v = Verifier::new(&k, heads)?.with_anchors(&anchors);
+            for r in recs {
+                v.push(r)?;
+            }
+            v.finish()
+        };
+        assert!(walk_anchored(&recs, &heads).is_ok());
+        let b = walk_anchored(&recs[..8], &heads8).unwrap_err();
+        assert_eq!((b.lane, b.seq), (Some(3), Some(6)), "{b}");
+        // A rewritten record at an anchored place is named.
+        let mut other = recs.clone();
+        other[8].record.detail = "x".into();
+        other[8].mac = Some(link(
+            &k,
+            3,
+            6,
+            other[7].mac.as_deref().unwrap_or(""),
+            &other[8].record,
+        ));
+        assert!(walk_anchored(&other, &heads).is_err());
     }
 
     #[test]

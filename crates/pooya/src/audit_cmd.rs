@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use pooya_issuer::audit::{export_line, Verifier, LANES};
+use pooya_issuer::audit::{export_line, parse_anchors, Verifier, LANES};
 use pooya_server::ServeOptions;
 
 /// Records read per query.
@@ -18,6 +18,11 @@ pub enum AuditCommand {
     Verify {
         #[command(flatten)]
         store: crate::StoreArgs,
+        /// An earlier report of `pooya audit verify`, kept outside the database: every lane head
+        /// it lists must still be in the chain, unchanged (catches a cut tail whose head row was
+        /// rewound, and a database restored to an earlier state).
+        #[arg(long, value_name = "FILE")]
+        anchors: Option<PathBuf>,
     },
     /// Writes every audit record, oldest first, as one JSON object a line (no secrets: PANs and
     /// mobiles are masked, codes never recorded).
@@ -40,7 +45,17 @@ fn options(store: crate::StoreArgs) -> ServeOptions {
 }
 
 /// What `verify` found: `Ok(report)` intact, `Err(Ok(report))` broken, `Err(Err(why))` unreadable.
-async fn verify(opts: &ServeOptions) -> Result<String, Result<String, String>> {
+async fn verify(
+    opts: &ServeOptions,
+    anchors: Option<PathBuf>,
+) -> Result<String, Result<String, String>> {
+    let anchors = match anchors {
+        Some(p) => std::fs::read_to_string(&p)
+            .map_err(|e| format!("{}: {e}", p.display()))
+            .and_then(|t| parse_anchors(&t))
+            .map_err(Err)?,
+        None => Vec::new(),
+    };
     let opened = pooya_server::open(opts)
         .await
         .map_err(|e| Err(e.to_string()))?;
@@ -48,7 +63,9 @@ async fn verify(opts: &ServeOptions) -> Result<String, Result<String, String>> {
     // Heads first: records appended while we walk are then later links, not damage.
     let heads = store.audit_heads().await.map_err(|e| Err(e.to_string()))?;
     let broken = |b: pooya_issuer::audit::Break| Ok(format!("audit chain BROKEN at {b}"));
-    let mut v = Verifier::new(&opened.keyring, &heads).map_err(broken)?;
+    let mut v = Verifier::new(&opened.keyring, &heads)
+        .map_err(broken)?
+        .with_anchors(&anchors);
     let mut after = 0;
     loop {
         let page = store
@@ -112,20 +129,22 @@ pub fn run(cmd: AuditCommand) -> std::process::ExitCode {
         }
     };
     match cmd {
-        AuditCommand::Verify { store } => match rt.block_on(verify(&options(store))) {
-            Ok(report) => {
-                println!("{report}");
-                ExitCode::SUCCESS
+        AuditCommand::Verify { store, anchors } => {
+            match rt.block_on(verify(&options(store), anchors)) {
+                Ok(report) => {
+                    println!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(Ok(report)) => {
+                    println!("{report}");
+                    ExitCode::FAILURE
+                }
+                Err(Err(why)) => {
+                    eprintln!("pooya audit verify: {why}");
+                    ExitCode::from(2)
+                }
             }
-            Err(Ok(report)) => {
-                println!("{report}");
-                ExitCode::FAILURE
-            }
-            Err(Err(why)) => {
-                eprintln!("pooya audit verify: {why}");
-                ExitCode::from(2)
-            }
-        },
+        }
         AuditCommand::Export { store, out } => match rt.block_on(export(&options(store), out)) {
             Ok(n) => {
                 eprintln!("pooya audit export: {n} records");

@@ -251,3 +251,52 @@ async fn a_cut_tail_is_named_against_the_lane_head() {
         "{out}"
     );
 }
+
+/// The limit of the chain alone, and what saved heads add: a cut tail with its head row rewound
+/// passes a plain `verify`, and fails one given the report saved before the cut.
+#[tokio::test]
+async fn a_cut_tail_with_a_rewound_head_is_caught_only_by_saved_anchors() {
+    let (srv, _) = busy_server().await;
+    let (code, report, err) = audit_cli(&srv, &["verify"]);
+    assert_eq!(code, 0, "{report}{err}");
+    let anchors = srv.dir.path().join("audit-anchors.txt");
+    std::fs::write(&anchors, &report).unwrap();
+    let anchors = anchors.to_str().unwrap();
+    let (code, out, err) = audit_cli(&srv, &["verify", "--anchors", anchors]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let lines = export(&srv);
+    let last = lines.last().unwrap();
+    let lane = last["lane"].as_i64().unwrap();
+    let before = lines
+        .iter()
+        .rev()
+        .skip(1)
+        .find(|l| l["lane"] == last["lane"])
+        .expect("an earlier record in the lane");
+    sql(
+        &srv,
+        &format!(
+            "DELETE FROM audit WHERE id = {}",
+            last["id"].as_i64().unwrap()
+        ),
+    )
+    .await;
+    sql(
+        &srv,
+        &format!(
+            "UPDATE audit_chains SET seq = {}, mac = '{}' WHERE lane = {lane}",
+            before["seq"],
+            before["mac"].as_str().unwrap()
+        ),
+    )
+    .await;
+    let (code, out, _) = audit_cli(&srv, &["verify"]);
+    assert_eq!(code, 0, "undetectable without anchors: {out}");
+    let (code, out, err) = audit_cli(&srv, &["verify", "--anchors", anchors]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains(&format!("(lane {lane}, seq {})", last["seq"])),
+        "{out}"
+    );
+}
