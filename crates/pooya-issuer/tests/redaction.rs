@@ -150,3 +150,19 @@ fn cards_sms_and_commits_print_no_secret() {
     assert!(dbg.contains("[redacted]"), "{dbg}");
     assert_hides("UnifiedOtp", &dbg, &["73104482"]);
 }
+
+#[test]
+fn imported_hardware_keys_print_redacted() {
+    // RFC 6030 Figure 2: a plain-text HOTP key, "12345678901234567890" in ASCII.
+    let xml = include_str!("../../pooya-pskc/testdata/rfc6030-figure-2.xml");
+    let keys = pooya_pskc::parse(xml, &pooya_pskc::Secrets::default()).unwrap();
+    let secret = String::from_utf8(keys[0].secret.to_vec()).unwrap();
+    assert_eq!(secret, "12345678901234567890");
+    let dbg = shown(&keys[0]);
+    assert!(dbg.contains("[redacted]"), "{dbg}");
+    assert_hides(
+        "ImportedKey",
+        &dbg,
+        &[&secret, "49, 50, 51", "MTIzNDU2Nzg5MDEyMzQ1Njc4OTA"],
+    );
+}
