@@ -119,7 +119,8 @@ impl Ledger {
         };
         if let Ok(text) = std::fs::read_to_string(log) {
             for (i, line) in text.lines().enumerate() {
-                scan("log line", &format!("{}: {line}", i + 1), line, None);
+                let scanned = blank_numeric_fields(line);
+                scan("log line", &format!("{}: {line}", i + 1), &scanned, None);
             }
         }
         if let Ok(text) = std::fs::read_to_string(outbox) {
@@ -141,6 +142,37 @@ impl Ledger {
         }
         found
     }
+}
+
+/// Log fields whose values are counts, ids, ports and durations the server names itself: a
+/// 4-digit PIN would match `micros=1234` by chance.
+const NUMERIC_LOG_FIELDS: &[&str] = &[
+    "micros",
+    "status",
+    "attempts",
+    "id",
+    "parts",
+    "port",
+    "retry_in_ms",
+    "message_id",
+];
+
+/// `line` with the values of [`NUMERIC_LOG_FIELDS`] (`key=123` in text logs, `"key":123` in JSON
+/// logs) blanked out.
+fn blank_numeric_fields(line: &str) -> String {
+    let mut out = line.to_owned();
+    for key in NUMERIC_LOG_FIELDS {
+        for prefix in [format!(" {key}="), format!("\"{key}\":")] {
+            let mut from = 0;
+            while let Some(at) = out[from..].find(&prefix) {
+                let start = from + at + prefix.len();
+                let len = out[start..].bytes().take_while(u8::is_ascii_digit).count();
+                out.replace_range(start..start + len, &"#".repeat(len));
+                from = start + len;
+            }
+        }
+    }
+    out
 }
 
 /// Calls `f(key, value)` for every object member of `v`, at any depth.
@@ -199,7 +231,8 @@ mod tests {
         );
         std::fs::write(
             &log,
-            "at 1764086400123 ok\nport 41234 ok\nrequest_id=37400415313945410a771f57\n",
+            "at 1764086400123 ok\nport 41234 ok\nrequest_id=37400415313945410a771f57\n\
+             INFO request status=200 micros=1234\n{\"micros\":1234,\"status\":200}\n",
         )
         .unwrap();
         std::fs::write(&outbox, "{\"text\":\"code 654321\"}\n").unwrap();
