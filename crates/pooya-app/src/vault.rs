@@ -91,7 +91,7 @@ impl SecretBytes {
 
 impl fmt::Debug for SecretBytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
+        f.write_str("[redacted]")
     }
 }
 
@@ -142,7 +142,7 @@ impl SecretString {
 
 impl fmt::Debug for SecretString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
+        f.write_str("[redacted]")
     }
 }
 
@@ -939,7 +939,7 @@ mod tests {
         let t = sample_token("a", "6280231234567890");
         let dbg = format!("{t:?}");
         assert!(!dbg.contains("6280231234567890"));
-        assert!(dbg.contains("<redacted>"));
+        assert!(dbg.contains("[redacted]"));
         assert!(dbg.contains("628023******7890"));
         assert!(!dbg.contains("7, 7, 7"));
     }

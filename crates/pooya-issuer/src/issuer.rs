@@ -309,7 +309,8 @@ impl Issuer {
             .map_err(|_| IssuerError::Internal("outbox body is not UTF-8".into()))
     }
 
-    async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
+    async fn commit(&self, mut commit: Commit) -> Result<(), StoreError> {
+        commit.audit_key = Some(self.keys.clone());
         let has_sms = !commit.outbox.is_empty();
         self.store.commit(commit).await?;
         if has_sms {
@@ -559,6 +560,19 @@ impl Issuer {
         }
     }
 
+    /// A refused activation. A mobile number that is not the registered one is a failed check
+    /// worth an audit record (someone may be trying to bind their own phone); the card itself
+    /// does not change.
+    fn atm_refused<T>(&self, card: &CardRecord, r: AtmRefusal, now: i64) -> Decided<T> {
+        if r == AtmRefusal::MobileMismatch {
+            let mut e = Effects::default();
+            e.audit
+                .push(self.audit(now, "atm.mobile_mismatch", Some(card), String::new()));
+            return (Err(r.into()), Some(e));
+        }
+        (Err(r.into()), None)
+    }
+
     /// R8: app activation. The receipt code is answered; the SMS code goes to the registered mobile.
     pub async fn atm_activate_app(
         &self,
@@ -574,7 +588,7 @@ impl Issuer {
             let codes =
                 match card.activate_app(pan, registered, mobile, now, &self.policy, &self.keys) {
                     Ok(c) => c,
-                    Err(r) => return (Err(r.into()), None),
+                    Err(r) => return self.atm_refused(card, r, now),
                 };
             let text = messages::activation_code(
                 self.policy.sms.language,
@@ -613,7 +627,7 @@ impl Issuer {
             let registered = &customer.expect("loaded").mobile;
             let fixed = match card.activate_sms(registered, mobile, &self.policy, &self.keys) {
                 Ok(f) => f,
-                Err(r) => return (Err(r.into()), None),
+                Err(r) => return self.atm_refused(card, r, now),
             };
             let receipt_text = Zeroizing::new(messages::sms_receipt(
                 self.policy.sms.language,
@@ -812,7 +826,27 @@ impl Issuer {
                 return Ok(v.into());
             }
             let Some(card) = self.store.card(&pan_hash).await? else {
-                return Ok(Verdict::UnknownCard.into());
+                // No card changes, but the outcome is audited like every other.
+                let now = self.clock.now_ms();
+                let v = Verdict::UnknownCard;
+                let commit = Commit {
+                    audit: vec![AuditRecord {
+                        at: now,
+                        event: "verify".into(),
+                        pan_masked: Some(pan.masked()),
+                        customer_id: None,
+                        detail: format!(
+                            "kind={} txn={} code={} reason={}",
+                            kind.as_str(),
+                            txn.id,
+                            v.response_code(),
+                            v.reason()
+                        ),
+                    }],
+                    ..Commit::default()
+                };
+                self.commit(commit).await?;
+                return Ok(v.into());
             };
             let mut next = card;
             let now = self.clock.now_ms();
@@ -1080,13 +1114,22 @@ impl Issuer {
             .ok_or(IssuerError::UnknownToken)?;
         self.update_card(&card.pan_hash, false, |card, _, now| {
             match card.removal_challenge(token_id, now, &self.policy) {
-                Ok(c) => (
-                    Ok(RemovalChallengeIssued {
-                        nonce: c.nonce,
-                        expires_at: c.expires_at,
-                    }),
-                    Some(Effects::default()),
-                ),
+                Ok(c) => {
+                    let mut e = Effects::default();
+                    e.audit.push(self.audit(
+                        now,
+                        "app.removal_challenge",
+                        Some(card),
+                        String::new(),
+                    ));
+                    (
+                        Ok(RemovalChallengeIssued {
+                            nonce: c.nonce,
+                            expires_at: c.expires_at,
+                        }),
+                        Some(e),
+                    )
+                }
                 Err(r) => (Err(r.into()), None),
             }
         })
@@ -1118,7 +1161,19 @@ impl Issuer {
                 }
                 // The challenge was used up: commit that too.
                 Err(r @ (AppRefusal::BadProof | AppRefusal::ChallengeExpired)) => {
-                    (Err(r.into()), Some(Effects::default()))
+                    let mut e = Effects::default();
+                    let why = if r == AppRefusal::BadProof {
+                        "bad proof"
+                    } else {
+                        "challenge expired"
+                    };
+                    e.audit.push(self.audit(
+                        now,
+                        "app.token_removal_refused",
+                        Some(card),
+                        why.to_owned(),
+                    ));
+                    (Err(r.into()), Some(e))
                 }
                 Err(r) => (Err(r.into()), None),
             }

@@ -202,6 +202,12 @@ impl Keyring {
         pooya_otp::ct_eq(&self.code_mac(purpose, parts), stored)
     }
 
+    /// The MAC that chains audit records (see `crate::audit`): keyed by server key material that
+    /// never sits in the database, so a copy of the database alone cannot re-forge the chain.
+    pub fn audit_mac(&self, parts: &[&[u8]]) -> Vec<u8> {
+        self.code_mac("audit-chain/v1", parts)
+    }
+
     /// A value that tells whether two servers hold the same master key, revealing nothing of it.
     pub fn master_check_value(&self) -> String {
         data_encoding::HEXLOWER.encode(&self.code_mac("master-key-check", &[b"pooya"]))

@@ -123,8 +123,8 @@ pub const UNIFIED_PLACEHOLDERS: &[(&str, &str, bool)] = &[
     ("lifetime_secs", "the password's lifetime in seconds", false),
 ];
 
-/// What one unified transaction SMS says.
-#[derive(Clone, Copy, Debug)]
+/// What one unified transaction SMS says. `Debug` leaves the code out.
+#[derive(Clone, Copy)]
 pub struct UnifiedOtp<'a> {
     pub bank: &'a str,
     pub code: &'a str,
@@ -135,6 +135,19 @@ pub struct UnifiedOtp<'a> {
     pub issued_at_ms: i64,
     pub expires_at_ms: i64,
     pub lifetime_secs: u32,
+}
+
+impl std::fmt::Debug for UnifiedOtp<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnifiedOtp")
+            .field("bank", &self.bank)
+            .field("code", &"[redacted]")
+            .field("txn_type", &self.txn_type)
+            .field("amount_rials", &self.amount_rials)
+            .field("merchant", &self.merchant)
+            .field("last4", &self.last4)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The name of a transaction type in an SMS.

@@ -47,6 +47,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/postgres/0004_master_key_check.sql"),
     ),
     (
+        5,
+        include_str!("../migrations/sqlite/0005_audit_chain.sql"),
+        include_str!("../migrations/postgres/0005_audit_chain.sql"),
+    ),
+    (
         6,
         include_str!("../migrations/sqlite/0006_data_keys.sql"),
         include_str!("../migrations/postgres/0006_data_keys.sql"),
@@ -317,6 +322,73 @@ fn enrollment_id(c: &CardRecord) -> Option<String> {
 }
 
 impl SqlStore {
+    /// Appends `records` to `lane` of the audit chain inside `tx`. The lane's head row stays
+    /// locked until `tx` ends: this comes last in a commit so the lock is held briefly.
+    async fn append_audit(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        keys: &crate::keys::Keyring,
+        lane: i64,
+        records: &[AuditRecord],
+    ) -> Result<(), StoreError> {
+        // SQLite has one writer at a time already; PostgreSQL locks the one head row.
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let sql = format!("SELECT seq, mac FROM audit_chains WHERE lane = $1{lock}");
+        // Safe: `lock` is one of two constant texts; the value is bound.
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(lane)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(write_error)?
+            .ok_or_else(|| corrupt(format!("audit lane {lane} has no head row")))?;
+        let head = crate::audit::AuditHead {
+            lane,
+            seq: row.try_get("seq").map_err(corrupt)?,
+            mac: row.try_get("mac").map_err(corrupt)?,
+        };
+        let (links, new_head) = crate::audit::append(keys, &head, records);
+        for (a, (seq, mac)) in records.iter().zip(links) {
+            sqlx::query(
+                "INSERT INTO audit (at, event, pan_masked, customer_id, detail, lane, seq, mac) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(a.at)
+            .bind(a.event.clone())
+            .bind(a.pan_masked.clone())
+            .bind(a.customer_id.clone())
+            .bind(a.detail.clone())
+            .bind(lane)
+            .bind(seq)
+            .bind(mac)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| {
+                // Only a broken lock would let two writers take one seq.
+                if is_unique_violation(&e) {
+                    StoreError::Conflict
+                } else {
+                    write_error(e)
+                }
+            })?;
+        }
+        let r =
+            sqlx::query("UPDATE audit_chains SET seq = $1, mac = $2 WHERE lane = $3 AND seq = $4")
+                .bind(new_head.seq)
+                .bind(new_head.mac)
+                .bind(lane)
+                .bind(head.seq)
+                .execute(&mut **tx)
+                .await
+                .map_err(write_error)?;
+        if r.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
+        }
+        Ok(())
+    }
+
     async fn cards_where(&self, clause: &str, arg: &str) -> Result<Vec<CardRecord>, StoreError> {
         let sql = format!("SELECT {CARD_COLUMNS} FROM cards c {clause}");
         // Safe: `clause` is one of this file's constant texts; the value is bound.
@@ -555,19 +627,12 @@ impl Store for SqlStore {
             .await
             .map_err(write_error)?;
         }
-        for a in &c.audit {
-            sqlx::query(
-                "INSERT INTO audit (at, event, pan_masked, customer_id, detail) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(a.at)
-            .bind(a.event.clone())
-            .bind(a.pan_masked.clone())
-            .bind(a.customer_id.clone())
-            .bind(a.detail.clone())
-            .execute(&mut *tx)
-            .await
-            .map_err(write_error)?;
+        if !c.audit.is_empty() {
+            let keys = c.audit_key.as_ref().ok_or_else(|| {
+                corrupt("audit records given without the audit key (a bug): refused")
+            })?;
+            self.append_audit(&mut tx, keys, crate::audit::lane_of(&c), &c.audit)
+                .await?;
         }
         tx.commit().await.map_err(write_error)
     }
@@ -758,6 +823,55 @@ impl Store for SqlStore {
                     pan_masked: r.try_get("pan_masked").map_err(corrupt)?,
                     customer_id: r.try_get("customer_id").map_err(corrupt)?,
                     detail: r.try_get("detail").map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn audit_page(
+        &self,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<crate::audit::StoredAudit>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, event, pan_masked, customer_id, detail, lane, seq, mac FROM audit \
+             WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::audit::StoredAudit {
+                    id: r.try_get("id").map_err(corrupt)?,
+                    lane: r.try_get("lane").map_err(corrupt)?,
+                    seq: r.try_get("seq").map_err(corrupt)?,
+                    mac: r.try_get("mac").map_err(corrupt)?,
+                    record: AuditRecord {
+                        at: r.try_get("at").map_err(corrupt)?,
+                        event: r.try_get("event").map_err(corrupt)?,
+                        pan_masked: r.try_get("pan_masked").map_err(corrupt)?,
+                        customer_id: r.try_get("customer_id").map_err(corrupt)?,
+                        detail: r.try_get("detail").map_err(corrupt)?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn audit_heads(&self) -> Result<Vec<crate::audit::AuditHead>, StoreError> {
+        let rows = sqlx::query("SELECT lane, seq, mac FROM audit_chains ORDER BY lane")
+            .fetch_all(&self.read)
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::audit::AuditHead {
+                    lane: r.try_get("lane").map_err(corrupt)?,
+                    seq: r.try_get("seq").map_err(corrupt)?,
+                    mac: r.try_get("mac").map_err(corrupt)?,
                 })
             })
             .collect()

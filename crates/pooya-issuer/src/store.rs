@@ -111,6 +111,9 @@ pub struct Commit {
     pub verifications: Vec<VerificationRecord>,
     pub outbox: Vec<OutgoingSms>,
     pub audit: Vec<AuditRecord>,
+    /// The key that chains `audit` (see [`crate::audit`]); the issuer gives it with every commit.
+    /// A commit with audit records and no key is refused: no record is ever written unchained.
+    pub audit_key: Option<std::sync::Arc<crate::keys::Keyring>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -190,6 +193,14 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_status(&self) -> Result<OutboxStatus, StoreError>;
 
     async fn audit_tail(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Up to `limit` audit records with ids above `after_id`, in id order, with their links.
+    async fn audit_page(
+        &self,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<crate::audit::StoredAudit>, StoreError>;
+    /// The head of every audit lane (`audit_chains`).
+    async fn audit_heads(&self) -> Result<Vec<crate::audit::AuditHead>, StoreError>;
     /// Records `value` (a check value of the master key, not the key) on first use and answers
     /// whether it equals the recorded one: every server on one database must hold the same key.
     async fn master_key_check(&self, value: &str) -> Result<bool, StoreError>;

@@ -80,7 +80,7 @@ pub struct SmppConfig {
     pub port: u16,
     /// At most 15 characters.
     pub system_id: String,
-    /// At most 8 characters (SMPP 3.4). Never logged; `Debug` shows `<redacted>`.
+    /// At most 8 characters (SMPP 3.4). Never logged; `Debug` shows `[redacted]`.
     pub password: String,
     /// At most 12 characters; usually empty.
     #[serde(default)]
@@ -110,7 +110,7 @@ impl fmt::Debug for SmppConfig {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("system_id", &self.system_id)
-            .field("password", &"<redacted>")
+            .field("password", &"[redacted]")
             .field("system_type", &self.system_type)
             .field("source_addr", &self.source_addr)
             .field("source_addr_ton", &self.source_addr_ton)
@@ -210,7 +210,7 @@ impl fmt::Debug for InboundSms {
         f.debug_struct("InboundSms")
             .field("from", &mask(&self.from))
             .field("to", &self.to)
-            .field("text", &"<redacted>")
+            .field("text", &"[redacted]")
             .finish()
     }
 }

@@ -400,7 +400,7 @@ async fn config_parses_with_defaults_and_hides_the_password() {
     assert!(c.validate().is_ok());
     let dbg = format!("{c:?}");
     assert!(
-        dbg.contains("<redacted>") && !dbg.contains("hunter2"),
+        dbg.contains("[redacted]") && !dbg.contains("hunter2"),
         "{dbg}"
     );
     let bad = serde_json::from_value::<SmppConfig>(serde_json::json!({

@@ -1,5 +1,5 @@
 //! `pooya`: the issuer server (`serve`), the card holder's authenticator (`app`), and key
-//! administration (`keys`).
+//! administration (`keys`, `audit`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use pooya_issuer::domain::Role;
 use pooya_server::ServeOptions;
 
+mod audit_cmd;
 mod keycmd;
 
 #[derive(Parser)]
@@ -67,6 +68,11 @@ enum Command {
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+    /// The tamper-evident audit trail: verify its chain, export it.
+    Audit {
+        #[command(subcommand)]
+        command: audit_cmd::AuditCommand,
     },
     /// Channel keys of the bank's systems, and the key encryption key (docs/keys.md).
     Keys {
@@ -226,6 +232,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::App(args) => pooya_app::run(args),
+        Command::Audit { command } => audit_cmd::run(command),
         Command::Serve {
             store,
             listen,

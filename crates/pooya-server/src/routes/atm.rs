@@ -25,13 +25,15 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
         .route("/v1/atm/block-second-password", post(block_second))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+// The request's secrets are wiped when it is dropped.
+#[derive(Deserialize, utoipa::ToSchema, zeroize::ZeroizeOnDrop)]
 struct CardAndPin {
     pan: String,
     pin: String,
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+// The request's secrets are wiped when it is dropped.
+#[derive(Deserialize, utoipa::ToSchema, zeroize::ZeroizeOnDrop)]
 struct WithMobile {
     pan: String,
     pin: String,
@@ -171,3 +173,11 @@ async fn block_second(
     s.issuer.atm_block_second(&pan, &pin).await?;
     Ok(Json(json!({"second_password_blocked": true})))
 }
+
+// The request types holding secrets wipe them when dropped (issue 6, item 8): checked at compile
+// time.
+const _: fn() = || {
+    fn wiped<T: zeroize::ZeroizeOnDrop>() {}
+    wiped::<CardAndPin>();
+    wiped::<WithMobile>();
+};

@@ -100,7 +100,8 @@ async fn change_mobile(
     ))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+// The request's secrets are wiped when it is dropped.
+#[derive(Deserialize, utoipa::ToSchema, zeroize::ZeroizeOnDrop)]
 struct NewCard {
     pan: String,
     customer_id: String,
@@ -194,3 +195,10 @@ async fn unblock(_: Auth, State(s): St, Path(pan): Path<String>) -> Result<Json<
     s.issuer.unblock_second(&pan).await?;
     Ok(Json(json!({"second_password_blocked": false})))
 }
+
+// The request types holding secrets wipe them when dropped (issue 6, item 8): checked at compile
+// time.
+const _: fn() = || {
+    fn wiped<T: zeroize::ZeroizeOnDrop>() {}
+    wiped::<NewCard>();
+};

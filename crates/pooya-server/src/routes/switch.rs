@@ -29,11 +29,13 @@ struct Txn {
     merchant: String,
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+// The request's secrets are wiped when it is dropped.
+#[derive(Deserialize, utoipa::ToSchema, zeroize::ZeroizeOnDrop)]
 struct Verify {
     pan: String,
     kind: String,
     password: String,
+    #[zeroize(skip)]
     txn: Txn,
 }
 
@@ -138,3 +140,10 @@ async fn otp_request(
         })),
     ))
 }
+
+// The request types holding secrets wipe them when dropped (issue 6, item 8): checked at compile
+// time.
+const _: fn() = || {
+    fn wiped<T: zeroize::ZeroizeOnDrop>() {}
+    wiped::<Verify>();
+};

@@ -313,7 +313,7 @@ impl fmt::Debug for Bind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bind")
             .field("system_id", &self.system_id)
-            .field("password", &"<redacted>")
+            .field("password", &"[redacted]")
             .field("system_type", &self.system_type)
             .field("interface_version", &self.interface_version)
             .finish_non_exhaustive()

@@ -8,10 +8,12 @@ mod common;
 
 mod api_edges;
 mod app_cli;
+mod audit;
 mod durability;
 mod flow;
 mod keys;
 mod limits;
+mod hygiene;
 mod master_key;
 mod multi_node;
 mod network;

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use pooya_enroll::{b64_decode, b64_encode, ClientEnrollment, Seed};
 use serde_json::{json, Value};
 
+pub mod hygiene;
+
 /// Cheap Argon2 so tests stay fast; production uses the default cost.
 pub const TEST_CONFIG: &str = "[hashing]\nm_kib = 64\nt = 1\np = 1\n";
 
@@ -39,6 +41,8 @@ pub struct TestServer {
     outbox_file: PathBuf,
     /// A cluster's shared directory (master key, outbox), removed with its last node.
     pub shared: Option<Arc<tempfile::TempDir>>,
+    /// Secrets seen and answers received, scanned for leaks when the server drops.
+    pub hygiene: Arc<hygiene::Ledger>,
 }
 
 pub const PG_URL_ENV: &str = "POOYA_TEST_POSTGRES_URL";
@@ -154,6 +158,7 @@ impl TestServer {
             db,
             outbox_file,
             shared: None,
+            hygiene: Arc::default(),
         };
         if let Some(path) = sms_path_in(config) {
             s.outbox_file = path;
@@ -297,6 +302,7 @@ impl TestServer {
             req = req.bearer_auth(self.key(r));
         }
         if let Some(b) = body {
+            self.hygiene.request(&b);
             req = req.json(&b);
         }
         let res = req.send().await.expect("request");
@@ -305,8 +311,9 @@ impl TestServer {
         let v = if text.is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
+            serde_json::from_str(&text).unwrap_or(Value::String(text.clone()))
         };
+        self.hygiene.answer(&format!("{method} {path}"), &text, &v);
         (status, v)
     }
 
@@ -427,10 +434,9 @@ impl TestServer {
         let receipt = v["receipt_code"].as_str().expect("receipt_code").to_owned();
         let msgs = self.outbox_wait(before + 1).await;
         let sms = msgs[before]["text"].as_str().expect("text");
-        (
-            receipt,
-            first_digit_run(sms, 6).expect("a 6-digit code in the SMS"),
-        )
+        let code = first_digit_run(sms, 6).expect("a 6-digit code in the SMS");
+        self.hygiene.secret(&code, hygiene::Allowed::Sms);
+        (receipt, code)
     }
 
     /// Runs the app's side of enrollment over HTTP with the real client library.
@@ -465,6 +471,7 @@ impl TestServer {
         if s != 200 {
             return Err((s, t));
         }
+        self.hygiene.seed(finish.seed.as_bytes());
         Ok(Token {
             token_id: t["token_id"].as_str().unwrap().to_owned(),
             seed: finish.seed,
@@ -507,9 +514,27 @@ fn sms_path_in(config: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+impl TestServer {
+    /// Fails the test if the server's log, its SMS or its answers so far hold a full card number
+    /// or a secret out of place (`hygiene`). Runs on drop too.
+    pub fn check_hygiene(&self) {
+        let found = self.hygiene.findings(&self.log_path(), &self.outbox_path());
+        assert!(
+            found.is_empty(),
+            "secret hygiene: {} leak(s):\n{}",
+            found.len(),
+            found.join("\n")
+        );
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.kill9();
+        // A test already failing keeps its own message (a second panic would abort).
+        if !std::thread::panicking() {
+            self.check_hygiene();
+        }
     }
 }
 

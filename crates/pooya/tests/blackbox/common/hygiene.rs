@@ -1,0 +1,250 @@
+//! Secret hygiene (issue 6, item 8): every black-box server's log lines, every answer the harness
+//! receives from it and every SMS it sends are scanned for full card numbers (any 16–19 digit run
+//! that passes Luhn) and for the secrets the test handed to it or got from it — PINs, passwords,
+//! codes, seeds. Each secret has the one place it may appear: a receipt code or an SMS fixed part
+//! in the ATM's answer, a one-time code in SMS, PINs, static passwords and seeds nowhere. A [`Ledger`] collects
+//! them as the test runs; [`Ledger::check`] (run when the [`super::TestServer`] drops) fails the
+//! test on any secret found where it must not be.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+/// Where a secret may legitimately appear (besides the request that carried it to the server).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allowed {
+    /// Never in a log line, an answer or an SMS: PINs, static passwords, seeds.
+    Nowhere,
+    /// In answers only (a receipt code, an SMS channel's fixed part: the ATM prints them).
+    Answers,
+    /// In SMS only: the code an SMS delivers, and any one-time password typed at a payment.
+    Sms,
+}
+
+#[derive(Default)]
+pub struct Ledger {
+    /// Secret → where it may appear. Secrets are compared with whole tokens of the scanned text
+    /// (a digit secret with whole digit runs), so a 4-digit PIN does not match inside a timestamp.
+    secrets: Mutex<HashMap<String, Allowed>>,
+    /// Answers received, scanned at the end (a secret may be registered after an answer came).
+    answers: Mutex<Vec<(String, String)>>,
+}
+
+/// Request fields whose values are secrets that nothing may show again: static PINs and
+/// passwords.
+const SECRET_REQUEST_FIELDS: &[&str] = &["pin", "second_password", "new_pin"];
+/// Request fields holding a typed one-time password: it may be the code an SMS delivered, so it
+/// may appear in SMS, but never in a log line or an answer.
+const TYPED_CODE_FIELDS: &[&str] = &["password"];
+/// Answer fields that carry a secret the ATM prints.
+const SECRET_ANSWER_FIELDS: &[&str] = &["receipt_code", "fixed_part"];
+
+impl Ledger {
+    /// Registers `value` as a secret that may appear only where `allowed` says. A value seen
+    /// with two rules keeps `Nowhere` if either says so, else the first.
+    pub fn secret(&self, value: &str, allowed: Allowed) {
+        if value.len() < 4 {
+            return; // Too short to tell from ordinary text; such values are no real secret.
+        }
+        let mut s = self.secrets.lock().unwrap();
+        let e = s.entry(value.to_owned()).or_insert(allowed);
+        if allowed == Allowed::Nowhere {
+            *e = Allowed::Nowhere;
+        }
+    }
+
+    /// A seed in the encodings a careless log line would use.
+    pub fn seed(&self, bytes: &[u8]) {
+        for enc in [
+            data_encoding::HEXLOWER.encode(bytes),
+            data_encoding::HEXUPPER.encode(bytes),
+            data_encoding::BASE32_NOPAD.encode(bytes),
+            data_encoding::BASE64.encode(bytes),
+            data_encoding::BASE64_NOPAD.encode(bytes),
+            data_encoding::BASE64URL_NOPAD.encode(bytes),
+        ] {
+            self.secret(&enc, Allowed::Nowhere);
+        }
+    }
+
+    /// Notes the secrets a request body carries to the server.
+    pub fn request(&self, body: &Value) {
+        walk(body, &mut |key, v| {
+            if let Some(s) = v.as_str() {
+                if SECRET_REQUEST_FIELDS.contains(&key) {
+                    self.secret(s, Allowed::Nowhere);
+                } else if TYPED_CODE_FIELDS.contains(&key) {
+                    self.secret(s, Allowed::Sms);
+                }
+            }
+        });
+    }
+
+    /// Keeps an answer for the final scan, and notes the secrets it legitimately carries.
+    pub fn answer(&self, what: &str, text: &str, v: &Value) {
+        walk(v, &mut |key, v| {
+            if SECRET_ANSWER_FIELDS.contains(&key) {
+                if let Some(s) = v.as_str() {
+                    self.secret(s, Allowed::Answers);
+                }
+            }
+        });
+        self.answers
+            .lock()
+            .unwrap()
+            .push((what.to_owned(), text.to_owned()));
+    }
+
+    /// Scans the server's log, the SMS of its outbox file and the answers kept; one line per
+    /// finding (empty: clean).
+    pub fn findings(&self, log: &Path, outbox: &Path) -> Vec<String> {
+        let secrets = self.secrets.lock().unwrap().clone();
+        let mut found = Vec::new();
+        // `here`: the kind of place scanned (`None`: a log line, where no secret may appear).
+        let mut scan = |place: &str, where_: &str, text: &str, here: Option<Allowed>| {
+            for pan in full_pans(text) {
+                found.push(format!("a full card number {pan} in {place} {where_}"));
+            }
+            for token in tokens(text) {
+                if let Some(&allowed) = secrets.get(token) {
+                    if allowed == Allowed::Nowhere || Some(allowed) != here {
+                        found.push(format!(
+                            "secret {token:?} (allowed: {allowed:?}) in {place} {where_}"
+                        ));
+                    }
+                }
+            }
+        };
+        if let Ok(text) = std::fs::read_to_string(log) {
+            for (i, line) in text.lines().enumerate() {
+                let scanned = blank_numeric_fields(line);
+                scan("log line", &format!("{}: {line}", i + 1), &scanned, None);
+            }
+        }
+        if let Ok(text) = std::fs::read_to_string(outbox) {
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let sms = serde_json::from_str::<Value>(line)
+                    .ok()
+                    .and_then(|v| v["text"].as_str().map(str::to_owned))
+                    .unwrap_or_else(|| line.to_owned());
+                scan("SMS", &sms, &sms, Some(Allowed::Sms));
+            }
+        }
+        for (what, text) in self.answers.lock().unwrap().iter() {
+            scan(
+                "the answer to",
+                &format!("{what}: {text}"),
+                text,
+                Some(Allowed::Answers),
+            );
+        }
+        found
+    }
+}
+
+/// Log fields whose values are counts, ids, ports and durations the server names itself: a
+/// 4-digit PIN would match `micros=1234` by chance.
+const NUMERIC_LOG_FIELDS: &[&str] = &[
+    "micros",
+    "status",
+    "attempts",
+    "id",
+    "parts",
+    "port",
+    "retry_in_ms",
+    "message_id",
+];
+
+/// `line` with the values of [`NUMERIC_LOG_FIELDS`] (`key=123` in text logs, `"key":123` in JSON
+/// logs) blanked out.
+fn blank_numeric_fields(line: &str) -> String {
+    let mut out = line.to_owned();
+    for key in NUMERIC_LOG_FIELDS {
+        for prefix in [format!(" {key}="), format!("\"{key}\":")] {
+            let mut from = 0;
+            while let Some(at) = out[from..].find(&prefix) {
+                let start = from + at + prefix.len();
+                let len = out[start..].bytes().take_while(u8::is_ascii_digit).count();
+                out.replace_range(start..start + len, &"#".repeat(len));
+                from = start + len;
+            }
+        }
+    }
+    out
+}
+
+/// Calls `f(key, value)` for every object member of `v`, at any depth.
+fn walk(v: &Value, f: &mut impl FnMut(&str, &Value)) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                f(k, x);
+                walk(x, f);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| walk(x, f)),
+        _ => {}
+    }
+}
+
+/// Whole tokens of `text`: numbers (all-digit words: a digit run inside a hex or base32 id is no
+/// number), and long words of the characters of base32/base64/hex encodings.
+fn tokens(text: &str) -> impl Iterator<Item = &str> {
+    let numbers = numbers(text);
+    let words = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-' | '_')))
+        .filter(|t| t.len() >= 16);
+    numbers.chain(words)
+}
+
+fn numbers(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Numbers of 16–19 digits that pass Luhn: card numbers.
+pub fn full_pans(text: &str) -> Vec<String> {
+    numbers(text)
+        .filter(|t| (16..=19).contains(&t.len()) && super::luhn_ok(t))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_pans_and_secrets_out_of_place_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let outbox = dir.path().join("outbox");
+        let l = Ledger::default();
+        l.request(&serde_json::json!({"pin": "1234", "second_password": "87654321"}));
+        l.secret("654321", Allowed::Sms);
+        l.answer(
+            "activate",
+            r#"{"receipt_code":"112233"}"#,
+            &serde_json::json!({"receipt_code": "112233"}),
+        );
+        std::fs::write(
+            &log,
+            "at 1764086400123 ok\nport 41234 ok\nrequest_id=37400415313945410a771f57\n\
+             INFO request status=200 micros=1234\n{\"micros\":1234,\"status\":200}\n",
+        )
+        .unwrap();
+        std::fs::write(&outbox, "{\"text\":\"code 654321\"}\n").unwrap();
+        assert_eq!(l.findings(&log, &outbox), Vec::<String>::new());
+
+        std::fs::write(
+            &log,
+            "pan=6280231234567898 pin 1234 code 112233 sms 654321\n",
+        )
+        .unwrap();
+        std::fs::write(&outbox, "{\"text\":\"code 654321 and 87654321\"}\n").unwrap();
+        let f = l.findings(&log, &outbox);
+        assert_eq!(f.len(), 5, "{f:#?}");
+    }
+}
