@@ -8,6 +8,10 @@ mod common;
 
 mod api_edges;
 mod app_cli;
+mod app_clock;
+mod app_support;
+mod app_tui;
+mod app_vault;
 mod durability;
 mod flow;
 mod master_key;
