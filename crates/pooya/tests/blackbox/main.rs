@@ -7,6 +7,7 @@
 mod common;
 
 mod api_edges;
+mod app_add;
 mod app_cli;
 mod app_clock;
 mod app_support;
