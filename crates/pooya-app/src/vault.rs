@@ -655,16 +655,18 @@ impl LockedVault {
     /// Derives the slot key from `password`, unwraps the master key and decrypts. Touches
     /// nothing on disk.
     pub fn unlock(self, password: &str) -> Result<Vault> {
-        let Some(Slot::Password { params, salt, .. }) = self.slots.iter().find(|s| s.is_password())
-        else {
+        // `parse` guarantees exactly one password slot.
+        let slot = self
+            .slots
+            .iter()
+            .find(|s| s.is_password())
+            .ok_or_else(|| AppError::Internal("no password slot".into()))?;
+        let Slot::Password { params, salt, .. } = slot else {
             return Err(AppError::Internal("no password slot".into()));
         };
         let kek = derive_key(password.as_bytes(), salt, *params)?;
-        let slot = self.slots.iter().find(|s| s.is_password()).cloned();
         let master = slot
-            .map(|s| s.unwrap_key(&self.vault_id, kek.as_ref()))
-            .transpose()?
-            .flatten()
+            .unwrap_key(&self.vault_id, kek.as_ref())?
             .ok_or_else(|| AppError::WrongPasswordOrTampered(self.path.clone()))?;
         self.open_contents(master)
     }
