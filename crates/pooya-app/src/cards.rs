@@ -1,6 +1,7 @@
 //! Card numbers, labels, picking a card from the command line, and showing a code.
 
 use crate::error::{AppError, Result};
+use crate::tr;
 use crate::vault::Token;
 
 /// Which of a card's two dynamic passwords.
@@ -20,27 +21,37 @@ impl PasswordKind {
             Self::Second => "second",
         }
     }
+
+    /// "first password" or "second password" in the run's language.
+    pub fn name(self) -> String {
+        match self {
+            Self::First => tr!("first password", "رمز اول"),
+            Self::Second => tr!("second password", "رمز دوم"),
+        }
+    }
 }
 
 /// Checks a card number as typed (spaces and dashes allowed) and returns its digits.
 pub fn normalize_pan(input: &str) -> Result<String> {
     let digits: String = input.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(AppError::Invalid(
-            "the card number must contain only digits".into(),
-        ));
+        return Err(AppError::Invalid(tr!(
+            "the card number must contain only digits",
+            "شمارهٔ کارت باید فقط رقم داشته باشد"
+        )));
     }
-    if !(13..=19).contains(&digits.len()) {
-        return Err(AppError::Invalid(format!(
-            "the card number must have 13 to 19 digits, not {}",
-            digits.len()
+    let n = digits.len();
+    if !(13..=19).contains(&n) {
+        return Err(AppError::Invalid(tr!(
+            "the card number must have 13 to 19 digits, not {n}",
+            "شمارهٔ کارت باید ۱۳ تا ۱۹ (13 to 19) رقم داشته باشد، نه {n}"
         )));
     }
     if !luhn_ok(&digits) {
-        return Err(AppError::Invalid(
-            "this is not a valid card number (check digit wrong); check for a typing mistake"
-                .into(),
-        ));
+        return Err(AppError::Invalid(tr!(
+            "this is not a valid card number (check digit wrong); check for a typing mistake",
+            "این شمارهٔ کارت معتبر نیست (رقم کنترل نادرست است)؛ اشتباه تایپی را بررسی کنید"
+        )));
     }
     Ok(digits)
 }
@@ -78,19 +89,22 @@ pub fn default_label(pan: &str) -> String {
 /// Checks a label given with `--label`.
 pub fn check_label(label: &str) -> Result<()> {
     if label.trim().is_empty() || label.trim() != label {
-        return Err(AppError::Invalid(
-            "a label must not be empty or start or end with spaces".into(),
-        ));
+        return Err(AppError::Invalid(tr!(
+            "a label must not be empty or start or end with spaces",
+            "برچسب نباید خالی باشد یا با فاصله آغاز یا تمام شود"
+        )));
     }
     if label.chars().count() > 64 || label.chars().any(char::is_control) {
-        return Err(AppError::Invalid(
-            "a label must be at most 64 characters, without control characters".into(),
-        ));
+        return Err(AppError::Invalid(tr!(
+            "a label must be at most 64 characters, without control characters",
+            "برچسب باید حداکثر ۶۴ (64) نویسه و بدون نویسهٔ کنترلی باشد"
+        )));
     }
     if label.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(AppError::Invalid(
-            "a label must not be only digits (it would be mistaken for a card number)".into(),
-        ));
+        return Err(AppError::Invalid(tr!(
+            "a label must not be only digits (it would be mistaken for a card number)",
+            "برچسب نباید فقط رقم باشد (با شمارهٔ کارت اشتباه گرفته می‌شود)"
+        )));
     }
     Ok(())
 }
@@ -113,7 +127,9 @@ pub fn resolve<'a>(tokens: &'a [Token], card: &str) -> Result<&'a Token> {
         [one] => Ok(one),
         many => Err(AppError::AmbiguousCard(
             card.to_owned(),
-            many.iter().map(|t| t.label.clone()).collect(),
+            many.iter()
+                .map(|t| format!("{} ({}, {})", t.label, t.bank_name, t.pan_masked))
+                .collect(),
         )),
     }
 }
@@ -173,14 +189,12 @@ pub fn format_code_line(
     code: &str,
     remaining_ms: i64,
 ) -> String {
-    format!(
-        "{} password for {} ({}): {}  {} {} s left",
-        kind.as_str(),
-        token.label,
-        token.pan_masked,
-        code,
-        time_bar(remaining_ms, token.lifetime_secs),
-        seconds_left(remaining_ms)
+    let (name, label, masked) = (kind.name(), &token.label, &token.pan_masked);
+    let bar = time_bar(remaining_ms, token.lifetime_secs);
+    let left = seconds_left(remaining_ms);
+    tr!(
+        "{name} for {label} ({masked}): {code}  {bar} {left} s left",
+        "{name} {label} ({masked}): {code}  {bar} {left} ثانیه مانده"
     )
 }
 
@@ -202,7 +216,6 @@ mod tests {
             algorithm: "SHA256".to_owned(),
             first_digits: 4,
             second_digits: 8,
-            clock_offset_ms: 0,
             added_at_unix_ms: 0,
         }
     }
@@ -259,7 +272,13 @@ mod tests {
 
         match resolve(&tokens, "7890") {
             Err(AppError::AmbiguousCard(_, labels)) => {
-                assert_eq!(labels, vec!["salary".to_owned(), "card-7890".to_owned()])
+                assert_eq!(
+                    labels,
+                    vec![
+                        "salary (Maskan, 628023******7890)".to_owned(),
+                        "card-7890 (Maskan, 603799******7890)".to_owned()
+                    ]
+                )
             }
             other => panic!("expected ambiguity, got {other:?}"),
         }

@@ -15,7 +15,9 @@ use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
 use crate::cards::mask_pan;
+use crate::clock::{Boot, IssuerClock};
 use crate::error::{AppError, Result};
+use crate::tr;
 use crate::vault::{SecretBytes, SecretString, Token};
 
 /// Largest answer the app reads from the server.
@@ -64,19 +66,33 @@ pub trait Transport {
 /// Checks a server address: http or https, no credentials, query or fragment. Returns it
 /// without a trailing slash.
 pub fn normalize_server(url: &str) -> Result<String> {
-    let bad = |why: &str| AppError::Invalid(format!("bad server address {url:?}: {why}"));
-    let parsed = reqwest::Url::parse(url.trim()).map_err(|e| bad(&e.to_string()))?;
+    let bad = |why: String| {
+        AppError::Invalid(tr!(
+            "bad server address {url:?}: {why}",
+            "نشانی کارساز {url:?} نادرست است: {why}"
+        ))
+    };
+    let parsed = reqwest::Url::parse(url.trim()).map_err(|e| bad(e.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(bad("it must start with https:// or http://"));
+        return Err(bad(tr!(
+            "it must start with https:// or http://",
+            "باید با https:// یا http:// آغاز شود"
+        )));
     }
     if parsed.host_str().is_none() {
-        return Err(bad("it has no host"));
+        return Err(bad(tr!("it has no host", "میزبان ندارد")));
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(bad("it must not contain a user name or password"));
+        return Err(bad(tr!(
+            "it must not contain a user name or password",
+            "نباید نام کاربری یا گذرواژه داشته باشد"
+        )));
     }
     if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(bad("it must not contain ? or #"));
+        return Err(bad(tr!(
+            "it must not contain ? or #",
+            "نباید ? یا # داشته باشد"
+        )));
     }
     Ok(parsed.as_str().trim_end_matches('/').to_owned())
 }
@@ -204,18 +220,18 @@ impl CallError {
             CallError::Transport(TransportError::Garbage(why)) | CallError::Garbage(why) => {
                 AppError::Garbage(server.to_owned(), why)
             }
-            CallError::ServerFailed(status) => AppError::Refused(format!(
-                "the server at {server} failed (HTTP {status}); try again later"
+            CallError::ServerFailed(status) => AppError::Refused(tr!(
+                "the server at {server} failed (HTTP {status}); try again later",
+                "کارساز {server} دچار خطا شد (HTTP {status})؛ بعداً دوباره بکوشید"
             )),
             CallError::Refused(r) => AppError::Refused(
                 explain(&r)
                     .or_else(|| common_refusal(&r))
                     .unwrap_or_else(|| {
-                        format!(
-                            "the server refused (HTTP {}, {}): {}",
-                            r.status,
-                            clean(&r.code),
-                            clean(&r.message)
+                        let (status, code, message) = (r.status, clean(&r.code), clean(&r.message));
+                        tr!(
+                            "the server refused (HTTP {status}, {code}): {message}",
+                            "کارساز نپذیرفت (HTTP {status}، {code}): {message}"
                         )
                     }),
             ),
@@ -226,12 +242,16 @@ impl CallError {
 /// Refusals any app endpoint may give.
 fn common_refusal(r: &Refusal) -> Option<String> {
     Some(match r.code.as_str() {
-        "network_not_allowed" => "the bank refuses to add or remove tokens from this network: \
-             turn off any VPN, proxy or other IP changer and try again on a direct connection"
-            .to_owned(),
-        "rate_limited" | "too_many_requests" => {
-            "the server is receiving too many requests; wait a little and try again".to_owned()
-        }
+        "network_not_allowed" => tr!(
+            "the bank refuses to add or remove tokens from this network: turn off any VPN, \
+             proxy or other IP changer and try again on a direct connection",
+            "بانک افزودن یا حذف رمزساز را از این شبکه نمی‌پذیرد: هر VPN، پراکسی یا تغییردهندهٔ \
+             IP را خاموش کنید و با اتصال مستقیم دوباره بکوشید"
+        ),
+        "rate_limited" | "too_many_requests" => tr!(
+            "the server is receiving too many requests; wait a little and try again",
+            "کارساز درخواست‌های زیادی دریافت می‌کند؛ کمی صبر کنید و دوباره بکوشید"
+        ),
         _ => return None,
     })
 }
@@ -351,37 +371,79 @@ pub struct EnrollRequest<'a> {
 pub struct Enrolled {
     /// The new token, ready for the vault.
     pub token: Token,
-    /// The server's clock at `GET /v1/time` minus the local clock, for a warning.
-    pub rough_offset_ms: i64,
+    /// The issuer's clock, measured around the confirmation request.
+    pub clock: IssuerClock,
+}
+
+/// Measures `t`'s clock: `GET /v1/time`, timed on the local clock `now_ms` (R19).
+pub async fn measure_clock<T: Transport>(t: &T, now_ms: impl Fn() -> i64) -> Result<IssuerClock> {
+    let server = t.server().to_owned();
+    let t0 = now_ms();
+    let time: TimeReply = call_json(t, Method::Get, "/v1/time", None, 200)
+        .await
+        .map_err(|e| e.into_app(&server, |_| None))?;
+    let t1 = now_ms();
+    Ok(IssuerClock::measured(
+        &server,
+        time.unix_ms,
+        t0,
+        t1,
+        Boot::now(),
+    ))
 }
 
 fn wrong_codes(tries_left: Option<u64>) -> AppError {
     AppError::Refused(match tries_left {
-        Some(0) => "the receipt code or the SMS code is wrong, and no tries are left: \
-                    activate the app again at an ATM"
-            .to_owned(),
-        Some(1) => "the receipt code or the SMS code is wrong; 1 try left".to_owned(),
-        Some(n) => format!("the receipt code or the SMS code is wrong; {n} tries left"),
-        None => "the receipt code or the SMS code is wrong".to_owned(),
+        Some(0) => tr!(
+            "the receipt code or the SMS code is wrong, and no tries are left: activate the app \
+             again at an ATM",
+            "کد رسید یا کد پیامک اشتباه است و تلاشی نمانده است: برنامه را دوباره در خودپرداز \
+             فعال کنید"
+        ),
+        Some(1) => tr!(
+            "the receipt code or the SMS code is wrong; 1 try left",
+            "کد رسید یا کد پیامک اشتباه است؛ ۱ (1) تلاش مانده است"
+        ),
+        Some(n) => tr!(
+            "the receipt code or the SMS code is wrong; {n} tries left",
+            "کد رسید یا کد پیامک اشتباه است؛ {n} تلاش مانده است"
+        ),
+        None => tr!(
+            "the receipt code or the SMS code is wrong",
+            "کد رسید یا کد پیامک اشتباه است"
+        ),
     })
 }
 
 fn enrollment_refusal(r: &Refusal) -> Option<String> {
     Some(match r.code.as_str() {
-        "invalid_pan" => "the bank says this card number is not valid".to_owned(),
-        "unknown_card" => "the bank does not know this card number".to_owned(),
-        "no_pending_activation" => "this card has no app activation waiting: activate the \
-             dynamic password (app version) at an ATM first"
-            .to_owned(),
-        "activation_expired" => {
-            "the activation has expired: activate the app again at an ATM".to_owned()
-        }
-        "activation_exhausted" => "too many wrong tries: the activation is used up; \
-             activate the app again at an ATM"
-            .to_owned(),
-        "unknown_enrollment" => {
-            "the server no longer knows this enrollment; add the card again".to_owned()
-        }
+        "invalid_pan" => tr!(
+            "the bank says this card number is not valid",
+            "بانک می‌گوید این شمارهٔ کارت معتبر نیست"
+        ),
+        "unknown_card" => tr!(
+            "the bank does not know this card number",
+            "بانک این شمارهٔ کارت را نمی‌شناسد"
+        ),
+        "no_pending_activation" => tr!(
+            "this card has no app activation waiting: activate the dynamic password (app \
+             version) at an ATM first",
+            "این کارت فعال‌سازی در انتظاری ندارد: نخست رمز پویا (نسخهٔ برنامه) را در خودپرداز \
+             فعال کنید"
+        ),
+        "activation_expired" => tr!(
+            "the activation has expired: activate the app again at an ATM",
+            "مهلت فعال‌سازی گذشته است: برنامه را دوباره در خودپرداز فعال کنید"
+        ),
+        "activation_exhausted" => tr!(
+            "too many wrong tries: the activation is used up; activate the app again at an ATM",
+            "تلاش‌های نادرست بسیار شد و فعال‌سازی از دست رفت؛ برنامه را دوباره در خودپرداز فعال \
+             کنید"
+        ),
+        "unknown_enrollment" => tr!(
+            "the server no longer knows this enrollment; add the card again",
+            "کارساز دیگر این ثبت را نمی‌شناسد؛ کارت را دوباره بیفزایید"
+        ),
         _ => return None,
     })
 }
@@ -399,11 +461,9 @@ pub async fn enroll<T: Transport>(
     let explain = |e: CallError| e.into_app(&server, enrollment_refusal);
 
     // 0. Is this a pooya server at all? (Costs no activation try.)
-    let before = now_ms();
-    let time: TimeReply = call_json(t, Method::Get, "/v1/time", None, 200)
+    let _: TimeReply = call_json(t, Method::Get, "/v1/time", None, 200)
         .await
         .map_err(explain)?;
-    let rough_offset_ms = time.unix_ms.saturating_sub(before / 2 + now_ms() / 2);
 
     // 1. Start: our SPAKE2 message, the server's answer and key confirmation.
     let (state, client_msg) = ClientEnrollment::start(req.pan, req.receipt_code, req.sms_code);
@@ -469,7 +529,7 @@ pub async fn enroll<T: Transport>(
     } else {
         clean(&c.pan_masked)
     };
-    let middle = t0 / 2 + t1 / 2 + (t0 % 2 + t1 % 2) / 2;
+    let clock = IssuerClock::measured(&server, c.server_unix_ms, t0, t1, Boot::now());
     let token = Token {
         label: req.label.to_owned(),
         token_id: c.token_id,
@@ -482,13 +542,9 @@ pub async fn enroll<T: Transport>(
         algorithm: alg.as_str().to_owned(),
         first_digits: c.first_digits,
         second_digits: c.second_digits,
-        clock_offset_ms: c.server_unix_ms.saturating_sub(middle),
         added_at_unix_ms: t1,
     };
-    Ok(Enrolled {
-        token,
-        rough_offset_ms,
-    })
+    Ok(Enrolled { token, clock })
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -506,16 +562,22 @@ struct RemovalReply {
 
 fn removal_refusal(r: &Refusal) -> Option<String> {
     Some(match r.code.as_str() {
-        "unknown_token" => "the server does not know this token (a new activation may have \
-             replaced it, or the bank revoked it); `remove --forget` deletes it from this vault \
-             without asking the server"
-            .to_owned(),
-        "bad_proof" => "the server did not accept this app's proof for the token; \
-             it was not removed"
-            .to_owned(),
-        "challenge_expired" => {
-            "the removal took too long and its challenge expired; try again".to_owned()
-        }
+        "unknown_token" => tr!(
+            "the server does not know this token (a new activation may have replaced it, or the \
+             bank revoked it); `remove --local-only` deletes it from this vault without asking \
+             the server",
+            "کارساز این رمزساز را نمی‌شناسد (شاید فعال‌سازی تازه‌ای جایش را گرفته یا بانک آن را \
+             باطل کرده است)؛ `remove --local-only` آن را بی‌پرسش از کارساز از این گاوصندوق پاک \
+             می‌کند"
+        ),
+        "bad_proof" => tr!(
+            "the server did not accept this app's proof for the token; it was not removed",
+            "کارساز گواه این برنامه را برای رمزساز نپذیرفت؛ حذف نشد"
+        ),
+        "challenge_expired" => tr!(
+            "the removal took too long and its challenge expired; try again",
+            "حذف بیش از اندازه طول کشید و چالش آن منقضی شد؛ دوباره بکوشید"
+        ),
         _ => return None,
     })
 }
@@ -537,8 +599,12 @@ pub async fn remove_token<T: Transport>(t: &T, token: &Token) -> Result<()> {
     .await
     .map_err(explain)?;
     let nonce = decode_b64(&server, "nonce", &challenge.nonce)?;
-    let seed = Seed::from_bytes(token.seed.expose())
-        .map_err(|_| AppError::Crypto("the token's seed in the vault is malformed".into()))?;
+    let seed = Seed::from_bytes(token.seed.expose()).map_err(|_| {
+        AppError::Crypto(tr!(
+            "the token's seed in the vault is malformed",
+            "بذر رمزساز در گاوصندوق نادرست است"
+        ))
+    })?;
     let proof = Zeroizing::new(removal_proof(&seed, &token.token_id, &nonce));
     let body = json!({ "nonce": challenge.nonce, "proof": b64_encode(&proof) });
     let reply: RemovalReply = call_json(
@@ -553,9 +619,10 @@ pub async fn remove_token<T: Transport>(t: &T, token: &Token) -> Result<()> {
     if reply.removed {
         Ok(())
     } else {
-        Err(AppError::Refused(
-            "the server did not remove the token".into(),
-        ))
+        Err(AppError::Refused(tr!(
+            "the server did not remove the token",
+            "کارساز رمزساز را حذف نکرد"
+        )))
     }
 }
 
@@ -705,7 +772,8 @@ mod tests {
         ))]);
         assert_eq!(
             msg,
-            "cannot reach the server at http://bank.test: could not connect"
+            "cannot reach the server at http://bank.test (could not connect): check the internet \
+             connection"
         );
         let msg = enroll_err(vec![Ok(HttpReply {
             status: 200,
@@ -801,9 +869,10 @@ mod tests {
         assert_eq!(t.algorithm, "SHA256");
         assert_eq!((t.first_digits, t.second_digits), (4, 8));
         assert_eq!(t.seed.expose().len(), 32);
-        // The confirm request went out at 4_000_300 and came back at 4_000_400.
-        assert_eq!(t.clock_offset_ms, 5_000_000 - 4_000_350);
-        assert_eq!(enrolled.rough_offset_ms, 5_000_000 - 4_000_150);
+        // The confirm request went out at 4_000_100 and came back at 4_000_200.
+        assert_eq!(enrolled.clock.offset_ms, 5_000_000 - 4_000_150);
+        assert_eq!(enrolled.clock.round_trip_ms, 100);
+        assert_eq!(enrolled.clock.server, fake.server());
         let seen = fake.seen.borrow();
         assert_eq!(seen.len(), 3);
         assert_eq!(seen[0].0, Method::Get);
@@ -863,7 +932,6 @@ mod tests {
             algorithm: "SHA256".into(),
             first_digits: 4,
             second_digits: 8,
-            clock_offset_ms: 0,
             added_at_unix_ms: 0,
         }
     }
@@ -894,7 +962,7 @@ mod tests {
     fn removal_refusals() {
         let ch = || reply(200, json!({"nonce": "AAAA", "expires_at": "x"}));
         let cases = [
-            (vec![refusal(404, "unknown_token")], "--forget"),
+            (vec![refusal(404, "unknown_token")], "--local-only"),
             (vec![ch(), refusal(403, "bad_proof")], "did not accept"),
             (vec![ch(), refusal(410, "challenge_expired")], "try again"),
             (vec![refusal(403, "network_not_allowed")], "VPN"),

@@ -1,59 +1,65 @@
 //! # pooya-app — the pooya authenticator on the command line
 //!
-//! The app holds the bank cards of one person (R15), each as a *token*: the seed agreed with the
-//! issuer server during enrollment (R16), from which it makes the first and the second dynamic
-//! password of the card offline (R13, R17).
+//! The app holds the bank cards of one person (R15), of any number of banks (R25), each as a
+//! *token*: the seed agreed with its bank's issuer server during enrollment (R16), from which it
+//! makes the first and the second dynamic password of the card offline (R13, R17).
 //!
 //! ```text
+//! pooya app --vault FILE [--lang fa|en]            (a terminal: the full-screen app)
 //! pooya app --vault FILE init
 //! pooya app --vault FILE add --server URL --pan PAN --receipt-code CODE --sms-code CODE [--label L]
 //! pooya app --vault FILE list
-//! pooya app --vault FILE code CARD [--first | --second] [--plain]
-//! pooya app --vault FILE remove CARD [--forget]
+//! pooya app --vault FILE code CARD [--first | --second] [--plain] [--watch]
+//! pooya app --vault FILE remove CARD [--local-only]
+//! pooya app --vault FILE sync
+//! pooya app --vault FILE passwd
+//! pooya app --vault FILE keystore enable|disable|status
 //! ```
 //!
 //! CARD is a label, a full card number or its last 4 digits.
 //!
-//! ## The vault
-//! Everything lives in one file, encrypted under the app password (Argon2id, then
-//! XChaCha20-Poly1305 with the header as associated data, atomic writes, mode 0600). See
-//! [`vault`] for what it holds and how it is protected. The full card number is kept only inside
-//! the ciphertext; `list` and `code` show the masked form.
+//! * The vault: [`vault`], specified in `docs/vault.md`; the platform slot: [`keystore`].
+//! * The server protocol: [`client`] (no proxy is ever used: R18).
+//! * Codes on the server's time: [`clock`] (R19).
+//! * Messages in English and Persian: [`i18n`].
+//! * The full-screen app: [`tui`].
 //!
 //! ## Environment
-//! * `POOYA_APP_PASSWORD`: when set, the app password; otherwise the app asks on the terminal
-//!   (twice for `init`). R13's policy applies when the vault is created: at least 8 characters
-//!   with at least one letter and one digit.
-//! * `POOYA_APP_KDF_FAST=1`: **tests only**: `init` uses cheap Argon2 parameters (8 MiB, 1 pass)
-//!   instead of 64 MiB and 3 passes. The parameters are stored in the vault.
-//!
-//! ## Network
-//! Only `add` and `remove` talk to the server (HTTP/1.1 + JSON, see [`client`]), directly: no
-//! proxy is ever used, as the bank refuses provisioning through VPNs and IP changers (R18).
-//! Codes use the local clock corrected by the offset to the server's clock measured at
-//! enrollment (R19).
+//! * `POOYA_APP_PASSWORD`: the app password; otherwise the app asks on the terminal (twice for
+//!   `init`). `POOYA_APP_NEW_PASSWORD`: the new password of `passwd`. R13's policy applies to
+//!   new passwords: at least 8 characters with at least one letter and one digit.
+//! * Tests only: `POOYA_APP_KDF_FAST=1` (cheap Argon2 for new vaults),
+//!   `POOYA_APP_TEST_CRASH_BEFORE_RENAME=1` (every save dies before its rename),
+//!   `POOYA_APP_TEST_CLOCK_SKEW_MS=N` (the app's wall clock is off by N ms).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod cards;
 pub mod client;
+pub mod clock;
 pub mod error;
+pub mod i18n;
+pub mod keystore;
 pub mod password;
+pub mod tui;
 pub mod vault;
 
 use std::fmt;
 use std::future::Future;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
 use crate::cards::PasswordKind;
+use crate::clock::{local_now_ms, Boot, Correction};
 pub use crate::error::AppError;
 use crate::error::Result;
+use crate::i18n::Lang;
+use crate::keystore::{KeyStore, OsKeyStore};
 use crate::vault::{KdfParams, LockedVault, Token, Vault};
 
 /// `pooya app`: the authenticator. Flatten or nest it into the binary's command line.
@@ -62,9 +68,23 @@ pub struct AppArgs {
     /// The vault file that holds the cards, encrypted under the app password.
     #[arg(long, value_name = "FILE")]
     pub vault: PathBuf,
-    /// What to do.
+    /// The language of the messages (default: from the locale, LC_ALL / LC_MESSAGES / LANG).
+    #[arg(long, value_enum)]
+    pub lang: Option<Lang>,
+    /// What to do; none in a terminal opens the full-screen app.
     #[command(subcommand)]
-    pub command: AppCommand,
+    pub command: Option<AppCommand>,
+}
+
+/// What `keystore` does with the platform slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeystoreAction {
+    /// Let the OS key store open the vault (asks for the app password once).
+    Enable,
+    /// Remove the platform slot and its key.
+    Disable,
+    /// Say whether the vault has a platform slot and whether the key store holds its key.
+    Status,
 }
 
 /// The app's subcommands.
@@ -103,17 +123,30 @@ pub enum AppCommand {
         #[arg(long)]
         second: bool,
         /// Print the code alone on one line.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "watch")]
         plain: bool,
+        /// Keep showing the code and its time, rolling to the next code (Ctrl-C ends).
+        #[arg(long)]
+        watch: bool,
     },
     /// Remove a card: the server revokes the token, then the app forgets it (needs the internet).
     Remove {
         /// The card: its label, its full number, or its last 4 digits.
         card: String,
-        /// Delete the card from this vault only, without asking the server (for a token the
-        /// server no longer knows, e.g. after a new activation replaced it).
-        #[arg(long)]
-        forget: bool,
+        /// Delete the card from this vault only, without asking the server (for a token whose
+        /// server is gone or no longer knows it).
+        #[arg(long = "local-only", alias = "forget")]
+        local_only: bool,
+    },
+    /// Measure every issuer's clock now (needs the internet), so codes follow the server's time.
+    Sync,
+    /// Change the app password (the encrypted cards are not re-encrypted).
+    Passwd,
+    /// The platform slot: let the OS key store open the vault instead of the password.
+    Keystore {
+        /// enable, disable or status.
+        #[arg(value_enum)]
+        action: KeystoreAction,
     },
 }
 
@@ -131,17 +164,24 @@ impl fmt::Debug for AppCommand {
                 first,
                 second,
                 plain,
+                watch,
                 ..
             } => f
                 .debug_struct("Code")
                 .field("first", first)
                 .field("second", second)
                 .field("plain", plain)
+                .field("watch", watch)
                 .finish_non_exhaustive(),
-            Self::Remove { forget, .. } => f
+            Self::Remove { local_only, .. } => f
                 .debug_struct("Remove")
-                .field("forget", forget)
+                .field("local_only", local_only)
                 .finish_non_exhaustive(),
+            Self::Sync => f.write_str("Sync"),
+            Self::Passwd => f.write_str("Passwd"),
+            Self::Keystore { action } => {
+                f.debug_struct("Keystore").field("action", action).finish()
+            }
         }
     }
 }
@@ -157,7 +197,8 @@ pub fn run(args: AppArgs) -> ExitCode {
     match execute(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            let prefix = tr!("error", "خطا");
+            eprintln!("{prefix}: {e}");
             ExitCode::FAILURE
         }
     }
@@ -165,8 +206,18 @@ pub fn run(args: AppArgs) -> ExitCode {
 
 /// [`run`] without the printing: the command's outcome.
 pub fn execute(args: AppArgs) -> Result<()> {
+    if let Some(lang) = args.lang {
+        i18n::set(lang);
+    }
     let path = args.vault.as_path();
-    match args.command {
+    let Some(command) = args.command else {
+        if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+            return Err(AppError::NoTerminal);
+        }
+        let vault = open_vault(path, Unlock::KeystoreOrPassword)?;
+        return tui::run(vault);
+    };
+    match command {
         AppCommand::Init => cmd_init(path),
         AppCommand::Add {
             server,
@@ -193,29 +244,45 @@ pub fn execute(args: AppArgs) -> Result<()> {
             first,
             second: _,
             plain,
+            watch,
         } => {
             let kind = if first {
                 PasswordKind::First
             } else {
                 PasswordKind::Second
             };
-            cmd_code(path, &card, kind, plain)
+            cmd_code(path, &card, kind, plain, watch)
         }
-        AppCommand::Remove { card, forget } => cmd_remove(path, &card, forget),
+        AppCommand::Remove { card, local_only } => cmd_remove(path, &card, local_only),
+        AppCommand::Sync => cmd_sync(path),
+        AppCommand::Passwd => cmd_passwd(path),
+        AppCommand::Keystore { action } => cmd_keystore(path, action),
     }
 }
 
-/// The local clock, Unix milliseconds.
-pub fn unix_ms_now() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
-    }
+/// How a command may open the vault.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unlock {
+    /// The platform slot if the vault has one and the key store holds its key, else the password.
+    KeystoreOrPassword,
+    /// The app password only (changing the slots needs it).
+    PasswordOnly,
 }
 
-/// Reads the vault file first (so a wrong path fails before any prompt), then the password.
-fn open_vault(path: &Path) -> Result<Vault> {
+/// Reads the vault file first (so a wrong path fails before any prompt), then unlocks it.
+fn open_vault(path: &Path, how: Unlock) -> Result<Vault> {
     let locked = LockedVault::read(path)?;
+    if how == Unlock::KeystoreOrPassword && locked.has_platform_slot() {
+        match LockedVault::read(path)?.unlock_with_keystore(&OsKeyStore) {
+            Ok(Some(vault)) => return Ok(vault),
+            Ok(None) => {}
+            Err(e @ (AppError::KeystoreEntryMissing(_) | AppError::KeystoreUnavailable(_))) => {
+                let note = tr!("note", "یادآوری");
+                eprintln!("{note}: {e}");
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let password = password::read_existing()?;
     locked.unlock(&password)
 }
@@ -225,15 +292,26 @@ fn cmd_init(path: &Path) -> Result<()> {
         return Err(AppError::VaultExists(path.to_owned()));
     }
     let password = password::read_new()?;
-    let kdf = KdfParams::for_new_vault();
+    let kdf = KdfParams::for_new_vault()?;
     if kdf == KdfParams::FAST_FOR_TESTS {
+        let var = vault::KDF_FAST_ENV;
         eprintln!(
-            "warning: {}=1: this vault uses weak key derivation, meant for tests only",
-            vault::KDF_FAST_ENV
+            "{}",
+            tr!(
+                "warning: {var}=1: this vault uses weak key derivation, meant for tests only",
+                "هشدار: {var}=1: این گاوصندوق کلید را ضعیف می‌سازد و فقط برای آزمون است"
+            )
         );
     }
     Vault::create(path, &password, kdf)?;
-    println!("created an empty vault at {}", path.display());
+    let p = path.display();
+    println!(
+        "{}",
+        tr!(
+            "created an empty vault at {p}",
+            "گاوصندوق خالی در {p} ساخته شد"
+        )
+    );
     Ok(())
 }
 
@@ -248,22 +326,35 @@ fn cmd_add(
     // Everything that can be checked locally is checked before the server counts a try.
     let server = client::normalize_server(server)?;
     let pan = Zeroizing::new(cards::normalize_pan(pan)?);
-    for (what, code) in [("receipt code", receipt_code), ("SMS code", sms_code)] {
-        if code.trim().is_empty() {
-            return Err(AppError::Invalid(format!("the {what} is empty")));
-        }
+    if receipt_code.trim().is_empty() {
+        return Err(AppError::Invalid(tr!(
+            "the receipt code is empty",
+            "کد رسید خالی است"
+        )));
+    }
+    if sms_code.trim().is_empty() {
+        return Err(AppError::Invalid(tr!(
+            "the SMS code is empty",
+            "کد پیامک خالی است"
+        )));
     }
     let label = match label {
         Some(l) => l.to_owned(),
         None => cards::default_label(&pan),
     };
     cards::check_label(&label)?;
-    let mut vault = open_vault(path)?;
+    let mut vault = open_vault(path, Unlock::KeystoreOrPassword)?;
     if vault.tokens().iter().any(|t| t.label == label) {
         return Err(AppError::DuplicateLabel(label));
     }
     if !is_https_or_loopback(&server) {
-        eprintln!("warning: {server} is not an https address; the connection is not encrypted");
+        eprintln!(
+            "{}",
+            tr!(
+                "warning: {server} is not an https address; the connection is not encrypted",
+                "هشدار: {server} نشانی https نیست؛ اتصال رمزنگاری نشده است"
+            )
+        );
     }
 
     let transport = client::HttpTransport::new(&server)?;
@@ -273,7 +364,7 @@ fn cmd_add(
         sms_code,
         label: &label,
     };
-    let enrolled = block_on(|| client::enroll(&transport, &request, unix_ms_now))?;
+    let enrolled = block_on(|| client::enroll(&transport, &request, local_now_ms))?;
     let token = enrolled.token;
 
     let older: Vec<String> = vault
@@ -282,31 +373,65 @@ fn cmd_add(
         .filter(|t| t.pan.expose() == pan.as_str() && t.server == token.server)
         .map(|t| t.label.clone())
         .collect();
-    let (label, masked, bank, offset) = (
+    let (label, masked, bank) = (
         token.label.clone(),
         token.pan_masked.clone(),
         token.bank_name.clone(),
-        token.clock_offset_ms,
     );
+    let lifetime = token.lifetime_secs;
     vault.add(token)?;
+    vault.set_clock(enrolled.clock.clone());
     vault.save()?;
-    println!("added {label}: {bank} {masked}");
-    if offset.abs() > 30_000 {
-        eprintln!(
-            "note: this device's clock is {} s {} the bank's; codes are corrected for it, but \
-             set the clock to update automatically",
-            offset.abs() / 1000,
-            if offset > 0 { "behind" } else { "ahead of" }
-        );
-    }
+    println!(
+        "{}",
+        tr!(
+            "added {label}: {bank} {masked}",
+            "{label} افزوده شد: {bank} {masked}"
+        )
+    );
+    warn_offset(&bank, enrolled.clock.offset_ms, lifetime);
     if !older.is_empty() {
+        let older = older.join(", ");
         eprintln!(
-            "note: the new activation replaced this card's older token ({}); delete it with \
-             `remove --forget`",
-            older.join(", ")
+            "{}",
+            tr!(
+                "note: the new activation replaced this card's older token ({older}); delete it \
+                 with `remove --local-only`",
+                "یادآوری: فعال‌سازی تازه جای رمزساز قدیمی این کارت ({older}) را گرفت؛ آن را با \
+                 `remove --local-only` پاک کنید"
+            )
         );
     }
     Ok(())
+}
+
+/// R19: a clock more than a code's lifetime off the bank's is worth a word.
+fn warn_offset(bank: &str, offset_ms: i64, lifetime_secs: u32) {
+    if offset_ms.abs() <= i64::from(lifetime_secs) * 1000 {
+        return;
+    }
+    let secs = rounded_secs(offset_ms);
+    let msg = if offset_ms > 0 {
+        tr!(
+            "note: this device's clock is {secs} s behind {bank}'s; codes are made on the bank's \
+             time, but set the clock to update automatically",
+            "یادآوری: ساعت این دستگاه {secs} ثانیه از ساعت {bank} عقب است؛ رمزها با ساعت بانک ساخته \
+             می‌شوند، ولی ساعت را روی تنظیم خودکار بگذارید"
+        )
+    } else {
+        tr!(
+            "note: this device's clock is {secs} s ahead of {bank}'s; codes are made on the \
+             bank's time, but set the clock to update automatically",
+            "یادآوری: ساعت این دستگاه {secs} ثانیه از ساعت {bank} جلو است؛ رمزها با ساعت بانک \
+             ساخته می‌شوند، ولی ساعت را روی تنظیم خودکار بگذارید"
+        )
+    };
+    eprintln!("{msg}");
+}
+
+/// |ms| in whole seconds, rounded (the boot clock behind a jump is read to 10 ms).
+fn rounded_secs(ms: i64) -> i64 {
+    ms.saturating_abs().saturating_add(500) / 1000
 }
 
 fn is_https_or_loopback(server: &str) -> bool {
@@ -325,9 +450,15 @@ fn is_https_or_loopback(server: &str) -> bool {
 }
 
 fn cmd_list(path: &Path) -> Result<()> {
-    let vault = open_vault(path)?;
+    let vault = open_vault(path, Unlock::KeystoreOrPassword)?;
     if vault.tokens().is_empty() {
-        eprintln!("no cards yet: add one with `add`");
+        eprintln!(
+            "{}",
+            tr!(
+                "no cards yet: add one with `add`",
+                "هنوز کارتی نیست: با `add` یکی بیفزایید"
+            )
+        );
     }
     for line in cards::list_lines(vault.tokens()) {
         println!("{line}");
@@ -335,60 +466,318 @@ fn cmd_list(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The code of `token` at local time `local_ms` (corrected by the token's clock offset) and the
-/// milliseconds it has left.
-pub fn token_code(token: &Token, kind: PasswordKind, local_ms: i64) -> Result<(String, i64)> {
-    let bad = |what: &str| AppError::Crypto(format!("the card {} has {what}", token.label));
+/// The code of `token` at the server's time `server_ms`, and the milliseconds it has left.
+pub fn token_code(token: &Token, kind: PasswordKind, server_ms: i64) -> Result<(String, i64)> {
+    let label = &token.label;
+    let bad =
+        |what: String| AppError::Crypto(tr!("the card {label} has {what}", "کارت {label}: {what}"));
     let alg: pooya_otp::Algorithm = token
         .algorithm
         .parse()
-        .map_err(|_| bad("an unknown algorithm"))?;
+        .map_err(|_| bad(tr!("an unknown algorithm", "الگوریتم ناشناخته")))?;
     let digits = match kind {
         PasswordKind::First => token.first_digits,
         PasswordKind::Second => token.second_digits,
     };
-    let digits = pooya_otp::Digits::new(digits).map_err(|_| bad("a bad code length"))?;
+    let digits = pooya_otp::Digits::new(digits)
+        .map_err(|_| bad(tr!("a bad code length", "طول رمز نادرست")))?;
     let totp = pooya_otp::Totp::new(token.lifetime_secs, digits, alg)
-        .map_err(|_| bad("a bad code lifetime"))?;
+        .map_err(|_| bad(tr!("a bad code lifetime", "عمر رمز نادرست")))?;
     let keys = pooya_otp::derive_password_keys(token.seed.expose());
     let key = match kind {
         PasswordKind::First => &keys.first,
         PasswordKind::Second => &keys.second,
     };
-    let now = local_ms.saturating_add(token.clock_offset_ms);
-    let code = totp.code_at(key, now);
-    Ok((code.as_str().to_owned(), totp.remaining_ms(now)))
+    let code = totp.code_at(key, server_ms);
+    Ok((code.as_str().to_owned(), totp.remaining_ms(server_ms)))
 }
 
-fn cmd_code(path: &Path, card: &str, kind: PasswordKind, plain: bool) -> Result<()> {
-    let vault = open_vault(path)?;
-    let token = cards::resolve(vault.tokens(), card)?;
-    let (code, remaining) = token_code(token, kind, unix_ms_now())?;
-    let code = Zeroizing::new(code);
-    if plain {
-        println!("{}", code.as_str());
-    } else {
-        println!("{}", cards::format_code_line(kind, token, &code, remaining));
+/// How to get from the local clock to `token`'s server's clock now (R19).
+pub fn correction_for(vault: &Vault, token: &Token, local_ms: i64) -> Correction {
+    match vault.clock(&token.server) {
+        Some(c) => c.correction(local_ms, Boot::now().as_ref()),
+        None => Correction {
+            offset_ms: 0,
+            jumped_ms: None,
+            went_back_ms: None,
+        },
     }
-    Ok(())
 }
 
-fn cmd_remove(path: &Path, card: &str, forget: bool) -> Result<()> {
-    let mut vault = open_vault(path)?;
+/// The warnings a correction deserves, in the run's language.
+pub fn correction_warnings(bank: &str, c: &Correction, lifetime_secs: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(moved) = c.jumped_ms {
+        let secs = rounded_secs(moved);
+        let dir = if moved > 0 {
+            tr!("forward", "جلو")
+        } else {
+            tr!("back", "عقب")
+        };
+        out.push(tr!(
+            "warning: this device's clock was moved {dir} by {secs} s since the last sync with \
+             {bank}; the codes take it into account, but run `pooya app sync` when online",
+            "هشدار: ساعت این دستگاه از آخرین همگام‌سازی با {bank}، {secs} ثانیه به {dir} برده شده \
+             است؛ رمزها این را در نظر می‌گیرند، ولی هنگام اتصال `pooya app sync` را اجرا کنید"
+        ));
+    }
+    if let Some(back) = c.went_back_ms {
+        let secs = rounded_secs(back);
+        out.push(tr!(
+            "warning: this device's clock is {secs} s behind the last sync with {bank}; if the \
+             codes fail, run `pooya app sync`",
+            "هشدار: ساعت این دستگاه {secs} ثانیه از آخرین همگام‌سازی با {bank} عقب‌تر است؛ اگر \
+             رمزها پذیرفته نشدند `pooya app sync` را اجرا کنید"
+        ));
+    }
+    if c.offset_ms.abs() > i64::from(lifetime_secs) * 1000 {
+        let secs = rounded_secs(c.offset_ms);
+        out.push(if c.offset_ms > 0 {
+            tr!(
+                "note: this device's clock is {secs} s behind {bank}'s; codes are made on the \
+                 bank's time, but set the clock to update automatically",
+                "یادآوری: ساعت این دستگاه {secs} ثانیه از ساعت {bank} عقب است؛ رمزها با ساعت بانک \
+                 ساخته می‌شوند، ولی ساعت را روی تنظیم خودکار بگذارید"
+            )
+        } else {
+            tr!(
+                "note: this device's clock is {secs} s ahead of {bank}'s; codes are made on the \
+                 bank's time, but set the clock to update automatically",
+                "یادآوری: ساعت این دستگاه {secs} ثانیه از ساعت {bank} جلو است؛ رمزها با ساعت بانک \
+                 ساخته می‌شوند، ولی ساعت را روی تنظیم خودکار بگذارید"
+            )
+        });
+    }
+    out
+}
+
+fn cmd_code(path: &Path, card: &str, kind: PasswordKind, plain: bool, watch: bool) -> Result<()> {
+    let vault = open_vault(path, Unlock::KeystoreOrPassword)?;
+    let token = cards::resolve(vault.tokens(), card)?;
+    let correction = correction_for(&vault, token, local_now_ms());
+    for w in correction_warnings(&token.bank_name, &correction, token.lifetime_secs) {
+        eprintln!("{w}");
+    }
+    let server_now = || local_now_ms().saturating_add(correction.offset_ms);
+    if !watch {
+        let (code, remaining) = token_code(token, kind, server_now())?;
+        let code = Zeroizing::new(code);
+        if plain {
+            println!("{}", code.as_str());
+        } else {
+            println!("{}", cards::format_code_line(kind, token, &code, remaining));
+        }
+        return Ok(());
+    }
+    // --watch: in a terminal, one line redrawn in place; elsewhere, a line per new code.
+    let tty = std::io::stdout().is_terminal();
+    let mut last = Zeroizing::new(String::new());
+    loop {
+        let (code, remaining) = token_code(token, kind, server_now())?;
+        let code = Zeroizing::new(code);
+        let mut out = std::io::stdout().lock();
+        let line = Zeroizing::new(cards::format_code_line(kind, token, &code, remaining));
+        let written = if tty {
+            write!(out, "\r\x1b[2K{}", line.as_str())
+        } else if *code != *last {
+            writeln!(out, "{}", line.as_str())
+        } else {
+            Ok(())
+        };
+        if written.and_then(|()| out.flush()).is_err() {
+            // The reader went away (a closed pipe): nothing more to show.
+            return Ok(());
+        }
+        drop(out);
+        last = code;
+        // Wake at the next whole second of the code's time, or at its end.
+        let wait = (remaining.rem_euclid(1000)).clamp(50, 1000);
+        std::thread::sleep(std::time::Duration::from_millis(wait as u64));
+    }
+}
+
+fn cmd_remove(path: &Path, card: &str, local_only: bool) -> Result<()> {
+    let mut vault = open_vault(path, Unlock::KeystoreOrPassword)?;
     let token = cards::resolve(vault.tokens(), card)?.clone();
-    if forget {
+    let label = &token.label;
+    if local_only {
         eprintln!(
-            "warning: deleting {} from this vault only; if the server still holds the token, \
-             ask the bank or deactivate the card at an ATM",
-            token.label
+            "{}",
+            tr!(
+                "warning: deleting {label} from this vault only; if the server still holds the \
+                 token, its codes stay valid: ask the bank or deactivate the card's dynamic \
+                 password at an ATM",
+                "هشدار: {label} فقط از این گاوصندوق پاک می‌شود؛ اگر کارساز هنوز رمزساز را دارد، \
+                 رمزهایش معتبر می‌مانند: از بانک بخواهید یا رمز پویای کارت را در خودپرداز غیرفعال \
+                 کنید"
+            )
         );
     } else {
         let transport = client::HttpTransport::new(&token.server)?;
+        // Every online action measures the clock too (R19).
+        let clock = block_on(|| client::measure_clock(&transport, local_now_ms))?;
         block_on(|| client::remove_token(&transport, &token))?;
+        vault.set_clock(clock);
     }
     vault.remove(&token.token_id);
     vault.save()?;
-    println!("removed {} ({})", token.label, token.pan_masked);
+    let masked = &token.pan_masked;
+    println!(
+        "{}",
+        tr!("removed {label} ({masked})", "{label} ({masked}) حذف شد")
+    );
+    Ok(())
+}
+
+fn cmd_sync(path: &Path) -> Result<()> {
+    let mut vault = open_vault(path, Unlock::KeystoreOrPassword)?;
+    let mut servers: Vec<(String, String, u32)> = Vec::new();
+    for t in vault.tokens() {
+        if !servers.iter().any(|(s, ..)| *s == t.server) {
+            servers.push((t.server.clone(), t.bank_name.clone(), t.lifetime_secs));
+        }
+    }
+    if servers.is_empty() {
+        eprintln!(
+            "{}",
+            tr!(
+                "no cards yet: nothing to sync",
+                "هنوز کارتی نیست: چیزی برای همگام‌سازی نیست"
+            )
+        );
+        return Ok(());
+    }
+    let mut failed = None;
+    for (server, bank, lifetime) in servers {
+        let measured = client::HttpTransport::new(&server)
+            .and_then(|t| block_on(|| client::measure_clock(&t, local_now_ms)));
+        match measured {
+            Ok(clock) => {
+                let (off, rtt) = (clock.offset_ms, clock.round_trip_ms);
+                println!(
+                    "{}",
+                    tr!(
+                        "{bank} ({server}): server clock minus this device's = {off} ms (± {rtt} ms)",
+                        "{bank} ({server}): ساعت کارساز منهای ساعت این دستگاه = {off} میلی‌ثانیه (± {rtt})"
+                    )
+                );
+                warn_offset(&bank, off, lifetime);
+                vault.set_clock(clock);
+            }
+            Err(e) => {
+                let prefix = tr!("error", "خطا");
+                eprintln!("{prefix}: {bank}: {e}");
+                failed = Some(e);
+            }
+        }
+    }
+    // What was measured is kept even when another issuer failed.
+    vault.save()?;
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn cmd_passwd(path: &Path) -> Result<()> {
+    let mut vault = open_vault(path, Unlock::PasswordOnly)?;
+    let new = password::read_new_from(password::NEW_PASSWORD_ENV)?;
+    // Keep the cost of the old slot when it is the test one, else calibrate again.
+    let kdf = if vault.kdf() == KdfParams::FAST_FOR_TESTS {
+        KdfParams::FAST_FOR_TESTS
+    } else {
+        KdfParams::for_new_vault()?
+    };
+    vault.change_password(&new, kdf)?;
+    vault.save()?;
+    println!(
+        "{}",
+        tr!(
+            "the app password is changed; the cards were not re-encrypted",
+            "رمز برنامه عوض شد؛ کارت‌ها دوباره رمزنگاری نشدند"
+        )
+    );
+    Ok(())
+}
+
+fn cmd_keystore(path: &Path, action: KeystoreAction) -> Result<()> {
+    let store = OsKeyStore;
+    let name = store.name();
+    match action {
+        KeystoreAction::Enable => {
+            let mut vault = open_vault(path, Unlock::PasswordOnly)?;
+            vault.enable_platform_slot(&store)?;
+            vault.save()?;
+            println!(
+                "{}",
+                tr!(
+                    "{name} now opens this vault without the password",
+                    "{name} از این پس این گاوصندوق را بی‌رمز باز می‌کند"
+                )
+            );
+            if cfg!(target_os = "linux") {
+                eprintln!(
+                    "{}",
+                    tr!(
+                        "note: the Linux kernel keeps this key until a reboot or the end of the \
+                         login session; then the app asks for the password again",
+                        "یادآوری: هستهٔ لینوکس این کلید را تا راه‌اندازی دوباره یا پایان نشست ورود \
+                         نگه می‌دارد؛ پس از آن برنامه دوباره رمز را می‌پرسد"
+                    )
+                );
+            }
+        }
+        KeystoreAction::Disable => {
+            let mut vault = open_vault(path, Unlock::KeystoreOrPassword)?;
+            if vault.disable_platform_slot(&store) {
+                vault.save()?;
+                println!(
+                    "{}",
+                    tr!(
+                        "the platform slot is removed; only the password opens this vault",
+                        "جایگاه سامانه حذف شد؛ فقط رمز این گاوصندوق را باز می‌کند"
+                    )
+                );
+            } else {
+                println!(
+                    "{}",
+                    tr!(
+                        "this vault has no platform slot",
+                        "این گاوصندوق جایگاه سامانه ندارد"
+                    )
+                );
+            }
+        }
+        KeystoreAction::Status => {
+            let locked = LockedVault::read(path)?;
+            if !locked.has_platform_slot() {
+                println!(
+                    "{}",
+                    tr!(
+                        "no platform slot: the password opens this vault",
+                        "جایگاه سامانه ندارد: رمز این گاوصندوق را باز می‌کند"
+                    )
+                );
+                return Ok(());
+            }
+            match locked.unlock_with_keystore(&store) {
+                Ok(_) => println!(
+                    "{}",
+                    tr!(
+                        "platform slot: {name} opens this vault",
+                        "جایگاه سامانه: {name} این گاوصندوق را باز می‌کند"
+                    )
+                ),
+                Err(e) => println!(
+                    "{}",
+                    tr!(
+                        "platform slot present, but unusable now: {e}",
+                        "جایگاه سامانه هست، ولی اکنون کار نمی‌کند: {e}"
+                    )
+                ),
+            }
+        }
+    }
     Ok(())
 }
 
@@ -423,7 +812,7 @@ mod tests {
     use super::*;
     use crate::vault::{SecretBytes, SecretString};
 
-    fn token(label: &str, pan: &str, offset: i64) -> Token {
+    fn token(label: &str, pan: &str) -> Token {
         Token {
             label: label.to_owned(),
             token_id: format!("id-{label}"),
@@ -436,33 +825,31 @@ mod tests {
             algorithm: "SHA256".to_owned(),
             first_digits: 4,
             second_digits: 8,
-            clock_offset_ms: offset,
             added_at_unix_ms: 0,
         }
     }
 
     #[test]
-    fn codes_use_the_clock_offset_and_the_right_key() {
-        let t = token("a", "6280231234567898", 90_000);
+    fn codes_use_the_right_key_and_time() {
+        let t = token("a", "6280231234567898");
         let keys = pooya_otp::derive_password_keys(&[3; 32]);
         let alg = pooya_otp::Algorithm::Sha256;
         let second = pooya_otp::Totp::new(120, pooya_otp::Digits::new(8).unwrap(), alg).unwrap();
         let first = pooya_otp::Totp::new(120, pooya_otp::Digits::new(4).unwrap(), alg).unwrap();
-        let local = 1_700_000_000_000;
-        let server = local + 90_000;
+        let server = 1_700_000_090_000;
 
-        let (code, left) = token_code(&t, PasswordKind::Second, local).unwrap();
+        let (code, left) = token_code(&t, PasswordKind::Second, server).unwrap();
         assert_eq!(code, second.code_at(&keys.second, server).as_str());
         assert_eq!(code.len(), 8);
         assert_eq!(left, second.remaining_ms(server));
 
-        let (code, _) = token_code(&t, PasswordKind::First, local).unwrap();
+        let (code, _) = token_code(&t, PasswordKind::First, server).unwrap();
         assert_eq!(code, first.code_at(&keys.first, server).as_str());
         assert_eq!(code.len(), 4);
 
         let mut broken = t.clone();
         broken.algorithm = "MD5".into();
-        assert!(token_code(&broken, PasswordKind::Second, local).is_err());
+        assert!(token_code(&broken, PasswordKind::Second, server).is_err());
     }
 
     #[test]
@@ -484,7 +871,8 @@ mod tests {
         std::env::set_var(vault::KDF_FAST_ENV, "1");
         let args = |command| AppArgs {
             vault: path.clone(),
-            command,
+            lang: None,
+            command: Some(command),
         };
 
         execute(args(AppCommand::Init)).unwrap();
@@ -493,8 +881,8 @@ mod tests {
             Err(AppError::VaultExists(_))
         ));
         let mut v = Vault::open(&path, pw).unwrap();
-        v.add(token("salary", "6280231234567898", 0)).unwrap();
-        v.add(token("other", "6037991234567898", 0)).unwrap();
+        v.add(token("salary", "6280231234567898")).unwrap();
+        v.add(token("other", "6037991234567898")).unwrap();
         v.save().unwrap();
 
         execute(args(AppCommand::List)).unwrap();
@@ -504,6 +892,7 @@ mod tests {
                 first,
                 second: !first,
                 plain: true,
+                watch: false,
             }))
         };
         code("salary", false).unwrap();
@@ -528,9 +917,9 @@ mod tests {
         ));
 
         // Without --forget the (unreachable) server must agree first: the card stays.
-        let remove = |forget| AppCommand::Remove {
+        let remove = |local_only| AppCommand::Remove {
             card: "salary".into(),
-            forget,
+            local_only,
         };
         assert!(matches!(
             execute(args(remove(false))),

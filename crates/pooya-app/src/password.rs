@@ -3,6 +3,7 @@
 use zeroize::Zeroizing;
 
 use crate::error::{AppError, Result};
+use crate::tr;
 
 /// Environment variable that, when set, supplies the app password instead of the terminal.
 pub const PASSWORD_ENV: &str = "POOYA_APP_PASSWORD";
@@ -24,20 +25,31 @@ pub fn check_policy(password: &str) -> Result<()> {
 
 /// The password of an existing vault: from `POOYA_APP_PASSWORD`, else asked once.
 pub fn read_existing() -> Result<Zeroizing<String>> {
-    if let Some(pw) = from_env() {
+    if let Some(pw) = from_env(PASSWORD_ENV) {
         return Ok(pw);
     }
-    prompt("App password: ")
+    prompt(&tr!("App password: ", "رمز برنامه: "))
 }
 
 /// The password of a new vault: from `POOYA_APP_PASSWORD`, else asked twice; checked against R13.
 pub fn read_new() -> Result<Zeroizing<String>> {
-    let pw = match from_env() {
+    read_new_from(PASSWORD_ENV)
+}
+
+/// Environment variable that, when set, supplies the new password of `passwd`.
+pub const NEW_PASSWORD_ENV: &str = "POOYA_APP_NEW_PASSWORD";
+
+/// A new password from the variable `env`, else asked twice; checked against R13.
+pub fn read_new_from(env: &str) -> Result<Zeroizing<String>> {
+    let pw = match from_env(env) {
         Some(pw) => pw,
         None => {
-            let first = prompt("New app password (at least 8 characters, letters and digits): ")?;
+            let first = prompt(&tr!(
+                "New app password (at least 8 characters, letters and digits): ",
+                "رمز تازهٔ برنامه (دست‌کم ۸ نویسه، حرف و رقم): "
+            ))?;
             check_policy(&first)?;
-            let second = prompt("Repeat the app password: ")?;
+            let second = prompt(&tr!("Repeat the app password: ", "تکرار رمز برنامه: "))?;
             if *first != *second {
                 return Err(AppError::PasswordMismatch);
             }
@@ -48,8 +60,8 @@ pub fn read_new() -> Result<Zeroizing<String>> {
     Ok(pw)
 }
 
-fn from_env() -> Option<Zeroizing<String>> {
-    std::env::var_os(PASSWORD_ENV).map(|v| Zeroizing::new(v.to_string_lossy().into_owned()))
+fn from_env(name: &str) -> Option<Zeroizing<String>> {
+    std::env::var_os(name).map(|v| Zeroizing::new(v.to_string_lossy().into_owned()))
 }
 
 fn prompt(text: &str) -> Result<Zeroizing<String>> {

@@ -1,46 +1,31 @@
-//! The vault: one file that holds every token of the app, encrypted under the app password.
+//! The vault: one file that holds every token of the app (R13, R14).
 //!
-//! # What it holds
-//! A list of [`Token`]s. Each token keeps what the app needs to make codes offline and to remove
-//! the token later: the token id and the server it was enrolled with, the bank's name, the user's
-//! label, the full card number (only ever stored here, inside the ciphertext) and its masked form,
-//! the 32-byte enrollment seed from which both password keys are derived, the code parameters
-//! (lifetime, algorithm, digits of the first and the second password), the clock offset measured
-//! against the server at enrollment, and when the token was added.
+//! The format is specified in `docs/vault.md`; in short:
 //!
-//! # How it is protected
-//! The file is a JSON envelope:
+//! * A random 32-byte **master key** encrypts the contents (the tokens and the issuers' clocks)
+//!   with XChaCha20-Poly1305; the associated data binds them to the format, version and vault id.
+//! * The master key is held in **slots**, each wrapping it with its own AEAD: the *password slot*
+//!   (Argon2id of the app password, parameters and salt in the file, calibrated to about 0.4 s
+//!   on the machine that creates the vault) and an optional *platform slot* (a random key held
+//!   by the OS key store, see [`crate::keystore`]). Changing the password rewrites one slot and
+//!   leaves the encrypted tokens byte for byte as they were.
+//! * A wrong password fails at its slot; a file changed anywhere fails an AEAD; both leave the
+//!   file untouched. Argon2 parameters read from a file are bounded, so a doctored header cannot
+//!   make the app exhaust the machine.
+//! * Writes are atomic: a temporary file (mode 0600) in the same directory, fsync, rename over
+//!   the vault, fsync of the directory. A crash leaves the old or the new vault, never a mix.
+//! * Keys, plaintext, seeds and card numbers live in zeroizing buffers, redacted from `Debug`.
 //!
-//! ```json
-//! {"format": "pooya-vault", "version": 1,
-//!  "kdf": {"alg": "argon2id", "m_kib": 65536, "t": 3, "p": 1, "salt": "<base64>"},
-//!  "nonce": "<base64, 24 bytes>", "ciphertext": "<base64>"}
-//! ```
-//!
-//! * The key is Argon2id(app password, salt) with the parameters written in `kdf` (defaults:
-//!   64 MiB, 3 passes, 1 lane; a random 16-byte salt chosen when the vault is created).
-//! * The plaintext (the JSON of the tokens) is sealed with XChaCha20-Poly1305 under that key and a
-//!   fresh random 24-byte nonce on every write.
-//! * The header (`format`, `version`, `kdf`) is the AEAD's associated data, so changing any of it,
-//!   like changing one bit of the ciphertext, makes the vault fail to open. A wrong password and a
-//!   tampered file are indistinguishable by design; both leave the file untouched.
-//! * Argon2 parameters read from a file are bounded (at most 1 GiB, 64 passes, 16 lanes), so a
-//!   doctored header cannot make the app exhaust the machine before the AEAD check.
-//! * Writes are atomic: a temporary file (mode 0600) in the same directory is written and fsynced,
-//!   then renamed over the vault, then the directory is fsynced. A crash leaves the old or the new
-//!   vault, never a mix.
-//! * Keys, the decrypted plaintext, seeds and card numbers live in zeroizing buffers and are
-//!   redacted from `Debug`.
-//!
-//! Setting the environment variable `POOYA_APP_KDF_FAST=1` when a vault is *created* selects
-//! cheap Argon2 parameters (8 MiB, 1 pass) so test suites run quickly. It is meant for tests
-//! only: such a vault is far easier to brute-force. The parameters are stored in the file, so
-//! opening a vault never depends on the variable.
+//! Two variables exist **for tests only**: `POOYA_APP_KDF_FAST=1` makes `init` choose cheap
+//! Argon2 parameters (8 MiB, 1 pass; stored in the file, so opening never depends on it), and
+//! `POOYA_APP_TEST_CRASH_BEFORE_RENAME=1` makes every save abort the process after the temporary
+//! file is written and fsynced and before the rename, as a power cut would.
 
 use std::fmt;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -49,16 +34,22 @@ use rand::RngCore;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
 
+use crate::clock::IssuerClock;
 use crate::error::{AppError, Result};
+use crate::keystore::KeyStore;
 
 /// The `format` field of every vault file.
 pub const VAULT_FORMAT: &str = "pooya-vault";
-/// The envelope version this app writes and reads.
-pub const VAULT_VERSION: u64 = 1;
+/// The envelope version this app writes and reads (1 had no slots and is not read).
+pub const VAULT_VERSION: u64 = 2;
 /// The only key derivation function of version 1.
 pub const KDF_ALG: &str = "argon2id";
 /// Environment variable that selects cheap Argon2 parameters for new vaults (tests only).
 pub const KDF_FAST_ENV: &str = "POOYA_APP_KDF_FAST";
+/// Environment variable that makes every save crash before its rename (tests only).
+pub const TEST_CRASH_ENV: &str = "POOYA_APP_TEST_CRASH_BEFORE_RENAME";
+/// The service name of the app's entries in the OS key store.
+pub const KEYSTORE_SERVICE: &str = "pooya-app";
 
 const SALT_LEN: usize = 16;
 const NONCE_LEN: usize = 24;
@@ -181,7 +172,7 @@ pub struct Token {
     pub label: String,
     /// The server's id of the token.
     pub token_id: String,
-    /// The server the token was enrolled with (base URL, no trailing slash).
+    /// The server the token was enrolled with (base URL, no trailing slash): its issuer.
     pub server: String,
     /// The issuing bank's name as the server gave it.
     pub bank_name: String,
@@ -191,7 +182,7 @@ pub struct Token {
     pub pan_masked: String,
     /// The enrollment seed; both password keys derive from it.
     pub seed: SecretBytes,
-    /// Lifetime of one code, in seconds (the TOTP step).
+    /// Lifetime of one code, in seconds (the TOTP step), as the server gave it.
     pub lifetime_secs: u32,
     /// The TOTP hash: "SHA1", "SHA256" or "SHA512".
     pub algorithm: String,
@@ -199,9 +190,7 @@ pub struct Token {
     pub first_digits: u8,
     /// Digits of the second password.
     pub second_digits: u8,
-    /// Server clock minus local clock, in milliseconds, measured at enrollment.
-    pub clock_offset_ms: i64,
-    /// When the token was added, Unix time in milliseconds.
+    /// When the token was added, Unix time in milliseconds (local clock).
     pub added_at_unix_ms: i64,
 }
 
@@ -218,12 +207,15 @@ impl Token {
 pub struct VaultContents {
     /// The cards, in the order they were added.
     pub tokens: Vec<Token>,
+    /// The clock of each issuer (server URL) as last measured (R19).
+    #[serde(default)]
+    pub clocks: Vec<IssuerClock>,
 }
 
 // ------------------------------------------------------------------------------------------------
 // KDF parameters
 
-/// Argon2id cost parameters, stored in the vault header.
+/// Argon2id cost parameters, stored in the password slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KdfParams {
     /// Memory in KiB.
@@ -235,7 +227,7 @@ pub struct KdfParams {
 }
 
 impl KdfParams {
-    /// The parameters of a new vault: 64 MiB, 3 passes, 1 lane.
+    /// The floor of a new vault: 64 MiB, 3 passes, 1 lane (calibration only adds passes).
     pub const DEFAULT: Self = Self {
         m_kib: 64 * 1024,
         t: 3,
@@ -252,13 +244,37 @@ impl KdfParams {
     const MAX_M_KIB: u32 = 1024 * 1024;
     const MAX_T: u32 = 64;
     const MAX_P: u32 = 16;
+    /// What one unlock should cost on the machine that creates the vault.
+    pub const TARGET_UNLOCK: Duration = Duration::from_millis(400);
+    /// Passes a calibration may choose at most (keeps a slow first measurement from running away).
+    const MAX_CALIBRATED_T: u32 = 12;
 
-    /// [`Self::FAST_FOR_TESTS`] when `POOYA_APP_KDF_FAST=1`, else [`Self::DEFAULT`].
-    pub fn for_new_vault() -> Self {
+    /// [`Self::FAST_FOR_TESTS`] when `POOYA_APP_KDF_FAST=1`, else [`Self::calibrate`]d.
+    pub fn for_new_vault() -> Result<Self> {
         match std::env::var(KDF_FAST_ENV) {
-            Ok(v) if v == "1" => Self::FAST_FOR_TESTS,
-            _ => Self::DEFAULT,
+            Ok(v) if v == "1" => Ok(Self::FAST_FOR_TESTS),
+            _ => Self::calibrate(Self::TARGET_UNLOCK),
         }
+    }
+
+    /// 64 MiB and as many passes as make one derivation take about `target` on this machine
+    /// (never fewer than [`Self::DEFAULT`]'s 3). Costs two derivations of one pass.
+    pub fn calibrate(target: Duration) -> Result<Self> {
+        let one = Self {
+            t: 1,
+            ..Self::DEFAULT
+        };
+        let salt = [0u8; SALT_LEN];
+        // The first run pays for page faults; time the second.
+        derive_key(b"calibration", &salt, one)?;
+        let start = Instant::now();
+        derive_key(b"calibration", &salt, one)?;
+        let per_pass = start.elapsed().max(Duration::from_millis(1));
+        let t = (target.as_secs_f64() / per_pass.as_secs_f64()).round() as u32;
+        Ok(Self {
+            t: t.clamp(Self::DEFAULT.t, Self::MAX_CALIBRATED_T),
+            ..Self::DEFAULT
+        })
     }
 
     fn check(self) -> std::result::Result<(), String> {
@@ -286,8 +302,41 @@ fn derive_key(password: &[u8], salt: &[u8], kdf: KdfParams) -> Result<Zeroizing<
     Ok(key)
 }
 
+fn random_key() -> Zeroizing<[u8; KEY_LEN]> {
+    let mut key = Zeroizing::new([0u8; KEY_LEN]);
+    rand::rng().fill_bytes(key.as_mut());
+    key
+}
+
+fn random_nonce() -> [u8; NONCE_LEN] {
+    let mut nonce = [0u8; NONCE_LEN];
+    rand::rng().fill_bytes(&mut nonce);
+    nonce
+}
+
+fn seal_with(key: &[u8], nonce: &[u8; NONCE_LEN], msg: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
+    XChaCha20Poly1305::new_from_slice(key)
+        .map_err(|_| AppError::Internal("key length".into()))?
+        .encrypt(&XNonce::from(*nonce), Payload { msg, aad })
+        .map_err(|_| AppError::Internal("encryption failed".into()))
+}
+
+/// `None` when the AEAD refuses: a wrong key or changed bytes.
+fn open_with(
+    key: &[u8],
+    nonce: &[u8; NONCE_LEN],
+    ct: &[u8],
+    aad: &[u8],
+) -> Option<Zeroizing<Vec<u8>>> {
+    XChaCha20Poly1305::new_from_slice(key)
+        .ok()?
+        .decrypt(&XNonce::from(*nonce), Payload { msg: ct, aad })
+        .ok()
+        .map(Zeroizing::new)
+}
+
 // ------------------------------------------------------------------------------------------------
-// Envelope
+// Envelope (the JSON file)
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -299,40 +348,188 @@ struct KdfHeader {
     salt: String,
 }
 
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum SlotJson {
+    Password {
+        kdf: KdfHeader,
+        nonce: String,
+        wrapped_key: String,
+    },
+    Platform {
+        service: String,
+        account: String,
+        nonce: String,
+        wrapped_key: String,
+    },
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Envelope {
     format: String,
     version: u64,
-    kdf: KdfHeader,
+    vault_id: String,
+    slots: Vec<SlotJson>,
     nonce: String,
     ciphertext: String,
 }
 
-/// The authenticated header: its JSON (fixed field order) is the AEAD's associated data.
+/// Associated data of the contents: binds them to this format, version and vault, but not to
+/// the slots, so a slot can change (`passwd`) without re-encrypting the tokens.
 #[derive(Serialize)]
-struct AadHeader<'a> {
+struct ContentsAad<'a> {
     format: &'a str,
     version: u64,
-    kdf: &'a KdfHeader,
+    vault_id: &'a str,
 }
 
-fn associated_data(kdf: &KdfHeader) -> Result<Vec<u8>> {
-    serde_json::to_vec(&AadHeader {
-        format: VAULT_FORMAT,
-        version: VAULT_VERSION,
-        kdf,
-    })
-    .map_err(|e| AppError::Internal(format!("header encoding: {e}")))
+/// Associated data of one slot's wrapped key: the vault and everything the slot says but its
+/// nonce and ciphertext (for a password slot, the Argon2 parameters and salt).
+#[derive(Serialize)]
+struct SlotAad<'a> {
+    format: &'a str,
+    version: u64,
+    vault_id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kdf: Option<&'a KdfHeader>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<&'a str>,
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| AppError::Internal(format!("vault encoding: {e}")))
+}
+
+/// One way to the master key, as held in memory.
+#[derive(Clone, Debug)]
+enum Slot {
+    Password {
+        kdf: KdfHeader,
+        params: KdfParams,
+        salt: Vec<u8>,
+        nonce: [u8; NONCE_LEN],
+        wrapped: Vec<u8>,
+    },
+    Platform {
+        service: String,
+        account: String,
+        nonce: [u8; NONCE_LEN],
+        wrapped: Vec<u8>,
+    },
+}
+
+impl Slot {
+    fn aad(&self, vault_id: &str) -> Result<Vec<u8>> {
+        let (kind, kdf, service, account) = match self {
+            Slot::Password { kdf, .. } => ("password", Some(kdf), None, None),
+            Slot::Platform {
+                service, account, ..
+            } => (
+                "platform",
+                None,
+                Some(service.as_str()),
+                Some(account.as_str()),
+            ),
+        };
+        to_json(&SlotAad {
+            format: VAULT_FORMAT,
+            version: VAULT_VERSION,
+            vault_id,
+            kind,
+            kdf,
+            service,
+            account,
+        })
+    }
+
+    fn to_json(&self) -> SlotJson {
+        match self {
+            Slot::Password {
+                kdf,
+                nonce,
+                wrapped,
+                ..
+            } => SlotJson::Password {
+                kdf: kdf.clone(),
+                nonce: BASE64.encode(nonce),
+                wrapped_key: BASE64.encode(wrapped),
+            },
+            Slot::Platform {
+                service,
+                account,
+                nonce,
+                wrapped,
+            } => SlotJson::Platform {
+                service: service.clone(),
+                account: account.clone(),
+                nonce: BASE64.encode(nonce),
+                wrapped_key: BASE64.encode(wrapped),
+            },
+        }
+    }
+
+    fn is_password(&self) -> bool {
+        matches!(self, Slot::Password { .. })
+    }
+
+    /// A password slot holding `master` under Argon2id(password) with a fresh salt.
+    fn new_password(
+        vault_id: &str,
+        master: &[u8],
+        password: &str,
+        params: KdfParams,
+    ) -> Result<Self> {
+        params.check().map_err(AppError::Internal)?;
+        let mut salt = vec![0u8; SALT_LEN];
+        rand::rng().fill_bytes(&mut salt);
+        let kek = derive_key(password.as_bytes(), &salt, params)?;
+        let mut slot = Slot::Password {
+            kdf: KdfHeader {
+                alg: KDF_ALG.to_owned(),
+                m_kib: params.m_kib,
+                t: params.t,
+                p: params.p,
+                salt: BASE64.encode(&salt),
+            },
+            params,
+            salt,
+            nonce: random_nonce(),
+            wrapped: Vec::new(),
+        };
+        slot.wrap(vault_id, kek.as_ref(), master)?;
+        Ok(slot)
+    }
+
+    fn wrap(&mut self, vault_id: &str, kek: &[u8], master: &[u8]) -> Result<()> {
+        let aad = self.aad(vault_id)?;
+        let (Slot::Password { nonce, .. } | Slot::Platform { nonce, .. }) = self;
+        let ct = seal_with(kek, nonce, master, &aad)?;
+        let (Slot::Password { wrapped, .. } | Slot::Platform { wrapped, .. }) = self;
+        *wrapped = ct;
+        Ok(())
+    }
+
+    fn unwrap_key(&self, vault_id: &str, kek: &[u8]) -> Result<Option<Zeroizing<[u8; KEY_LEN]>>> {
+        let aad = self.aad(vault_id)?;
+        let (Slot::Password { nonce, wrapped, .. } | Slot::Platform { nonce, wrapped, .. }) = self;
+        Ok(open_with(kek, nonce, wrapped, &aad).and_then(|k| {
+            let arr: [u8; KEY_LEN] = k.as_slice().try_into().ok()?;
+            Some(Zeroizing::new(arr))
+        }))
+    }
 }
 
 /// A vault file read and checked, but not yet decrypted: no password needed so far.
 #[derive(Debug)]
 pub struct LockedVault {
     path: PathBuf,
-    kdf: KdfParams,
-    kdf_header: KdfHeader,
-    salt: Vec<u8>,
+    vault_id: String,
+    slots: Vec<Slot>,
     nonce: [u8; NONCE_LEN],
     ciphertext: Vec<u8>,
 }
@@ -353,6 +550,18 @@ impl LockedVault {
     fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
         let not_a_vault = || AppError::NotAVault(path.to_owned());
         let damaged = |why: &str| AppError::VaultDamaged(path.to_owned(), why.to_owned());
+        let b64 = |what: &str, s: &str| {
+            BASE64
+                .decode(s.as_bytes())
+                .map_err(|_| damaged(&format!("its {what} is not base64")))
+        };
+        let nonce_of = |s: &str| -> Result<[u8; NONCE_LEN]> {
+            BASE64
+                .decode(s.as_bytes())
+                .ok()
+                .and_then(|n| n.try_into().ok())
+                .ok_or_else(|| damaged("a nonce is malformed"))
+        };
 
         let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| not_a_vault())?;
         let obj = value.as_object().ok_or_else(not_a_vault)?;
@@ -366,108 +575,199 @@ impl LockedVault {
         }
         let env: Envelope =
             serde_json::from_value(value).map_err(|_| damaged("its header is malformed"))?;
-        if env.kdf.alg != KDF_ALG {
-            return Err(damaged("unknown key derivation"));
+        if env.vault_id.is_empty() || env.vault_id.len() > 64 {
+            return Err(damaged("its id is malformed"));
         }
-        let kdf = KdfParams {
-            m_kib: env.kdf.m_kib,
-            t: env.kdf.t,
-            p: env.kdf.p,
-        };
-        kdf.check().map_err(|why| damaged(&why))?;
-        let salt = BASE64
-            .decode(env.kdf.salt.as_bytes())
-            .map_err(|_| damaged("its salt is not base64"))?;
-        if !(SALT_LEN..=64).contains(&salt.len()) {
-            return Err(damaged("its salt has a wrong length"));
+        let mut slots = Vec::with_capacity(env.slots.len());
+        for s in env.slots {
+            slots.push(match s {
+                SlotJson::Password {
+                    kdf,
+                    nonce,
+                    wrapped_key,
+                } => {
+                    if kdf.alg != KDF_ALG {
+                        return Err(damaged("unknown key derivation"));
+                    }
+                    let params = KdfParams {
+                        m_kib: kdf.m_kib,
+                        t: kdf.t,
+                        p: kdf.p,
+                    };
+                    params.check().map_err(|why| damaged(&why))?;
+                    let salt = b64("salt", &kdf.salt)?;
+                    if !(SALT_LEN..=64).contains(&salt.len()) {
+                        return Err(damaged("its salt has a wrong length"));
+                    }
+                    Slot::Password {
+                        params,
+                        salt,
+                        nonce: nonce_of(&nonce)?,
+                        wrapped: b64("wrapped key", &wrapped_key)?,
+                        kdf,
+                    }
+                }
+                SlotJson::Platform {
+                    service,
+                    account,
+                    nonce,
+                    wrapped_key,
+                } => {
+                    if service.is_empty() || account.is_empty() || account.len() > 200 {
+                        return Err(damaged("its key-store slot is malformed"));
+                    }
+                    Slot::Platform {
+                        service,
+                        account,
+                        nonce: nonce_of(&nonce)?,
+                        wrapped: b64("wrapped key", &wrapped_key)?,
+                    }
+                }
+            });
         }
-        let nonce: [u8; NONCE_LEN] = BASE64
-            .decode(env.nonce.as_bytes())
-            .ok()
-            .and_then(|n| n.try_into().ok())
-            .ok_or_else(|| damaged("its nonce is malformed"))?;
-        let ciphertext = BASE64
-            .decode(env.ciphertext.as_bytes())
-            .map_err(|_| damaged("its ciphertext is not base64"))?;
+        if slots.iter().filter(|s| s.is_password()).count() != 1 {
+            return Err(damaged("it must have exactly one password slot"));
+        }
+        let nonce = nonce_of(&env.nonce)?;
+        let ciphertext = b64("ciphertext", &env.ciphertext)?;
         if ciphertext.len() < TAG_LEN {
             return Err(damaged("its ciphertext is truncated"));
         }
         Ok(Self {
             path: path.to_owned(),
-            kdf,
-            kdf_header: env.kdf,
-            salt,
+            vault_id: env.vault_id,
+            slots,
             nonce,
             ciphertext,
         })
     }
 
-    /// Derives the key from `password` and decrypts. Touches nothing on disk.
+    /// Whether the vault has a key-store (platform) slot.
+    pub fn has_platform_slot(&self) -> bool {
+        self.slots.iter().any(|s| !s.is_password())
+    }
+
+    /// The Argon2 parameters of the password slot.
+    pub fn kdf(&self) -> KdfParams {
+        password_params(&self.slots)
+    }
+
+    /// Derives the slot key from `password`, unwraps the master key and decrypts. Touches
+    /// nothing on disk.
     pub fn unlock(self, password: &str) -> Result<Vault> {
-        let key = derive_key(password.as_bytes(), &self.salt, self.kdf)?;
-        let aad = associated_data(&self.kdf_header)?;
-        let cipher = XChaCha20Poly1305::new_from_slice(key.as_ref())
-            .map_err(|_| AppError::Internal("key length".into()))?;
-        let nonce = XNonce::from(self.nonce);
-        let plaintext = Zeroizing::new(
-            cipher
-                .decrypt(
-                    &nonce,
-                    Payload {
-                        msg: &self.ciphertext,
-                        aad: &aad,
-                    },
+        // `parse` guarantees exactly one password slot.
+        let slot = self
+            .slots
+            .iter()
+            .find(|s| s.is_password())
+            .ok_or_else(|| AppError::Internal("no password slot".into()))?;
+        let Slot::Password { params, salt, .. } = slot else {
+            return Err(AppError::Internal("no password slot".into()));
+        };
+        let kek = derive_key(password.as_bytes(), salt, *params)?;
+        let master = slot
+            .unwrap_key(&self.vault_id, kek.as_ref())?
+            .ok_or_else(|| AppError::WrongPasswordOrTampered(self.path.clone()))?;
+        self.open_contents(master)
+    }
+
+    /// Unwraps the master key with the key held by the OS key store. `Ok(None)` when the vault
+    /// has no platform slot.
+    pub fn unlock_with_keystore(self, store: &dyn KeyStore) -> Result<Option<Vault>> {
+        let Some(slot) = self.slots.iter().find(|s| !s.is_password()).cloned() else {
+            return Ok(None);
+        };
+        let Slot::Platform { account, .. } = &slot else {
+            return Ok(None);
+        };
+        let kek = store
+            .load(account)?
+            .ok_or_else(|| AppError::KeystoreEntryMissing(store.name()))?;
+        let master = slot
+            .unwrap_key(&self.vault_id, &kek)?
+            .ok_or_else(|| AppError::KeystoreEntryMissing(store.name()))?;
+        self.open_contents(master).map(Some)
+    }
+
+    fn open_contents(self, master: Zeroizing<[u8; KEY_LEN]>) -> Result<Vault> {
+        let aad = to_json(&ContentsAad {
+            format: VAULT_FORMAT,
+            version: VAULT_VERSION,
+            vault_id: &self.vault_id,
+        })?;
+        // The master key is right (its slot's AEAD said so): a failure here is a changed file.
+        let plaintext = open_with(master.as_ref(), &self.nonce, &self.ciphertext, &aad)
+            .ok_or_else(|| {
+                AppError::VaultDamaged(
+                    self.path.clone(),
+                    "its contents fail the integrity check (the file was changed or damaged)"
+                        .into(),
                 )
-                .map_err(|_| AppError::WrongPasswordOrTampered(self.path.clone()))?,
-        );
+            })?;
         let contents: VaultContents = serde_json::from_slice(&plaintext).map_err(|_| {
             AppError::VaultDamaged(self.path.clone(), "its contents are malformed".into())
         })?;
         Ok(Vault {
             path: self.path,
-            kdf: self.kdf,
-            salt: self.salt,
-            key,
+            vault_id: self.vault_id,
+            slots: self.slots,
+            master,
             contents,
+            sealed: Some((self.nonce, self.ciphertext)),
         })
     }
 }
 
-/// An open vault: the decrypted tokens and the key to write them back.
+fn password_params(slots: &[Slot]) -> KdfParams {
+    slots
+        .iter()
+        .find_map(|s| match s {
+            Slot::Password { params, .. } => Some(*params),
+            Slot::Platform { .. } => None,
+        })
+        .unwrap_or(KdfParams::DEFAULT)
+}
+
+/// An open vault: the decrypted tokens and the master key to write them back.
 pub struct Vault {
     path: PathBuf,
-    kdf: KdfParams,
-    salt: Vec<u8>,
-    key: Zeroizing<[u8; KEY_LEN]>,
+    vault_id: String,
+    slots: Vec<Slot>,
+    master: Zeroizing<[u8; KEY_LEN]>,
     contents: VaultContents,
+    /// The ciphertext of `contents` as on disk; `None` once they changed.
+    sealed: Option<([u8; NONCE_LEN], Vec<u8>)>,
 }
 
 impl fmt::Debug for Vault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Vault")
             .field("path", &self.path)
-            .field("kdf", &self.kdf)
+            .field("slots", &self.slots.len())
             .field("tokens", &self.contents.tokens.len())
             .finish_non_exhaustive()
     }
 }
 
 impl Vault {
-    /// Creates a new, empty vault at `path`; fails if anything exists there.
+    /// Creates a new, empty vault at `path` with a random master key and one password slot;
+    /// fails if anything exists there.
     pub fn create(path: &Path, password: &str, kdf: KdfParams) -> Result<Self> {
         if path.symlink_metadata().is_ok() {
             return Err(AppError::VaultExists(path.to_owned()));
         }
-        kdf.check().map_err(AppError::Internal)?;
-        let mut salt = vec![0u8; SALT_LEN];
-        rand::rng().fill_bytes(&mut salt);
-        let key = derive_key(password.as_bytes(), &salt, kdf)?;
-        let vault = Self {
+        let mut id = [0u8; 16];
+        rand::rng().fill_bytes(&mut id);
+        let vault_id = data_encoding::HEXLOWER.encode(&id);
+        let master = random_key();
+        let slot = Slot::new_password(&vault_id, master.as_ref(), password, kdf)?;
+        let mut vault = Self {
             path: path.to_owned(),
-            kdf,
-            salt,
-            key,
+            vault_id,
+            slots: vec![slot],
+            master,
             contents: VaultContents::default(),
+            sealed: None,
         };
         let bytes = vault.seal()?;
         write_atomic(path, &bytes, WriteMode::CreateNew).map_err(|e| {
@@ -480,7 +780,7 @@ impl Vault {
         Ok(vault)
     }
 
-    /// Reads and decrypts the vault at `path`.
+    /// Reads and decrypts the vault at `path` with the app password.
     pub fn open(path: &Path, password: &str) -> Result<Self> {
         LockedVault::read(path)?.unlock(password)
     }
@@ -490,9 +790,9 @@ impl Vault {
         &self.path
     }
 
-    /// The KDF parameters of this vault.
+    /// The Argon2 parameters of the password slot.
     pub fn kdf(&self) -> KdfParams {
-        self.kdf
+        password_params(&self.slots)
     }
 
     /// The cards, in the order they were added.
@@ -500,11 +800,36 @@ impl Vault {
         &self.contents.tokens
     }
 
+    /// The issuers' clocks as last measured.
+    pub fn clocks(&self) -> &[IssuerClock] {
+        &self.contents.clocks
+    }
+
+    /// The clock of `server`, if measured.
+    pub fn clock(&self, server: &str) -> Option<&IssuerClock> {
+        self.contents.clocks.iter().find(|c| c.server == server)
+    }
+
+    /// Records a new measurement of `clock.server`'s clock (in memory; call [`Vault::save`]).
+    pub fn set_clock(&mut self, clock: IssuerClock) {
+        self.sealed = None;
+        match self
+            .contents
+            .clocks
+            .iter_mut()
+            .find(|c| c.server == clock.server)
+        {
+            Some(c) => *c = clock,
+            None => self.contents.clocks.push(clock),
+        }
+    }
+
     /// Adds a card (in memory; call [`Vault::save`]). Refuses a label already used.
     pub fn add(&mut self, token: Token) -> Result<()> {
         if self.contents.tokens.iter().any(|t| t.label == token.label) {
             return Err(AppError::DuplicateLabel(token.label));
         }
+        self.sealed = None;
         self.contents.tokens.push(token);
         Ok(())
     }
@@ -516,48 +841,111 @@ impl Vault {
             .tokens
             .iter()
             .position(|t| t.token_id == token_id)?;
-        Some(self.contents.tokens.remove(i))
+        self.sealed = None;
+        let gone = self.contents.tokens.remove(i);
+        // An issuer no card uses any more need not be remembered.
+        if !self.contents.tokens.iter().any(|t| t.server == gone.server) {
+            self.contents.clocks.retain(|c| c.server != gone.server);
+        }
+        Some(gone)
     }
 
-    /// Encrypts the contents under a fresh nonce and replaces the file atomically.
-    pub fn save(&self) -> Result<()> {
-        let bytes = self.seal()?;
-        write_atomic(&self.path, &bytes, WriteMode::Replace)
-            .map_err(|e| AppError::VaultIo(self.path.clone(), "write", e))
+    /// Replaces the password slot: a new salt and parameters wrap the same master key. The
+    /// encrypted contents stay byte for byte as they are (call [`Vault::save`]).
+    pub fn change_password(&mut self, new_password: &str, kdf: KdfParams) -> Result<()> {
+        let slot = Slot::new_password(&self.vault_id, self.master.as_ref(), new_password, kdf)?;
+        for s in &mut self.slots {
+            if s.is_password() {
+                *s = slot;
+                break;
+            }
+        }
+        Ok(())
     }
 
-    /// The bytes of the vault file for the current contents.
-    fn seal(&self) -> Result<Vec<u8>> {
-        let kdf_header = KdfHeader {
-            alg: KDF_ALG.to_owned(),
-            m_kib: self.kdf.m_kib,
-            t: self.kdf.t,
-            p: self.kdf.p,
-            salt: BASE64.encode(&self.salt),
+    /// Whether the vault has a key-store (platform) slot.
+    pub fn has_platform_slot(&self) -> bool {
+        self.slots.iter().any(|s| !s.is_password())
+    }
+
+    /// Adds a platform slot: a random slot key goes to the OS key store, the master key is
+    /// wrapped under it in the file. Replaces an existing platform slot (call [`Vault::save`]).
+    pub fn enable_platform_slot(&mut self, store: &dyn KeyStore) -> Result<()> {
+        let mut id = [0u8; 8];
+        rand::rng().fill_bytes(&mut id);
+        let account = format!("{}-{}", self.vault_id, data_encoding::HEXLOWER.encode(&id));
+        let kek = random_key();
+        let mut slot = Slot::Platform {
+            service: KEYSTORE_SERVICE.to_owned(),
+            account: account.clone(),
+            nonce: random_nonce(),
+            wrapped: Vec::new(),
         };
-        let aad = associated_data(&kdf_header)?;
-        // Reserve generously so the buffer holding the plaintext is not reallocated (and its old
-        // copies left behind unzeroized) while serialising.
-        let mut plaintext = Zeroizing::new(Vec::with_capacity(4096 + 1024 * self.tokens().len()));
-        serde_json::to_writer(&mut *plaintext, &self.contents)
-            .map_err(|e| AppError::Internal(format!("vault encoding: {e}")))?;
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::rng().fill_bytes(&mut nonce);
-        let cipher = XChaCha20Poly1305::new_from_slice(self.key.as_ref())
-            .map_err(|_| AppError::Internal("key length".into()))?;
-        let ciphertext = cipher
-            .encrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: &plaintext,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| AppError::Internal("encryption failed".into()))?;
+        slot.wrap(&self.vault_id, kek.as_ref(), self.master.as_ref())?;
+        store.store(&account, kek.as_ref())?;
+        // Forget the old entry only once the new one is in place.
+        self.disable_platform_slot(store);
+        self.slots.push(slot);
+        Ok(())
+    }
+
+    /// Drops the platform slot and deletes its key from the key store (best effort: a key
+    /// store that is gone must not keep the user from turning the slot off). Returns whether
+    /// there was one.
+    pub fn disable_platform_slot(&mut self, store: &dyn KeyStore) -> bool {
+        let mut had = false;
+        self.slots.retain(|s| match s {
+            Slot::Platform { account, .. } => {
+                let _ = store.delete(account);
+                had = true;
+                false
+            }
+            Slot::Password { .. } => true,
+        });
+        had
+    }
+
+    /// Encrypts the contents if they changed (fresh nonce) and replaces the file atomically.
+    pub fn save(&mut self) -> Result<()> {
+        let bytes = self.seal()?;
+        let crash = std::env::var(TEST_CRASH_ENV).is_ok_and(|v| v == "1");
+        write_atomic_with(&self.path, &bytes, WriteMode::Replace, |_| {
+            if crash {
+                // Tests only: die as a power cut would, between the fsync and the rename.
+                std::process::abort();
+            }
+            Ok(())
+        })
+        .map_err(|e| AppError::VaultIo(self.path.clone(), "write", e))
+    }
+
+    /// The bytes of the vault file for the current contents and slots.
+    fn seal(&mut self) -> Result<Vec<u8>> {
+        let (nonce, ciphertext) = match &self.sealed {
+            Some(s) => s.clone(),
+            None => {
+                let aad = to_json(&ContentsAad {
+                    format: VAULT_FORMAT,
+                    version: VAULT_VERSION,
+                    vault_id: &self.vault_id,
+                })?;
+                // Reserve generously so the buffer holding the plaintext is not reallocated
+                // (and its old copies left behind unzeroized) while serialising.
+                let mut plaintext =
+                    Zeroizing::new(Vec::with_capacity(4096 + 1024 * self.tokens().len()));
+                serde_json::to_writer(&mut *plaintext, &self.contents)
+                    .map_err(|e| AppError::Internal(format!("vault encoding: {e}")))?;
+                let nonce = random_nonce();
+                let ct = seal_with(self.master.as_ref(), &nonce, &plaintext, &aad)?;
+                self.sealed = Some((nonce, ct.clone()));
+                (nonce, ct)
+            }
+        };
         let envelope = Envelope {
             format: VAULT_FORMAT.to_owned(),
             version: VAULT_VERSION,
-            kdf: kdf_header,
+            vault_id: self.vault_id.clone(),
+            slots: self.slots.iter().map(Slot::to_json).collect(),
             nonce: BASE64.encode(&nonce),
             ciphertext: BASE64.encode(&ciphertext),
         };
@@ -695,7 +1083,6 @@ mod tests {
             algorithm: "SHA256".to_owned(),
             first_digits: 4,
             second_digits: 8,
-            clock_offset_ms: -1234,
             added_at_unix_ms: 1_700_000_000_000,
         }
     }
@@ -723,9 +1110,11 @@ mod tests {
         assert!(!text.contains("salary"), "labels are inside the ciphertext");
         let env: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(env["format"], "pooya-vault");
-        assert_eq!(env["version"], 1);
-        assert_eq!(env["kdf"]["alg"], "argon2id");
-        assert_eq!(env["kdf"]["m_kib"], 8192);
+        assert_eq!(env["version"], 2);
+        assert_eq!(env["slots"].as_array().unwrap().len(), 1);
+        assert_eq!(env["slots"][0]["type"], "password");
+        assert_eq!(env["slots"][0]["kdf"]["alg"], "argon2id");
+        assert_eq!(env["slots"][0]["kdf"]["m_kib"], 8192);
 
         let back = Vault::open(&path, PW).unwrap();
         assert_eq!(back.tokens().len(), 2);
@@ -733,7 +1122,7 @@ mod tests {
         assert_eq!(t.label, "salary");
         assert_eq!(t.pan.expose(), "6280231234567890");
         assert_eq!(t.seed.expose(), &[7u8; 32]);
-        assert_eq!(t.clock_offset_ms, -1234);
+        assert!(back.clocks().is_empty());
         assert_eq!(t.last4(), "7890");
         assert_eq!(back.kdf(), KdfParams::FAST_FOR_TESTS);
     }
@@ -743,7 +1132,7 @@ mod tests {
     fn file_mode_is_0600() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let (path, v) = new_vault(dir.path());
+        let (path, mut v) = new_vault(dir.path());
         assert_eq!(
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
@@ -792,6 +1181,27 @@ mod tests {
     }
 
     #[test]
+    fn tampered_contents_with_the_right_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut v) = new_vault(dir.path());
+        v.add(sample_token("a", "6280231234567890")).unwrap();
+        v.save().unwrap();
+        edit_envelope(&path, |env| {
+            let mut ct = BASE64
+                .decode(env["ciphertext"].as_str().unwrap().as_bytes())
+                .unwrap();
+            ct[3] ^= 0x01;
+            env["ciphertext"] = BASE64.encode(&ct).into();
+        });
+        let before = fs::read(&path).unwrap();
+        let err = Vault::open(&path, PW).unwrap_err();
+        // The password slot opened: the damage is named as such, not as a wrong password.
+        assert!(matches!(err, AppError::VaultDamaged(..)), "{err}");
+        assert!(err.to_string().contains("integrity"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
     fn tampered_ciphertext() {
         let dir = tempfile::tempdir().unwrap();
         let (path, mut v) = new_vault(dir.path());
@@ -804,7 +1214,7 @@ mod tests {
             ct[3] ^= 0x01;
             env["ciphertext"] = BASE64.encode(&ct).into();
         });
-        let err = Vault::open(&path, PW).unwrap_err();
+        let err = Vault::open(&path, "wrong password 3").unwrap_err();
         assert!(matches!(err, AppError::WrongPasswordOrTampered(_)), "{err}");
     }
 
@@ -813,7 +1223,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (path, _) = new_vault(dir.path());
         // Changing a KDF parameter changes the key as well as the associated data.
-        edit_envelope(&path, |env| env["kdf"]["t"] = 2.into());
+        edit_envelope(&path, |env| env["slots"][0]["kdf"]["t"] = 2.into());
         assert!(matches!(
             Vault::open(&path, PW),
             Err(AppError::WrongPasswordOrTampered(_))
@@ -821,17 +1231,107 @@ mod tests {
     }
 
     #[test]
-    fn header_is_associated_data() {
-        // Same key, different header: only the AAD can catch this.
+    fn vault_id_is_authenticated() {
         let dir = tempfile::tempdir().unwrap();
         let (path, _) = new_vault(dir.path());
-        let locked = LockedVault::read(&path).unwrap();
-        let mut tampered = locked;
-        tampered.kdf_header.m_kib += 1; // the key still derives from the untouched `kdf`
+        edit_envelope(&path, |env| env["vault_id"] = "00ff".into());
         assert!(matches!(
-            tampered.unlock(PW),
+            Vault::open(&path, PW),
             Err(AppError::WrongPasswordOrTampered(_))
         ));
+    }
+
+    #[test]
+    fn passwd_rewraps_the_master_key_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut v) = new_vault(dir.path());
+        v.add(sample_token("a", "6280231234567890")).unwrap();
+        v.save().unwrap();
+        let env_of = |p: &Path| -> serde_json::Value {
+            serde_json::from_slice(&fs::read(p).unwrap()).unwrap()
+        };
+        let before = env_of(&path);
+
+        let mut v = Vault::open(&path, PW).unwrap();
+        v.change_password("new password 2", KdfParams::FAST_FOR_TESTS)
+            .unwrap();
+        v.save().unwrap();
+        let after = env_of(&path);
+        // The tokens are not re-encrypted: same nonce, same ciphertext.
+        assert_eq!(before["ciphertext"], after["ciphertext"]);
+        assert_eq!(before["nonce"], after["nonce"]);
+        assert_eq!(before["vault_id"], after["vault_id"]);
+        assert_ne!(
+            before["slots"], after["slots"],
+            "a new salt and wrapped key"
+        );
+
+        assert!(matches!(
+            Vault::open(&path, PW),
+            Err(AppError::WrongPasswordOrTampered(_))
+        ));
+        let v = Vault::open(&path, "new password 2").unwrap();
+        assert_eq!(v.tokens()[0].label, "a");
+    }
+
+    #[test]
+    fn platform_slot() {
+        use crate::keystore::MemoryKeyStore;
+        let store = MemoryKeyStore::default();
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut v) = new_vault(dir.path());
+        v.add(sample_token("a", "6280231234567890")).unwrap();
+        v.save().unwrap();
+        // No platform slot yet.
+        assert!(LockedVault::read(&path)
+            .unwrap()
+            .unlock_with_keystore(&store)
+            .unwrap()
+            .is_none());
+
+        v.enable_platform_slot(&store).unwrap();
+        v.save().unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"platform\""), "{text}");
+        let locked = LockedVault::read(&path).unwrap();
+        assert!(locked.has_platform_slot());
+        let opened = locked.unlock_with_keystore(&store).unwrap().unwrap();
+        assert_eq!(opened.tokens()[0].label, "a");
+        // The password still works beside it.
+        assert_eq!(Vault::open(&path, PW).unwrap().tokens().len(), 1);
+
+        // Enabling again replaces the slot and its key: one platform slot, one key.
+        let mut v = Vault::open(&path, PW).unwrap();
+        v.enable_platform_slot(&store).unwrap();
+        v.save().unwrap();
+        let env: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(env["slots"].as_array().unwrap().len(), 2);
+
+        // A key store that lost the key: a clear error, nothing changed.
+        let before = fs::read(&path).unwrap();
+        let empty = MemoryKeyStore::default();
+        let err = LockedVault::read(&path)
+            .unwrap()
+            .unlock_with_keystore(&empty)
+            .unwrap_err();
+        assert!(matches!(err, AppError::KeystoreEntryMissing(_)), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), before);
+
+        // Disabling deletes the key too.
+        assert!(v.disable_platform_slot(&store));
+        v.save().unwrap();
+        assert!(!LockedVault::read(&path).unwrap().has_platform_slot());
+        assert!(store.entries_len() == 0);
+    }
+
+    #[test]
+    fn calibration_reaches_the_target_cost() {
+        // Only the floor and the shape are checked here; the measured cost is in BENCHMARKS.md.
+        let k = KdfParams::calibrate(Duration::from_millis(1)).unwrap();
+        assert_eq!(k, KdfParams::DEFAULT, "never below 64 MiB and 3 passes");
+        let k = KdfParams::calibrate(Duration::from_secs(3600)).unwrap();
+        assert_eq!(k.t, KdfParams::MAX_CALIBRATED_T, "bounded");
+        assert_eq!(k.m_kib, 64 * 1024);
     }
 
     #[test]
@@ -839,14 +1339,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (path, _) = new_vault(dir.path());
         let original = fs::read(&path).unwrap();
-        edit_envelope(&path, |env| env["version"] = 2.into());
+        edit_envelope(&path, |env| env["version"] = 3.into());
         assert!(matches!(
             Vault::open(&path, PW),
-            Err(AppError::UnsupportedVersion(_, 2))
+            Err(AppError::UnsupportedVersion(_, 3))
         ));
 
         fs::write(&path, &original).unwrap();
-        edit_envelope(&path, |env| env["kdf"]["m_kib"] = 4_000_000_000u32.into());
+        edit_envelope(&path, |env| {
+            env["slots"][0]["kdf"]["m_kib"] = 4_000_000_000u32.into()
+        });
         assert!(matches!(
             Vault::open(&path, PW),
             Err(AppError::VaultDamaged(..))
@@ -892,7 +1394,7 @@ mod tests {
         });
         assert!(matches!(
             Vault::open(&path, PW),
-            Err(AppError::WrongPasswordOrTampered(_))
+            Err(AppError::VaultDamaged(..))
         ));
     }
 

@@ -356,7 +356,7 @@ async fn a_wrong_app_password_changes_nothing() {
         &["code", "salary", "--plain"],
         &["code", "7898", "--first", "--plain"],
         &["remove", "salary"],
-        &["remove", "salary", "--forget"],
+        &["remove", "salary", "--local-only"],
     ] {
         let o = fails(app(&vault.path, wrong, args));
         assert!(
@@ -444,12 +444,12 @@ async fn a_token_replaced_at_the_atm_is_removed_with_forget() {
     // The server no longer knows the token: remove says so and keeps it; --forget drops it.
     let before = std::fs::read(&vault.path).unwrap();
     let o = fails(app(&vault.path, APP_PASSWORD, &["remove", "salary"]));
-    assert!(stderr(&o).contains("--forget"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--local-only"), "{}", stderr(&o));
     assert_eq!(std::fs::read(&vault.path).unwrap(), before);
     ok(app(
         &vault.path,
         APP_PASSWORD,
-        &["remove", "salary", "--forget"],
+        &["remove", "salary", "--local-only"],
     ));
     let out = stdout(&ok(app(&vault.path, APP_PASSWORD, &["list"])));
     assert!(!out.contains("salary"), "{out}");

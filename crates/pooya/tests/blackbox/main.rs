@@ -7,8 +7,13 @@
 mod common;
 
 mod api_edges;
+mod app_add;
 mod app_cli;
 mod audit;
+mod app_clock;
+mod app_support;
+mod app_tui;
+mod app_vault;
 mod durability;
 mod flow;
 mod hygiene;
