@@ -126,22 +126,22 @@ pub async fn send_and_judge(
     }
 }
 
-/// A wrong code of the same length as `right`: its first digit moved on by one (or by two, when
-/// one would give `avoid`, a static secret the server might still accept).
-pub fn wrong_code(right: &str, avoid: &str) -> String {
-    let shift = |by: u8| -> String {
-        let mut b = right.as_bytes().to_vec();
-        if let Some(d) = b.first_mut() {
-            *d = b'0' + (*d - b'0' + by) % 10;
+/// A wrong code of the same length as `right` that is none of `avoid`: the server would decide
+/// those otherwise (a static PIN it may still accept; a code of one of the ten steps before the
+/// current one, which it names `expired_password` or `replayed`). One digit of `right` is moved on.
+pub fn wrong_code(right: &str, avoid: &[String]) -> String {
+    let b = right.as_bytes();
+    for pos in 0..b.len() {
+        for by in 1..10u8 {
+            let mut w = b.to_vec();
+            w[pos] = b'0' + (w[pos] - b'0' + by) % 10;
+            let w = String::from_utf8(w).expect("ASCII digits");
+            if !avoid.contains(&w) {
+                return w;
+            }
         }
-        String::from_utf8(b).expect("ASCII digits")
-    };
-    let w = shift(1);
-    if w == avoid {
-        shift(2)
-    } else {
-        w
     }
+    unreachable!("fewer than 9 * len codes to avoid")
 }
 
 /// Whether request number `i` of round `round` carries a wrong code, for a share `share` (0..=1)
@@ -329,11 +329,14 @@ mod tests {
     }
 
     #[test]
-    fn wrong_codes_differ_and_avoid_the_static_secret() {
-        assert_eq!(wrong_code("0234", "1234"), "2234");
-        assert_eq!(wrong_code("9876", "1234"), "0876");
+    fn wrong_codes_differ_and_avoid_what_they_must() {
+        let avoid = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(wrong_code("0234", &avoid(&["1234"])), "2234");
+        assert_eq!(wrong_code("9876", &avoid(&["1234"])), "0876");
+        let all_first: Vec<String> = (0..10).map(|d| format!("{d}234")).collect();
+        assert_eq!(wrong_code("0234", &all_first), "0334");
         for right in ["0000", "12345678", "99999999"] {
-            let w = wrong_code(right, "1234");
+            let w = wrong_code(right, &avoid(&["1234"]));
             assert_ne!(w, right);
             assert_eq!(w.len(), right.len());
         }

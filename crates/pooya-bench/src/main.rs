@@ -747,8 +747,15 @@ async fn worker(w: usize, sh: Arc<Shared>) -> Res<WorkerReport> {
         let right = card.code(second, round.now_ms);
         let wrong = pooya_bench::is_wrong(i as u64, round.number, sh.wrong_share);
         let (password, want) = if wrong {
-            // Never the static PIN: with `static_pin_with_dynamic` it would be approved.
-            (pooya_bench::wrong_code(&right, PIN), Expect::WrongPassword)
+            // Never the static PIN (with `static_pin_with_dynamic` it is approved) nor a code of
+            // the ten steps before this one (the server answers those `expired_password` or
+            // `replayed`).
+            let mut avoid = vec![PIN.to_owned()];
+            avoid.extend((1..=10).map(|k| card.code(second, round.now_ms - k * STEP_MS)));
+            (
+                pooya_bench::wrong_code(&right, &avoid),
+                Expect::WrongPassword,
+            )
         } else {
             (right, Expect::Approved)
         };
