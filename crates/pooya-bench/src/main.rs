@@ -1121,6 +1121,18 @@ async fn drive(
     }
     let elapsed = t0.elapsed();
     let cpu1 = cpu_snapshot(server.pid());
+    let rss = server.pid().and_then(|p| {
+        let st = std::fs::read_to_string(format!("/proc/{p}/status")).ok()?;
+        let kib = |k: &str| -> Option<u64> {
+            st.lines()
+                .find_map(|l| l.strip_prefix(k))?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        };
+        Some((kib("VmRSS:")?, kib("VmHWM:")?))
+    });
     if let Some(e) = failure {
         return Err(e);
     }
@@ -1207,6 +1219,13 @@ async fn drive(
         cpu(cpu0.driver, cpu1.driver),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
+    if let Some((now, peak)) = rss {
+        println!(
+            "  server RSS    {:.1} MiB at the end, {:.1} MiB at most",
+            now as f64 / 1024.0,
+            peak as f64 / 1024.0
+        );
+    }
     if let Some(path) = &args.csv {
         use std::io::Write;
         let store_name = if args.database_url.is_some() {
