@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::AnyConnection;
 use sqlx::{AnyPool, Executor, Row};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::card::{CardRecord, DynamicService};
 use crate::domain::{CustomerId, Expiry, Mobile, Role};
@@ -65,6 +67,7 @@ pub struct SqlStore {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
+    group: GroupCommit,
 }
 
 #[derive(Clone, Debug)]
@@ -126,9 +129,14 @@ impl SqlStore {
             ));
         };
         let pool = |size: u32| {
+            // No ping before each acquire (sqlx's default): it cost a round trip (PostgreSQL) or a
+            // thread hand-off (SQLite) per statement group, about three per verification. A
+            // connection that died fails its statement, is dropped by the pool, and the caller
+            // gets `Unavailable`.
             let o = AnyPoolOptions::new()
                 .max_connections(size)
-                .acquire_timeout(opts.connect_timeout);
+                .acquire_timeout(opts.connect_timeout)
+                .test_before_acquire(false);
             if backend == Backend::Sqlite {
                 o.after_connect(|conn, _| {
                     Box::pin(async move {
@@ -160,10 +168,18 @@ impl SqlStore {
                 (p.clone(), p)
             }
         };
+        // SQLite has one writer anyway; on PostgreSQL several batches commit side by side, half
+        // the pool's connections, leaving the rest to reads.
+        let writers = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => (opts.pool_size / 2).max(1),
+        };
+        let group = GroupCommit::start(write.clone(), backend, writers);
         let store = SqlStore {
             read,
             write,
             backend,
+            group,
         };
         store.migrate().await?;
         Ok(store)
@@ -322,73 +338,6 @@ fn enrollment_id(c: &CardRecord) -> Option<String> {
 }
 
 impl SqlStore {
-    /// Appends `records` to `lane` of the audit chain inside `tx`. The lane's head row stays
-    /// locked until `tx` ends: this comes last in a commit so the lock is held briefly.
-    async fn append_audit(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        keys: &crate::keys::Keyring,
-        lane: i64,
-        records: &[AuditRecord],
-    ) -> Result<(), StoreError> {
-        // SQLite has one writer at a time already; PostgreSQL locks the one head row.
-        let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE",
-            Backend::Sqlite => "",
-        };
-        let sql = format!("SELECT seq, mac FROM audit_chains WHERE lane = $1{lock}");
-        // Safe: `lock` is one of two constant texts; the value is bound.
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(lane)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(write_error)?
-            .ok_or_else(|| corrupt(format!("audit lane {lane} has no head row")))?;
-        let head = crate::audit::AuditHead {
-            lane,
-            seq: row.try_get("seq").map_err(corrupt)?,
-            mac: row.try_get("mac").map_err(corrupt)?,
-        };
-        let (links, new_head) = crate::audit::append(keys, &head, records);
-        for (a, (seq, mac)) in records.iter().zip(links) {
-            sqlx::query(
-                "INSERT INTO audit (at, event, pan_masked, customer_id, detail, lane, seq, mac) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(a.at)
-            .bind(a.event.clone())
-            .bind(a.pan_masked.clone())
-            .bind(a.customer_id.clone())
-            .bind(a.detail.clone())
-            .bind(lane)
-            .bind(seq)
-            .bind(mac)
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| {
-                // Only a broken lock would let two writers take one seq.
-                if is_unique_violation(&e) {
-                    StoreError::Conflict
-                } else {
-                    write_error(e)
-                }
-            })?;
-        }
-        let r =
-            sqlx::query("UPDATE audit_chains SET seq = $1, mac = $2 WHERE lane = $3 AND seq = $4")
-                .bind(new_head.seq)
-                .bind(new_head.mac)
-                .bind(lane)
-                .bind(head.seq)
-                .execute(&mut **tx)
-                .await
-                .map_err(write_error)?;
-        if r.rows_affected() != 1 {
-            return Err(StoreError::Conflict);
-        }
-        Ok(())
-    }
-
     async fn cards_where(&self, clause: &str, arg: &str) -> Result<Vec<CardRecord>, StoreError> {
         let sql = format!("SELECT {CARD_COLUMNS} FROM cards c {clause}");
         // Safe: `clause` is one of this file's constant texts; the value is bound.
@@ -482,159 +431,45 @@ impl Store for SqlStore {
         .transpose()
     }
 
+    async fn card_for_verification(
+        &self,
+        pan_hash: &str,
+        txn_id: &str,
+    ) -> Result<(Option<CardRecord>, Option<VerificationRecord>), StoreError> {
+        let sql = format!(
+            "SELECT {CARD_COLUMNS}, v.fingerprint AS v_fingerprint, \
+             v.response_code AS v_response_code, v.reason AS v_reason, v.at AS v_at \
+             FROM cards c LEFT JOIN verifications v \
+             ON v.pan_hash = c.pan_hash AND v.txn_id = $2 WHERE c.pan_hash = $1"
+        );
+        // Safe: a constant text; the values are bound.
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(pan_hash.to_owned())
+            .bind(txn_id.to_owned())
+            .fetch_optional(&self.read)
+            .await
+            .map_err(unavailable)?;
+        let Some(row) = row else {
+            return Ok((None, None));
+        };
+        let card = card_from_row(&row)?;
+        let fingerprint: Option<Vec<u8>> = row.try_get("v_fingerprint").map_err(corrupt)?;
+        let v = match fingerprint {
+            None => None,
+            Some(fingerprint) => Some(VerificationRecord {
+                pan_hash: pan_hash.to_owned(),
+                txn_id: txn_id.to_owned(),
+                fingerprint,
+                response_code: row.try_get("v_response_code").map_err(corrupt)?,
+                reason: row.try_get("v_reason").map_err(corrupt)?,
+                at: row.try_get("v_at").map_err(corrupt)?,
+            }),
+        };
+        Ok((Some(card), v))
+    }
+
     async fn commit(&self, c: Commit) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await.map_err(write_error)?;
-        let now = c
-            .audit
-            .first()
-            .map(|a| a.at)
-            .unwrap_or_else(|| crate::clock::Clock::now_ms(&crate::clock::SystemClock));
-        for u in &c.new_customers {
-            sqlx::query(
-                "INSERT INTO customers (customer_id, mobile, created_at, version) \
-                 VALUES ($1, $2, $3, 0)",
-            )
-            .bind(u.id.as_str().to_owned())
-            .bind(u.mobile.as_str().to_owned())
-            .bind(u.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Duplicate
-                } else {
-                    write_error(e)
-                }
-            })?;
-        }
-        for u in &c.customers {
-            let r = sqlx::query(
-                "UPDATE customers SET mobile = $1, version = version + 1 \
-                 WHERE customer_id = $2 AND version = $3",
-            )
-            .bind(u.mobile.as_str().to_owned())
-            .bind(u.id.as_str().to_owned())
-            .bind(u.version)
-            .execute(&mut *tx)
-            .await
-            .map_err(write_error)?;
-            if r.rows_affected() != 1 {
-                return Err(StoreError::Conflict);
-            }
-        }
-        for (id, version) in &c.customer_guards {
-            let r = sqlx::query(
-                "UPDATE customers SET version = version WHERE customer_id = $1 AND version = $2",
-            )
-            .bind(id.as_str().to_owned())
-            .bind(*version)
-            .execute(&mut *tx)
-            .await
-            .map_err(write_error)?;
-            if r.rows_affected() != 1 {
-                return Err(StoreError::Conflict);
-            }
-        }
-        for card in &c.new_cards {
-            sqlx::query(
-                "INSERT INTO cards (pan_hash, customer_id, pan_masked, last4, expiry, pin_hash, \
-                 second_hash, second_blocked, svc, token_id, enrollment_id, created_at, \
-                 updated_at, tail_macs, version) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0)",
-            )
-            .bind(card.pan_hash.clone())
-            .bind(card.customer_id.as_str().to_owned())
-            .bind(card.pan_masked.clone())
-            .bind(card.last4.clone())
-            .bind(card.expiry.as_yymm())
-            .bind(card.pin_hash.clone())
-            .bind(card.second_hash.clone())
-            .bind(i64::from(card.second_blocked))
-            .bind(svc_json(card)?)
-            .bind(token_id(card))
-            .bind(enrollment_id(card))
-            .bind(card.created_at)
-            .bind(card.created_at)
-            .bind(tail_macs(card))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Duplicate
-                } else {
-                    write_error(e)
-                }
-            })?;
-        }
-        for card in &c.cards {
-            let r = sqlx::query(
-                "UPDATE cards SET second_blocked = $1, svc = $2, token_id = $3, \
-                 enrollment_id = $4, updated_at = $5, version = version + 1 \
-                 WHERE pan_hash = $6 AND version = $7",
-            )
-            .bind(i64::from(card.second_blocked))
-            .bind(svc_json(card)?)
-            .bind(token_id(card))
-            .bind(enrollment_id(card))
-            .bind(now)
-            .bind(card.pan_hash.clone())
-            .bind(card.version)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict
-                } else {
-                    write_error(e)
-                }
-            })?;
-            if r.rows_affected() != 1 {
-                return Err(StoreError::Conflict);
-            }
-        }
-        for v in &c.verifications {
-            sqlx::query(
-                "INSERT INTO verifications (pan_hash, txn_id, fingerprint, response_code, \
-                 reason, at) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(v.pan_hash.clone())
-            .bind(v.txn_id.clone())
-            .bind(v.fingerprint.clone())
-            .bind(v.response_code.clone())
-            .bind(v.reason.clone())
-            .bind(v.at)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict
-                } else {
-                    write_error(e)
-                }
-            })?;
-        }
-        for m in &c.outbox {
-            sqlx::query(
-                "INSERT INTO sms_outbox (to_mobile, body, created_at, expires_at, \
-                 next_attempt_at, attempts) VALUES ($1, $2, $3, $4, $5, 0)",
-            )
-            .bind(m.to.as_str().to_owned())
-            .bind(m.text.clone())
-            .bind(m.created_at)
-            .bind(m.expires_at)
-            .bind(m.created_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(write_error)?;
-        }
-        if !c.audit.is_empty() {
-            let keys = c.audit_key.as_ref().ok_or_else(|| {
-                corrupt("audit records given without the audit key (a bug): refused")
-            })?;
-            self.append_audit(&mut tx, keys, crate::audit::lane_of(&c), &c.audit)
-                .await?;
-        }
-        tx.commit().await.map_err(write_error)
+        self.group.commit(c).await
     }
 
     async fn api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -976,4 +811,336 @@ impl Store for SqlStore {
             .map_err(unavailable)?;
         Ok(())
     }
+}
+
+/// Commits from concurrent callers, applied by writer tasks in batches: one transaction (one
+/// WAL sync on SQLite, one commit record on PostgreSQL) for all commits waiting when a writer
+/// becomes free, each in a savepoint of its own so that one lost race (`Conflict`) or duplicate
+/// rolls back that commit alone. Every caller gets its answer only after the batch's transaction
+/// committed: a decision is durable before it is answered, as with one transaction each. A caller
+/// that goes away does not undo its commit.
+struct GroupCommit {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+type Job = (Commit, oneshot::Sender<Result<(), StoreError>>);
+
+/// Commits in one transaction at most: bounds the time one batch holds the writer.
+const MAX_BATCH: usize = 256;
+
+impl GroupCommit {
+    /// Starts `writers` tasks on the current runtime; they end when the store is dropped.
+    fn start(pool: AnyPool, backend: Backend, writers: u32) -> GroupCommit {
+        let (tx, rx) = mpsc::unbounded_channel::<Job>();
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..writers {
+            let (pool, rx) = (pool.clone(), rx.clone());
+            tokio::spawn(async move {
+                let mut batch = Vec::with_capacity(MAX_BATCH);
+                loop {
+                    {
+                        let mut rx = rx.lock().await;
+                        if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                            return;
+                        }
+                    }
+                    write_batch(&pool, backend, std::mem::take(&mut batch)).await;
+                }
+            });
+        }
+        GroupCommit { jobs: tx }
+    }
+
+    async fn commit(&self, c: Commit) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send((c, tx))
+            .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?
+    }
+}
+
+/// The same error for every commit of a batch whose transaction failed.
+fn batch_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Conflict => StoreError::Conflict,
+        StoreError::Duplicate => StoreError::Duplicate,
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+    }
+}
+
+async fn write_batch(pool: &AnyPool, backend: Backend, batch: Vec<Job>) {
+    if batch.len() == 1 {
+        // Alone: no savepoint needed.
+        let (c, answer) = batch.into_iter().next().expect("one job");
+        let result = async {
+            let mut tx = pool.begin().await.map_err(write_error)?;
+            apply_commit(&mut tx, backend, &c).await?;
+            tx.commit().await.map_err(write_error)
+        }
+        .await;
+        let _ = answer.send(result);
+        return;
+    }
+    let mut results = Vec::with_capacity(batch.len());
+    let outcome = async {
+        let mut tx = pool.begin().await.map_err(write_error)?;
+        for (c, _) in &batch {
+            let mut sp = sqlx::Connection::begin(&mut *tx)
+                .await
+                .map_err(write_error)?;
+            match apply_commit(&mut sp, backend, c).await {
+                Ok(()) => {
+                    sp.commit().await.map_err(write_error)?;
+                    results.push(Ok(()));
+                }
+                Err(e) => {
+                    sp.rollback().await.map_err(write_error)?;
+                    results.push(Err(e));
+                }
+            }
+        }
+        tx.commit().await.map_err(write_error)
+    }
+    .await;
+    match outcome {
+        Ok(()) => {
+            for ((_, answer), r) in batch.into_iter().zip(results) {
+                let _ = answer.send(r);
+            }
+        }
+        Err(e) => {
+            // Nothing of the batch is written.
+            for (_, answer) in batch {
+                let _ = answer.send(Err(batch_error(&e)));
+            }
+        }
+    }
+}
+
+/// Writes one [`Commit`] on `tx` (a transaction or a savepoint of one): everything or an error.
+async fn apply_commit(
+    tx: &mut AnyConnection,
+    backend: Backend,
+    c: &Commit,
+) -> Result<(), StoreError> {
+    let now = c
+        .audit
+        .first()
+        .map(|a| a.at)
+        .unwrap_or_else(|| crate::clock::Clock::now_ms(&crate::clock::SystemClock));
+    for u in &c.new_customers {
+        sqlx::query(
+            "INSERT INTO customers (customer_id, mobile, created_at, version) \
+             VALUES ($1, $2, $3, 0)",
+        )
+        .bind(u.id.as_str().to_owned())
+        .bind(u.mobile.as_str().to_owned())
+        .bind(u.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Duplicate
+            } else {
+                write_error(e)
+            }
+        })?;
+    }
+    for u in &c.customers {
+        let r = sqlx::query(
+            "UPDATE customers SET mobile = $1, version = version + 1 \
+             WHERE customer_id = $2 AND version = $3",
+        )
+        .bind(u.mobile.as_str().to_owned())
+        .bind(u.id.as_str().to_owned())
+        .bind(u.version)
+        .execute(&mut *tx)
+        .await
+        .map_err(write_error)?;
+        if r.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
+        }
+    }
+    for (id, version) in &c.customer_guards {
+        let r = sqlx::query(
+            "UPDATE customers SET version = version WHERE customer_id = $1 AND version = $2",
+        )
+        .bind(id.as_str().to_owned())
+        .bind(*version)
+        .execute(&mut *tx)
+        .await
+        .map_err(write_error)?;
+        if r.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
+        }
+    }
+    for card in &c.new_cards {
+        sqlx::query(
+            "INSERT INTO cards (pan_hash, customer_id, pan_masked, last4, expiry, pin_hash, \
+             second_hash, second_blocked, svc, token_id, enrollment_id, created_at, \
+             updated_at, tail_macs, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0)",
+        )
+        .bind(card.pan_hash.clone())
+        .bind(card.customer_id.as_str().to_owned())
+        .bind(card.pan_masked.clone())
+        .bind(card.last4.clone())
+        .bind(card.expiry.as_yymm())
+        .bind(card.pin_hash.clone())
+        .bind(card.second_hash.clone())
+        .bind(i64::from(card.second_blocked))
+        .bind(svc_json(card)?)
+        .bind(token_id(card))
+        .bind(enrollment_id(card))
+        .bind(card.created_at)
+        .bind(card.created_at)
+        .bind(tail_macs(card))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Duplicate
+            } else {
+                write_error(e)
+            }
+        })?;
+    }
+    for card in &c.cards {
+        let r = sqlx::query(
+            "UPDATE cards SET second_blocked = $1, svc = $2, token_id = $3, \
+             enrollment_id = $4, updated_at = $5, version = version + 1 \
+             WHERE pan_hash = $6 AND version = $7",
+        )
+        .bind(i64::from(card.second_blocked))
+        .bind(svc_json(card)?)
+        .bind(token_id(card))
+        .bind(enrollment_id(card))
+        .bind(now)
+        .bind(card.pan_hash.clone())
+        .bind(card.version)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict
+            } else {
+                write_error(e)
+            }
+        })?;
+        if r.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
+        }
+    }
+    for v in &c.verifications {
+        sqlx::query(
+            "INSERT INTO verifications (pan_hash, txn_id, fingerprint, response_code, \
+             reason, at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(v.pan_hash.clone())
+        .bind(v.txn_id.clone())
+        .bind(v.fingerprint.clone())
+        .bind(v.response_code.clone())
+        .bind(v.reason.clone())
+        .bind(v.at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict
+            } else {
+                write_error(e)
+            }
+        })?;
+    }
+    for m in &c.outbox {
+        sqlx::query(
+            "INSERT INTO sms_outbox (to_mobile, body, created_at, expires_at, \
+             next_attempt_at, attempts) VALUES ($1, $2, $3, $4, $5, 0)",
+        )
+        .bind(m.to.as_str().to_owned())
+        .bind(m.text.clone())
+        .bind(m.created_at)
+        .bind(m.expires_at)
+        .bind(m.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(write_error)?;
+    }
+    if !c.audit.is_empty() {
+        let keys = c
+            .audit_key
+            .as_ref()
+            .ok_or_else(|| corrupt("audit records given without the audit key (a bug): refused"))?;
+        append_audit(tx, backend, keys, crate::audit::lane_of(c), &c.audit).await?;
+    }
+    Ok(())
+}
+
+/// Appends `records` to `lane` of the audit chain inside `tx`. The lane's head row stays
+/// locked until `tx` ends: this comes last in a commit so the lock is held briefly.
+async fn append_audit(
+    tx: &mut AnyConnection,
+    backend: Backend,
+    keys: &crate::keys::Keyring,
+    lane: i64,
+    records: &[AuditRecord],
+) -> Result<(), StoreError> {
+    // SQLite has one writer at a time already; PostgreSQL locks the one head row.
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let sql = format!("SELECT seq, mac FROM audit_chains WHERE lane = $1{lock}");
+    // Safe: `lock` is one of two constant texts; the value is bound.
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(lane)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(write_error)?
+        .ok_or_else(|| corrupt(format!("audit lane {lane} has no head row")))?;
+    let head = crate::audit::AuditHead {
+        lane,
+        seq: row.try_get("seq").map_err(corrupt)?,
+        mac: row.try_get("mac").map_err(corrupt)?,
+    };
+    let (links, new_head) = crate::audit::append(keys, &head, records);
+    for (a, (seq, mac)) in records.iter().zip(links) {
+        sqlx::query(
+            "INSERT INTO audit (at, event, pan_masked, customer_id, detail, lane, seq, mac) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(a.at)
+        .bind(a.event.clone())
+        .bind(a.pan_masked.clone())
+        .bind(a.customer_id.clone())
+        .bind(a.detail.clone())
+        .bind(lane)
+        .bind(seq)
+        .bind(mac)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            // Only a broken lock would let two writers take one seq.
+            if is_unique_violation(&e) {
+                StoreError::Conflict
+            } else {
+                write_error(e)
+            }
+        })?;
+    }
+    let r = sqlx::query("UPDATE audit_chains SET seq = $1, mac = $2 WHERE lane = $3 AND seq = $4")
+        .bind(new_head.seq)
+        .bind(new_head.mac)
+        .bind(lane)
+        .bind(head.seq)
+        .execute(&mut *tx)
+        .await
+        .map_err(write_error)?;
+    if r.rows_affected() != 1 {
+        return Err(StoreError::Conflict);
+    }
+    Ok(())
 }

@@ -161,6 +161,16 @@ pub trait Store: Send + Sync + 'static {
         pan_hash: &str,
         txn_id: &str,
     ) -> Result<Option<VerificationRecord>, StoreError>;
+    /// The card and this transaction's stored verification, if any, read together: what a
+    /// verification needs, in one round trip where the store can (one snapshot, too).
+    async fn card_for_verification(
+        &self,
+        pan_hash: &str,
+        txn_id: &str,
+    ) -> Result<(Option<CardRecord>, Option<VerificationRecord>), StoreError> {
+        let v = self.verification(pan_hash, txn_id).await?;
+        Ok((self.card(pan_hash).await?, v))
+    }
     /// Applies everything or nothing. `Conflict` when a guarded row changed.
     async fn commit(&self, commit: Commit) -> Result<(), StoreError>;
 

@@ -514,3 +514,95 @@ async fn serialization_failures_are_lost_races() {
         }
     }
 }
+
+/// Commits arriving together share one transaction (group commit): each still stands or falls
+/// alone. Of three writers of one card at one version exactly one wins; a duplicate in the same
+/// batch fails alone; the losers leave nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commits_stand_or_fall_alone() {
+    for (name, store, _pg, _dir) in backends().await {
+        let store = std::sync::Arc::new(store);
+        let c1 = customer("G1", "09121234567");
+        let cards: Vec<CardRecord> = (0..20)
+            .map(|i| card("6280231234567898", &format!("g{i}"), "G1"))
+            .collect();
+        store
+            .commit(Commit {
+                new_customers: vec![c1.clone()],
+                new_cards: cards.clone(),
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, c) in cards.iter().enumerate() {
+            for w in 0..3 {
+                let (store, mut next) = (store.clone(), c.clone());
+                next.svc.failures.push(w);
+                let v = VerificationRecord {
+                    pan_hash: c.pan_hash.clone(),
+                    txn_id: format!("t{i}w{w}"),
+                    fingerprint: vec![1, 2, 3],
+                    response_code: "00".into(),
+                    reason: "approved".into(),
+                    at: 1,
+                };
+                tasks.spawn(async move {
+                    let r = store
+                        .commit(Commit {
+                            cards: vec![next],
+                            verifications: vec![v],
+                            ..Commit::default()
+                        })
+                        .await;
+                    ("card", i, w, r)
+                });
+            }
+        }
+        for k in 0..5 {
+            let (store, dup) = (store.clone(), c1.clone());
+            tasks.spawn(async move {
+                let r = store
+                    .commit(Commit {
+                        new_customers: vec![dup],
+                        ..Commit::default()
+                    })
+                    .await;
+                ("dup", k, 0, r)
+            });
+        }
+        let mut winners = vec![Vec::new(); cards.len()];
+        while let Some(done) = tasks.join_next().await {
+            match done.unwrap() {
+                ("card", i, w, Ok(())) => winners[i].push(w),
+                ("card", _, _, Err(StoreError::Conflict)) => {}
+                ("dup", _, _, Err(StoreError::Duplicate)) => {}
+                (what, i, w, r) => panic!("{name}: {what} {i} {w}: {r:?}"),
+            }
+        }
+        assert_eq!(
+            store.card_for_verification("nope", "t").await.unwrap(),
+            (None, None),
+            "{name}: no card"
+        );
+        for (i, c) in cards.iter().enumerate() {
+            assert_eq!(winners[i].len(), 1, "{name}: card {i}: one winner");
+            let w = winners[i][0];
+            let now = store.card(&c.pan_hash).await.unwrap().unwrap();
+            assert_eq!(now.version, 1, "{name}");
+            assert_eq!(now.svc.failures, vec![w], "{name}: the winner's card");
+            for l in 0..3 {
+                let txn = format!("t{i}w{l}");
+                let rec = store.verification(&c.pan_hash, &txn).await.unwrap();
+                assert_eq!(rec.is_some(), l == w, "{name}: card {i} writer {l}");
+                // Read together, card and verification are the same as read apart.
+                let (both_card, both_rec) = store
+                    .card_for_verification(&c.pan_hash, &txn)
+                    .await
+                    .unwrap();
+                assert_eq!(both_card.as_ref(), Some(&now), "{name}");
+                assert_eq!(both_rec, rec, "{name}");
+            }
+        }
+    }
+}

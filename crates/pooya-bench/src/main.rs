@@ -1,31 +1,35 @@
-//! A verification load driver: how many right dynamic passwords per second one `pooya serve`
-//! approves, and how long each answer takes.
+//! `pooya-bench`: how many verifications per second one `pooya serve` decides, and how long each
+//! answer takes; or, with `--target health`, its bare HTTP rate on `GET /v1/health`.
 //!
 //! ```sh
-//! cargo build --release -p pooya                       # the server binary it starts
-//! cargo run --release -p pooya --example verify_load -- \
+//! cargo build --release -p pooya -p pooya-bench       # the server binary it starts, and itself
+//! $CARGO_TARGET_DIR/release/pooya-bench \
 //!     [--database-url postgres://USER@HOST/DB] [--cards N] [--connections C] [--seconds T] \
-//!     [--pool-size P]
+//!     [--pool-size P] [--wrong-share F] [--target verify|health] [--csv FILE] [--label TEXT]
+//! $CARGO_TARGET_DIR/release/pooya-bench chart FILE.csv OUT.svg   # the chart of BENCHMARKS.md
 //! ```
 //!
-//! It starts the release `pooya` binary that sits beside this example's own build
-//! (`target/release/pooya`) on a temporary data directory, on SQLite or, with `--database-url`, on
-//! a fresh PostgreSQL database it creates through that URL (`CREATE DATABASE pooya_load_…`) and
-//! drops at the end. Setup plays the bank and the holders through the HTTP contract: N customers
-//! and cards at the branch, an app activation of each at the ATM (the SMS code read from the file
-//! outbox) and an enrollment of each with the real SPAKE2 client library. Static secrets use a
-//! cheap Argon2 cost; only setup hashes them.
+//! It starts the release `pooya` binary that sits beside its own executable on a temporary data
+//! directory, on SQLite or, with `--database-url`, on a fresh PostgreSQL database it creates
+//! through that URL (`CREATE DATABASE pooya_load_…`) and drops at the end. Setup plays the bank and
+//! the holders through the HTTP contract: N customers and cards at the branch, an app activation of
+//! each at the ATM (the SMS code read from the file outbox) and an enrollment of each with the real
+//! SPAKE2 client library, so the driver knows every token's seed without any public endpoint being
+//! weakened. Static secrets use a cheap Argon2 cost; only setup and wrong codes hash them.
 //!
 //! Then C workers, each with its own keep-alive HTTP connection, send `POST /v1/verify` for T
 //! seconds, every request with a RIGHT, UNUSED dynamic password (first or second) of a card, on a
-//! transaction id of its own. A code is good once per card, kind and TOTP step, so the server runs
-//! on its test-only fake clock (`--unsafe-fake-clock`) standing in the middle of a 300 s step: when
-//! every card has given its two approvals of the step, the driver waits for the requests in flight,
-//! moves the clock one step on (`POST /v1/test/clock`, admin key) and goes on. The clock never
-//! moves under a request, so every code sent is alive; the pauses count in the measured time.
+//! transaction id of its own — or, for a share F of the requests, a WRONG code of that card. A code
+//! is good once per card, kind and TOTP step, so the server runs on its test-only fake clock
+//! (`--unsafe-fake-clock`) standing in the middle of a 300 s step: when every card has given its
+//! two answers of the step, the driver waits for the requests in flight, moves the clock one step
+//! on (`POST /v1/test/clock`, admin key) and goes on. The lockout window is set shorter than a step
+//! (`[policy.lockout] window_secs = 200`), so a card's wrong codes of one step (two at most) never
+//! lock it.
 //!
-//! Every answer is checked: anything but HTTP 200 `approved: true` is an error, reported and never
-//! a data point. The exit status is 1 when there was any error.
+//! Every answer is checked (`pooya_bench::judge`): a right code must be approved, a wrong one
+//! declined as `wrong_password`; anything else — a wrong approval as much as a wrong decline — is
+//! an error, reported and never a data point. The exit status is 1 when there was any error.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -35,6 +39,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use pooya_bench::{micros, percentile, send_and_judge, Expect, Request, Res, Series};
 use pooya_enroll::{b64_decode, b64_encode, ClientEnrollment};
 use serde_json::{json, Value};
 
@@ -46,8 +51,6 @@ const SETUP_CONCURRENCY: usize = 16;
 const PIN: &str = "1234";
 const STATIC_SECOND: &str = "55555";
 
-type Res<T> = Result<T, String>;
-
 // ------------------------------------------------------------------ command line
 
 struct Args {
@@ -56,10 +59,16 @@ struct Args {
     connections: usize,
     seconds: f64,
     pool_size: Option<u32>,
+    wrong_share: f64,
+    health: bool,
+    csv: Option<PathBuf>,
+    label: Option<String>,
 }
 
-const USAGE: &str = "usage: verify_load [--database-url postgres://…] [--cards N (200)] \
-     [--connections C (32)] [--seconds T (10)] [--pool-size P (server default)]";
+const USAGE: &str = "usage: pooya-bench [--database-url postgres://…] [--cards N (200)] \
+     [--connections C (32)] [--seconds T (10)] [--pool-size P (server default)] \
+     [--wrong-share F (0)] [--target verify|health] [--csv FILE (append one line)] \
+     [--label TEXT (the csv line's series)]\n       pooya-bench chart FILE.csv OUT.svg";
 
 fn parse_args() -> Res<Args> {
     let mut a = Args {
@@ -68,6 +77,10 @@ fn parse_args() -> Res<Args> {
         connections: 32,
         seconds: 10.0,
         pool_size: None,
+        wrong_share: 0.0,
+        health: false,
+        csv: None,
+        label: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -108,6 +121,21 @@ fn parse_args() -> Res<Args> {
                 let v = value()?;
                 a.pool_size = Some(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad(&v))?);
             }
+            "--wrong-share" => {
+                let v = value()?;
+                a.wrong_share = v
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| (0.0..=1.0).contains(s))
+                    .ok_or_else(|| bad(&v))?;
+            }
+            "--target" => match value()?.as_str() {
+                "verify" => a.health = false,
+                "health" => a.health = true,
+                v => return Err(bad(v)),
+            },
+            "--csv" => a.csv = Some(PathBuf::from(value()?)),
+            "--label" => a.label = Some(value()?),
             _ => return Err(format!("unknown argument {flag:?}\n{USAGE}")),
         }
     }
@@ -239,18 +267,17 @@ impl Drop for Server {
     }
 }
 
-/// `target/release/pooya`: this example runs as `target/release/examples/verify_load`.
+/// `target/release/pooya`, beside this tool's own `target/release/pooya-bench`.
 fn server_binary() -> Res<PathBuf> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let dir = exe
         .parent()
-        .and_then(Path::parent)
         .ok_or("cannot find the target directory from this executable's path")?;
     let bin = dir.join(format!("pooya{}", std::env::consts::EXE_SUFFIX));
     if !bin.is_file() {
         return Err(format!(
             "{} is missing: build the server first with `cargo build --release -p pooya` \
-             (with the same CARGO_TARGET_DIR as this example)",
+             (with the same CARGO_TARGET_DIR as this tool)",
             bin.display()
         ));
     }
@@ -643,7 +670,10 @@ struct Round {
 
 #[derive(Default)]
 struct WorkerReport {
+    /// Of right answers to right codes (or health probes).
     latencies_us: Vec<u32>,
+    /// Right answers not timed: declines of wrong codes.
+    other_ok: u64,
     outcomes: BTreeMap<String, u64>,
     errors: BTreeMap<String, u64>,
     error_examples: Vec<String>,
@@ -660,16 +690,26 @@ struct Shared {
     /// password, `N <= i < 2N` the second.
     next: AtomicUsize,
     deadline: Instant,
+    wrong_share: f64,
+    health: bool,
 }
 
 async fn worker(w: usize, sh: Arc<Shared>) -> Res<WorkerReport> {
     let http = new_client(1)?;
     let n = sh.cards.len();
     let verify_url = format!("{}/v1/verify", sh.base);
+    let health_url = format!("{}/v1/health", sh.base);
     let clock_url = format!("{}/v1/test/clock", sh.base);
     let mut rep = WorkerReport::default();
     let mut seq = 0u64;
     while Instant::now() < sh.deadline {
+        if sh.health {
+            let t0 = Instant::now();
+            let (j, detail) =
+                send_and_judge(&http, Request::Health { url: &health_url }, Expect::Healthy).await;
+            rep.record(j, detail, t0.elapsed(), true);
+            continue;
+        }
         let round = sh.round.read().await;
         let i = sh.next.fetch_add(1, Ordering::Relaxed);
         if i >= 2 * n {
@@ -704,7 +744,21 @@ async fn worker(w: usize, sh: Arc<Shared>) -> Res<WorkerReport> {
         }
         let card = &sh.cards[i % n];
         let second = i >= n;
-        let password = card.code(second, round.now_ms);
+        let right = card.code(second, round.now_ms);
+        let wrong = pooya_bench::is_wrong(i as u64, round.number, sh.wrong_share);
+        let (password, want) = if wrong {
+            // Never the static PIN (with `static_pin_with_dynamic` it is approved) nor a code of
+            // the ten steps before this one (the server answers those `expired_password` or
+            // `replayed`).
+            let mut avoid = vec![PIN.to_owned()];
+            avoid.extend((1..=10).map(|k| card.code(second, round.now_ms - k * STEP_MS)));
+            (
+                pooya_bench::wrong_code(&right, &avoid),
+                Expect::WrongPassword,
+            )
+        } else {
+            (right, Expect::Approved)
+        };
         seq += 1;
         let body = json!({
             "pan": card.pan,
@@ -714,50 +768,44 @@ async fn worker(w: usize, sh: Arc<Shared>) -> Res<WorkerReport> {
                     "merchant": "Load test shop"},
         });
         let t0 = Instant::now();
-        let res = call(&http, &verify_url, Some(&sh.keys.switch), body).await;
+        let req = Request::Verify {
+            url: &verify_url,
+            key: &sh.keys.switch,
+            body,
+        };
+        let (j, detail) = send_and_judge(&http, req, want).await;
         let took = t0.elapsed();
         drop(round);
-        let (outcome, ok) = match res {
-            Err(e) => {
-                let short = if e.contains("timed out") {
-                    "transport: timed out".to_owned()
-                } else {
-                    "transport error".to_owned()
-                };
-                if rep.error_examples.len() < 5 {
-                    rep.error_examples.push(e);
-                }
-                (short, false)
-            }
-            Ok((status, v)) => {
-                let label = if status == 200 {
-                    format!(
-                        "200 {} {}",
-                        v["response_code"].as_str().unwrap_or("?"),
-                        v["reason"].as_str().unwrap_or("?")
-                    )
-                } else {
-                    format!(
-                        "{status} {}",
-                        v["error"]["code"].as_str().unwrap_or("(no error code)")
-                    )
-                };
-                let ok = status == 200 && v["approved"] == json!(true);
-                if !ok && rep.error_examples.len() < 5 {
-                    rep.error_examples.push(format!("{label}: {v}"));
-                }
-                (label, ok)
-            }
-        };
-        *rep.outcomes.entry(outcome.clone()).or_default() += 1;
-        if ok {
-            rep.latencies_us
-                .push(took.as_micros().min(u128::from(u32::MAX)) as u32);
-        } else {
-            *rep.errors.entry(outcome).or_default() += 1;
-        }
+        rep.record(j, detail, took, want == Expect::Approved);
     }
     Ok(rep)
+}
+
+impl WorkerReport {
+    /// Counts an answer; a right one's latency is a data point when `timed`.
+    fn record(
+        &mut self,
+        j: pooya_bench::Judged,
+        detail: Option<String>,
+        took: Duration,
+        timed: bool,
+    ) {
+        *self.outcomes.entry(j.label.clone()).or_default() += 1;
+        if j.ok {
+            if timed {
+                self.latencies_us.push(micros(took));
+            } else {
+                self.other_ok += 1;
+            }
+        } else {
+            *self.errors.entry(j.label).or_default() += 1;
+            if let Some(d) = detail {
+                if self.error_examples.len() < 5 {
+                    self.error_examples.push(d);
+                }
+            }
+        }
+    }
 }
 
 // ------------------------------------------------------------------ CPU accounting (Linux)
@@ -827,15 +875,58 @@ fn cpu_snapshot(server_pid: Option<u32>) -> CpuSnapshot {
 
 // ------------------------------------------------------------------ main
 
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
+/// `chart FILE.csv OUT.svg`: throughput against connections, one line per label, from the lines
+/// `--csv` appended (`label,store,target,cards,connections,seconds,rate,p50,p90,p99,p999,errors`).
+fn chart(csv: &Path, out: &Path) -> Res<()> {
+    let text = std::fs::read_to_string(csv).map_err(|e| format!("{}: {e}", csv.display()))?;
+    let mut series: Vec<Series> = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        let f: Vec<&str> = line.split(',').collect();
+        let (Some(label), Some(conns), Some(rate)) = (f.first(), f.get(4), f.get(6)) else {
+            return Err(format!("bad csv line {line:?}"));
+        };
+        let x: f64 = conns
+            .parse()
+            .map_err(|_| format!("bad csv line {line:?}"))?;
+        let y: f64 = rate.parse().map_err(|_| format!("bad csv line {line:?}"))?;
+        match series.iter_mut().find(|s| s.name == *label) {
+            Some(s) => s.points.push((x, y)),
+            None => series.push(Series {
+                name: (*label).to_owned(),
+                points: vec![(x, y)],
+            }),
+        }
     }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    f64::from(sorted[rank.clamp(1, sorted.len()) - 1]) / 1000.0
+    for s in &mut series {
+        s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    let svg = pooya_bench::svg_chart(
+        "pooya: right-code verifications/s (and bare /v1/health) by connections",
+        "keep-alive connections (log scale)",
+        "answers per second",
+        &series,
+    );
+    std::fs::write(out, svg).map_err(|e| format!("{}: {e}", out.display()))
 }
 
 fn main() -> std::process::ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("chart") {
+        let (Some(csv), Some(out)) = (argv.get(2), argv.get(3)) else {
+            eprintln!("{USAGE}");
+            return std::process::ExitCode::from(2);
+        };
+        return match chart(Path::new(csv), Path::new(out)) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("pooya-bench chart: {e}");
+                std::process::ExitCode::from(1)
+            }
+        };
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
@@ -852,7 +943,7 @@ fn main() -> std::process::ExitCode {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::from(1),
         Err(e) => {
-            eprintln!("verify_load: {e}");
+            eprintln!("pooya-bench: {e}");
             std::process::ExitCode::from(1)
         }
     }
@@ -869,7 +960,8 @@ async fn run(args: Args) -> Res<bool> {
     let data = work.path().join("data");
     let mut config = format!(
         "[hashing]\nm_kib = 64\nt = 1\np = 1\n\n\
-         [policy.otp]\nlifetime_secs = {STEP_SECS}\nmax_lifetime_secs = {STEP_SECS}\n"
+         [policy.otp]\nlifetime_secs = {STEP_SECS}\nmax_lifetime_secs = {STEP_SECS}\n\n\
+         [policy.lockout]\nwindow_secs = 200\n"
     );
     if let Some(p) = args.pool_size {
         config.push_str(&format!("\n[server]\npool_size = {p}\n"));
@@ -937,14 +1029,25 @@ async fn drive(
         path: data.join("sms-outbox.jsonl"),
         state: Mutex::new(OutboxState::default()),
     });
-    println!("pooya verify_load");
+    println!("pooya-bench");
     println!("  server        {base} ({store})");
-    println!(
-        "  load          {} cards, {} connections, {} s",
-        args.cards, args.connections, args.seconds
-    );
-    eprintln!("setting up {} cards …", args.cards);
-    let cards = set_up_cards(&base, keys.clone(), outbox, args.cards).await?;
+    let cards = if args.health {
+        println!(
+            "  load          GET /v1/health, {} connections, {} s",
+            args.connections, args.seconds
+        );
+        Vec::new()
+    } else {
+        println!(
+            "  load          {} cards, {} connections, {} s, {:.0}% wrong codes",
+            args.cards,
+            args.connections,
+            args.seconds,
+            args.wrong_share * 100.0
+        );
+        eprintln!("setting up {} cards …", args.cards);
+        set_up_cards(&base, keys.clone(), outbox, args.cards).await?
+    };
 
     // Stand the fake clock in the middle of a step: no neighbouring step is inside the tolerance.
     let http = new_client(1)?;
@@ -985,6 +1088,8 @@ async fn drive(
         }),
         next: AtomicUsize::new(0),
         deadline: Instant::now() + Duration::from_secs_f64(args.seconds),
+        wrong_share: args.wrong_share,
+        health: args.health,
     });
     let ticks = clock_ticks();
     let cpu0 = cpu_snapshot(server.pid());
@@ -998,6 +1103,7 @@ async fn drive(
         match t.await.map_err(|e| format!("worker: {e}")).and_then(|r| r) {
             Ok(r) => {
                 total.latencies_us.extend(r.latencies_us);
+                total.other_ok += r.other_ok;
                 for (k, v) in r.outcomes {
                     *total.outcomes.entry(k).or_default() += v;
                 }
@@ -1015,6 +1121,18 @@ async fn drive(
     }
     let elapsed = t0.elapsed();
     let cpu1 = cpu_snapshot(server.pid());
+    let rss = server.pid().and_then(|p| {
+        let st = std::fs::read_to_string(format!("/proc/{p}/status")).ok()?;
+        let kib = |k: &str| -> Option<u64> {
+            st.lines()
+                .find_map(|l| l.strip_prefix(k))?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        };
+        Some((kib("VmRSS:")?, kib("VmHWM:")?))
+    });
     if let Some(e) = failure {
         return Err(e);
     }
@@ -1032,13 +1150,27 @@ async fn drive(
     };
     println!("  measured      {secs:.2} s");
     println!("  requests      {requests}");
+    let what = if args.health {
+        "health answers"
+    } else {
+        "verifications"
+    };
+    let rate = approved as f64 / secs;
     println!(
-        "  approved      {approved} ({:.0} verifications/s)",
-        approved as f64 / secs
+        "  right         {approved} ({rate:.0} {what}/s{})",
+        if args.health { "" } else { " approved" }
     );
+    if !args.health {
+        println!(
+            "  declined      {} wrong codes, rightly ({:.0}/s); all right answers {:.0}/s",
+            total.other_ok,
+            total.other_ok as f64 / secs,
+            (approved + total.other_ok) as f64 / secs
+        );
+    }
     println!(
         "  latency ms    p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  mean {:.2} \
-         (approved requests only)",
+         (right answers to right codes)",
         percentile(&lat, 50.0),
         percentile(&lat, 90.0),
         percentile(&lat, 99.0),
@@ -1087,5 +1219,40 @@ async fn drive(
         cpu(cpu0.driver, cpu1.driver),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
+    if let Some((now, peak)) = rss {
+        println!(
+            "  server RSS    {:.1} MiB at the end, {:.1} MiB at most",
+            now as f64 / 1024.0,
+            peak as f64 / 1024.0
+        );
+    }
+    if let Some(path) = &args.csv {
+        use std::io::Write;
+        let store_name = if args.database_url.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        };
+        let target = if args.health { "health" } else { "verify" };
+        let label = args
+            .label
+            .clone()
+            .unwrap_or_else(|| format!("{store_name} {target}"));
+        let line = format!(
+            "{label},{store_name},{target},{},{},{secs:.2},{rate:.0},{:.2},{:.2},{:.2},{:.2},{errors}\n",
+            if args.health { 0 } else { args.cards },
+            args.connections,
+            percentile(&lat, 50.0),
+            percentile(&lat, 90.0),
+            percentile(&lat, 99.0),
+            percentile(&lat, 99.9),
+        );
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     Ok(errors == 0 && approved > 0)
 }

@@ -1,0 +1,374 @@
+//! The parts of the load tool that decide whether an answer is right, and how figures are
+//! summed up and drawn. The driver itself (server start, card setup, workers) is `main.rs`.
+//!
+//! Every answer is checked against what the driver knows it must be: a right, unused code must be
+//! approved, a wrong code declined as `wrong_password`, a health probe answered 200. Anything else
+//! — a wrong approval as much as a wrong decline — is an error, never a data point.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub type Res<T> = Result<T, String>;
+
+/// What the driver knows a request's answer must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// A right, unused code: `200 {"approved": true, "response_code": "00"}`.
+    Approved,
+    /// A wrong code: `200 {"approved": false, "response_code": "55", "reason": "wrong_password"}`.
+    WrongPassword,
+    /// `GET /v1/health`: 200.
+    Healthy,
+}
+
+/// One answer, judged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Judged {
+    /// The answer as counted: `200 00 approved`, `503 unavailable`, `transport error`, …
+    pub label: String,
+    /// Whether it is the answer the request had to get.
+    pub ok: bool,
+}
+
+/// The label of an answer: status, and for 200 the response code and reason (verify) or nothing
+/// (health); for errors the API's error code.
+pub fn label(status: u16, body: &Value) -> String {
+    if status == 200 {
+        match (body["response_code"].as_str(), body["reason"].as_str()) {
+            (Some(code), Some(reason)) => format!("200 {code} {reason}"),
+            _ => "200".to_owned(),
+        }
+    } else {
+        format!(
+            "{status} {}",
+            body["error"]["code"].as_str().unwrap_or("(no error code)")
+        )
+    }
+}
+
+/// Judges one answer against what it must be.
+pub fn judge(expect: Expect, status: u16, body: &Value) -> Judged {
+    let label = label(status, body);
+    let ok = match expect {
+        Expect::Approved => {
+            status == 200 && body["approved"] == Value::Bool(true) && body["response_code"] == "00"
+        }
+        Expect::WrongPassword => {
+            status == 200
+                && body["approved"] == Value::Bool(false)
+                && body["response_code"] == "55"
+                && body["reason"] == "wrong_password"
+        }
+        Expect::Healthy => status == 200,
+    };
+    Judged { label, ok }
+}
+
+/// A request of the load: a verification (POST with a JSON body) or a health probe (GET).
+pub enum Request<'a> {
+    Verify {
+        url: &'a str,
+        key: &'a str,
+        body: Value,
+    },
+    Health {
+        url: &'a str,
+    },
+}
+
+/// Sends one request and reads the whole answer.
+pub async fn send(http: &reqwest::Client, req: Request<'_>) -> Res<(u16, Value)> {
+    let (url, res) = match req {
+        Request::Verify { url, key, body } => (
+            url,
+            http.post(url).bearer_auth(key).json(&body).send().await,
+        ),
+        Request::Health { url } => (url, http.get(url).send().await),
+    };
+    let res = res.map_err(|e| format!("{url}: {e}"))?;
+    let status = res.status().as_u16();
+    let text = res.text().await.map_err(|e| format!("{url}: {e}"))?;
+    let v = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Ok((status, v))
+}
+
+/// Sends one request and judges its answer; a transport failure is an error too.
+pub async fn send_and_judge(
+    http: &reqwest::Client,
+    req: Request<'_>,
+    expect: Expect,
+) -> (Judged, Option<String>) {
+    match send(http, req).await {
+        Ok((status, body)) => {
+            let j = judge(expect, status, &body);
+            let detail = (!j.ok).then(|| format!("expected {expect:?}, got {}: {body}", j.label));
+            (j, detail)
+        }
+        Err(e) => {
+            let label = if e.contains("timed out") {
+                "transport: timed out"
+            } else {
+                "transport error"
+            };
+            (
+                Judged {
+                    label: label.to_owned(),
+                    ok: false,
+                },
+                Some(e),
+            )
+        }
+    }
+}
+
+/// A wrong code of the same length as `right` that is none of `avoid`: the server would decide
+/// those otherwise (a static PIN it may still accept; a code of one of the ten steps before the
+/// current one, which it names `expired_password` or `replayed`). One digit of `right` is moved on.
+pub fn wrong_code(right: &str, avoid: &[String]) -> String {
+    let b = right.as_bytes();
+    for pos in 0..b.len() {
+        for by in 1..10u8 {
+            let mut w = b.to_vec();
+            w[pos] = b'0' + (w[pos] - b'0' + by) % 10;
+            let w = String::from_utf8(w).expect("ASCII digits");
+            if !avoid.contains(&w) {
+                return w;
+            }
+        }
+    }
+    unreachable!("fewer than 9 * len codes to avoid")
+}
+
+/// Whether request number `i` of round `round` carries a wrong code, for a share `share` (0..=1)
+/// of wrong codes: a fixed pseudo-random choice, so runs repeat.
+pub fn is_wrong(i: u64, round: u64, share: f64) -> bool {
+    if share <= 0.0 {
+        return false;
+    }
+    // splitmix64 of (round, i).
+    let mut z = i
+        .wrapping_add(round.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+        .wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z as f64 / u64::MAX as f64) < share
+}
+
+/// The `p`th percentile (nearest rank) of sorted latencies in microseconds, in milliseconds.
+pub fn percentile(sorted_us: &[u32], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted_us.len() as f64).ceil() as usize;
+    f64::from(sorted_us[rank.clamp(1, sorted_us.len()) - 1]) / 1000.0
+}
+
+pub fn micros(d: Duration) -> u32 {
+    d.as_micros().min(u128::from(u32::MAX)) as u32
+}
+
+/// One line of a chart: a name and its (x, y) points.
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A line chart as SVG: x on a log2 scale (connections or cards), y linear from 0.
+pub fn svg_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
+    const W: f64 = 720.0;
+    const H: f64 = 420.0;
+    const L: f64 = 80.0;
+    const R: f64 = 190.0;
+    const T: f64 = 40.0;
+    const B: f64 = 60.0;
+    let colours = [
+        "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
+    ];
+    let pts = series.iter().flat_map(|s| s.points.iter());
+    let (mut x0, mut x1, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
+    for &(x, y) in pts {
+        x0 = x0.min(x.log2());
+        x1 = x1.max(x.log2());
+        y1 = y1.max(y);
+    }
+    if !x0.is_finite() {
+        (x0, x1) = (0.0, 1.0);
+    }
+    if x1 <= x0 {
+        x1 = x0 + 1.0;
+    }
+    // A round top for the y axis.
+    let mag = 10f64.powf(y1.max(1.0).log10().floor());
+    let y_top = ((y1 / mag).ceil().max(1.0)) * mag;
+    let px = |x: f64| L + (x.log2() - x0) / (x1 - x0) * (W - L - R);
+    let py = |y: f64| H - B - y / y_top * (H - T - B);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" \
+         font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">{}</text>\n",
+        (W - R + L) / 2.0,
+        xml(title)
+    );
+    // Axes, grid and ticks.
+    s += &format!(
+        "<line x1=\"{L}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n\
+         <line x1=\"{L}\" y1=\"{T}\" x2=\"{L}\" y2=\"{}\" stroke=\"black\"/>\n",
+        H - B,
+        W - R,
+        H - B,
+        H - B
+    );
+    for k in 0..=5 {
+        let y = y_top * f64::from(k) / 5.0;
+        s += &format!(
+            "<line x1=\"{L}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" stroke=\"#ddd\"/>\
+             <text x=\"{2}\" y=\"{3:.1}\" text-anchor=\"end\">{4}</text>\n",
+            py(y),
+            W - R,
+            L - 6.0,
+            py(y) + 4.0,
+            y as u64
+        );
+    }
+    let mut xs: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    for x in xs {
+        s += &format!(
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
+            px(x),
+            H - B + 18.0,
+            x as u64
+        );
+    }
+    s += &format!(
+        "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n\
+         <text x=\"18\" y=\"{:.1}\" text-anchor=\"middle\" transform=\"rotate(-90 18 {:.1})\">{}</text>\n",
+        (W - R + L) / 2.0,
+        H - 16.0,
+        xml(x_label),
+        (H - B + T) / 2.0,
+        (H - B + T) / 2.0,
+        xml(y_label)
+    );
+    for (i, se) in series.iter().enumerate() {
+        let c = colours[i % colours.len()];
+        let path: Vec<String> = se
+            .points
+            .iter()
+            .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
+            .collect();
+        s += &format!(
+            "<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>\n",
+            path.join(" ")
+        );
+        for &(x, y) in &se.points {
+            s += &format!(
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{c}\"/>\n",
+                px(x),
+                py(y)
+            );
+        }
+        let ly = T + 10.0 + 20.0 * i as f64;
+        s += &format!(
+            "<line x1=\"{0}\" y1=\"{ly}\" x2=\"{1}\" y2=\"{ly}\" stroke=\"{c}\" stroke-width=\"2\"/>\
+             <text x=\"{2}\" y=\"{3}\">{4}</text>\n",
+            W - R + 15.0,
+            W - R + 40.0,
+            W - R + 46.0,
+            ly + 4.0,
+            xml(&se.name)
+        );
+    }
+    s += "</svg>\n";
+    s
+}
+
+fn xml(t: &str) -> String {
+    t.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn judging_answers() {
+        let approved = json!({"approved": true, "response_code": "00", "reason": "approved"});
+        let wrong = json!({"approved": false, "response_code": "55", "reason": "wrong_password"});
+        let replayed = json!({"approved": false, "response_code": "55", "reason": "replayed"});
+        assert!(judge(Expect::Approved, 200, &approved).ok);
+        assert!(!judge(Expect::Approved, 200, &wrong).ok);
+        assert!(!judge(Expect::Approved, 503, &approved).ok);
+        assert!(judge(Expect::WrongPassword, 200, &wrong).ok);
+        assert!(!judge(Expect::WrongPassword, 200, &approved).ok);
+        assert!(!judge(Expect::WrongPassword, 200, &replayed).ok);
+        assert!(judge(Expect::Healthy, 200, &json!({"status": "ok"})).ok);
+        assert!(!judge(Expect::Healthy, 503, &json!({})).ok);
+        assert_eq!(
+            judge(Expect::Approved, 200, &wrong).label,
+            "200 55 wrong_password"
+        );
+        assert_eq!(
+            label(503, &json!({"error": {"code": "unavailable"}})),
+            "503 unavailable"
+        );
+    }
+
+    #[test]
+    fn wrong_codes_differ_and_avoid_what_they_must() {
+        let avoid = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(wrong_code("0234", &avoid(&["1234"])), "2234");
+        assert_eq!(wrong_code("9876", &avoid(&["1234"])), "0876");
+        let all_first: Vec<String> = (0..10).map(|d| format!("{d}234")).collect();
+        assert_eq!(wrong_code("0234", &all_first), "0334");
+        for right in ["0000", "12345678", "99999999"] {
+            let w = wrong_code(right, &avoid(&["1234"]));
+            assert_ne!(w, right);
+            assert_eq!(w.len(), right.len());
+        }
+    }
+
+    #[test]
+    fn wrong_share_is_about_right() {
+        let n = (0..100_000).filter(|&i| is_wrong(i, 3, 0.1)).count();
+        assert!((9_000..11_000).contains(&n), "{n}");
+        assert_eq!((0..1000).filter(|&i| is_wrong(i, 0, 0.0)).count(), 0);
+        assert_eq!((0..1000).filter(|&i| is_wrong(i, 0, 1.0)).count(), 1000);
+    }
+
+    #[test]
+    fn chart_is_svg_with_every_series() {
+        let svg = svg_chart(
+            "t",
+            "connections",
+            "verifications/s",
+            &[
+                Series {
+                    name: "SQLite".into(),
+                    points: vec![(1.0, 100.0), (8.0, 900.0)],
+                },
+                Series {
+                    name: "a<b".into(),
+                    points: vec![(1.0, 50.0)],
+                },
+            ],
+        );
+        assert!(svg.starts_with("<svg"));
+        assert!(svg.contains("SQLite") && svg.contains("a&lt;b"));
+        assert_eq!(svg.matches("<polyline").count(), 2);
+    }
+}
