@@ -232,10 +232,10 @@ async fn hotp_resync_needs_two_consecutive_codes() {
 }
 
 /// RFC 6030 Figure 6 (§6.1): pre-shared key 12345678901234567890123456789012.
-const FIGURE_6: &str = include_str!("../../pooya-pskc/testdata/rfc6030-figure-6.xml");
+const FIGURE_6: &str = include_str!("../../../pooya-pskc/testdata/rfc6030-figure-6.xml");
 
 /// RFC 6030 Figure 7 (§6.2): PBKDF2 from the password "qwerty".
-const FIGURE_7: &str = include_str!("../../pooya-pskc/testdata/rfc6030-figure-7.xml");
+const FIGURE_7: &str = include_str!("../../../pooya-pskc/testdata/rfc6030-figure-7.xml");
 
 #[tokio::test]
 async fn encrypted_files_preshared_key_and_pbkdf2() {
