@@ -8,9 +8,11 @@ mod common;
 
 mod api_edges;
 mod app_cli;
+mod crash;
 mod durability;
 mod flow;
 mod master_key;
+mod model;
 mod multi_node;
 mod openapi;
 mod operations;
