@@ -198,7 +198,10 @@ impl Token {
     /// Last 4 digits of the card number.
     pub fn last4(&self) -> &str {
         let pan = self.pan.expose();
-        &pan[pan.len().saturating_sub(4)..]
+        // By characters: a vault this app wrote holds ASCII digits, but one doctored (or written
+        // by another app) must not crash it.
+        let start = pan.char_indices().rev().nth(3).map_or(0, |(i, _)| i);
+        &pan[start..]
     }
 }
 
@@ -1085,6 +1088,19 @@ mod tests {
             second_digits: 8,
             added_at_unix_ms: 1_700_000_000_000,
         }
+    }
+
+    /// Found with the `vault_file` fuzz target: a card number that is not ASCII (a doctored vault)
+    /// made `last4` slice inside a character and panic.
+    #[test]
+    fn last4_of_a_card_number_that_is_not_ascii() {
+        assert_eq!(sample_token("a", "6280231234567898").last4(), "7898");
+        assert_eq!(sample_token("b", "\u{e9}\u{e9}a").last4(), "\u{e9}\u{e9}a");
+        assert_eq!(
+            sample_token("c", "12\u{e9}\u{e9}34").last4(),
+            "\u{e9}\u{e9}34"
+        );
+        assert_eq!(sample_token("d", "").last4(), "");
     }
 
     fn new_vault(dir: &Path) -> (PathBuf, Vault) {

@@ -451,6 +451,10 @@ impl ShortMessage {
             tlvs: Vec::new(),
         };
         let len = r.u8("sm_length")? as usize;
+        // SMPP 3.4 §5.2.21: 0 to 254 octets, what `encode` also holds to.
+        if len > 254 {
+            return Err(r.malformed("sm_length 255 is more than the 254 octets SMPP allows"));
+        }
         sm.short_message = r.bytes(len, "short_message")?.to_vec();
         while !r.is_empty() {
             let tag = r.u16("a TLV tag")?;
@@ -558,6 +562,40 @@ mod tests {
         let mut body = ShortMessage::default().encode().unwrap();
         *body.last_mut().unwrap() = 9; // sm_length says 9, nothing follows
         assert!(ShortMessage::decode(&body, "deliver_sm").is_err());
+    }
+
+    /// Found by the `smpp_pdu` fuzz target: a body whose sm_length is 255 decoded, but a short
+    /// message that long does not encode (SMPP allows 254 octets): decoding refuses it too.
+    #[test]
+    fn sm_length_255_is_refused() {
+        let mut body = ShortMessage::default().encode().unwrap();
+        *body.last_mut().unwrap() = 255;
+        body.extend_from_slice(&[b'a'; 255]);
+        assert!(matches!(
+            ShortMessage::decode(&body, "deliver_sm"),
+            Err(PduError::Malformed { .. })
+        ));
+        // The fuzzer's own input: it decodes no more.
+        let crash: String = [
+            "0073656500150000033421730000ffffffffffffff1900000000000000000000000000000000000000000200",
+            "0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+            "0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+            "0000000000000000000000000000000000000000000000000500010000000000000010000000000000000000",
+            "0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+            "0000000000070001010000000000000000000000000000000000000000000000010000000000000000000000",
+            "000000000000000000000000000000000000",
+        ]
+        .concat();
+        let crash: Vec<u8> = (0..crash.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&crash[i..i + 2], 16).unwrap())
+            .collect();
+        assert!(ShortMessage::decode(&crash, "deliver_sm").is_err());
+        let mut body = ShortMessage::default().encode().unwrap();
+        *body.last_mut().unwrap() = 254;
+        body.extend_from_slice(&[b'a'; 254]);
+        let sm = ShortMessage::decode(&body, "deliver_sm").unwrap();
+        assert_eq!(sm.encode().unwrap(), body);
     }
 
     #[test]

@@ -1,0 +1,51 @@
+//! PSKC key containers (RFC 6030) as the bank's admin uploads them: plain, with a pre-shared key,
+//! or with a PBKDF2 password.
+//!
+//! Asserts: no panic; a file either fails whole or gives keys that the issuer can use as they
+//! are: a serial, a non-empty secret, 4 to 10 digits, a known HMAC, a time step only for TOTP,
+//! serials unique, package positions increasing.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use pooya_pskc::{parse, OtpKind, Secrets};
+
+fuzz_target!(|data: &[u8]| {
+    let [which, rest @ ..] = data else {
+        return;
+    };
+    let Ok(xml) = std::str::from_utf8(rest) else {
+        return;
+    };
+    // RFC 6030's own example secrets (Figures 6 and 7), so encrypted files can decrypt.
+    let psk = pooya_pskc::from_hex("12345678901234567890123456789012").unwrap();
+    let secrets = match which % 3 {
+        0 => Secrets::default(),
+        1 => Secrets {
+            preshared_key: Some(&psk),
+            password: None,
+        },
+        _ => Secrets {
+            preshared_key: None,
+            password: Some(b"qwerty"),
+        },
+    };
+    let Ok(keys) = parse(xml, &secrets) else {
+        return;
+    };
+    assert!(!keys.is_empty());
+    let mut serials = std::collections::HashSet::new();
+    let mut last = 0;
+    for k in &keys {
+        assert!(k.index > last);
+        last = k.index;
+        assert!(!k.serial.is_empty());
+        assert!(serials.insert(k.serial.clone()));
+        assert!(!k.secret.is_empty());
+        assert!((4..=10).contains(&k.digits), "{}", k.digits);
+        assert!(["SHA1", "SHA256", "SHA512"].contains(&k.algorithm));
+        match k.kind {
+            OtpKind::Totp => assert!(k.time_step > 0),
+            OtpKind::Hotp => assert_eq!(k.time_step, 0),
+        }
+    }
+});
