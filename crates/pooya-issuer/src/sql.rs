@@ -871,7 +871,12 @@ fn batch_error(e: &StoreError) -> StoreError {
     }
 }
 
-async fn write_batch(pool: &AnyPool, backend: Backend, batch: Vec<Job>) {
+async fn write_batch(pool: &AnyPool, backend: Backend, mut batch: Vec<Job>) {
+    // Each commit locks its audit lane's head row (PostgreSQL) until the batch commits. Batches
+    // that take lanes in one order cannot deadlock on them across writers and servers.
+    if backend == Backend::Postgres {
+        batch.sort_by_cached_key(|(c, _)| crate::audit::lane_of(c));
+    }
     if batch.len() == 1 {
         // Alone: no savepoint needed.
         let (c, answer) = batch.into_iter().next().expect("one job");
