@@ -12,6 +12,9 @@ use axum::body::Body;
 use axum::http::{Method, Request};
 use libfuzzer_sys::fuzz_target;
 use pooya_issuer::clock::SystemClock;
+use pooya_server::limits::Limits;
+use pooya_server::netpolicy::{NetPolicy, NetworkSection};
+use pooya_server::tls::ClientCerts;
 use pooya_server::{apikeys::ApiKeys, state::AppState, ServeOptions};
 use tower::ServiceExt;
 
@@ -87,10 +90,15 @@ fn world() -> &'static World {
             let keys = ApiKeys::new(opened.store.clone());
             keys.bootstrap(&data, 0).await.unwrap();
             let text = std::fs::read_to_string(data.join("bootstrap-keys.json")).unwrap();
+            // No abuse limits (a 429 would hide the handlers from the fuzzer), every network
+            // allowed, no client certificates: the handlers are what is fuzzed here.
             let state = Arc::new(AppState {
                 issuer,
                 keys,
                 fake_clock: None,
+                net: NetPolicy::from_section(&NetworkSection::default()).unwrap(),
+                limits: Arc::new(Limits::off(Arc::new(SystemClock))),
+                client_certs: ClientCerts::none(),
             });
             (
                 pooya_server::routes::router(state, opened.config.server.max_body_bytes),
