@@ -2,6 +2,9 @@
 //! names a server. Records are written by `Store::commit` in the same transaction as the change,
 //! and `audit::Verifier` names the first record that SQL edits, deletions and reorderings break.
 
+mod support;
+use support::TempPg;
+
 use std::sync::Arc;
 
 use pooya_issuer::audit::{StoredAudit, Verifier, LANES};
@@ -38,7 +41,7 @@ async fn backends() -> Vec<Backend> {
     }];
     match std::env::var(PG_ENV) {
         Ok(url) if !url.is_empty() => {
-            let pg = TempPg::create(&url).await;
+            let pg = TempPg::create(&url, "pooya_a").await;
             let store = SqlStore::connect(&pg.url, &SqlOptions::default())
                 .await
                 .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
@@ -53,55 +56,6 @@ async fn backends() -> Vec<Backend> {
         _ => eprintln!("{PG_ENV} not set: PostgreSQL audit tests skipped (SQLite only)"),
     }
     out
-}
-
-struct TempPg {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl TempPg {
-    async fn create(admin_url: &str) -> TempPg {
-        let name = format!("pooya_a_{}", pooya_issuer::keys::random_id());
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin_url)
-            .await
-            .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
-        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .await
-            .unwrap();
-        let base = admin_url.split('?').next().unwrap();
-        let cut = base.rfind('/').unwrap();
-        TempPg {
-            admin: admin_url.to_owned(),
-            url: format!("{}/{}", &base[..cut], name),
-            name,
-        }
-    }
-}
-
-impl Drop for TempPg {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async {
-                    if let Ok(mut c) =
-                        <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
-                    {
-                        let _ = c
-                            .execute(sqlx::AssertSqlSafe(format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            )))
-                            .await;
-                    }
-                })
-        })
-        .join();
-    }
 }
 
 /// Runs one statement on the database behind the store, as an attacker with only the database.

@@ -2,6 +2,9 @@
 //! `POOYA_TEST_POSTGRES_URL` names a server (CI sets it; `.ci/run`). Each PostgreSQL test gets a
 //! database of its own, so tests run in parallel.
 
+mod support;
+use support::TempPg;
+
 use pooya_issuer::card::CardRecord;
 use pooya_issuer::domain::{CustomerId, Expiry, Mobile, Pan, Role};
 use pooya_issuer::sql::{SqlOptions, SqlStore};
@@ -23,7 +26,7 @@ async fn backends() -> Vec<(
     let mut out = vec![("sqlite", sqlite, None, Some(dir))];
     match std::env::var(PG_ENV) {
         Ok(url) if !url.is_empty() => {
-            let pg = TempPg::create(&url).await;
+            let pg = TempPg::create(&url, "pooya_t").await;
             let store = SqlStore::connect(&pg.url, &SqlOptions::default())
                 .await
                 .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
@@ -32,58 +35,6 @@ async fn backends() -> Vec<(
         _ => eprintln!("{PG_ENV} not set: PostgreSQL store tests skipped (SQLite only)"),
     }
     out
-}
-
-/// A fresh PostgreSQL database, dropped at the end of the test.
-struct TempPg {
-    admin: String,
-    pub name: String,
-    url: String,
-}
-
-impl TempPg {
-    async fn create(admin_url: &str) -> TempPg {
-        use sqlx::Executor;
-        let name = format!("pooya_t_{}", pooya_issuer::keys::random_id());
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin_url)
-            .await
-            .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
-        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .await
-            .expect("create test database");
-        let base = admin_url.split('?').next().unwrap();
-        let cut = base.rfind('/').expect("URL with a database path");
-        TempPg {
-            admin: admin_url.to_owned(),
-            url: format!("{}/{}", &base[..cut], name),
-            name,
-        }
-    }
-}
-
-impl Drop for TempPg {
-    fn drop(&mut self) {
-        let admin = self.admin.clone();
-        let name = self.name.clone();
-        // Best effort, outside the test's runtime.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                use sqlx::Executor;
-                if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
-                    let _ = c
-                        .execute(sqlx::AssertSqlSafe(format!(
-                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                        )))
-                        .await;
-                }
-            })
-        })
-        .join();
-    }
 }
 
 fn customer(id: &str, mobile: &str) -> CustomerRecord {
@@ -356,7 +307,7 @@ async fn reopening_runs_no_migration_twice() {
     }
     if let Ok(url) = std::env::var(PG_ENV) {
         if !url.is_empty() {
-            let pg = TempPg::create(&url).await;
+            let pg = TempPg::create(&url, "pooya_t").await;
             // Several servers starting at once: the advisory lock serialises their migrations.
             let opts = SqlOptions::default();
             let (a, b, c) = tokio::join!(
@@ -464,7 +415,7 @@ async fn serialization_failures_are_lost_races() {
         eprintln!("{PG_ENV} not set: serialization test skipped (it needs PostgreSQL)");
         return;
     };
-    let pg = TempPg::create(&url).await;
+    let pg = TempPg::create(&url, "pooya_t").await;
     {
         use sqlx::Executor;
         let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
