@@ -25,7 +25,8 @@
 //! two answers of the step, the driver waits for the requests in flight, moves the clock one step
 //! on (`POST /v1/test/clock`, admin key) and goes on. The lockout window is set shorter than a step
 //! (`[policy.lockout] window_secs = 200`), so a card's wrong codes of one step (two at most) never
-//! lock it.
+//! lock it. The per-address limit on `/v1/app/*` is off (`[limits] app_per_ip` burst 0): every
+//! holder of the setup enrolls from the one loopback address.
 //!
 //! Every answer is checked (`pooya_bench::judge`): a right code must be approved, a wrong one
 //! declined as `wrong_password`; anything else — a wrong approval as much as a wrong decline — is
@@ -961,7 +962,8 @@ async fn run(args: Args) -> Res<bool> {
     let mut config = format!(
         "[hashing]\nm_kib = 64\nt = 1\np = 1\n\n\
          [policy.otp]\nlifetime_secs = {STEP_SECS}\nmax_lifetime_secs = {STEP_SECS}\n\n\
-         [policy.lockout]\nwindow_secs = 200\n"
+         [policy.lockout]\nwindow_secs = 200\n\n\
+         [limits]\napp_per_ip = {{ burst = 0, per_secs = 60 }}\n"
     );
     if let Some(p) = args.pool_size {
         config.push_str(&format!("\n[server]\npool_size = {p}\n"));
