@@ -3,8 +3,8 @@
 //! only SQL both accept; the schema differs only where the dialects must (auto ids, byte types).
 //!
 //! SQLite runs in WAL mode with `synchronous=FULL`: an approved code is on disk before its answer
-//! leaves. Writes go through one connection (SQLite allows one writer at a time anyway), reads
-//! through a pool. Single use holds because every card change is a conditional update on the
+//! leaves. Commits and the verification read go through rusqlite without hand-offs ([`direct`]);
+//! the rest through sqlx's pools. Single use holds because every card change is a conditional update on the
 //! version the decision read (`... WHERE pan_hash = $1 AND version = $2`): of two servers deciding
 //! on the same card at once, one commits and the other reads again.
 
@@ -19,6 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::card::{CardRecord, DynamicService};
 use crate::domain::{CustomerId, Expiry, Mobile, Role};
 use crate::store::*;
+
+mod direct;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -67,7 +69,14 @@ pub struct SqlStore {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
-    group: GroupCommit,
+    writer: Writer,
+}
+
+/// Who writes [`Commit`]s: on PostgreSQL sqlx tasks batching commits; on SQLite a thread of
+/// its own that also serves the hot reads ([`direct`]).
+enum Writer {
+    Group(GroupCommit),
+    Direct(direct::DirectSqlite),
 }
 
 #[derive(Clone, Debug)]
@@ -168,122 +177,201 @@ impl SqlStore {
                 (p.clone(), p)
             }
         };
-        // SQLite has one writer anyway; on PostgreSQL several batches commit side by side, half
-        // the pool's connections, leaving the rest to reads.
-        let writers = match backend {
-            Backend::Sqlite => 1,
-            Backend::Postgres => (opts.pool_size / 2).max(1),
+        migrate(&write, backend).await?;
+        let writer = match backend {
+            // SQLite has one writer anyway: a thread of its own, without sqlx's hand-offs.
+            Backend::Sqlite => {
+                Writer::Direct(direct::DirectSqlite::start(direct::path_of_url(url)?)?)
+            }
+            // Several batches commit side by side, on half the pool's connections, leaving the
+            // rest to reads.
+            Backend::Postgres => Writer::Group(GroupCommit::start(
+                write.clone(),
+                backend,
+                (opts.pool_size / 2).max(1),
+            )),
         };
-        let group = GroupCommit::start(write.clone(), backend, writers);
-        let store = SqlStore {
+        Ok(SqlStore {
             read,
             write,
             backend,
-            group,
-        };
-        store.migrate().await?;
-        Ok(store)
+            writer,
+        })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        let mut conn = self.write.acquire().await.map_err(unavailable)?;
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_lock($1)")
-                .bind(MIGRATION_LOCK)
-                .execute(&mut *conn)
-                .await
-                .map_err(unavailable)?;
-        }
-        let result = async {
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS pooya_migrations \
-                 (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-            )
-            .await
-            .map_err(unavailable)?;
-            for (version, sqlite, pg) in MIGRATIONS {
-                let done: Option<i64> =
-                    sqlx::query_scalar("SELECT version FROM pooya_migrations WHERE version = $1")
-                        .bind(*version)
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(unavailable)?;
-                if done.is_some() {
-                    continue;
-                }
-                let text = if self.backend == Backend::Sqlite {
-                    sqlite
-                } else {
-                    pg
-                };
-                let mut tx = sqlx::Connection::begin(&mut *conn)
-                    .await
-                    .map_err(unavailable)?;
-                for stmt in text.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                    tx.execute(stmt).await.map_err(unavailable)?;
-                }
-                sqlx::query("INSERT INTO pooya_migrations (version, applied_at) VALUES ($1, $2)")
-                    .bind(*version)
-                    .bind(crate::clock::Clock::now_ms(&crate::clock::SystemClock))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
-                tx.commit().await.map_err(unavailable)?;
-            }
-            Ok::<(), StoreError>(())
-        }
-        .await;
-        if self.backend == Backend::Postgres {
-            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(MIGRATION_LOCK)
-                .execute(&mut *conn)
-                .await;
-        }
-        result
-    }
 }
 
-const CARD_COLUMNS: &str = "c.pan_hash, c.customer_id, c.pan_masked, c.last4, c.tail_macs, \
-     c.expiry, c.pin_hash, c.second_hash, c.second_blocked, c.svc, c.created_at, c.version";
+async fn migrate(write: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+    let mut conn = write.acquire().await.map_err(unavailable)?;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+    }
+    let result = async {
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS pooya_migrations \
+                 (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .await
+        .map_err(unavailable)?;
+        for (version, sqlite, pg) in MIGRATIONS {
+            let done: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM pooya_migrations WHERE version = $1")
+                    .bind(*version)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(unavailable)?;
+            if done.is_some() {
+                continue;
+            }
+            let text = if backend == Backend::Sqlite {
+                sqlite
+            } else {
+                pg
+            };
+            let mut tx = sqlx::Connection::begin(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+            for stmt in text.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                tx.execute(stmt).await.map_err(unavailable)?;
+            }
+            sqlx::query("INSERT INTO pooya_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(*version)
+                .bind(crate::clock::Clock::now_ms(&crate::clock::SystemClock))
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            tx.commit().await.map_err(unavailable)?;
+        }
+        Ok::<(), StoreError>(())
+    }
+    .await;
+    if backend == Backend::Postgres {
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await;
+    }
+    result
+}
+
+macro_rules! card_columns {
+    () => {
+        "c.pan_hash, c.customer_id, c.pan_masked, c.last4, c.tail_macs, c.expiry, c.pin_hash, \
+         c.second_hash, c.second_blocked, c.svc, c.created_at, c.version"
+    };
+}
+const CARD_COLUMNS: &str = card_columns!();
+
+/// The statements of the hot path and of [`Commit`]s, shared by the sqlx code (PostgreSQL) and
+/// the direct SQLite code ([`direct`]). `$n` placeholders appear in order, so SQLite binds them
+/// by position as PostgreSQL does.
+const CARD_FOR_VERIFICATION: &str = concat!(
+    "SELECT ",
+    card_columns!(),
+    ", v.fingerprint AS v_fingerprint, v.response_code AS v_response_code, \
+     v.reason AS v_reason, v.at AS v_at \
+     FROM cards c LEFT JOIN verifications v ON v.pan_hash = c.pan_hash AND v.txn_id = $2 \
+     WHERE c.pan_hash = $1"
+);
+const INSERT_CUSTOMER: &str = "INSERT INTO customers (customer_id, mobile, created_at, version) \
+     VALUES ($1, $2, $3, 0)";
+const UPDATE_CUSTOMER: &str = "UPDATE customers SET mobile = $1, version = version + 1 \
+     WHERE customer_id = $2 AND version = $3";
+const GUARD_CUSTOMER: &str =
+    "UPDATE customers SET version = version WHERE customer_id = $1 AND version = $2";
+const INSERT_CARD: &str = "INSERT INTO cards (pan_hash, customer_id, pan_masked, last4, expiry, \
+     pin_hash, second_hash, second_blocked, svc, token_id, enrollment_id, created_at, updated_at, \
+     tail_macs, version) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0)";
+const UPDATE_CARD: &str = "UPDATE cards SET second_blocked = $1, svc = $2, token_id = $3, \
+     enrollment_id = $4, updated_at = $5, version = version + 1 \
+     WHERE pan_hash = $6 AND version = $7";
+const INSERT_VERIFICATION: &str = "INSERT INTO verifications (pan_hash, txn_id, fingerprint, \
+     response_code, reason, at) VALUES ($1, $2, $3, $4, $5, $6)";
+const INSERT_SMS: &str = "INSERT INTO sms_outbox (to_mobile, body, created_at, expires_at, \
+     next_attempt_at, attempts) VALUES ($1, $2, $3, $4, $5, 0)";
+const INSERT_AUDIT: &str = "INSERT INTO audit (at, event, pan_masked, customer_id, detail, lane, \
+     seq, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const UPDATE_AUDIT_HEAD: &str =
+    "UPDATE audit_chains SET seq = $1, mac = $2 WHERE lane = $3 AND seq = $4";
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
+/// A `cards` row as stored, before it is decoded: what both drivers read.
+struct CardColumns {
+    pan_hash: String,
+    customer_id: String,
+    pan_masked: String,
+    last4: String,
+    tail_macs: Option<String>,
+    expiry: String,
+    pin_hash: String,
+    second_hash: String,
+    second_blocked: i64,
+    svc: String,
+    created_at: i64,
+    version: i64,
+}
+
+impl CardColumns {
+    fn decode(self) -> Result<CardRecord, StoreError> {
+        let svc: DynamicService = serde_json::from_str(&self.svc).map_err(corrupt)?;
+        let tail_macs = self
+            .tail_macs
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                data_encoding::HEXLOWER
+                    .decode(t.as_bytes())
+                    .map_err(corrupt)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(CardRecord {
+            pan_hash: self.pan_hash,
+            customer_id: CustomerId::parse(&self.customer_id).map_err(corrupt)?,
+            pan_masked: self.pan_masked,
+            last4: self.last4,
+            tail_macs,
+            expiry: Expiry::parse(&self.expiry).map_err(corrupt)?,
+            pin_hash: self.pin_hash,
+            second_hash: self.second_hash,
+            second_blocked: self.second_blocked != 0,
+            svc,
+            created_at: self.created_at,
+            version: self.version,
+        })
+    }
+}
+
 fn card_from_row(row: &AnyRow) -> Result<CardRecord, StoreError> {
     let get_s = |c: &str| row.try_get::<String, _>(c).map_err(corrupt);
     let get_i = |c: &str| row.try_get::<i64, _>(c).map_err(corrupt);
-    let svc: DynamicService = serde_json::from_str(&get_s("svc")?).map_err(corrupt)?;
-    let tails: Option<String> = row.try_get("tail_macs").map_err(corrupt)?;
-    let tail_macs = tails
-        .as_deref()
-        .unwrap_or("")
-        .split(',')
-        .filter(|t| !t.is_empty())
-        .map(|t| {
-            data_encoding::HEXLOWER
-                .decode(t.as_bytes())
-                .map_err(corrupt)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(CardRecord {
+    CardColumns {
         pan_hash: get_s("pan_hash")?,
-        customer_id: CustomerId::parse(&get_s("customer_id")?).map_err(corrupt)?,
+        customer_id: get_s("customer_id")?,
         pan_masked: get_s("pan_masked")?,
         last4: get_s("last4")?,
-        tail_macs,
-        expiry: Expiry::parse(&get_s("expiry")?).map_err(corrupt)?,
+        tail_macs: row.try_get("tail_macs").map_err(corrupt)?,
+        expiry: get_s("expiry")?,
         pin_hash: get_s("pin_hash")?,
         second_hash: get_s("second_hash")?,
-        second_blocked: get_i("second_blocked")? != 0,
-        svc,
+        second_blocked: get_i("second_blocked")?,
+        svc: get_s("svc")?,
         created_at: get_i("created_at")?,
         version: get_i("version")?,
-    })
+    }
+    .decode()
 }
 
 fn customer_from_row(row: &AnyRow) -> Result<CustomerRecord, StoreError> {
@@ -436,14 +524,10 @@ impl Store for SqlStore {
         pan_hash: &str,
         txn_id: &str,
     ) -> Result<(Option<CardRecord>, Option<VerificationRecord>), StoreError> {
-        let sql = format!(
-            "SELECT {CARD_COLUMNS}, v.fingerprint AS v_fingerprint, \
-             v.response_code AS v_response_code, v.reason AS v_reason, v.at AS v_at \
-             FROM cards c LEFT JOIN verifications v \
-             ON v.pan_hash = c.pan_hash AND v.txn_id = $2 WHERE c.pan_hash = $1"
-        );
-        // Safe: a constant text; the values are bound.
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        if let Writer::Direct(d) = &self.writer {
+            return d.card_for_verification(pan_hash, txn_id);
+        }
+        let row = sqlx::query(CARD_FOR_VERIFICATION)
             .bind(pan_hash.to_owned())
             .bind(txn_id.to_owned())
             .fetch_optional(&self.read)
@@ -469,7 +553,10 @@ impl Store for SqlStore {
     }
 
     async fn commit(&self, c: Commit) -> Result<(), StoreError> {
-        self.group.commit(c).await
+        match &self.writer {
+            Writer::Group(g) => g.commit(c).await,
+            Writer::Direct(d) => d.commit(c).await,
+        }
     }
 
     async fn api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -805,6 +892,9 @@ impl Store for SqlStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
+        if let Writer::Direct(d) = &self.writer {
+            return d.ping();
+        }
         sqlx::query("SELECT 1")
             .execute(&self.read)
             .await
@@ -925,154 +1015,135 @@ async fn write_batch(pool: &AnyPool, backend: Backend, mut batch: Vec<Job>) {
     }
 }
 
+/// The time a commit stamps on its rows (`updated_at`): that of its decision.
+fn commit_time(c: &Commit) -> i64 {
+    c.audit
+        .first()
+        .map(|a| a.at)
+        .unwrap_or_else(|| crate::clock::Clock::now_ms(&crate::clock::SystemClock))
+}
+
 /// Writes one [`Commit`] on `tx` (a transaction or a savepoint of one): everything or an error.
 async fn apply_commit(
     tx: &mut AnyConnection,
     backend: Backend,
     c: &Commit,
 ) -> Result<(), StoreError> {
-    let now = c
-        .audit
-        .first()
-        .map(|a| a.at)
-        .unwrap_or_else(|| crate::clock::Clock::now_ms(&crate::clock::SystemClock));
+    let now = commit_time(c);
     for u in &c.new_customers {
-        sqlx::query(
-            "INSERT INTO customers (customer_id, mobile, created_at, version) \
-             VALUES ($1, $2, $3, 0)",
-        )
-        .bind(u.id.as_str().to_owned())
-        .bind(u.mobile.as_str().to_owned())
-        .bind(u.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Duplicate
-            } else {
-                write_error(e)
-            }
-        })?;
+        sqlx::query(INSERT_CUSTOMER)
+            .bind(u.id.as_str().to_owned())
+            .bind(u.mobile.as_str().to_owned())
+            .bind(u.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Duplicate
+                } else {
+                    write_error(e)
+                }
+            })?;
     }
     for u in &c.customers {
-        let r = sqlx::query(
-            "UPDATE customers SET mobile = $1, version = version + 1 \
-             WHERE customer_id = $2 AND version = $3",
-        )
-        .bind(u.mobile.as_str().to_owned())
-        .bind(u.id.as_str().to_owned())
-        .bind(u.version)
-        .execute(&mut *tx)
-        .await
-        .map_err(write_error)?;
+        let r = sqlx::query(UPDATE_CUSTOMER)
+            .bind(u.mobile.as_str().to_owned())
+            .bind(u.id.as_str().to_owned())
+            .bind(u.version)
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error)?;
         if r.rows_affected() != 1 {
             return Err(StoreError::Conflict);
         }
     }
     for (id, version) in &c.customer_guards {
-        let r = sqlx::query(
-            "UPDATE customers SET version = version WHERE customer_id = $1 AND version = $2",
-        )
-        .bind(id.as_str().to_owned())
-        .bind(*version)
-        .execute(&mut *tx)
-        .await
-        .map_err(write_error)?;
+        let r = sqlx::query(GUARD_CUSTOMER)
+            .bind(id.as_str().to_owned())
+            .bind(*version)
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error)?;
         if r.rows_affected() != 1 {
             return Err(StoreError::Conflict);
         }
     }
     for card in &c.new_cards {
-        sqlx::query(
-            "INSERT INTO cards (pan_hash, customer_id, pan_masked, last4, expiry, pin_hash, \
-             second_hash, second_blocked, svc, token_id, enrollment_id, created_at, \
-             updated_at, tail_macs, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 0)",
-        )
-        .bind(card.pan_hash.clone())
-        .bind(card.customer_id.as_str().to_owned())
-        .bind(card.pan_masked.clone())
-        .bind(card.last4.clone())
-        .bind(card.expiry.as_yymm())
-        .bind(card.pin_hash.clone())
-        .bind(card.second_hash.clone())
-        .bind(i64::from(card.second_blocked))
-        .bind(svc_json(card)?)
-        .bind(token_id(card))
-        .bind(enrollment_id(card))
-        .bind(card.created_at)
-        .bind(card.created_at)
-        .bind(tail_macs(card))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Duplicate
-            } else {
-                write_error(e)
-            }
-        })?;
+        sqlx::query(INSERT_CARD)
+            .bind(card.pan_hash.clone())
+            .bind(card.customer_id.as_str().to_owned())
+            .bind(card.pan_masked.clone())
+            .bind(card.last4.clone())
+            .bind(card.expiry.as_yymm())
+            .bind(card.pin_hash.clone())
+            .bind(card.second_hash.clone())
+            .bind(i64::from(card.second_blocked))
+            .bind(svc_json(card)?)
+            .bind(token_id(card))
+            .bind(enrollment_id(card))
+            .bind(card.created_at)
+            .bind(card.created_at)
+            .bind(tail_macs(card))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Duplicate
+                } else {
+                    write_error(e)
+                }
+            })?;
     }
     for card in &c.cards {
-        let r = sqlx::query(
-            "UPDATE cards SET second_blocked = $1, svc = $2, token_id = $3, \
-             enrollment_id = $4, updated_at = $5, version = version + 1 \
-             WHERE pan_hash = $6 AND version = $7",
-        )
-        .bind(i64::from(card.second_blocked))
-        .bind(svc_json(card)?)
-        .bind(token_id(card))
-        .bind(enrollment_id(card))
-        .bind(now)
-        .bind(card.pan_hash.clone())
-        .bind(card.version)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Conflict
-            } else {
-                write_error(e)
-            }
-        })?;
+        let r = sqlx::query(UPDATE_CARD)
+            .bind(i64::from(card.second_blocked))
+            .bind(svc_json(card)?)
+            .bind(token_id(card))
+            .bind(enrollment_id(card))
+            .bind(now)
+            .bind(card.pan_hash.clone())
+            .bind(card.version)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict
+                } else {
+                    write_error(e)
+                }
+            })?;
         if r.rows_affected() != 1 {
             return Err(StoreError::Conflict);
         }
     }
     for v in &c.verifications {
-        sqlx::query(
-            "INSERT INTO verifications (pan_hash, txn_id, fingerprint, response_code, \
-             reason, at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(v.pan_hash.clone())
-        .bind(v.txn_id.clone())
-        .bind(v.fingerprint.clone())
-        .bind(v.response_code.clone())
-        .bind(v.reason.clone())
-        .bind(v.at)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Conflict
-            } else {
-                write_error(e)
-            }
-        })?;
+        sqlx::query(INSERT_VERIFICATION)
+            .bind(v.pan_hash.clone())
+            .bind(v.txn_id.clone())
+            .bind(v.fingerprint.clone())
+            .bind(v.response_code.clone())
+            .bind(v.reason.clone())
+            .bind(v.at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict
+                } else {
+                    write_error(e)
+                }
+            })?;
     }
     for m in &c.outbox {
-        sqlx::query(
-            "INSERT INTO sms_outbox (to_mobile, body, created_at, expires_at, \
-             next_attempt_at, attempts) VALUES ($1, $2, $3, $4, $5, 0)",
-        )
-        .bind(m.to.as_str().to_owned())
-        .bind(m.text.clone())
-        .bind(m.created_at)
-        .bind(m.expires_at)
-        .bind(m.created_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(write_error)?;
+        sqlx::query(INSERT_SMS)
+            .bind(m.to.as_str().to_owned())
+            .bind(m.text.clone())
+            .bind(m.created_at)
+            .bind(m.expires_at)
+            .bind(m.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error)?;
     }
     if !c.audit.is_empty() {
         let keys = c
@@ -1113,30 +1184,27 @@ async fn append_audit(
     };
     let (links, new_head) = crate::audit::append(keys, &head, records);
     for (a, (seq, mac)) in records.iter().zip(links) {
-        sqlx::query(
-            "INSERT INTO audit (at, event, pan_masked, customer_id, detail, lane, seq, mac) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(a.at)
-        .bind(a.event.clone())
-        .bind(a.pan_masked.clone())
-        .bind(a.customer_id.clone())
-        .bind(a.detail.clone())
-        .bind(lane)
-        .bind(seq)
-        .bind(mac)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| {
-            // Only a broken lock would let two writers take one seq.
-            if is_unique_violation(&e) {
-                StoreError::Conflict
-            } else {
-                write_error(e)
-            }
-        })?;
+        sqlx::query(INSERT_AUDIT)
+            .bind(a.at)
+            .bind(a.event.clone())
+            .bind(a.pan_masked.clone())
+            .bind(a.customer_id.clone())
+            .bind(a.detail.clone())
+            .bind(lane)
+            .bind(seq)
+            .bind(mac)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| {
+                // Only a broken lock would let two writers take one seq.
+                if is_unique_violation(&e) {
+                    StoreError::Conflict
+                } else {
+                    write_error(e)
+                }
+            })?;
     }
-    let r = sqlx::query("UPDATE audit_chains SET seq = $1, mac = $2 WHERE lane = $3 AND seq = $4")
+    let r = sqlx::query(UPDATE_AUDIT_HEAD)
         .bind(new_head.seq)
         .bind(new_head.mac)
         .bind(lane)

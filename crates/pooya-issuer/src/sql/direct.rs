@@ -1,0 +1,531 @@
+//! SQLite's hot path without hand-offs: the verification read and every [`Commit`] run on
+//! rusqlite connections, synchronously.
+//!
+//! Why: sqlx runs each SQLite connection on a worker thread of its own and hands every statement
+//! to it and back; a verification took about eight such hand-offs, and the profile of the server
+//! under load (`docs/bench/profile-sqlite-64conn.txt`) put 61 % of its time in the kernel's task
+//! switching. Here:
+//!
+//! - **Reads** (`card_for_verification`, `ping`) take a connection from a small pool and run on
+//!   the calling thread: one indexed read of a page SQLite or the OS keeps in memory, a few
+//!   microseconds, no await while a connection is out. WAL mode lets them read beside the writer.
+//! - **Commits** go to one writer thread over a channel. It takes every commit waiting (up to
+//!   [`MAX_BATCH`]) into one `BEGIN IMMEDIATE` transaction, each in a savepoint of its own, and
+//!   answers each caller only after `COMMIT` returned: with `synchronous = FULL` the WAL is on
+//!   disk before any approval leaves. One thread hand-off and one fsync per batch, not per
+//!   statement.
+//!
+//! ```text
+//!   request ──read (pool, same thread)──▶ decide ──Commit──▶ channel ──▶ writer thread
+//!                                                                        BEGIN IMMEDIATE
+//!                                                                        SAVEPOINT / apply / RELEASE  × n
+//!   answer ◀──────────── oneshot (after COMMIT, WAL synced) ◀─────────── COMMIT
+//! ```
+//!
+//! Everything else (migrations, the outbox, keys, administration) stays on sqlx: SQLite's own
+//! locks and `busy_timeout` order its writes with the writer thread's.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use std::sync::Mutex;
+
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, ErrorCode, Statement};
+use tokio::sync::oneshot;
+
+use super::{
+    commit_time, corrupt, enrollment_id, svc_json, tail_macs, token_id, CardColumns,
+    CARD_FOR_VERIFICATION, GUARD_CUSTOMER, INSERT_AUDIT, INSERT_CARD, INSERT_CUSTOMER, INSERT_SMS,
+    INSERT_VERIFICATION, MAX_BATCH, UPDATE_AUDIT_HEAD, UPDATE_CARD, UPDATE_CUSTOMER,
+};
+use crate::card::CardRecord;
+use crate::store::{AuditRecord, Commit, StoreError, VerificationRecord};
+
+/// Read connections kept for reuse; more are opened when more threads read at once, and the
+/// ones over this are closed when given back.
+const KEEP_READERS: usize = 16;
+
+fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == ErrorCode::ConstraintViolation
+                && matches!(
+                    f.extended_code,
+                    rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                        | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                )
+    )
+}
+
+/// The file of a `sqlite://PATH[?options]` URL. An in-memory database is refused: its readers
+/// and writer would each see a database of their own.
+pub(super) fn path_of_url(url: &str) -> Result<PathBuf, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| StoreError::Unavailable(format!("not a SQLite URL: {url}")))?;
+    let path = rest.split('?').next().unwrap_or("");
+    if path.is_empty() || path.contains(":memory:") || url.contains("mode=memory") {
+        return Err(StoreError::Unavailable(
+            "an in-memory SQLite database is not supported: give a file".into(),
+        ));
+    }
+    Ok(PathBuf::from(path))
+}
+
+fn open(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(unavailable)?;
+    // The same settings as the sqlx connections (see `SqlStore::connect`).
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(unavailable)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(unavailable)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(unavailable)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(unavailable)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+/// Binds `values` to the statement's `$1`, `$2`, …, by name: SQLite numbers `$n` parameters in
+/// the order they first appear, which is not always `n` (sqlx binds them by name too).
+fn bind(stmt: &mut Statement<'_>, values: &[&dyn ToSql]) -> rusqlite::Result<()> {
+    const NAMES: [&str; 16] = [
+        "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14",
+        "$15", "$16",
+    ];
+    if values.len() != stmt.parameter_count() || values.len() > NAMES.len() {
+        return Err(rusqlite::Error::InvalidParameterCount(
+            values.len(),
+            stmt.parameter_count(),
+        ));
+    }
+    for (v, name) in values.iter().zip(NAMES) {
+        let index = stmt
+            .parameter_index(name)?
+            .ok_or_else(|| rusqlite::Error::InvalidParameterName(name.to_owned()))?;
+        stmt.raw_bind_parameter(index, v)?;
+    }
+    Ok(())
+}
+
+macro_rules! values {
+    ($($v:expr),* $(,)?) => { &[$(&$v as &dyn ToSql),*] as &[&dyn ToSql] };
+}
+
+type Job = (Commit, oneshot::Sender<Result<(), StoreError>>);
+
+pub(super) struct DirectSqlite {
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+    jobs: std_mpsc::Sender<Job>,
+}
+
+impl DirectSqlite {
+    /// Opens the writer thread on `path` (migrated already). The thread ends when this is
+    /// dropped and the commits queued before are written.
+    pub(super) fn start(path: PathBuf) -> Result<DirectSqlite, StoreError> {
+        let writer = open(&path)?;
+        let (jobs, rx) = std_mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("pooya-sqlite-writer".into())
+            .spawn(move || write_loop(writer, rx))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer: {e}")))?;
+        Ok(DirectSqlite {
+            path,
+            readers: Mutex::new(Vec::new()),
+            jobs,
+        })
+    }
+
+    /// Runs `f` on a read connection of the pool, on this thread.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let taken = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match taken {
+            Some(c) => c,
+            None => open(&self.path)?,
+        };
+        let result = f(&conn);
+        let mut pool = self.readers.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < KEEP_READERS {
+            pool.push(conn);
+        }
+        result
+    }
+
+    pub(super) fn card_for_verification(
+        &self,
+        pan_hash: &str,
+        txn_id: &str,
+    ) -> Result<(Option<CardRecord>, Option<VerificationRecord>), StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(CARD_FOR_VERIFICATION)
+                .map_err(unavailable)?;
+            bind(&mut stmt, values![pan_hash, txn_id]).map_err(unavailable)?;
+            let row = stmt
+                .raw_query()
+                .next()
+                .and_then(|row| {
+                    row.map(|r| {
+                        let card = CardColumns {
+                            pan_hash: r.get(0)?,
+                            customer_id: r.get(1)?,
+                            pan_masked: r.get(2)?,
+                            last4: r.get(3)?,
+                            tail_macs: r.get(4)?,
+                            expiry: r.get(5)?,
+                            pin_hash: r.get(6)?,
+                            second_hash: r.get(7)?,
+                            second_blocked: r.get(8)?,
+                            svc: r.get(9)?,
+                            created_at: r.get(10)?,
+                            version: r.get(11)?,
+                        };
+                        let fingerprint: Option<Vec<u8>> = r.get(12)?;
+                        let v = match fingerprint {
+                            None => None,
+                            Some(fingerprint) => Some(VerificationRecord {
+                                pan_hash: pan_hash.to_owned(),
+                                txn_id: txn_id.to_owned(),
+                                fingerprint,
+                                response_code: r.get(13)?,
+                                reason: r.get(14)?,
+                                at: r.get(15)?,
+                            }),
+                        };
+                        Ok((card, v))
+                    })
+                    .transpose()
+                })
+                .map_err(|e| match e {
+                    e @ rusqlite::Error::FromSqlConversionFailure(..)
+                    | e @ rusqlite::Error::InvalidColumnType(..) => corrupt(e),
+                    e => unavailable(e),
+                })?;
+            match row {
+                None => Ok((None, None)),
+                Some((card, v)) => Ok((Some(card.decode()?), v)),
+            }
+        })
+    }
+
+    pub(super) fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT 1")
+                .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
+                .map(|_| ())
+                .map_err(unavailable)
+        })
+    }
+
+    pub(super) async fn commit(&self, c: Commit) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.jobs
+            .send((c, tx))
+            .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?
+    }
+}
+
+/// The writer thread: a batch of every commit waiting, one transaction, answers after COMMIT.
+fn write_loop(conn: Connection, rx: std_mpsc::Receiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let results = write_batch(&conn, &batch);
+        for ((_, answer), r) in batch.drain(..).zip(results) {
+            // A caller that went away does not undo its commit.
+            let _ = answer.send(r);
+        }
+    }
+}
+
+/// Runs a statement without parameters or rows (transaction control), prepared once.
+fn run(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.raw_execute())
+        .map(|_| ())
+        .map_err(unavailable)
+}
+
+/// Writes `batch` in one transaction; one result per commit, all errors when the transaction
+/// itself failed (then nothing of the batch is written).
+fn write_batch(conn: &Connection, batch: &[Job]) -> Vec<Result<(), StoreError>> {
+    let mut results = Vec::with_capacity(batch.len());
+    let outcome = (|| {
+        // IMMEDIATE: the write lock now, so no statement of the batch meets a busy database
+        // halfway (another process's writer waits, or makes this wait, at the start).
+        run(conn, "BEGIN IMMEDIATE")?;
+        if let [(c, _)] = batch {
+            // Alone: no savepoint needed; its error rolls the transaction back.
+            apply_commit(conn, c)?;
+            results.push(Ok(()));
+        } else {
+            for (c, _) in batch {
+                run(conn, "SAVEPOINT pooya_commit")?;
+                match apply_commit(conn, c) {
+                    Ok(()) => results.push(Ok(())),
+                    Err(e) => {
+                        run(conn, "ROLLBACK TO pooya_commit")?;
+                        results.push(Err(e));
+                    }
+                }
+                run(conn, "RELEASE pooya_commit")?;
+            }
+        }
+        run(conn, "COMMIT")
+    })();
+    match outcome {
+        Ok(()) => results,
+        Err(e) => {
+            if !conn.is_autocommit() {
+                let _ = run(conn, "ROLLBACK");
+            }
+            batch.iter().map(|_| Err(super::batch_error(&e))).collect()
+        }
+    }
+}
+
+/// Runs `sql` with `params`, mapping a unique violation to `on_unique`.
+fn exec(
+    conn: &Connection,
+    sql: &str,
+    values: &[&dyn ToSql],
+    on_unique: fn() -> StoreError,
+) -> Result<usize, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(unavailable)?;
+    bind(&mut stmt, values).map_err(unavailable)?;
+    stmt.raw_execute().map_err(|e| {
+        if is_unique_violation(&e) {
+            on_unique()
+        } else {
+            unavailable(e)
+        }
+    })
+}
+
+fn duplicate() -> StoreError {
+    StoreError::Duplicate
+}
+
+fn conflict() -> StoreError {
+    StoreError::Conflict
+}
+
+/// Writes one [`Commit`] on `conn` (inside a transaction or a savepoint): everything or an error.
+/// The same statements as the sqlx code, in the same order.
+fn apply_commit(conn: &Connection, c: &Commit) -> Result<(), StoreError> {
+    let now = commit_time(c);
+    for u in &c.new_customers {
+        exec(
+            conn,
+            INSERT_CUSTOMER,
+            values![u.id.as_str(), u.mobile.as_str(), u.created_at],
+            duplicate,
+        )?;
+    }
+    for u in &c.customers {
+        let n = exec(
+            conn,
+            UPDATE_CUSTOMER,
+            values![u.mobile.as_str(), u.id.as_str(), u.version],
+            conflict,
+        )?;
+        if n != 1 {
+            return Err(StoreError::Conflict);
+        }
+    }
+    for (id, version) in &c.customer_guards {
+        let n = exec(
+            conn,
+            GUARD_CUSTOMER,
+            values![id.as_str(), version],
+            conflict,
+        )?;
+        if n != 1 {
+            return Err(StoreError::Conflict);
+        }
+    }
+    for card in &c.new_cards {
+        exec(
+            conn,
+            INSERT_CARD,
+            values![
+                card.pan_hash,
+                card.customer_id.as_str(),
+                card.pan_masked,
+                card.last4,
+                card.expiry.as_yymm(),
+                card.pin_hash,
+                card.second_hash,
+                i64::from(card.second_blocked),
+                svc_json(card)?,
+                token_id(card),
+                enrollment_id(card),
+                card.created_at,
+                card.created_at,
+                tail_macs(card),
+            ],
+            duplicate,
+        )?;
+    }
+    for card in &c.cards {
+        let n = exec(
+            conn,
+            UPDATE_CARD,
+            values![
+                i64::from(card.second_blocked),
+                svc_json(card)?,
+                token_id(card),
+                enrollment_id(card),
+                now,
+                card.pan_hash,
+                card.version,
+            ],
+            conflict,
+        )?;
+        if n != 1 {
+            return Err(StoreError::Conflict);
+        }
+    }
+    for v in &c.verifications {
+        exec(
+            conn,
+            INSERT_VERIFICATION,
+            values![
+                v.pan_hash,
+                v.txn_id,
+                v.fingerprint,
+                v.response_code,
+                v.reason,
+                v.at
+            ],
+            conflict,
+        )?;
+    }
+    for m in &c.outbox {
+        exec(
+            conn,
+            INSERT_SMS,
+            values![
+                m.to.as_str(),
+                m.text,
+                m.created_at,
+                m.expires_at,
+                m.created_at
+            ],
+            conflict,
+        )?;
+    }
+    if !c.audit.is_empty() {
+        let keys = c
+            .audit_key
+            .as_ref()
+            .ok_or_else(|| corrupt("audit records given without the audit key (a bug): refused"))?;
+        append_audit(conn, keys, crate::audit::lane_of(c), &c.audit)?;
+    }
+    Ok(())
+}
+
+/// Appends `records` to `lane` of the audit chain: the writer thread is SQLite's one writer, so
+/// the head read here cannot change before the update below.
+fn append_audit(
+    conn: &Connection,
+    keys: &crate::keys::Keyring,
+    lane: i64,
+    records: &[AuditRecord],
+) -> Result<(), StoreError> {
+    let head = conn
+        .prepare_cached("SELECT seq, mac FROM audit_chains WHERE lane = $1")
+        .and_then(|mut s| {
+            bind(&mut s, values![lane])?;
+            let mut rows = s.raw_query();
+            rows.next()?
+                .map(|r| {
+                    Ok(crate::audit::AuditHead {
+                        lane,
+                        seq: r.get(0)?,
+                        mac: r.get(1)?,
+                    })
+                })
+                .transpose()
+        })
+        .map_err(unavailable)?
+        .ok_or_else(|| corrupt(format!("audit lane {lane} has no head row")))?;
+    let (links, new_head) = crate::audit::append(keys, &head, records);
+    for (a, (seq, mac)) in records.iter().zip(links) {
+        exec(
+            conn,
+            INSERT_AUDIT,
+            values![
+                a.at,
+                a.event,
+                a.pan_masked,
+                a.customer_id,
+                a.detail,
+                lane,
+                seq,
+                mac
+            ],
+            conflict,
+        )?;
+    }
+    let n = exec(
+        conn,
+        UPDATE_AUDIT_HEAD,
+        values![new_head.seq, new_head.mac, lane, head.seq],
+        conflict,
+    )?;
+    if n != 1 {
+        return Err(StoreError::Conflict);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_file_of_a_sqlite_url() {
+        let p = |u: &str| path_of_url(u).map(|p| p.display().to_string());
+        assert_eq!(p("sqlite:///data/pooya.db?mode=rwc").unwrap(), "/data/pooya.db");
+        assert_eq!(p("sqlite://rel/pooya.db").unwrap(), "rel/pooya.db");
+        assert_eq!(p("sqlite:pooya.db").unwrap(), "pooya.db");
+        for bad in [
+            "sqlite::memory:",
+            "sqlite://",
+            "sqlite://x.db?mode=memory",
+            "postgres://h/db",
+        ] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parameters_are_bound_by_their_number_not_their_place() {
+        let conn = Connection::open_in_memory().unwrap();
+        let mut stmt = conn.prepare("SELECT $2 || '-' || $1").unwrap();
+        bind(&mut stmt, values!["one", "two"]).unwrap();
+        let got: String = stmt.raw_query().next().unwrap().unwrap().get(0).unwrap();
+        assert_eq!(got, "two-one");
+        assert!(bind(&mut stmt, values!["one"]).is_err(), "too few values");
+    }
+}
