@@ -132,11 +132,30 @@ impl DirectSqlite {
     /// dropped and the commits queued before are written.
     pub(super) fn start(path: PathBuf) -> Result<DirectSqlite, StoreError> {
         let writer = open(&path)?;
+        // The checkpointer copies the WAL back into the database beside the writer; the writer
+        // checkpoints by itself only if the WAL outgrows this many pages (SQLite's own default
+        // is 1 000, on the writer's path).
+        writer
+            .pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)
+            .map_err(unavailable)?;
+        let checkpointer = open(&path)?;
+        let (due, checkpoints) = std_mpsc::sync_channel::<()>(1);
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map(|_| ())
+                .map_err(|e| StoreError::Unavailable(format!("cannot start the {name}: {e}")))
+        };
+        spawn(
+            "pooya-sqlite-checkpointer",
+            Box::new(move || checkpoint_loop(checkpointer, checkpoints)),
+        )?;
         let (jobs, rx) = std_mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("pooya-sqlite-writer".into())
-            .spawn(move || write_loop(writer, rx))
-            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer: {e}")))?;
+        spawn(
+            "pooya-sqlite-writer",
+            Box::new(move || write_loop(writer, rx, due)),
+        )?;
         Ok(DirectSqlite {
             path,
             readers: Mutex::new(Vec::new()),
@@ -239,8 +258,9 @@ impl DirectSqlite {
 }
 
 /// The writer thread: a batch of every commit waiting, one transaction, answers after COMMIT.
-fn write_loop(conn: Connection, rx: std_mpsc::Receiver<Job>) {
+fn write_loop(conn: Connection, rx: std_mpsc::Receiver<Job>, checkpoint: std_mpsc::SyncSender<()>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut since_checkpoint = 0;
     while let Ok(first) = rx.recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -253,6 +273,31 @@ fn write_loop(conn: Connection, rx: std_mpsc::Receiver<Job>) {
         for ((_, answer), r) in batch.drain(..).zip(results) {
             // A caller that went away does not undo its commit.
             let _ = answer.send(r);
+        }
+        since_checkpoint += 1;
+        if since_checkpoint >= CHECKPOINT_EVERY_BATCHES {
+            // Full: a checkpoint is asked for already.
+            if checkpoint.try_send(()).is_ok() {
+                since_checkpoint = 0;
+            }
+        }
+    }
+}
+
+/// Batches between two checkpoints asked of the checkpointer: a batch writes a few pages per
+/// commit, so the WAL stays about the size SQLite's default (1 000 pages) would keep it.
+const CHECKPOINT_EVERY_BATCHES: u32 = 64;
+
+/// The writer's own checkpoint, only when the checkpointer falls behind (about 40 MB of WAL).
+const WRITER_CHECKPOINT_PAGES: i64 = 10_000;
+
+/// Copies the WAL back into the database when the writer asks, without blocking it (PASSIVE:
+/// what readers still use stays); ends with the writer.
+fn checkpoint_loop(conn: Connection, due: std_mpsc::Receiver<()>) {
+    while due.recv().is_ok() {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            // The writer's own checkpoint takes over; nothing is lost.
+            tracing::warn!(error = %e, "SQLite checkpoint failed");
         }
     }
 }
@@ -506,7 +551,10 @@ mod tests {
     #[test]
     fn the_file_of_a_sqlite_url() {
         let p = |u: &str| path_of_url(u).map(|p| p.display().to_string());
-        assert_eq!(p("sqlite:///data/pooya.db?mode=rwc").unwrap(), "/data/pooya.db");
+        assert_eq!(
+            p("sqlite:///data/pooya.db?mode=rwc").unwrap(),
+            "/data/pooya.db"
+        );
         assert_eq!(p("sqlite://rel/pooya.db").unwrap(), "rel/pooya.db");
         assert_eq!(p("sqlite:pooya.db").unwrap(), "pooya.db");
         for bad in [
