@@ -19,7 +19,8 @@
 //! weakened. Static secrets use a cheap Argon2 cost; only setup and wrong codes hash them.
 //!
 //! That costs a few ms per card, too much for 10^5 or 10^6 cards: `--setup pskc` (the bulk setup;
-//! never chosen by itself, the default stays `enroll`, which drives both passwords) registers the
+//! never chosen by itself: the default stays `enroll`, which drives both passwords, and only
+//! prints a note pointing here above 20 000 cards, as the two loads differ) registers the
 //! N customers and cards at the branch over 16 connections, then imports a TOTP hardware token for
 //! each through the admin PSKC import (`POST /v1/admin/pskc`, plain RFC 6030 files of 2 000 key
 //! packages, two requests at once; the bench server's `[server] max_body_bytes` is raised to
@@ -998,6 +999,20 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
+/// (VmRSS, VmHWM) of a process, in KiB.
+fn memory(pid: &str) -> Option<(u64, u64)> {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = |k: &str| -> Option<u64> {
+        st.lines()
+            .find_map(|l| l.strip_prefix(k))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    Some((kib("VmRSS:")?, kib("VmHWM:")?))
+}
+
 /// utime + stime of a process, in clock ticks.
 fn proc_ticks(pid: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -1328,6 +1343,7 @@ async fn drive(
         wrong_share: args.wrong_share,
         health: args.health,
     });
+    let rss_after_setup = server.pid().and_then(|p| memory(&p.to_string()));
     let ticks = clock_ticks();
     let cpu0 = cpu_snapshot(server.pid());
     let t0 = Instant::now();
@@ -1358,18 +1374,8 @@ async fn drive(
     }
     let elapsed = t0.elapsed();
     let cpu1 = cpu_snapshot(server.pid());
-    let rss = server.pid().and_then(|p| {
-        let st = std::fs::read_to_string(format!("/proc/{p}/status")).ok()?;
-        let kib = |k: &str| -> Option<u64> {
-            st.lines()
-                .find_map(|l| l.strip_prefix(k))?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        };
-        Some((kib("VmRSS:")?, kib("VmHWM:")?))
-    });
+    let rss = server.pid().and_then(|p| memory(&p.to_string()));
+    let driver_rss = memory("self");
     if let Some(e) = failure {
         return Err(e);
     }
@@ -1456,12 +1462,20 @@ async fn drive(
         cpu(cpu0.driver, cpu1.driver),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
+    let mib = |kib: u64| kib as f64 / 1024.0;
     if let Some((now, peak)) = rss {
         println!(
-            "  server RSS    {:.1} MiB at the end, {:.1} MiB at most",
-            now as f64 / 1024.0,
-            peak as f64 / 1024.0
+            "  server RSS    {:.1} MiB at the end, {:.1} MiB at most{}",
+            mib(now),
+            mib(peak),
+            rss_after_setup.map_or(String::new(), |(s, _)| format!(
+                " ({:.1} MiB after the setup)",
+                mib(s)
+            ))
         );
+    }
+    if let Some((_, peak)) = driver_rss {
+        println!("  driver RSS    {:.1} MiB at most", mib(peak));
     }
     if let Some(path) = &args.csv {
         use std::io::Write;
