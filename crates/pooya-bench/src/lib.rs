@@ -4,12 +4,149 @@
 //! Every answer is checked against what the driver knows it must be: a right, unused code must be
 //! approved, a wrong code declined as `wrong_password`, a health probe answered 200. Anything else
 //! — a wrong approval as much as a wrong decline — is an error, never a data point.
+//!
+//! [`HardwareCards`] are the cards of the bulk setup (`--setup pskc`): their numbers and their
+//! hardware tokens' seeds come from the card's index and a key of the run, so the driver keeps
+//! nothing per card, and the PSKC files it imports are made here.
 
+use std::ops::Range;
 use std::time::Duration;
 
-use serde_json::Value;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
 
 pub type Res<T> = Result<T, String>;
+
+/// The TOTP step (= code lifetime) the server is configured with, in seconds: the driver moves the
+/// server's fake clock on by one such step. The bulk setup's hardware tokens get the same step
+/// (their PSKC `TimeInterval`).
+pub const STEP_SECS: u32 = 300;
+
+// ------------------------------------------------------------------ cards of the load
+
+/// `body` (15 digits) and its Luhn check digit.
+pub fn luhn_pan(body: &str) -> String {
+    let sum: u32 = body
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 0 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    format!("{body}{}", (10 - sum % 10) % 10)
+}
+
+/// The card number of card `i` (below 10^9) of a run.
+pub fn card_pan(i: u64) -> String {
+    luhn_pan(&format!("628023{i:09}"))
+}
+
+/// The customer id of card `i`'s holder (one customer per card).
+pub fn customer_id(i: u64) -> String {
+    format!("L{i:07}")
+}
+
+/// The registered mobile number of card `i`'s holder (below 10^7).
+pub fn mobile(i: u64) -> String {
+    format!("0912{i:07}")
+}
+
+/// The serial number of card `i`'s hardware token.
+pub fn token_serial(i: u64) -> String {
+    format!("PB{i:010}")
+}
+
+/// Digits of a hardware token's code: the second password's length (`policy.otp.second_digits`).
+pub const HARDWARE_DIGITS: u8 = 8;
+
+/// Bytes of a hardware token's seed: an HMAC-SHA1 key (RFC 4226 recommends 20).
+pub const HARDWARE_SEED_LEN: usize = 20;
+
+/// The cards of the bulk setup and their TOTP hardware tokens (HMAC-SHA1, [`HARDWARE_DIGITS`]
+/// digits, a [`STEP_SECS`] step): card `i`'s number is [`card_pan`]`(i)` and its token's seed
+/// HMAC-SHA256(run key, `"pooya-bench hardware token"` ‖ `i` as 8 big-endian bytes), cut to
+/// [`HARDWARE_SEED_LEN`] bytes. Only the 32-byte run key is kept (wiped on drop).
+pub struct HardwareCards {
+    key: Zeroizing<[u8; 32]>,
+}
+
+impl HardwareCards {
+    pub fn new(key: [u8; 32]) -> HardwareCards {
+        HardwareCards {
+            key: Zeroizing::new(key),
+        }
+    }
+
+    /// Card `i`'s token seed.
+    pub fn seed(&self, i: u64) -> pooya_otp::OtpKey {
+        let mut m = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&self.key[..])
+            .expect("HMAC takes any key length");
+        m.update(b"pooya-bench hardware token");
+        m.update(&i.to_be_bytes());
+        let mut out: [u8; 32] = m.finalize().into_bytes().into();
+        let key = pooya_otp::OtpKey::from_bytes(&out[..HARDWARE_SEED_LEN]);
+        zeroize::Zeroize::zeroize(&mut out);
+        key
+    }
+
+    /// The tokens' TOTP: a [`STEP_SECS`] step, [`HARDWARE_DIGITS`] digits, HMAC-SHA1.
+    pub fn totp() -> pooya_otp::Totp {
+        let digits = pooya_otp::Digits::new(HARDWARE_DIGITS).expect("8 digits are valid");
+        pooya_otp::Totp::new(STEP_SECS, digits, pooya_otp::Algorithm::Sha1)
+            .expect("a 300 s step is valid")
+    }
+
+    /// Card `i`'s code at `unix_ms`, as its hardware token shows it.
+    pub fn code(&self, i: u64, unix_ms: i64) -> String {
+        Self::totp()
+            .code_at(&self.seed(i), unix_ms)
+            .as_str()
+            .to_owned()
+    }
+
+    /// The body of one `POST /v1/admin/pskc` that gives cards `cards` their tokens: a plain PSKC
+    /// (RFC 6030) `KeyContainer` with one TOTP key package per card, and each token's serial
+    /// assigned to its card's number.
+    pub fn pskc_import(&self, cards: Range<u64>) -> Value {
+        let b64 = &data_encoding::BASE64;
+        let mut xml = String::with_capacity(60 + 480 * (cards.end - cards.start) as usize);
+        xml.push_str(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+             <KeyContainer Version=\"1.0\" xmlns=\"urn:ietf:params:xml:ns:keyprov:pskc\">\n",
+        );
+        let mut assign = serde_json::Map::new();
+        for i in cards {
+            let serial = token_serial(i);
+            let seed = b64.encode(self.seed(i).as_bytes());
+            xml.push_str(&format!(
+                "<KeyPackage><DeviceInfo><Manufacturer>pooya-bench</Manufacturer>\
+                 <SerialNo>{serial}</SerialNo></DeviceInfo>\
+                 <Key Id=\"{serial}\" Algorithm=\"urn:ietf:params:xml:ns:keyprov:pskc:totp\">\
+                 <AlgorithmParameters><Suite>HMAC-SHA1</Suite>\
+                 <ResponseFormat Length=\"{HARDWARE_DIGITS}\" Encoding=\"DECIMAL\"/>\
+                 </AlgorithmParameters><Data><Secret><PlainValue>{}</PlainValue></Secret>\
+                 <TimeInterval><PlainValue>{STEP_SECS}</PlainValue></TimeInterval></Data>\
+                 </Key></KeyPackage>\n",
+                seed
+            ));
+            assign.insert(serial, Value::String(card_pan(i)));
+        }
+        xml.push_str("</KeyContainer>\n");
+        json!({"pskc": xml, "assign": assign})
+    }
+}
 
 /// What the driver knows a request's answer must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -304,6 +441,36 @@ fn xml(t: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn card_numbers_pass_luhn() {
+        assert_eq!(luhn_pan("628023123456789"), "6280231234567898");
+        // Every number of a run passes the Luhn check (sum of the digits, every second one from
+        // the right doubled, is a multiple of 10) and is unique.
+        let luhn_ok = |pan: &str| {
+            let sum: u32 = pan
+                .bytes()
+                .rev()
+                .enumerate()
+                .map(|(i, b)| {
+                    let d = u32::from(b - b'0');
+                    match (i % 2, d * 2) {
+                        (0, _) => d,
+                        (_, x) if x > 9 => x - 9,
+                        (_, x) => x,
+                    }
+                })
+                .sum();
+            sum % 10 == 0
+        };
+        for i in [0, 1, 9, 12_345, 999_999, 9_999_999, 999_999_999] {
+            let pan = card_pan(i);
+            assert_eq!(pan.len(), 16);
+            assert!(pan.starts_with("628023"));
+            assert!(luhn_ok(&pan), "{i}");
+        }
+        assert_ne!(card_pan(1), card_pan(10));
+    }
 
     #[test]
     fn judging_answers() {

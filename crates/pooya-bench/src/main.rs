@@ -4,8 +4,9 @@
 //! ```sh
 //! cargo build --release -p pooya -p pooya-bench       # the server binary it starts, and itself
 //! $CARGO_TARGET_DIR/release/pooya-bench \
-//!     [--database-url postgres://USER@HOST/DB] [--cards N] [--connections C] [--seconds T] \
-//!     [--pool-size P] [--wrong-share F] [--target verify|health] [--csv FILE] [--label TEXT]
+//!     [--database-url postgres://USER@HOST/DB] [--cards N] [--setup enroll|pskc] \
+//!     [--connections C] [--seconds T] [--pool-size P] [--wrong-share F] \
+//!     [--target verify|health] [--csv FILE] [--label TEXT]
 //! $CARGO_TARGET_DIR/release/pooya-bench chart FILE.csv OUT.svg   # the chart of BENCHMARKS.md
 //! ```
 //!
@@ -17,16 +18,30 @@
 //! SPAKE2 client library, so the driver knows every token's seed without any public endpoint being
 //! weakened. Static secrets use a cheap Argon2 cost; only setup and wrong codes hash them.
 //!
+//! That costs a few ms per card, too much for 10^5 or 10^6 cards: `--setup pskc` (the bulk setup;
+//! never chosen by itself: the default stays `enroll`, which drives both passwords, and only
+//! prints a note pointing here above 20 000 cards, as the two loads differ) registers the
+//! N customers and cards at the branch over 16 connections, then imports a TOTP hardware token for
+//! each through the admin PSKC import (`POST /v1/admin/pskc`, plain RFC 6030 files of 2 000 key
+//! packages, two requests at once; the bench server's `[server] max_body_bytes` is raised to
+//! 4 MiB for them). Token `i`'s seed is HMAC-SHA256 of the index under a random key of the run
+//! (`pooya_bench::HardwareCards`), and card `i`'s number comes from `i` too, so the driver keeps
+//! nothing per card. A hardware token is the card's second password only (8 digits, HMAC-SHA1,
+//! the same 300 s step as the server's codes, so the clock stepping below holds); the first
+//! password of such a card is the static PIN, so the load of this setup is second passwords
+//! only, one per card and step.
+//!
 //! Then C workers, each with its own keep-alive HTTP connection, send `POST /v1/verify` for T
 //! seconds, every request with a RIGHT, UNUSED dynamic password (first or second) of a card, on a
 //! transaction id of its own — or, for a share F of the requests, a WRONG code of that card. A code
 //! is good once per card, kind and TOTP step, so the server runs on its test-only fake clock
 //! (`--unsafe-fake-clock`) standing in the middle of a 300 s step: when every card has given its
-//! two answers of the step, the driver waits for the requests in flight, moves the clock one step
-//! on (`POST /v1/test/clock`, admin key) and goes on. The lockout window is set shorter than a step
-//! (`[policy.lockout] window_secs = 200`), so a card's wrong codes of one step (two at most) never
-//! lock it. The per-address limit on `/v1/app/*` is off (`[limits] app_per_ip` burst 0): every
-//! holder of the setup enrolls from the one loopback address.
+//! answers of the step (two with app tokens, one with hardware tokens), the driver waits for the
+//! requests in flight, moves the clock one step on (`POST /v1/test/clock`, admin key) and goes on.
+//! The lockout window is set shorter than a step (`[policy.lockout] window_secs = 200`), so a
+//! card's wrong codes of one step (two at most) never lock it. The per-address limit on
+//! `/v1/app/*` is off (`[limits] app_per_ip` burst 0): every holder of the setup enrolls from the
+//! one loopback address.
 //!
 //! Every answer is checked (`pooya_bench::judge`): a right code must be approved, a wrong one
 //! declined as `wrong_password`; anything else — a wrong approval as much as a wrong decline — is
@@ -40,23 +55,57 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pooya_bench::{micros, percentile, send_and_judge, Expect, Request, Res, Series};
+use pooya_bench::{
+    card_pan, customer_id, micros, mobile, percentile, send_and_judge, Expect, HardwareCards,
+    Request, Res, Series,
+};
 use pooya_enroll::{b64_decode, b64_encode, ClientEnrollment};
 use serde_json::{json, Value};
 
 /// The TOTP step (= code lifetime) the server is configured with, in seconds.
-const STEP_SECS: i64 = 300;
+const STEP_SECS: i64 = pooya_bench::STEP_SECS as i64;
 const STEP_MS: i64 = STEP_SECS * 1000;
-/// Cards are set up by this many concurrent holders at most.
+/// Cards are set up (enrolled, or registered at the branch) by this many concurrent holders at
+/// most.
 const SETUP_CONCURRENCY: usize = 16;
+/// The bulk setup imports this many hardware tokens per PSKC file (about 510 bytes each in the
+/// request, key package and assignment, so 2 000 make about 1 MB) …
+const PSKC_CHUNK: u64 = 2_000;
+/// … this many files at once …
+const PSKC_CONCURRENCY: usize = 2;
+/// … under this body limit (`[server] max_body_bytes` of the bench server's config).
+const PSKC_MAX_BODY: usize = 4 << 20;
+/// Above this many cards, `--setup enroll` warns that `--setup pskc` would be much faster.
+const ENROLL_HINT_CARDS: usize = 20_000;
 const PIN: &str = "1234";
 const STATIC_SECOND: &str = "55555";
 
 // ------------------------------------------------------------------ command line
 
+/// How the cards are set up (`--setup`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Setup {
+    /// Branch registration, ATM activation and SPAKE2 app enrollment of every card: app tokens,
+    /// both passwords dynamic.
+    Enroll,
+    /// Branch registration, then TOTP hardware tokens imported in bulk through the admin PSKC
+    /// import: the second password dynamic, the first the static PIN (not driven).
+    Pskc,
+}
+
+impl Setup {
+    fn name(self) -> &'static str {
+        match self {
+            Setup::Enroll => "enroll",
+            Setup::Pskc => "pskc",
+        }
+    }
+}
+
 struct Args {
     database_url: Option<String>,
     cards: usize,
+    setup: Setup,
     connections: usize,
     seconds: f64,
     pool_size: Option<u32>,
@@ -67,7 +116,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: pooya-bench [--database-url postgres://…] [--cards N (200)] \
-     [--connections C (32)] [--seconds T (10)] [--pool-size P (server default)] \
+     [--setup enroll|pskc (enroll)] [--connections C (32)] [--seconds T (10)] [--pool-size P (server default)] \
      [--wrong-share F (0)] [--target verify|health] [--csv FILE (append one line)] \
      [--label TEXT (the csv line's series)]\n       pooya-bench chart FILE.csv OUT.svg";
 
@@ -75,6 +124,7 @@ fn parse_args() -> Res<Args> {
     let mut a = Args {
         database_url: None,
         cards: 200,
+        setup: Setup::Enroll,
         connections: 32,
         seconds: 10.0,
         pool_size: None,
@@ -130,6 +180,11 @@ fn parse_args() -> Res<Args> {
                     .filter(|s: &f64| (0.0..=1.0).contains(s))
                     .ok_or_else(|| bad(&v))?;
             }
+            "--setup" => match value()?.as_str() {
+                "enroll" => a.setup = Setup::Enroll,
+                "pskc" => a.setup = Setup::Pskc,
+                v => return Err(bad(v)),
+            },
             "--target" => match value()?.as_str() {
                 "verify" => a.health = false,
                 "health" => a.health = true,
@@ -139,6 +194,10 @@ fn parse_args() -> Res<Args> {
             "--label" => a.label = Some(value()?),
             _ => return Err(format!("unknown argument {flag:?}\n{USAGE}")),
         }
+    }
+    if a.cards >= 10_000_000 {
+        // Card numbers, customer ids and mobile numbers are made of the index's digits.
+        return Err(format!("--cards: at most 9999999\n{USAGE}"));
     }
     if let Some(u) = &a.database_url {
         if !(u.starts_with("postgres://") || u.starts_with("postgresql://")) {
@@ -468,27 +527,49 @@ fn first_digit_run(text: &str, n: usize) -> Option<String> {
 
 // ------------------------------------------------------------------ cards
 
-/// `body` (15 digits) and its Luhn check digit.
-fn luhn_pan(body: &str) -> String {
-    let sum: u32 = body
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 0 {
-                let x = d * 2;
-                if x > 9 {
-                    x - 9
-                } else {
-                    x
-                }
-            } else {
-                d
+/// The cards of the load.
+enum Cards {
+    /// `--setup enroll` (and `--target health`, with none): each card as its holder's app holds
+    /// it.
+    Enrolled(Vec<Card>),
+    /// `--setup pskc`: cards `0..n`, everything derived from the index and the run key.
+    Hardware { n: usize, tokens: HardwareCards },
+}
+
+impl Cards {
+    fn len(&self) -> usize {
+        match self {
+            Cards::Enrolled(c) => c.len(),
+            Cards::Hardware { n, .. } => *n,
+        }
+    }
+
+    /// The dynamic passwords each card gives in every step (`true`: the second): an app token
+    /// makes both; a hardware token only the second (the first password of such a card is the
+    /// static PIN, which no load should hash over and over).
+    fn kinds(&self) -> &'static [bool] {
+        match self {
+            Cards::Enrolled(_) => &[false, true],
+            Cards::Hardware { .. } => &[true],
+        }
+    }
+
+    fn pan(&self, i: usize) -> String {
+        match self {
+            Cards::Enrolled(c) => c[i].pan.clone(),
+            Cards::Hardware { .. } => card_pan(i as u64),
+        }
+    }
+
+    fn code(&self, i: usize, second: bool, unix_ms: i64) -> String {
+        match self {
+            Cards::Enrolled(c) => c[i].code(second, unix_ms),
+            Cards::Hardware { tokens, .. } => {
+                assert!(second, "a hardware token makes second passwords only");
+                tokens.code(i as u64, unix_ms)
             }
-        })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
+        }
+    }
 }
 
 /// An enrolled card as the holder's app holds it.
@@ -518,17 +599,11 @@ struct Keys {
     switch: String,
 }
 
-/// Branch registration, ATM activation, and the app's enrollment of card `i`.
-async fn set_up_card(
-    http: &reqwest::Client,
-    base: &str,
-    keys: &Keys,
-    outbox: &Outbox,
-    i: usize,
-) -> Res<Card> {
-    let customer = format!("L{i:07}");
-    let mobile = format!("0912{i:07}");
-    let pan = luhn_pan(&format!("628023{i:09}"));
+/// Branch registration of card `i` and its holder (a customer of its own).
+async fn register_card(http: &reqwest::Client, base: &str, keys: &Keys, i: usize) -> Res<()> {
+    let customer = customer_id(i as u64);
+    let mobile = mobile(i as u64);
+    let pan = card_pan(i as u64);
     expect(
         http,
         &format!("{base}/v1/customers"),
@@ -546,6 +621,20 @@ async fn set_up_card(
         201,
     )
     .await?;
+    Ok(())
+}
+
+/// Branch registration, ATM activation, and the app's enrollment of card `i`.
+async fn set_up_card(
+    http: &reqwest::Client,
+    base: &str,
+    keys: &Keys,
+    outbox: &Outbox,
+    i: usize,
+) -> Res<Card> {
+    let mobile = mobile(i as u64);
+    let pan = card_pan(i as u64);
+    register_card(http, base, keys, i).await?;
     let v = expect(
         http,
         &format!("{base}/v1/atm/activate-app"),
@@ -661,6 +750,93 @@ async fn set_up_cards(
     Ok(cards.into_iter().map(|(_, c)| c).collect())
 }
 
+/// `--setup pskc`: cards `0..n` registered at the branch over [`SETUP_CONCURRENCY`] connections,
+/// then their TOTP hardware tokens imported, [`PSKC_CHUNK`] a file, [`PSKC_CONCURRENCY`] files at
+/// once. Returns the time each phase took.
+async fn set_up_hardware_cards(
+    base: &str,
+    keys: Arc<Keys>,
+    n: usize,
+) -> Res<(Cards, Duration, Duration)> {
+    let t0 = Instant::now();
+    let http = new_client(SETUP_CONCURRENCY)?;
+    let next = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..SETUP_CONCURRENCY.min(n) {
+        let (http, base, keys, next, done) = (
+            http.clone(),
+            base.to_owned(),
+            keys.clone(),
+            next.clone(),
+            done.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return Ok::<_, String>(());
+                }
+                register_card(&http, &base, &keys, i).await?;
+                let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if n >= 100 && d % (n / 4) == 0 {
+                    eprintln!("  {d}/{n} cards registered");
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| format!("setup task: {e}"))??;
+    }
+    let registration = t0.elapsed();
+
+    let t1 = Instant::now();
+    let tokens = Arc::new(HardwareCards::new(pooya_issuer::keys::random_bytes()));
+    let chunks = (n as u64).div_ceil(PSKC_CHUNK);
+    let next = Arc::new(AtomicUsize::new(0));
+    let imported = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..PSKC_CONCURRENCY.min(chunks as usize) {
+        let (http, url, admin, tokens, next, imported) = (
+            http.clone(),
+            format!("{base}/v1/admin/pskc"),
+            keys.admin.clone(),
+            tokens.clone(),
+            next.clone(),
+            imported.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let c = next.fetch_add(1, Ordering::Relaxed) as u64;
+                if c >= chunks {
+                    return Ok::<_, String>(());
+                }
+                let range = c * PSKC_CHUNK..((c + 1) * PSKC_CHUNK).min(n as u64);
+                let want = (range.end - range.start) as usize;
+                let body = tokens.pskc_import(range.clone());
+                let v = expect(&http, &url, Some(&admin), body, 200)
+                    .await
+                    .map_err(|e| format!("importing the tokens of cards {range:?}: {e}"))?;
+                if v["imported"].as_u64() != Some(want as u64) {
+                    return Err(format!(
+                        "importing the tokens of cards {range:?}: the server answered {v}"
+                    ));
+                }
+                let before = imported.fetch_add(want, Ordering::Relaxed);
+                if n >= 4 * PSKC_CHUNK as usize && (before + want) * 4 / n > before * 4 / n {
+                    eprintln!("  {}/{n} hardware tokens imported", before + want);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| format!("import task: {e}"))??;
+    }
+    // Every task is done: the run key is the driver's alone again.
+    let tokens = Arc::try_unwrap(tokens).map_err(|_| "an import task still holds the run key")?;
+    Ok((Cards::Hardware { n, tokens }, registration, t1.elapsed()))
+}
+
 // ------------------------------------------------------------------ the load
 
 /// The server's (fake, standing) time; moved only with every request of the step answered.
@@ -685,10 +861,11 @@ struct WorkerReport {
 struct Shared {
     base: String,
     keys: Arc<Keys>,
-    cards: Vec<Card>,
+    cards: Cards,
     round: tokio::sync::RwLock<Round>,
-    /// Index of the next (card, kind) of this round: `i % N` is the card; `i < N` the first
-    /// password, `N <= i < 2N` the second.
+    /// Index of the next (card, kind) of this round: `i % N` is the card, `Cards::kinds()[i / N]`
+    /// the kind (app tokens: `i < N` the first password, `N <= i < 2N` the second; hardware
+    /// tokens: the second only, `i < N`).
     next: AtomicUsize,
     deadline: Instant,
     wrong_share: f64,
@@ -698,6 +875,7 @@ struct Shared {
 async fn worker(w: usize, sh: Arc<Shared>) -> Res<WorkerReport> {
     let http = new_client(1)?;
     let n = sh.cards.len();
+    let kinds = sh.cards.kinds();
     let verify_url = format!("{}/v1/verify", sh.base);
     let health_url = format!("{}/v1/health", sh.base);
     let clock_url = format!("{}/v1/test/clock", sh.base);
@@ -713,8 +891,8 @@ async fn worker(w: usize, sh: Arc<Shared>) -> Res<WorkerReport> {
         }
         let round = sh.round.read().await;
         let i = sh.next.fetch_add(1, Ordering::Relaxed);
-        if i >= 2 * n {
-            // Every card gave both its codes of this step: move the clock once all requests in
+        if i >= kinds.len() * n {
+            // Every card gave its codes of this step: move the clock once all requests in
             // flight are answered (the write lock waits for them).
             let seen = round.number;
             drop(round);
@@ -743,16 +921,16 @@ async fn worker(w: usize, sh: Arc<Shared>) -> Res<WorkerReport> {
             }
             continue;
         }
-        let card = &sh.cards[i % n];
-        let second = i >= n;
-        let right = card.code(second, round.now_ms);
+        let card = i % n;
+        let second = kinds[i / n];
+        let right = sh.cards.code(card, second, round.now_ms);
         let wrong = pooya_bench::is_wrong(i as u64, round.number, sh.wrong_share);
         let (password, want) = if wrong {
             // Never the static PIN (with `static_pin_with_dynamic` it is approved) nor a code of
             // the ten steps before this one (the server answers those `expired_password` or
             // `replayed`).
             let mut avoid = vec![PIN.to_owned()];
-            avoid.extend((1..=10).map(|k| card.code(second, round.now_ms - k * STEP_MS)));
+            avoid.extend((1..=10).map(|k| sh.cards.code(card, second, round.now_ms - k * STEP_MS)));
             (
                 pooya_bench::wrong_code(&right, &avoid),
                 Expect::WrongPassword,
@@ -762,7 +940,7 @@ async fn worker(w: usize, sh: Arc<Shared>) -> Res<WorkerReport> {
         };
         seq += 1;
         let body = json!({
-            "pan": card.pan,
+            "pan": sh.cards.pan(card),
             "kind": if second { "second" } else { "first" },
             "password": password,
             "txn": {"id": format!("w{w}r{}n{seq}", round.number), "amount": 1_250_000,
@@ -821,6 +999,20 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
+/// (VmRSS, VmHWM) of a process, in KiB.
+fn memory(pid: &str) -> Option<(u64, u64)> {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib = |k: &str| -> Option<u64> {
+        st.lines()
+            .find_map(|l| l.strip_prefix(k))?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    Some((kib("VmRSS:")?, kib("VmHWM:")?))
+}
+
 /// utime + stime of a process, in clock ticks.
 fn proc_ticks(pid: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -875,6 +1067,10 @@ fn cpu_snapshot(server_pid: Option<u32>) -> CpuSnapshot {
 }
 
 // ------------------------------------------------------------------ main
+
+fn per_card_ms(d: Duration, cards: usize) -> f64 {
+    d.as_secs_f64() * 1000.0 / cards.max(1) as f64
+}
 
 /// `chart FILE.csv OUT.svg`: throughput against connections, one line per label, from the lines
 /// `--csv` appended (`label,store,target,cards,connections,seconds,rate,p50,p90,p99,p999,errors`).
@@ -952,7 +1148,6 @@ fn main() -> std::process::ExitCode {
 
 /// Runs everything; `Ok(false)` when the load met errors.
 async fn run(args: Args) -> Res<bool> {
-    assert_eq!(luhn_pan("628023123456789"), "6280231234567898");
     let bin = server_binary()?;
     let work = tempfile::Builder::new()
         .prefix("pooya-load-")
@@ -965,8 +1160,16 @@ async fn run(args: Args) -> Res<bool> {
          [policy.lockout]\nwindow_secs = 200\n\n\
          [limits]\napp_per_ip = {{ burst = 0, per_secs = 60 }}\n"
     );
+    let mut server_section = String::new();
     if let Some(p) = args.pool_size {
-        config.push_str(&format!("\n[server]\npool_size = {p}\n"));
+        server_section.push_str(&format!("pool_size = {p}\n"));
+    }
+    if args.setup == Setup::Pskc && !args.health {
+        // A PSKC file of PSKC_CHUNK tokens is far over the default 64 KiB.
+        server_section.push_str(&format!("max_body_bytes = {PSKC_MAX_BODY}\n"));
+    }
+    if !server_section.is_empty() {
+        config.push_str(&format!("\n[server]\n{server_section}"));
     }
     std::fs::write(work.path().join("pooya.toml"), &config).map_err(|e| e.to_string())?;
 
@@ -1033,22 +1236,62 @@ async fn drive(
     });
     println!("pooya-bench");
     println!("  server        {base} ({store})");
+    let mut setup_detail = String::new();
     let cards = if args.health {
         println!(
             "  load          GET /v1/health, {} connections, {} s",
             args.connections, args.seconds
         );
-        Vec::new()
+        Cards::Enrolled(Vec::new())
     } else {
         println!(
-            "  load          {} cards, {} connections, {} s, {:.0}% wrong codes",
+            "  load          {} cards ({}), {} connections, {} s, {:.0}% wrong codes",
             args.cards,
+            match args.setup {
+                Setup::Enroll => "app tokens: first and second passwords",
+                Setup::Pskc => "TOTP hardware tokens: second passwords",
+            },
             args.connections,
             args.seconds,
             args.wrong_share * 100.0
         );
-        eprintln!("setting up {} cards …", args.cards);
-        set_up_cards(&base, keys.clone(), outbox, args.cards).await?
+        match args.setup {
+            Setup::Enroll => {
+                if args.cards > ENROLL_HINT_CARDS {
+                    eprintln!(
+                        "note: enrolling costs a few ms per card; `--setup pskc` sets up large \
+                         counts much faster (hardware tokens, second passwords only)"
+                    );
+                }
+                eprintln!("setting up {} cards (enrollment) …", args.cards);
+                let t = Instant::now();
+                let cards = set_up_cards(&base, keys.clone(), outbox, args.cards).await?;
+                setup_detail = format!(
+                    "{} registrations, ATM activations, enrollments: {:.2} ms per card",
+                    args.cards,
+                    per_card_ms(t.elapsed(), args.cards)
+                );
+                Cards::Enrolled(cards)
+            }
+            Setup::Pskc => {
+                eprintln!(
+                    "setting up {} cards (branch registration, PSKC import) …",
+                    args.cards
+                );
+                let (cards, reg, import) =
+                    set_up_hardware_cards(&base, keys.clone(), args.cards).await?;
+                setup_detail = format!(
+                    "{} registrations {:.2} s ({:.3} ms per card), hardware tokens imported \
+                     {:.2} s ({:.3} ms per card)",
+                    args.cards,
+                    reg.as_secs_f64(),
+                    per_card_ms(reg, args.cards),
+                    import.as_secs_f64(),
+                    per_card_ms(import, args.cards)
+                );
+                cards
+            }
+        }
     };
 
     // Stand the fake clock in the middle of a step: no neighbouring step is inside the tolerance.
@@ -1074,11 +1317,18 @@ async fn drive(
     .await?;
     drop(http);
     let setup = t_setup.elapsed();
-    println!(
-        "  setup         {:.2} s (server start, {} registrations, ATM activations, enrollments)",
-        setup.as_secs_f64(),
-        args.cards
-    );
+    if args.health {
+        println!(
+            "  setup         {:.2} s (server start; no cards for --target health)",
+            setup.as_secs_f64()
+        );
+    } else {
+        println!(
+            "  setup         {:.2} s in all, server start included (--setup {}: {setup_detail})",
+            setup.as_secs_f64(),
+            args.setup.name(),
+        );
+    }
 
     let shared = Arc::new(Shared {
         base: base.clone(),
@@ -1093,6 +1343,7 @@ async fn drive(
         wrong_share: args.wrong_share,
         health: args.health,
     });
+    let rss_after_setup = server.pid().and_then(|p| memory(&p.to_string()));
     let ticks = clock_ticks();
     let cpu0 = cpu_snapshot(server.pid());
     let t0 = Instant::now();
@@ -1123,18 +1374,8 @@ async fn drive(
     }
     let elapsed = t0.elapsed();
     let cpu1 = cpu_snapshot(server.pid());
-    let rss = server.pid().and_then(|p| {
-        let st = std::fs::read_to_string(format!("/proc/{p}/status")).ok()?;
-        let kib = |k: &str| -> Option<u64> {
-            st.lines()
-                .find_map(|l| l.strip_prefix(k))?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        };
-        Some((kib("VmRSS:")?, kib("VmHWM:")?))
-    });
+    let rss = server.pid().and_then(|p| memory(&p.to_string()));
+    let driver_rss = memory("self");
     if let Some(e) = failure {
         return Err(e);
     }
@@ -1221,12 +1462,20 @@ async fn drive(
         cpu(cpu0.driver, cpu1.driver),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
+    let mib = |kib: u64| kib as f64 / 1024.0;
     if let Some((now, peak)) = rss {
         println!(
-            "  server RSS    {:.1} MiB at the end, {:.1} MiB at most",
-            now as f64 / 1024.0,
-            peak as f64 / 1024.0
+            "  server RSS    {:.1} MiB at the end, {:.1} MiB at most{}",
+            mib(now),
+            mib(peak),
+            rss_after_setup.map_or(String::new(), |(s, _)| format!(
+                " ({:.1} MiB after the setup)",
+                mib(s)
+            ))
         );
+    }
+    if let Some((_, peak)) = driver_rss {
+        println!("  driver RSS    {:.1} MiB at most", mib(peak));
     }
     if let Some(path) = &args.csv {
         use std::io::Write;
@@ -1236,10 +1485,10 @@ async fn drive(
             "sqlite"
         };
         let target = if args.health { "health" } else { "verify" };
-        let label = args
-            .label
-            .clone()
-            .unwrap_or_else(|| format!("{store_name} {target}"));
+        let label = args.label.clone().unwrap_or_else(|| match args.setup {
+            Setup::Pskc if !args.health => format!("{store_name} {target} (hardware tokens)"),
+            _ => format!("{store_name} {target}"),
+        });
         let line = format!(
             "{label},{store_name},{target},{},{},{secs:.2},{rate:.0},{:.2},{:.2},{:.2},{:.2},{errors}\n",
             if args.health { 0 } else { args.cards },
