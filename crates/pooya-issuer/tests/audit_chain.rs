@@ -340,6 +340,46 @@ async fn concurrent_commits_keep_the_chain() {
     }
 }
 
+/// Commits that lose their race inside a batch (the same card at the same version) leave no link
+/// behind: the winners' records chain on, with no gap and no fork.
+#[tokio::test]
+async fn the_losers_of_a_batch_leave_no_link() {
+    for b in backends().await {
+        let k = keys(1);
+        fill(&b.store, &k, 0).await;
+        let h1 = b.store.card("h1").await.unwrap().unwrap();
+        let h2 = b.store.card("h2").await.unwrap().unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..30i64 {
+            let (store, k) = (&b.store, k.clone());
+            let mut c = if i % 3 == 0 { h2.clone() } else { h1.clone() };
+            c.svc.failures.push(i);
+            tasks.push(async move {
+                store
+                    .commit(Commit {
+                        cards: vec![c],
+                        audit: vec![rec(100 + i, "verify")],
+                        audit_key: Some(k),
+                        ..Commit::default()
+                    })
+                    .await
+            });
+        }
+        let results = futures_join_all(tasks).await;
+        let won = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(won, 2, "{}: one winner per card: {results:?}", b.name);
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Ok(()) | Err(StoreError::Conflict))),
+            "{}: {results:?}",
+            b.name
+        );
+        assert_eq!(verify(&b.store, &k).await, Ok(4), "{}", b.name);
+        assert_eq!(all(&b.store).await.len(), 4, "{}", b.name);
+    }
+}
+
 /// `join_all` without the futures crate: each future on its own task would need 'static, so
 /// poll them together on this task.
 async fn futures_join_all<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {

@@ -318,14 +318,15 @@ fn write_batch(conn: &Connection, batch: &[Job]) -> Vec<Result<(), StoreError>> 
         // IMMEDIATE: the write lock now, so no statement of the batch meets a busy database
         // halfway (another process's writer waits, or makes this wait, at the start).
         run(conn, "BEGIN IMMEDIATE")?;
+        let mut heads = AuditHeads::default();
         if let [(c, _)] = batch {
             // Alone: no savepoint needed; its error rolls the transaction back.
-            apply_commit(conn, c)?;
+            apply_commit(conn, c, &mut heads)?;
             results.push(Ok(()));
         } else {
             for (c, _) in batch {
                 run(conn, "SAVEPOINT pooya_commit")?;
-                match apply_commit(conn, c) {
+                match apply_commit(conn, c, &mut heads) {
                     Ok(()) => results.push(Ok(())),
                     Err(e) => {
                         run(conn, "ROLLBACK TO pooya_commit")?;
@@ -335,6 +336,7 @@ fn write_batch(conn: &Connection, batch: &[Job]) -> Vec<Result<(), StoreError>> 
                 run(conn, "RELEASE pooya_commit")?;
             }
         }
+        heads.write(conn)?;
         run(conn, "COMMIT")
     })();
     match outcome {
@@ -376,7 +378,7 @@ fn conflict() -> StoreError {
 
 /// Writes one [`Commit`] on `conn` (inside a transaction or a savepoint): everything or an error.
 /// The same statements as the sqlx code, in the same order.
-fn apply_commit(conn: &Connection, c: &Commit) -> Result<(), StoreError> {
+fn apply_commit(conn: &Connection, c: &Commit, heads: &mut AuditHeads) -> Result<(), StoreError> {
     let now = commit_time(c);
     for u in &c.new_customers {
         exec(
@@ -484,37 +486,84 @@ fn apply_commit(conn: &Connection, c: &Commit) -> Result<(), StoreError> {
             .audit_key
             .as_ref()
             .ok_or_else(|| corrupt("audit records given without the audit key (a bug): refused"))?;
-        append_audit(conn, keys, crate::audit::lane_of(c), &c.audit)?;
+        append_audit(conn, keys, heads, crate::audit::lane_of(c), &c.audit)?;
     }
     Ok(())
 }
 
-/// Appends `records` to `lane` of the audit chain: the writer thread is SQLite's one writer, so
-/// the head read here cannot change before the update below.
+/// The audit lanes' heads as a batch moves them: each lane's head row is read once per batch,
+/// when first needed, and written once, before COMMIT. The writer thread holds SQLite's write
+/// lock for the whole batch (`BEGIN IMMEDIATE`), so no one else moves a head meanwhile.
+#[derive(Default)]
+struct AuditHeads {
+    /// (head as read, head now) per lane touched.
+    lanes: Vec<(crate::audit::AuditHead, crate::audit::AuditHead)>,
+}
+
+impl AuditHeads {
+    fn get(
+        &mut self,
+        conn: &Connection,
+        lane: i64,
+    ) -> Result<&mut crate::audit::AuditHead, StoreError> {
+        let i = match self.lanes.iter().position(|(read, _)| read.lane == lane) {
+            Some(i) => i,
+            None => {
+                let head = conn
+                    .prepare_cached("SELECT seq, mac FROM audit_chains WHERE lane = $1")
+                    .and_then(|mut s| {
+                        bind(&mut s, values![lane])?;
+                        let mut rows = s.raw_query();
+                        rows.next()?
+                            .map(|r| {
+                                Ok(crate::audit::AuditHead {
+                                    lane,
+                                    seq: r.get(0)?,
+                                    mac: r.get(1)?,
+                                })
+                            })
+                            .transpose()
+                    })
+                    .map_err(unavailable)?
+                    .ok_or_else(|| corrupt(format!("audit lane {lane} has no head row")))?;
+                self.lanes.push((head.clone(), head));
+                self.lanes.len() - 1
+            }
+        };
+        Ok(&mut self.lanes[i].1)
+    }
+
+    /// Writes the heads that moved, each guarded by the head it was read at.
+    fn write(&self, conn: &Connection) -> Result<(), StoreError> {
+        for (read, now) in &self.lanes {
+            if now.seq == read.seq {
+                continue;
+            }
+            let n = exec(
+                conn,
+                UPDATE_AUDIT_HEAD,
+                values![now.seq, now.mac, read.lane, read.seq],
+                conflict,
+            )?;
+            if n != 1 {
+                return Err(StoreError::Conflict);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Appends `records` to `lane` of the audit chain. Comes last in a commit: the lane's head moves
+/// (in memory, written by [`AuditHeads::write`]) only when every record is in.
 fn append_audit(
     conn: &Connection,
     keys: &crate::keys::Keyring,
+    heads: &mut AuditHeads,
     lane: i64,
     records: &[AuditRecord],
 ) -> Result<(), StoreError> {
-    let head = conn
-        .prepare_cached("SELECT seq, mac FROM audit_chains WHERE lane = $1")
-        .and_then(|mut s| {
-            bind(&mut s, values![lane])?;
-            let mut rows = s.raw_query();
-            rows.next()?
-                .map(|r| {
-                    Ok(crate::audit::AuditHead {
-                        lane,
-                        seq: r.get(0)?,
-                        mac: r.get(1)?,
-                    })
-                })
-                .transpose()
-        })
-        .map_err(unavailable)?
-        .ok_or_else(|| corrupt(format!("audit lane {lane} has no head row")))?;
-    let (links, new_head) = crate::audit::append(keys, &head, records);
+    let head = heads.get(conn, lane)?;
+    let (links, new_head) = crate::audit::append(keys, head, records);
     for (a, (seq, mac)) in records.iter().zip(links) {
         exec(
             conn,
@@ -532,15 +581,7 @@ fn append_audit(
             conflict,
         )?;
     }
-    let n = exec(
-        conn,
-        UPDATE_AUDIT_HEAD,
-        values![new_head.seq, new_head.mac, lane, head.seq],
-        conflict,
-    )?;
-    if n != 1 {
-        return Err(StoreError::Conflict);
-    }
+    *head = new_head;
     Ok(())
 }
 
