@@ -465,8 +465,58 @@ fn txn_binding(txn: &Transaction, keys: &Keyring) -> Vec<u8> {
     )
 }
 
+/// The associated data binding a sealed value to its row: `pooya/v1/{kind}/{pan_hash}/{id}`.
 fn b64_aad(kind: &str, pan_hash: &str, id: &str) -> Vec<u8> {
-    format!("pooya/v1/{kind}/{pan_hash}/{id}").into_bytes()
+    const PREFIX: &[u8] = b"pooya/v1/";
+    // One allocation of the exact size (this runs on every verification).
+    let mut aad = Vec::with_capacity(PREFIX.len() + kind.len() + pan_hash.len() + id.len() + 2);
+    aad.extend_from_slice(PREFIX);
+    aad.extend_from_slice(kind.as_bytes());
+    aad.push(b'/');
+    aad.extend_from_slice(pan_hash.as_bytes());
+    aad.push(b'/');
+    aad.extend_from_slice(id.as_bytes());
+    aad
+}
+
+/// R3, R19: the TOTP decision over the steps the verifier accepts at `now` with tolerance `tol`
+/// (ms): `Ok(step)`, the typed code is the code of `step`, later than `last` (the last step
+/// used); otherwise `Replayed` (the code of a step not after `last`), `ExpiredPassword` (the
+/// code of one of the ten steps before the window) or `WrongPassword`. Every step of the window
+/// is looked at, no early exit: the time taken says nothing. `key` is keyed once for all steps.
+fn decide_totp(
+    totp: &pooya_otp::Totp,
+    key: &pooya_otp::HotpKey,
+    typed: &str,
+    now: i64,
+    tol: i64,
+    last: Option<u64>,
+) -> Result<u64, Verdict> {
+    let window = totp.accepted_steps(now, tol);
+    let mut verdict = Err(Verdict::WrongPassword);
+    for step in window.clone() {
+        if totp.code_at_step_with(key, step).matches(typed) {
+            verdict = if last.is_some_and(|l| step <= l) {
+                Err(Verdict::Replayed)
+            } else {
+                Ok(step)
+            };
+        }
+    }
+    if verdict == Err(Verdict::WrongPassword) {
+        // A code of one of the last ten steps before the window: expired, not merely wrong.
+        let low = *window.start();
+        for step in low.saturating_sub(10)..low {
+            if totp.code_at_step_with(key, step).matches(typed) {
+                verdict = if last.is_some_and(|l| step <= l) {
+                    Err(Verdict::Replayed)
+                } else {
+                    Err(Verdict::ExpiredPassword)
+                };
+            }
+        }
+    }
+    verdict
 }
 
 fn in_window(times: &[i64], now: i64, window_ms: i64) -> usize {
@@ -580,10 +630,13 @@ impl CardRecord {
         now >= self.expiry.expires_at_ms()
     }
 
+    /// The live app token and its `kind` password key, keyed for its algorithm (only the key of
+    /// that kind is derived from the seed).
     fn token_otp(
         &self,
+        kind: PasswordKind,
         keys: &Keyring,
-    ) -> Option<(pooya_otp::PasswordKeys, &AppToken, pooya_otp::Algorithm)> {
+    ) -> Option<(pooya_otp::HotpKey, &AppToken, pooya_otp::Algorithm)> {
         let t = self.svc.token.as_ref()?;
         if self.svc.mode != Mode::App || self.svc.locked {
             return None;
@@ -592,7 +645,12 @@ impl CardRecord {
             .open(&b64_aad("seed", &self.pan_hash, &t.id), &t.seed_sealed)
             .ok()?;
         let alg = t.algorithm.parse().ok()?;
-        Some((pooya_otp::derive_password_keys(&seed), t, alg))
+        let info = match kind {
+            PasswordKind::First => pooya_otp::FIRST_PASSWORD_INFO,
+            PasswordKind::Second => pooya_otp::SECOND_PASSWORD_INFO,
+        };
+        let key = pooya_otp::derive_password_key(&seed, info);
+        Some((pooya_otp::HotpKey::new(key.as_bytes(), alg), t, alg))
     }
 
     /// Checks a dynamic code of the app token. `Ok(Some(step))`: matches an unused step in the
@@ -605,12 +663,12 @@ impl CardRecord {
         policy: &Policy,
         keys: &Keyring,
     ) -> Result<Option<u64>, Verdict> {
-        let Some((pk, t, alg)) = self.token_otp(keys) else {
+        let Some((key, t, alg)) = self.token_otp(kind, keys) else {
             return Ok(None);
         };
-        let (key, digits, last) = match kind {
-            PasswordKind::First => (&pk.first, t.first_digits, t.last_step_first),
-            PasswordKind::Second => (&pk.second, t.second_digits, t.last_step_second),
+        let (digits, last) = match kind {
+            PasswordKind::First => (t.first_digits, t.last_step_first),
+            PasswordKind::Second => (t.second_digits, t.last_step_second),
         };
         let Ok(digits) = pooya_otp::Digits::new(digits) else {
             return Err(Verdict::WrongPassword);
@@ -622,32 +680,7 @@ impl CardRecord {
             return Err(Verdict::WrongPassword);
         }
         let tol = i64::from(policy.otp.skew_tolerance_secs) * 1000;
-        let window = totp.accepted_steps(now, tol);
-        let mut verdict = Err(Verdict::WrongPassword);
-        // Look at every step of the window (no early exit: the time taken says nothing).
-        for step in window.clone() {
-            if totp.code_at_step(key, step).matches(typed) {
-                verdict = if last.is_some_and(|l| step <= l) {
-                    Err(Verdict::Replayed)
-                } else {
-                    Ok(Some(step))
-                };
-            }
-        }
-        if verdict == Err(Verdict::WrongPassword) {
-            // A code of one of the last ten steps before the window: expired, not merely wrong.
-            let low = *window.start();
-            for step in low.saturating_sub(10)..low {
-                if totp.code_at_step(key, step).matches(typed) {
-                    verdict = if last.is_some_and(|l| step <= l) {
-                        Err(Verdict::Replayed)
-                    } else {
-                        Err(Verdict::ExpiredPassword)
-                    };
-                }
-            }
-        }
-        verdict
+        decide_totp(&totp, &key, typed, now, tol, last).map(Some)
     }
 
     fn static_second_matches(&self, typed: &str, keys: &Keyring) -> bool {
@@ -951,20 +984,21 @@ impl CardRecord {
         policy: &Policy,
         keys: &Keyring,
     ) -> Result<(), Verdict> {
-        let pan_hash = self.pan_hash.clone();
         let Some(h) = self.svc.hardware.as_mut() else {
             return Err(Verdict::WrongPassword);
         };
-        let Ok(raw) = keys.open(&b64_aad("hardware", &pan_hash, &h.id), &h.key_sealed) else {
+        let Ok(raw) = keys.open(&b64_aad("hardware", &self.pan_hash, &h.id), &h.key_sealed) else {
             return Err(Verdict::WrongPassword);
         };
-        let key = pooya_otp::OtpKey::from_bytes(&raw);
         let (Ok(alg), Ok(digits)) = (
             h.algorithm.parse::<pooya_otp::Algorithm>(),
             pooya_otp::Digits::new(h.digits),
         ) else {
             return Err(Verdict::WrongPassword);
         };
+        // Keyed once for every counter or step looked at; `raw` is zeroized on drop.
+        let key = pooya_otp::HotpKey::new(&raw, alg);
+        drop(raw);
         if typed.len() != usize::from(digits.get()) {
             return Err(Verdict::WrongPassword);
         }
@@ -974,36 +1008,12 @@ impl CardRecord {
                     return Err(Verdict::WrongPassword);
                 };
                 let tol = i64::from(policy.otp.skew_tolerance_secs) * 1000;
-                let window = totp.accepted_steps(now, tol);
-                let last = h.last_step;
-                let mut verdict = Err(Verdict::WrongPassword);
-                for step in window.clone() {
-                    if totp.code_at_step(&key, step).matches(typed) {
-                        verdict = if last.is_some_and(|l| step <= l) {
-                            Err(Verdict::Replayed)
-                        } else {
-                            Ok(step)
-                        };
-                    }
-                }
-                if verdict == Err(Verdict::WrongPassword) {
-                    let low = *window.start();
-                    for step in low.saturating_sub(10)..low {
-                        if totp.code_at_step(&key, step).matches(typed) {
-                            verdict = if last.is_some_and(|l| step <= l) {
-                                Err(Verdict::Replayed)
-                            } else {
-                                Err(Verdict::ExpiredPassword)
-                            };
-                        }
-                    }
-                }
-                let step = verdict?;
+                let step = decide_totp(&totp, &key, typed, now, tol, h.last_step)?;
                 h.last_step = Some(step);
                 Ok(())
             }
             HardwareKind::Hotp => {
-                let code = |c: u64| pooya_otp::hotp(&key, c, digits, alg);
+                let code = |c: u64| key.code(c, digits);
                 let look = u64::from(policy.hardware.hotp_look_ahead);
                 let resync = u64::from(policy.hardware.hotp_resync_window);
                 // The second of two consecutive codes beyond the window: resynchronised.
