@@ -122,6 +122,7 @@ pub struct Activation {
     pub mobile: Mobile,
     pub expires_at: i64,
     pub tries_left: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<EnrollmentRun>,
 }
 
@@ -148,9 +149,12 @@ pub struct AppToken {
     pub first_digits: u8,
     pub second_digits: u8,
     /// R3: the last time step used per password kind; only later steps are accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_step_first: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_step_second: Option<u64>,
     pub issued_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub removal: Option<RemovalChallenge>,
 }
 
@@ -167,6 +171,7 @@ pub struct SmsService {
     pub mobile: Mobile,
     #[serde(with = "b64")]
     pub fixed_mac: Vec<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub variable: Option<VariablePart>,
 }
 
@@ -254,8 +259,10 @@ pub struct HardwareToken {
     /// HOTP: the next counter value expected.
     pub counter: u64,
     /// TOTP, R3: the last step used.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_step: Option<u64>,
     /// HOTP: the counter of a code beyond the look-ahead, waiting for the code after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub resync_counter: Option<u64>,
     pub imported_at: i64,
 }
@@ -271,13 +278,21 @@ pub struct HardwareKey<'a> {
     pub counter: u64,
 }
 
-/// The mutable part of a card, stored as one document.
+/// The mutable part of a card, stored as one document (JSON, the `svc` column).
+///
+/// Absent optional values and an empty `txn_codes` are left out of the document rather than
+/// written as `null` / `[]`: less to write and to read on every request. Readers, this code and
+/// the code before it alike, take a missing optional field as `None` and a missing `txn_codes`
+/// as empty, and documents with the `null`s (every row written before) read as they always did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DynamicService {
     pub mode: Mode,
     pub locked: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub activation: Option<Activation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<AppToken>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sms: Option<SmsService>,
     pub static_second_disabled: bool,
     /// R5: times (unix ms) of recent wrong passwords.
@@ -285,10 +300,10 @@ pub struct DynamicService {
     /// Times of recent wrong PINs at the ATM.
     pub pin_failures: Vec<i64>,
     /// R24: codes of the unified transaction SMS, newest last.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub txn_codes: Vec<TxnCode>,
     /// A hardware token imported from a PSKC file (mode app, in place of `token`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hardware: Option<HardwareToken>,
 }
 
@@ -1442,17 +1457,47 @@ impl CardRecord {
 }
 
 /// Byte fields of the stored document as base64.
+/// Byte strings of the service document as standard, padded base64 strings.
+///
+/// The store reads and writes the document on every request: short values are encoded on the
+/// stack and decoded from the document's own text, with no intermediate `String`.
 mod b64 {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::de::{Deserializer, Error, Visitor};
+    use serde::Serializer;
+
+    /// Values up to this many bytes (sealed keys and seeds, MACs) are encoded on the stack.
+    const STACK: usize = 96;
 
     pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&data_encoding::BASE64.encode(v))
+        let enc = &data_encoding::BASE64;
+        let len = enc.encode_len(v.len());
+        if len <= STACK * 4 / 3 + 4 {
+            let mut buf = [0u8; STACK * 4 / 3 + 4];
+            enc.encode_mut(v, &mut buf[..len]);
+            s.serialize_str(std::str::from_utf8(&buf[..len]).expect("base64 is ASCII"))
+        } else {
+            s.serialize_str(&enc.encode(v))
+        }
     }
+
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let s = String::deserialize(d)?;
-        data_encoding::BASE64
-            .decode(s.as_bytes())
-            .map_err(serde::de::Error::custom)
+        d.deserialize_str(B64Visitor)
+    }
+
+    struct B64Visitor;
+
+    impl Visitor<'_> for B64Visitor {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a base64 string")
+        }
+
+        fn visit_str<E: Error>(self, v: &str) -> Result<Vec<u8>, E> {
+            data_encoding::BASE64
+                .decode(v.as_bytes())
+                .map_err(E::custom)
+        }
     }
 }
 
