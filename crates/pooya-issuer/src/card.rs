@@ -122,6 +122,7 @@ pub struct Activation {
     pub mobile: Mobile,
     pub expires_at: i64,
     pub tries_left: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<EnrollmentRun>,
 }
 
@@ -148,9 +149,12 @@ pub struct AppToken {
     pub first_digits: u8,
     pub second_digits: u8,
     /// R3: the last time step used per password kind; only later steps are accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_step_first: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_step_second: Option<u64>,
     pub issued_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub removal: Option<RemovalChallenge>,
 }
 
@@ -167,6 +171,7 @@ pub struct SmsService {
     pub mobile: Mobile,
     #[serde(with = "b64")]
     pub fixed_mac: Vec<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub variable: Option<VariablePart>,
 }
 
@@ -254,8 +259,10 @@ pub struct HardwareToken {
     /// HOTP: the next counter value expected.
     pub counter: u64,
     /// TOTP, R3: the last step used.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_step: Option<u64>,
     /// HOTP: the counter of a code beyond the look-ahead, waiting for the code after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub resync_counter: Option<u64>,
     pub imported_at: i64,
 }
@@ -271,13 +278,21 @@ pub struct HardwareKey<'a> {
     pub counter: u64,
 }
 
-/// The mutable part of a card, stored as one document.
+/// The mutable part of a card, stored as one document (JSON, the `svc` column).
+///
+/// Absent optional values and an empty `txn_codes` are left out of the document rather than
+/// written as `null` / `[]`: less to write and to read on every request. Readers, this code and
+/// the code before it alike, take a missing optional field as `None` and a missing `txn_codes`
+/// as empty, and documents with the `null`s (every row written before) read as they always did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DynamicService {
     pub mode: Mode,
     pub locked: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub activation: Option<Activation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<AppToken>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sms: Option<SmsService>,
     pub static_second_disabled: bool,
     /// R5: times (unix ms) of recent wrong passwords.
@@ -285,10 +300,10 @@ pub struct DynamicService {
     /// Times of recent wrong PINs at the ATM.
     pub pin_failures: Vec<i64>,
     /// R24: codes of the unified transaction SMS, newest last.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub txn_codes: Vec<TxnCode>,
     /// A hardware token imported from a PSKC file (mode app, in place of `token`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hardware: Option<HardwareToken>,
 }
 
@@ -465,8 +480,58 @@ fn txn_binding(txn: &Transaction, keys: &Keyring) -> Vec<u8> {
     )
 }
 
+/// The associated data binding a sealed value to its row: `pooya/v1/{kind}/{pan_hash}/{id}`.
 fn b64_aad(kind: &str, pan_hash: &str, id: &str) -> Vec<u8> {
-    format!("pooya/v1/{kind}/{pan_hash}/{id}").into_bytes()
+    const PREFIX: &[u8] = b"pooya/v1/";
+    // One allocation of the exact size (this runs on every verification).
+    let mut aad = Vec::with_capacity(PREFIX.len() + kind.len() + pan_hash.len() + id.len() + 2);
+    aad.extend_from_slice(PREFIX);
+    aad.extend_from_slice(kind.as_bytes());
+    aad.push(b'/');
+    aad.extend_from_slice(pan_hash.as_bytes());
+    aad.push(b'/');
+    aad.extend_from_slice(id.as_bytes());
+    aad
+}
+
+/// R3, R19: the TOTP decision over the steps the verifier accepts at `now` with tolerance `tol`
+/// (ms): `Ok(step)`, the typed code is the code of `step`, later than `last` (the last step
+/// used); otherwise `Replayed` (the code of a step not after `last`), `ExpiredPassword` (the
+/// code of one of the ten steps before the window) or `WrongPassword`. Every step of the window
+/// is looked at, no early exit: the time taken says nothing. `key` is keyed once for all steps.
+fn decide_totp(
+    totp: &pooya_otp::Totp,
+    key: &pooya_otp::HotpKey,
+    typed: &str,
+    now: i64,
+    tol: i64,
+    last: Option<u64>,
+) -> Result<u64, Verdict> {
+    let window = totp.accepted_steps(now, tol);
+    let mut verdict = Err(Verdict::WrongPassword);
+    for step in window.clone() {
+        if totp.code_at_step_with(key, step).matches(typed) {
+            verdict = if last.is_some_and(|l| step <= l) {
+                Err(Verdict::Replayed)
+            } else {
+                Ok(step)
+            };
+        }
+    }
+    if verdict == Err(Verdict::WrongPassword) {
+        // A code of one of the last ten steps before the window: expired, not merely wrong.
+        let low = *window.start();
+        for step in low.saturating_sub(10)..low {
+            if totp.code_at_step_with(key, step).matches(typed) {
+                verdict = if last.is_some_and(|l| step <= l) {
+                    Err(Verdict::Replayed)
+                } else {
+                    Err(Verdict::ExpiredPassword)
+                };
+            }
+        }
+    }
+    verdict
 }
 
 fn in_window(times: &[i64], now: i64, window_ms: i64) -> usize {
@@ -580,10 +645,13 @@ impl CardRecord {
         now >= self.expiry.expires_at_ms()
     }
 
+    /// The live app token and its `kind` password key, keyed for its algorithm (only the key of
+    /// that kind is derived from the seed).
     fn token_otp(
         &self,
+        kind: PasswordKind,
         keys: &Keyring,
-    ) -> Option<(pooya_otp::PasswordKeys, &AppToken, pooya_otp::Algorithm)> {
+    ) -> Option<(pooya_otp::HotpKey, &AppToken, pooya_otp::Algorithm)> {
         let t = self.svc.token.as_ref()?;
         if self.svc.mode != Mode::App || self.svc.locked {
             return None;
@@ -592,7 +660,12 @@ impl CardRecord {
             .open(&b64_aad("seed", &self.pan_hash, &t.id), &t.seed_sealed)
             .ok()?;
         let alg = t.algorithm.parse().ok()?;
-        Some((pooya_otp::derive_password_keys(&seed), t, alg))
+        let info = match kind {
+            PasswordKind::First => pooya_otp::FIRST_PASSWORD_INFO,
+            PasswordKind::Second => pooya_otp::SECOND_PASSWORD_INFO,
+        };
+        let key = pooya_otp::derive_password_key(&seed, info);
+        Some((pooya_otp::HotpKey::new(key.as_bytes(), alg), t, alg))
     }
 
     /// Checks a dynamic code of the app token. `Ok(Some(step))`: matches an unused step in the
@@ -605,12 +678,12 @@ impl CardRecord {
         policy: &Policy,
         keys: &Keyring,
     ) -> Result<Option<u64>, Verdict> {
-        let Some((pk, t, alg)) = self.token_otp(keys) else {
+        let Some((key, t, alg)) = self.token_otp(kind, keys) else {
             return Ok(None);
         };
-        let (key, digits, last) = match kind {
-            PasswordKind::First => (&pk.first, t.first_digits, t.last_step_first),
-            PasswordKind::Second => (&pk.second, t.second_digits, t.last_step_second),
+        let (digits, last) = match kind {
+            PasswordKind::First => (t.first_digits, t.last_step_first),
+            PasswordKind::Second => (t.second_digits, t.last_step_second),
         };
         let Ok(digits) = pooya_otp::Digits::new(digits) else {
             return Err(Verdict::WrongPassword);
@@ -622,32 +695,7 @@ impl CardRecord {
             return Err(Verdict::WrongPassword);
         }
         let tol = i64::from(policy.otp.skew_tolerance_secs) * 1000;
-        let window = totp.accepted_steps(now, tol);
-        let mut verdict = Err(Verdict::WrongPassword);
-        // Look at every step of the window (no early exit: the time taken says nothing).
-        for step in window.clone() {
-            if totp.code_at_step(key, step).matches(typed) {
-                verdict = if last.is_some_and(|l| step <= l) {
-                    Err(Verdict::Replayed)
-                } else {
-                    Ok(Some(step))
-                };
-            }
-        }
-        if verdict == Err(Verdict::WrongPassword) {
-            // A code of one of the last ten steps before the window: expired, not merely wrong.
-            let low = *window.start();
-            for step in low.saturating_sub(10)..low {
-                if totp.code_at_step(key, step).matches(typed) {
-                    verdict = if last.is_some_and(|l| step <= l) {
-                        Err(Verdict::Replayed)
-                    } else {
-                        Err(Verdict::ExpiredPassword)
-                    };
-                }
-            }
-        }
-        verdict
+        decide_totp(&totp, &key, typed, now, tol, last).map(Some)
     }
 
     fn static_second_matches(&self, typed: &str, keys: &Keyring) -> bool {
@@ -951,20 +999,21 @@ impl CardRecord {
         policy: &Policy,
         keys: &Keyring,
     ) -> Result<(), Verdict> {
-        let pan_hash = self.pan_hash.clone();
         let Some(h) = self.svc.hardware.as_mut() else {
             return Err(Verdict::WrongPassword);
         };
-        let Ok(raw) = keys.open(&b64_aad("hardware", &pan_hash, &h.id), &h.key_sealed) else {
+        let Ok(raw) = keys.open(&b64_aad("hardware", &self.pan_hash, &h.id), &h.key_sealed) else {
             return Err(Verdict::WrongPassword);
         };
-        let key = pooya_otp::OtpKey::from_bytes(&raw);
         let (Ok(alg), Ok(digits)) = (
             h.algorithm.parse::<pooya_otp::Algorithm>(),
             pooya_otp::Digits::new(h.digits),
         ) else {
             return Err(Verdict::WrongPassword);
         };
+        // Keyed once for every counter or step looked at; `raw` is zeroized on drop.
+        let key = pooya_otp::HotpKey::new(&raw, alg);
+        drop(raw);
         if typed.len() != usize::from(digits.get()) {
             return Err(Verdict::WrongPassword);
         }
@@ -974,36 +1023,12 @@ impl CardRecord {
                     return Err(Verdict::WrongPassword);
                 };
                 let tol = i64::from(policy.otp.skew_tolerance_secs) * 1000;
-                let window = totp.accepted_steps(now, tol);
-                let last = h.last_step;
-                let mut verdict = Err(Verdict::WrongPassword);
-                for step in window.clone() {
-                    if totp.code_at_step(&key, step).matches(typed) {
-                        verdict = if last.is_some_and(|l| step <= l) {
-                            Err(Verdict::Replayed)
-                        } else {
-                            Ok(step)
-                        };
-                    }
-                }
-                if verdict == Err(Verdict::WrongPassword) {
-                    let low = *window.start();
-                    for step in low.saturating_sub(10)..low {
-                        if totp.code_at_step(&key, step).matches(typed) {
-                            verdict = if last.is_some_and(|l| step <= l) {
-                                Err(Verdict::Replayed)
-                            } else {
-                                Err(Verdict::ExpiredPassword)
-                            };
-                        }
-                    }
-                }
-                let step = verdict?;
+                let step = decide_totp(&totp, &key, typed, now, tol, h.last_step)?;
                 h.last_step = Some(step);
                 Ok(())
             }
             HardwareKind::Hotp => {
-                let code = |c: u64| pooya_otp::hotp(&key, c, digits, alg);
+                let code = |c: u64| key.code(c, digits);
                 let look = u64::from(policy.hardware.hotp_look_ahead);
                 let resync = u64::from(policy.hardware.hotp_resync_window);
                 // The second of two consecutive codes beyond the window: resynchronised.
@@ -1432,17 +1457,47 @@ impl CardRecord {
 }
 
 /// Byte fields of the stored document as base64.
+/// Byte strings of the service document as standard, padded base64 strings.
+///
+/// The store reads and writes the document on every request: short values are encoded on the
+/// stack and decoded from the document's own text, with no intermediate `String`.
 mod b64 {
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::de::{Deserializer, Error, Visitor};
+    use serde::Serializer;
+
+    /// Values up to this many bytes (sealed keys and seeds, MACs) are encoded on the stack.
+    const STACK: usize = 96;
 
     pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&data_encoding::BASE64.encode(v))
+        let enc = &data_encoding::BASE64;
+        let len = enc.encode_len(v.len());
+        if len <= STACK * 4 / 3 + 4 {
+            let mut buf = [0u8; STACK * 4 / 3 + 4];
+            enc.encode_mut(v, &mut buf[..len]);
+            s.serialize_str(std::str::from_utf8(&buf[..len]).expect("base64 is ASCII"))
+        } else {
+            s.serialize_str(&enc.encode(v))
+        }
     }
+
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let s = String::deserialize(d)?;
-        data_encoding::BASE64
-            .decode(s.as_bytes())
-            .map_err(serde::de::Error::custom)
+        d.deserialize_str(B64Visitor)
+    }
+
+    struct B64Visitor;
+
+    impl Visitor<'_> for B64Visitor {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a base64 string")
+        }
+
+        fn visit_str<E: Error>(self, v: &str) -> Result<Vec<u8>, E> {
+            data_encoding::BASE64
+                .decode(v.as_bytes())
+                .map_err(E::custom)
+        }
     }
 }
 

@@ -122,7 +122,10 @@ impl Mobile {
         if rest.len() != 10 || !rest.starts_with('9') || !all_ascii_digits(rest) {
             return Err(InvalidValue::Mobile);
         }
-        Ok(Mobile(format!("0{rest}")))
+        let mut national = String::with_capacity(11);
+        national.push('0');
+        national.push_str(rest);
+        Ok(Mobile(national))
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -141,8 +144,18 @@ impl serde::Serialize for Mobile {
 
 impl<'de> serde::Deserialize<'de> for Mobile {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Mobile, D::Error> {
-        let s = String::deserialize(d)?;
-        Mobile::parse(&s).map_err(serde::de::Error::custom)
+        // Parsed from the document's own text: no intermediate `String`.
+        struct MobileVisitor;
+        impl serde::de::Visitor<'_> for MobileVisitor {
+            type Value = Mobile;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a mobile number")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Mobile, E> {
+                Mobile::parse(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(MobileVisitor)
     }
 }
 

@@ -44,6 +44,72 @@ fn rfc4226_appendix_d_six_digits() {
     }
 }
 
+/// HOTP straight from the `hmac` crate, keyed afresh: the reference for [`HotpKey`].
+fn reference_hotp(key: &[u8], counter: u64, digits: Digits, alg: Algorithm) -> String {
+    fn mac<M: Mac + KeyInit>(key: &[u8], msg: &[u8]) -> Vec<u8> {
+        let mut m = <M as KeyInit>::new_from_slice(key).unwrap();
+        Mac::update(&mut m, msg);
+        m.finalize().into_bytes().to_vec()
+    }
+    let msg = counter.to_be_bytes();
+    let out = match alg {
+        Algorithm::Sha1 => mac::<Hmac<Sha1>>(key, &msg),
+        Algorithm::Sha256 => mac::<Hmac<Sha256>>(key, &msg),
+        Algorithm::Sha512 => mac::<Hmac<Sha512>>(key, &msg),
+    };
+    let value = u64::from(dynamic_truncate(&out)) % 10u64.pow(u32::from(digits.get()));
+    format!("{value:0width$}", width = usize::from(digits.get()))
+}
+
+#[test]
+fn a_prepared_key_makes_the_rfc4226_codes_in_any_order() {
+    // One key schedule for every counter: each code starts from a copy, so neither the order
+    // nor a repeat changes a code.
+    let key = HotpKey::new(RFC4226_SECRET, Algorithm::Sha1);
+    assert_eq!(key.algorithm(), Algorithm::Sha1);
+    for (counter, _, want) in RFC4226.iter().chain(RFC4226.iter().rev()) {
+        let code = key.code(*counter, Digits::SIX);
+        assert_eq!(code.as_str(), *want, "counter {counter}");
+    }
+    assert_eq!(format!("{key:?}"), "HotpKey([redacted])");
+}
+
+#[test]
+fn a_prepared_key_makes_the_rfc6238_codes() {
+    for alg in Algorithm::ALL {
+        let key = rfc6238_key(alg);
+        let prepared = HotpKey::new(key.as_bytes(), alg);
+        let totp = Totp::new(30, Digits::EIGHT, alg).unwrap();
+        for step in [
+            1u64,
+            37_037_036,
+            37_037_037,
+            41_152_263,
+            66_666_666,
+            666_666_666,
+        ] {
+            assert_eq!(
+                totp.code_at_step_with(&prepared, step).as_str(),
+                totp.code_at_step(&key, step).as_str(),
+                "{alg} step {step}"
+            );
+        }
+    }
+}
+
+#[test]
+fn one_password_key_is_the_same_as_both() {
+    let both = derive_password_keys(b"token seed");
+    assert_eq!(
+        derive_password_key(b"token seed", FIRST_PASSWORD_INFO).as_bytes(),
+        both.first.as_bytes()
+    );
+    assert_eq!(
+        derive_password_key(b"token seed", SECOND_PASSWORD_INFO).as_bytes(),
+        both.second.as_bytes()
+    );
+}
+
 #[test]
 fn rfc4226_truncated_values_as_ten_digits() {
     // The "Decimal" column of Appendix D is the whole 31-bit value: the 10-digit code,
@@ -603,6 +669,25 @@ proptest! {
         prop_assert_eq!(t.step_at(t.step_end_ms(s) - 1), s);
         prop_assert_eq!(t.step_end_ms(s), t.step_start_ms(s + 1));
         prop_assert_eq!(t.step_end_ms(s) - t.step_start_ms(s), t.step_ms());
+    }
+
+    #[test]
+    fn prop_prepared_key_is_hmac_keyed_afresh(
+        key in proptest::collection::vec(any::<u8>(), 0..200),
+        counters in proptest::collection::vec(any::<u64>(), 1..6),
+        n in 4u8..=10,
+        alg_i in 0usize..3,
+    ) {
+        let alg = Algorithm::ALL[alg_i];
+        let d = Digits::new(n).unwrap();
+        let prepared = HotpKey::new(&key, alg);
+        for c in counters {
+            let want = reference_hotp(&key, c, d, alg);
+            let code = prepared.code(c, d);
+            prop_assert_eq!(code.as_str(), want.as_str());
+            let code = hotp(&OtpKey::from_bytes(&key), c, d, alg);
+            prop_assert_eq!(code.as_str(), want.as_str());
+        }
     }
 
     #[test]
