@@ -1212,6 +1212,29 @@ async fn write_batch_fast(pool: &AnyPool, batch: &[Job], fast: &[bool]) -> Fast 
 /// PostgreSQL binds at most this many parameters to one statement.
 const PG_MAX_PARAMS: usize = 65_535;
 
+/// The rows of one multi-row statement: `n` rounded up to a power of two, filled with NULL rows.
+/// The statements' texts depend on their row counts, and sqlx keeps a connection's prepared
+/// statements by text (100 at most, least recently used out): a handful of sizes stay prepared,
+/// where every batch size would push each other out and cost a Parse round trip each.
+fn padded(n: usize, casts: &[&str]) -> usize {
+    n.next_power_of_two().min(PG_MAX_PARAMS / casts.len())
+}
+
+/// Binds a row of NULLs typed as `casts`: a padding row, which matches or inserts nothing.
+fn bind_nulls<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    casts: &[&str],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    for cast in casts {
+        q = match *cast {
+            "bigint" => q.bind(None::<i64>),
+            "bytea" => q.bind(None::<Vec<u8>>),
+            _ => q.bind(None::<String>),
+        };
+    }
+    q
+}
+
 /// `($1::t1, $2::t2, …), (…), …`: `rows` rows of `casts.len()` parameters, numbered from 1. The
 /// casts type the parameters: the `Any` driver's are loosely typed.
 fn values_rows(rows: usize, casts: &[&str]) -> String {
@@ -1273,7 +1296,7 @@ async fn apply_fast(
              FROM (VALUES {}) AS v(pan_hash, version, second_blocked, svc, token_id, \
              enrollment_id, updated_at) \
              WHERE c.pan_hash = v.pan_hash AND c.version = v.version RETURNING c.pan_hash",
-            values_rows(chunk.len(), FAST_CARD_CASTS)
+            values_rows(padded(chunk.len(), FAST_CARD_CASTS), FAST_CARD_CASTS)
         );
         // Safe: the text is built from constants; the values are bound.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -1288,6 +1311,9 @@ async fn apply_fast(
                 .bind(token_id(card))
                 .bind(enrollment_id(card))
                 .bind(commit_time(c));
+        }
+        for _ in chunk.len()..padded(chunk.len(), FAST_CARD_CASTS) {
+            q = bind_nulls(q, FAST_CARD_CASTS);
         }
         for row in q.fetch_all(&mut *tx).await.map_err(write_error)? {
             let hash: String = row.try_get(0).map_err(corrupt)?;
@@ -1317,8 +1343,12 @@ async fn apply_fast(
     for chunk in verifications.chunks(PG_MAX_PARAMS / FAST_VERIFICATION_CASTS.len()) {
         let sql = format!(
             "INSERT INTO verifications (pan_hash, txn_id, fingerprint, response_code, reason, at) \
-             VALUES {} ON CONFLICT DO NOTHING",
-            values_rows(chunk.len(), FAST_VERIFICATION_CASTS)
+             SELECT * FROM (VALUES {}) AS v(pan_hash, txn_id, fingerprint, response_code, reason, \
+             at) WHERE v.pan_hash IS NOT NULL ON CONFLICT DO NOTHING",
+            values_rows(
+                padded(chunk.len(), FAST_VERIFICATION_CASTS),
+                FAST_VERIFICATION_CASTS
+            )
         );
         // Safe: the text is built from constants; the values are bound.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -1330,6 +1360,9 @@ async fn apply_fast(
                 .bind(v.response_code.clone())
                 .bind(v.reason.clone())
                 .bind(v.at);
+        }
+        for _ in chunk.len()..padded(chunk.len(), FAST_VERIFICATION_CASTS) {
+            q = bind_nulls(q, FAST_VERIFICATION_CASTS);
         }
         inserted += q
             .execute(&mut *tx)
@@ -1354,7 +1387,8 @@ async fn apply_fast(
     }
     let sql = format!(
         "SELECT lane, seq, mac FROM audit_chains WHERE lane IN ({}) ORDER BY lane FOR UPDATE",
-        (1..=lock.len())
+        // Always every lane's place, NULLs for those not locked: one text.
+        (1..=crate::audit::LANES)
             .map(|n| format!("${n}::bigint"))
             .collect::<Vec<_>>()
             .join(", ")
@@ -1363,6 +1397,9 @@ async fn apply_fast(
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for lane in &lock {
         q = q.bind(*lane);
+    }
+    for _ in lock.len()..crate::audit::LANES as usize {
+        q = q.bind(None::<i64>);
     }
     let mut heads = std::collections::BTreeMap::new();
     for row in q.fetch_all(&mut *tx).await.map_err(write_error)? {
@@ -1409,8 +1446,9 @@ async fn apply_fast(
     for chunk in chained.chunks(PG_MAX_PARAMS / FAST_AUDIT_CASTS.len()) {
         let sql = format!(
             "INSERT INTO audit (at, event, pan_masked, customer_id, detail, lane, seq, mac) \
-             VALUES {}",
-            values_rows(chunk.len(), FAST_AUDIT_CASTS)
+             SELECT * FROM (VALUES {}) AS v(at, event, pan_masked, customer_id, detail, lane, seq, \
+             mac) WHERE v.lane IS NOT NULL",
+            values_rows(padded(chunk.len(), FAST_AUDIT_CASTS), FAST_AUDIT_CASTS)
         );
         // Safe: the text is built from constants; the values are bound.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -1424,6 +1462,9 @@ async fn apply_fast(
                 .bind(*lane)
                 .bind(*seq)
                 .bind(mac.clone());
+        }
+        for _ in chunk.len()..padded(chunk.len(), FAST_AUDIT_CASTS) {
+            q = bind_nulls(q, FAST_AUDIT_CASTS);
         }
         // A taken (lane, seq) would mean a broken lock: the error rolls all back.
         written += q
@@ -1439,7 +1480,8 @@ async fn apply_fast(
         "UPDATE audit_chains AS a SET seq = v.seq, mac = v.mac \
          FROM (VALUES {}) AS v(lane, seq, mac, old_seq) \
          WHERE a.lane = v.lane AND a.seq = v.old_seq",
-        values_rows(touched.len(), FAST_HEAD_CASTS)
+        // Every lane's place, NULL rows for those not moved: one text.
+        values_rows(crate::audit::LANES as usize, FAST_HEAD_CASTS)
     );
     // Safe: the text is built from constants; the values are bound.
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -1450,6 +1492,9 @@ async fn apply_fast(
             .bind(head.seq)
             .bind(head.mac.clone())
             .bind(old_seq[lane]);
+    }
+    for _ in touched.len()..crate::audit::LANES as usize {
+        q = bind_nulls(q, FAST_HEAD_CASTS);
     }
     let moved = q
         .execute(&mut *tx)

@@ -368,8 +368,8 @@ async fn the_chain_verifies_after_many_concurrent_batches() {
         .unwrap();
     let stores = [Arc::new(store), Arc::new(second)];
 
-    let callers = 64;
-    let per_caller = 30;
+    let callers = 32;
+    let per_caller = 20;
     let mut tasks = tokio::task::JoinSet::new();
     for t in 0..callers {
         let (s, k, hashes) = (stores[t % 2].clone(), k.clone(), hashes.clone());
