@@ -904,13 +904,20 @@ impl Store for SqlStore {
 }
 
 /// Commits from concurrent callers, applied by writer tasks in batches: one transaction (one
-/// WAL sync on SQLite, one commit record on PostgreSQL) for all commits waiting when a writer
-/// becomes free, each in a savepoint of its own so that one lost race (`Conflict`) or duplicate
-/// rolls back that commit alone. Every caller gets its answer only after the batch's transaction
-/// committed: a decision is durable before it is answered, as with one transaction each. A caller
-/// that goes away does not undo its commit.
+/// commit record on PostgreSQL) for all commits waiting when a writer becomes free. Every caller
+/// gets its answer only after the batch's transaction committed: a decision is durable before it
+/// is answered, as with one transaction each. A caller that goes away does not undo its commit.
+///
+/// Each commit stands or falls alone. Verification commits (one card, at most one verification,
+/// audit records, nothing else: [`fast_path`]) go first, set-based, a few statements for all of
+/// them ([`apply_fast`]); a lost version check leaves out that commit alone. The rest follow one
+/// at a time, each in a savepoint of its own so that a lost race (`Conflict`) or a duplicate
+/// rolls back that commit alone. When the set-based part meets what it cannot leave out one
+/// commit at a time (a verification already stored, a unique card key taken), the transaction
+/// rolls back and the whole batch goes one commit at a time.
 struct GroupCommit {
     jobs: mpsc::UnboundedSender<Job>,
+    stats: std::sync::Arc<BatchStats>,
 }
 
 type Job = (Commit, oneshot::Sender<Result<(), StoreError>>);
@@ -918,13 +925,76 @@ type Job = (Commit, oneshot::Sender<Result<(), StoreError>>);
 /// Commits in one transaction at most: bounds the time one batch holds the writer.
 const MAX_BATCH: usize = 256;
 
+/// How the batches went: for tests and diagnostics.
+#[derive(Default)]
+struct BatchStats {
+    fast_commits: std::sync::atomic::AtomicU64,
+    redone_batches: std::sync::atomic::AtomicU64,
+}
+
+/// What [`SqlStore::batch_counters`] tells.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchCounters {
+    /// Commits answered from the set-based path (won or lost).
+    pub fast_commits: u64,
+    /// Batches whose set-based part rolled back and that went one commit at a time instead.
+    pub redone_batches: u64,
+}
+
+impl SqlStore {
+    /// Applies `commits` as one batch of the group commit, as if they had arrived together
+    /// (PostgreSQL; on SQLite one after the other), and answers each, in the order given: for
+    /// tests of the batch paths.
+    #[doc(hidden)]
+    pub async fn commit_together(&self, commits: Vec<Commit>) -> Vec<Result<(), StoreError>> {
+        let stopped = || StoreError::Unavailable("the store's writer has stopped".into());
+        let mut out = Vec::with_capacity(commits.len());
+        match &self.writer {
+            Writer::Group(g) => {
+                let mut jobs = Vec::with_capacity(commits.len());
+                let mut answers = Vec::with_capacity(commits.len());
+                for c in commits {
+                    let (tx, rx) = oneshot::channel();
+                    jobs.push((c, tx));
+                    answers.push(rx);
+                }
+                write_batch(&self.write, self.backend, jobs, &g.stats).await;
+                for rx in answers {
+                    out.push(rx.await.unwrap_or_else(|_| Err(stopped())));
+                }
+            }
+            Writer::Direct(d) => {
+                for c in commits {
+                    out.push(d.commit(c).await);
+                }
+            }
+        }
+        out
+    }
+
+    /// How the group commit's batches went so far (zeros on SQLite).
+    #[doc(hidden)]
+    pub fn batch_counters(&self) -> BatchCounters {
+        use std::sync::atomic::Ordering::Relaxed;
+        match &self.writer {
+            Writer::Group(g) => BatchCounters {
+                fast_commits: g.stats.fast_commits.load(Relaxed),
+                redone_batches: g.stats.redone_batches.load(Relaxed),
+            },
+            Writer::Direct(_) => BatchCounters::default(),
+        }
+    }
+}
+
 impl GroupCommit {
     /// Starts `writers` tasks on the current runtime; they end when the store is dropped.
     fn start(pool: AnyPool, backend: Backend, writers: u32) -> GroupCommit {
         let (tx, rx) = mpsc::unbounded_channel::<Job>();
         let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        let stats = std::sync::Arc::new(BatchStats::default());
         for _ in 0..writers {
-            let (pool, rx) = (pool.clone(), rx.clone());
+            let (pool, rx, stats) = (pool.clone(), rx.clone(), stats.clone());
             tokio::spawn(async move {
                 let mut batch = Vec::with_capacity(MAX_BATCH);
                 loop {
@@ -934,11 +1004,11 @@ impl GroupCommit {
                             return;
                         }
                     }
-                    write_batch(&pool, backend, std::mem::take(&mut batch)).await;
+                    write_batch(&pool, backend, std::mem::take(&mut batch), &stats).await;
                 }
             });
         }
-        GroupCommit { jobs: tx }
+        GroupCommit { jobs: tx, stats }
     }
 
     async fn commit(&self, c: Commit) -> Result<(), StoreError> {
@@ -961,7 +1031,8 @@ fn batch_error(e: &StoreError) -> StoreError {
     }
 }
 
-async fn write_batch(pool: &AnyPool, backend: Backend, mut batch: Vec<Job>) {
+async fn write_batch(pool: &AnyPool, backend: Backend, mut batch: Vec<Job>, stats: &BatchStats) {
+    use std::sync::atomic::Ordering::Relaxed;
     // Each commit locks its audit lane's head row (PostgreSQL) until the batch commits. Batches
     // that take lanes in one order cannot deadlock on them across writers and servers.
     if backend == Backend::Postgres {
@@ -979,40 +1050,461 @@ async fn write_batch(pool: &AnyPool, backend: Backend, mut batch: Vec<Job>) {
         let _ = answer.send(result);
         return;
     }
-    let mut results = Vec::with_capacity(batch.len());
-    let outcome = async {
-        let mut tx = pool.begin().await.map_err(write_error)?;
-        for (c, _) in &batch {
-            let mut sp = sqlx::Connection::begin(&mut *tx)
-                .await
-                .map_err(write_error)?;
-            match apply_commit(&mut sp, backend, c).await {
-                Ok(()) => {
-                    sp.commit().await.map_err(write_error)?;
-                    results.push(Ok(()));
+    if backend == Backend::Postgres {
+        let fast = fast_path(&batch);
+        let n_fast = fast.iter().filter(|f| **f).count() as u64;
+        if n_fast > 0 {
+            match write_batch_fast(pool, &batch, &fast).await {
+                Fast::Done(results) => {
+                    stats.fast_commits.fetch_add(n_fast, Relaxed);
+                    answer_all(batch, Ok(results));
+                    return;
                 }
-                Err(e) => {
-                    sp.rollback().await.map_err(write_error)?;
-                    results.push(Err(e));
+                Fast::Failed(e) => {
+                    answer_all(batch, Err(e));
+                    return;
+                }
+                Fast::Redo => {
+                    stats.redone_batches.fetch_add(1, Relaxed);
                 }
             }
         }
-        tx.commit().await.map_err(write_error)
     }
-    .await;
+    let outcome = write_batch_each(pool, backend, &batch).await;
+    answer_all(batch, outcome);
+}
+
+/// Sends each job its result, or every job the batch's error (nothing of the batch written).
+fn answer_all(batch: Vec<Job>, outcome: Result<Vec<Result<(), StoreError>>, StoreError>) {
     match outcome {
-        Ok(()) => {
+        Ok(results) => {
             for ((_, answer), r) in batch.into_iter().zip(results) {
                 let _ = answer.send(r);
             }
         }
         Err(e) => {
-            // Nothing of the batch is written.
             for (_, answer) in batch {
                 let _ = answer.send(Err(batch_error(&e)));
             }
         }
     }
+}
+
+/// The batch one commit at a time, each in a savepoint, in one transaction: each commit's result
+/// once the transaction committed, or the error that undid all of it.
+async fn write_batch_each(
+    pool: &AnyPool,
+    backend: Backend,
+    batch: &[Job],
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let mut results = Vec::with_capacity(batch.len());
+    let mut tx = pool.begin().await.map_err(write_error)?;
+    for (c, _) in batch {
+        results.push(apply_in_savepoint(&mut tx, backend, c).await?);
+    }
+    tx.commit().await.map_err(write_error)?;
+    Ok(results)
+}
+
+/// Applies `c` in a savepoint of `tx`: the commit's own result inside, or the error of the
+/// savepoint itself (the transaction is then unusable).
+async fn apply_in_savepoint(
+    tx: &mut AnyConnection,
+    backend: Backend,
+    c: &Commit,
+) -> Result<Result<(), StoreError>, StoreError> {
+    let mut sp = sqlx::Connection::begin(&mut *tx)
+        .await
+        .map_err(write_error)?;
+    match apply_commit(&mut sp, backend, c).await {
+        Ok(()) => {
+            sp.commit().await.map_err(write_error)?;
+            Ok(Ok(()))
+        }
+        Err(e) => {
+            sp.rollback().await.map_err(write_error)?;
+            Ok(Err(e))
+        }
+    }
+}
+
+/// Which commits of a (lane-sorted) batch take the set-based path: a verification's commit (one
+/// card updated, at most one verification of that card, audit records with their key, nothing
+/// else) on a card no earlier commit of the batch touches. Later commits on the same card follow
+/// one at a time after it, as they would have in batch order.
+fn fast_path(batch: &[Job]) -> Vec<bool> {
+    let mut taken = std::collections::HashSet::new();
+    batch
+        .iter()
+        .map(|(c, _)| {
+            let simple = c.cards.len() == 1
+                && c.new_customers.is_empty()
+                && c.customers.is_empty()
+                && c.customer_guards.is_empty()
+                && c.new_cards.is_empty()
+                && c.outbox.is_empty()
+                && c.verifications.len() <= 1
+                && c.verifications
+                    .iter()
+                    .all(|v| v.pan_hash == c.cards[0].pan_hash)
+                && !c.audit.is_empty()
+                && c.audit_key.is_some();
+            let fast = simple && !taken.contains(c.cards[0].pan_hash.as_str());
+            let touched = c
+                .cards
+                .iter()
+                .chain(&c.new_cards)
+                .map(|k| k.pan_hash.as_str());
+            taken.extend(touched.chain(c.verifications.iter().map(|v| v.pan_hash.as_str())));
+            fast
+        })
+        .collect()
+}
+
+/// What became of a batch's set-based path.
+enum Fast {
+    /// Committed, with the slow remainder: each commit's result, in batch order.
+    Done(Vec<Result<(), StoreError>>),
+    /// Rolled back, nothing written: the batch goes one commit at a time instead.
+    Redo,
+    /// The batch's transaction failed outside the set-based part: nothing of it is written (or,
+    /// at COMMIT, nobody knows), every commit gets the error, as on the one-at-a-time path.
+    Failed(StoreError),
+}
+
+/// The batch with its `fast` commits set-based ([`apply_fast`]), then the others each in a
+/// savepoint, in one transaction.
+async fn write_batch_fast(pool: &AnyPool, batch: &[Job], fast: &[bool]) -> Fast {
+    let mut tx = match pool.begin().await {
+        Ok(tx) => tx,
+        Err(e) => return Fast::Failed(write_error(e)),
+    };
+    let mut results = match apply_fast(&mut tx, batch, fast).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(error = %e, "set-based batch rolled back; redone one commit at a time");
+            // A failed rollback closes the connection; the redo takes another.
+            let _ = tx.rollback().await;
+            return Fast::Redo;
+        }
+    };
+    let outcome = async move {
+        for (i, (c, _)) in batch.iter().enumerate() {
+            if results[i].is_none() {
+                results[i] = Some(apply_in_savepoint(&mut tx, Backend::Postgres, c).await?);
+            }
+        }
+        tx.commit().await.map_err(write_error)?;
+        Ok(results)
+    }
+    .await;
+    match outcome {
+        Ok(results) => Fast::Done(
+            results
+                .into_iter()
+                .map(|r| r.expect("every commit of the batch answered"))
+                .collect(),
+        ),
+        Err(e) => Fast::Failed(e),
+    }
+}
+
+/// PostgreSQL binds at most this many parameters to one statement.
+const PG_MAX_PARAMS: usize = 65_535;
+
+/// The rows of one multi-row statement: `n` rounded up to a power of two, filled with NULL rows.
+/// The statements' texts depend on their row counts, and sqlx keeps a connection's prepared
+/// statements by text (100 at most, least recently used out): a handful of sizes stay prepared,
+/// where every batch size would push each other out and cost a Parse round trip each.
+fn padded(n: usize, casts: &[&str]) -> usize {
+    n.next_power_of_two().min(PG_MAX_PARAMS / casts.len())
+}
+
+/// Binds a row of NULLs typed as `casts`: a padding row, which matches or inserts nothing.
+fn bind_nulls<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    casts: &[&str],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    for cast in casts {
+        q = match *cast {
+            "bigint" => q.bind(None::<i64>),
+            "bytea" => q.bind(None::<Vec<u8>>),
+            _ => q.bind(None::<String>),
+        };
+    }
+    q
+}
+
+/// `($1::t1, $2::t2, …), (…), …`: `rows` rows of `casts.len()` parameters, numbered from 1. The
+/// casts type the parameters: the `Any` driver's are loosely typed.
+fn values_rows(rows: usize, casts: &[&str]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(rows * casts.len() * 12);
+    let mut n = 0;
+    for r in 0..rows {
+        s.push_str(if r == 0 { "(" } else { ", (" });
+        for (k, cast) in casts.iter().enumerate() {
+            n += 1;
+            let _ = write!(s, "{}${n}::{cast}", if k == 0 { "" } else { ", " });
+        }
+        s.push(')');
+    }
+    s
+}
+
+const FAST_CARD_CASTS: &[&str] = &["text", "bigint", "bigint", "text", "text", "text", "bigint"];
+const FAST_VERIFICATION_CASTS: &[&str] = &["text", "text", "bytea", "text", "text", "bigint"];
+const FAST_AUDIT_CASTS: &[&str] = &[
+    "bigint", "text", "text", "text", "text", "bigint", "bigint", "text",
+];
+const FAST_HEAD_CASTS: &[&str] = &["bigint", "bigint", "text", "bigint"];
+
+/// The set-based part of a batch, inside its transaction: the `fast` commits' card updates in one
+/// statement, their verifications in one, their audit records chained and written in one, the
+/// lanes' heads moved in one. Answers the fast commits' results (`None` for the others): a commit
+/// whose card changed since its decision lost its race (`Conflict`) and left nothing. An error
+/// means the transaction must roll back (something of a winner could not be written).
+async fn apply_fast(
+    tx: &mut AnyConnection,
+    batch: &[Job],
+    fast: &[bool],
+) -> Result<Vec<Option<Result<(), StoreError>>>, StoreError> {
+    let mut results: Vec<Option<Result<(), StoreError>>> = batch.iter().map(|_| None).collect();
+    let lanes: Vec<i64> = batch
+        .iter()
+        .map(|(c, _)| crate::audit::lane_of(c))
+        .collect();
+
+    // 1. The cards, guarded by version. In card order: two batches sharing cards lock them in one
+    //    order.
+    let mut order: Vec<usize> = (0..batch.len()).filter(|&i| fast[i]).collect();
+    order.sort_by(|&a, &b| {
+        batch[a].0.cards[0]
+            .pan_hash
+            .cmp(&batch[b].0.cards[0].pan_hash)
+    });
+    let by_card: std::collections::HashMap<&str, usize> = order
+        .iter()
+        .map(|&i| (batch[i].0.cards[0].pan_hash.as_str(), i))
+        .collect();
+    let mut won = vec![false; batch.len()];
+    for chunk in order.chunks(PG_MAX_PARAMS / FAST_CARD_CASTS.len()) {
+        let sql = format!(
+            "UPDATE cards AS c SET second_blocked = v.second_blocked, svc = v.svc, \
+             token_id = v.token_id, enrollment_id = v.enrollment_id, updated_at = v.updated_at, \
+             version = c.version + 1 \
+             FROM (VALUES {}) AS v(pan_hash, version, second_blocked, svc, token_id, \
+             enrollment_id, updated_at) \
+             WHERE c.pan_hash = v.pan_hash AND c.version = v.version RETURNING c.pan_hash",
+            values_rows(padded(chunk.len(), FAST_CARD_CASTS), FAST_CARD_CASTS)
+        );
+        // Safe: the text is built from constants; the values are bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for &i in chunk {
+            let c = &batch[i].0;
+            let card = &c.cards[0];
+            q = q
+                .bind(card.pan_hash.clone())
+                .bind(card.version)
+                .bind(i64::from(card.second_blocked))
+                .bind(svc_json(card)?)
+                .bind(token_id(card))
+                .bind(enrollment_id(card))
+                .bind(commit_time(c));
+        }
+        for _ in chunk.len()..padded(chunk.len(), FAST_CARD_CASTS) {
+            q = bind_nulls(q, FAST_CARD_CASTS);
+        }
+        for row in q.fetch_all(&mut *tx).await.map_err(write_error)? {
+            let hash: String = row.try_get(0).map_err(corrupt)?;
+            let i = by_card
+                .get(hash.as_str())
+                .ok_or_else(|| corrupt("the batch's card update returned a card not in it"))?;
+            won[*i] = true;
+        }
+    }
+    for &i in &order {
+        results[i] = Some(if won[i] {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict)
+        });
+    }
+    // In batch order, which is lane order.
+    let winners: Vec<usize> = (0..batch.len()).filter(|&i| won[i]).collect();
+
+    // 2. The winners' verifications. One already stored cannot be left out alone now that its
+    //    card is written: roll back (rare: a retry of an answered transaction racing its answer).
+    let verifications: Vec<&VerificationRecord> = winners
+        .iter()
+        .flat_map(|&i| &batch[i].0.verifications)
+        .collect();
+    let mut inserted = 0;
+    for chunk in verifications.chunks(PG_MAX_PARAMS / FAST_VERIFICATION_CASTS.len()) {
+        let sql = format!(
+            "INSERT INTO verifications (pan_hash, txn_id, fingerprint, response_code, reason, at) \
+             SELECT * FROM (VALUES {}) AS v(pan_hash, txn_id, fingerprint, response_code, reason, \
+             at) WHERE v.pan_hash IS NOT NULL ON CONFLICT DO NOTHING",
+            values_rows(
+                padded(chunk.len(), FAST_VERIFICATION_CASTS),
+                FAST_VERIFICATION_CASTS
+            )
+        );
+        // Safe: the text is built from constants; the values are bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for v in chunk {
+            q = q
+                .bind(v.pan_hash.clone())
+                .bind(v.txn_id.clone())
+                .bind(v.fingerprint.clone())
+                .bind(v.response_code.clone())
+                .bind(v.reason.clone())
+                .bind(v.at);
+        }
+        for _ in chunk.len()..padded(chunk.len(), FAST_VERIFICATION_CASTS) {
+            q = bind_nulls(q, FAST_VERIFICATION_CASTS);
+        }
+        inserted += q
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error)?
+            .rows_affected();
+    }
+    if inserted != verifications.len() as u64 {
+        return Err(StoreError::Conflict);
+    }
+
+    // 3. The audit lanes: lock the heads of every lane the batch appends to (the slow commits'
+    //    too, so that they take none later, out of order), in ascending order as every batch.
+    let mut lock: std::collections::BTreeSet<i64> = winners.iter().map(|&i| lanes[i]).collect();
+    lock.extend(
+        (0..batch.len())
+            .filter(|&i| !fast[i] && !batch[i].0.audit.is_empty())
+            .map(|i| lanes[i]),
+    );
+    if lock.is_empty() {
+        return Ok(results);
+    }
+    let sql = format!(
+        "SELECT lane, seq, mac FROM audit_chains WHERE lane IN ({}) ORDER BY lane FOR UPDATE",
+        // Always every lane's place, NULLs for those not locked: one text.
+        (1..=crate::audit::LANES)
+            .map(|n| format!("${n}::bigint"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    // Safe: the text is built from constants; the values are bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for lane in &lock {
+        q = q.bind(*lane);
+    }
+    for _ in lock.len()..crate::audit::LANES as usize {
+        q = q.bind(None::<i64>);
+    }
+    let mut heads = std::collections::BTreeMap::new();
+    for row in q.fetch_all(&mut *tx).await.map_err(write_error)? {
+        let head = crate::audit::AuditHead {
+            lane: row.try_get("lane").map_err(corrupt)?,
+            seq: row.try_get("seq").map_err(corrupt)?,
+            mac: row.try_get("mac").map_err(corrupt)?,
+        };
+        heads.insert(head.lane, head);
+    }
+    if let Some(lane) = lock.iter().find(|l| !heads.contains_key(l)) {
+        return Err(corrupt(format!("audit lane {lane} has no head row")));
+    }
+    let old_seq: std::collections::BTreeMap<i64, i64> =
+        heads.iter().map(|(l, h)| (*l, h.seq)).collect();
+
+    // Chain the winners' records, lane by lane, each lane in batch order.
+    let mut by_lane = winners.clone();
+    by_lane.sort_by_key(|&i| lanes[i]);
+    let mut chained = Vec::new();
+    let mut touched = std::collections::BTreeSet::new();
+    for &i in &by_lane {
+        let c = &batch[i].0;
+        let keys = c
+            .audit_key
+            .as_ref()
+            .ok_or_else(|| corrupt("audit records given without the audit key (a bug): refused"))?;
+        let head = heads.get_mut(&lanes[i]).expect("locked above");
+        let (links, new_head) = crate::audit::append(keys, head, &c.audit);
+        *head = new_head;
+        touched.insert(lanes[i]);
+        chained.extend(
+            c.audit
+                .iter()
+                .zip(links)
+                .map(|(a, (seq, mac))| (a, lanes[i], seq, mac)),
+        );
+    }
+    if chained.is_empty() {
+        return Ok(results);
+    }
+    // Rows get their ids in VALUES order: within a lane, in seq order.
+    let mut written = 0;
+    for chunk in chained.chunks(PG_MAX_PARAMS / FAST_AUDIT_CASTS.len()) {
+        let sql = format!(
+            "INSERT INTO audit (at, event, pan_masked, customer_id, detail, lane, seq, mac) \
+             SELECT * FROM (VALUES {}) AS v(at, event, pan_masked, customer_id, detail, lane, seq, \
+             mac) WHERE v.lane IS NOT NULL",
+            values_rows(padded(chunk.len(), FAST_AUDIT_CASTS), FAST_AUDIT_CASTS)
+        );
+        // Safe: the text is built from constants; the values are bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (a, lane, seq, mac) in chunk {
+            q = q
+                .bind(a.at)
+                .bind(a.event.clone())
+                .bind(a.pan_masked.clone())
+                .bind(a.customer_id.clone())
+                .bind(a.detail.clone())
+                .bind(*lane)
+                .bind(*seq)
+                .bind(mac.clone());
+        }
+        for _ in chunk.len()..padded(chunk.len(), FAST_AUDIT_CASTS) {
+            q = bind_nulls(q, FAST_AUDIT_CASTS);
+        }
+        // A taken (lane, seq) would mean a broken lock: the error rolls all back.
+        written += q
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error)?
+            .rows_affected();
+    }
+    if written != chained.len() as u64 {
+        return Err(StoreError::Conflict);
+    }
+    let sql = format!(
+        "UPDATE audit_chains AS a SET seq = v.seq, mac = v.mac \
+         FROM (VALUES {}) AS v(lane, seq, mac, old_seq) \
+         WHERE a.lane = v.lane AND a.seq = v.old_seq",
+        // Every lane's place, NULL rows for those not moved: one text.
+        values_rows(crate::audit::LANES as usize, FAST_HEAD_CASTS)
+    );
+    // Safe: the text is built from constants; the values are bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for lane in &touched {
+        let head = &heads[lane];
+        q = q
+            .bind(*lane)
+            .bind(head.seq)
+            .bind(head.mac.clone())
+            .bind(old_seq[lane]);
+    }
+    for _ in touched.len()..crate::audit::LANES as usize {
+        q = bind_nulls(q, FAST_HEAD_CASTS);
+    }
+    let moved = q
+        .execute(&mut *tx)
+        .await
+        .map_err(write_error)?
+        .rows_affected();
+    if moved != touched.len() as u64 {
+        return Err(StoreError::Conflict);
+    }
+    Ok(results)
 }
 
 /// The time a commit stamps on its rows (`updated_at`): that of its decision.
