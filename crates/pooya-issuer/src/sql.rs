@@ -1043,6 +1043,7 @@ async fn write_batch(pool: &AnyPool, backend: Backend, mut batch: Vec<Job>, stat
         let (c, answer) = batch.into_iter().next().expect("one job");
         let result = async {
             let mut tx = pool.begin().await.map_err(write_error)?;
+            lock_lanes_first(&mut tx, backend, std::iter::once(&c)).await?;
             apply_commit(&mut tx, backend, &c).await?;
             tx.commit().await.map_err(write_error)
         }
@@ -1074,6 +1075,46 @@ async fn write_batch(pool: &AnyPool, backend: Backend, mut batch: Vec<Job>, stat
     answer_all(batch, outcome);
 }
 
+/// PostgreSQL: locks the head rows of every audit lane the batch appends to, in ascending order,
+/// before any card. Every writing transaction takes lanes first and cards after, so two servers'
+/// batches cannot hold a card and a lane each and wait for the other's.
+async fn lock_lanes_first<'a>(
+    tx: &mut AnyConnection,
+    backend: Backend,
+    commits: impl Iterator<Item = &'a Commit>,
+) -> Result<(), StoreError> {
+    if backend != Backend::Postgres {
+        return Ok(());
+    }
+    let lanes: std::collections::BTreeSet<i64> = commits
+        .filter(|c| !c.audit.is_empty())
+        .map(crate::audit::lane_of)
+        .collect();
+    if lanes.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "SELECT lane FROM audit_chains WHERE lane IN ({}) ORDER BY lane FOR UPDATE",
+        // Always every lane's place, NULLs for those not locked: one statement text.
+        (1..=crate::audit::LANES)
+            .map(|n| format!("${n}::bigint"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    // Safe: the text is built from constants; the values are bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut bound = 0;
+    for lane in &lanes {
+        q = q.bind(*lane);
+        bound += 1;
+    }
+    for _ in bound..crate::audit::LANES {
+        q = q.bind(None::<i64>);
+    }
+    q.fetch_all(&mut *tx).await.map_err(write_error)?;
+    Ok(())
+}
+
 /// Sends each job its result, or every job the batch's error (nothing of the batch written).
 fn answer_all(batch: Vec<Job>, outcome: Result<Vec<Result<(), StoreError>>, StoreError>) {
     match outcome {
@@ -1099,6 +1140,7 @@ async fn write_batch_each(
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let mut results = Vec::with_capacity(batch.len());
     let mut tx = pool.begin().await.map_err(write_error)?;
+    lock_lanes_first(&mut tx, backend, batch.iter().map(|(c, _)| c)).await?;
     for (c, _) in batch {
         results.push(apply_in_savepoint(&mut tx, backend, c).await?);
     }
@@ -1179,6 +1221,11 @@ async fn write_batch_fast(pool: &AnyPool, batch: &[Job], fast: &[bool]) -> Fast 
         Ok(tx) => tx,
         Err(e) => return Fast::Failed(write_error(e)),
     };
+    if let Err(e) = lock_lanes_first(&mut tx, Backend::Postgres, batch.iter().map(|(c, _)| c)).await
+    {
+        let _ = tx.rollback().await;
+        return Fast::Failed(e);
+    }
     let mut results = match apply_fast(&mut tx, batch, fast).await {
         Ok(r) => r,
         Err(e) => {
