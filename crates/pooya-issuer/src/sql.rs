@@ -1075,6 +1075,18 @@ async fn write_batch(pool: &AnyPool, backend: Backend, mut batch: Vec<Job>, stat
     answer_all(batch, outcome);
 }
 
+/// Locks audit lanes' head rows in ascending order and reads them. Always every lane's place,
+/// NULLs for those not locked: one statement text for every batch.
+fn lock_lanes_sql() -> String {
+    format!(
+        "SELECT lane, seq, mac FROM audit_chains WHERE lane IN ({}) ORDER BY lane FOR UPDATE",
+        (1..=crate::audit::LANES)
+            .map(|n| format!("${n}::bigint"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
 /// PostgreSQL: locks the head rows of every audit lane the batch appends to, in ascending order,
 /// before any card. Every writing transaction takes lanes first and cards after, so two servers'
 /// batches cannot hold a card and a lane each and wait for the other's.
@@ -1093,16 +1105,8 @@ async fn lock_lanes_first<'a>(
     if lanes.is_empty() {
         return Ok(());
     }
-    let sql = format!(
-        "SELECT lane FROM audit_chains WHERE lane IN ({}) ORDER BY lane FOR UPDATE",
-        // Always every lane's place, NULLs for those not locked: one statement text.
-        (1..=crate::audit::LANES)
-            .map(|n| format!("${n}::bigint"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
     // Safe: the text is built from constants; the values are bound.
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(lock_lanes_sql()));
     let mut bound = 0;
     for lane in &lanes {
         q = q.bind(*lane);
@@ -1432,16 +1436,8 @@ async fn apply_fast(
     if lock.is_empty() {
         return Ok(results);
     }
-    let sql = format!(
-        "SELECT lane, seq, mac FROM audit_chains WHERE lane IN ({}) ORDER BY lane FOR UPDATE",
-        // Always every lane's place, NULLs for those not locked: one text.
-        (1..=crate::audit::LANES)
-            .map(|n| format!("${n}::bigint"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
     // Safe: the text is built from constants; the values are bound.
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(lock_lanes_sql()));
     for lane in &lock {
         q = q.bind(*lane);
     }
