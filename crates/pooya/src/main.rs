@@ -209,22 +209,31 @@ enum KeysCommand {
     Status(keycmd::StatusArgs),
 }
 
-fn init_logs(format: LogFormat) {
+/// Logs go to stderr through a thread of their own: a request formats its line and queues it;
+/// the log thread writes whatever is queued in one `write` (a buffer flushed each time the queue
+/// is empty), so a busy server makes one system call per batch of lines instead of one per request.
+/// Never lossy: a full queue makes the request wait rather than drop its line. The lines still
+/// queued are written when the returned guard is dropped.
+fn init_logs(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("POOYA_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("pooya-logs")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Json => builder
             .json()
             .with_current_span(true)
             .with_span_list(false)
             .init(),
-        LogFormat::Text => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
+        LogFormat::Text => builder.with_ansi(ansi).init(),
     }
+    guard
 }
 
 pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -246,7 +255,7 @@ fn main() -> ExitCode {
             tls_key,
             log_format,
         } => {
-            init_logs(log_format);
+            let logs = init_logs(log_format);
             let opts = ServeOptions {
                 data_dir: store.data_dir,
                 listen,
@@ -259,6 +268,8 @@ fn main() -> ExitCode {
             let result = runtime()
                 .map_err(pooya_server::ServeError::from)
                 .and_then(|rt| rt.block_on(pooya_server::serve(opts)));
+            // Every queued log line out before the last word.
+            drop(logs);
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
