@@ -1076,47 +1076,60 @@ async fn write_batch(pool: &AnyPool, backend: Backend, mut batch: Vec<Job>, stat
 }
 
 /// Locks audit lanes' head rows in ascending order and reads them. Always every lane's place,
-/// NULLs for those not locked: one statement text for every batch.
-fn lock_lanes_sql() -> String {
-    format!(
-        "SELECT lane, seq, mac FROM audit_chains WHERE lane IN ({}) ORDER BY lane FOR UPDATE",
-        (1..=crate::audit::LANES)
-            .map(|n| format!("${n}::bigint"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
+/// NULLs for those not locked: one statement text for every batch, built once.
+fn lock_lanes_sql() -> &'static str {
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "SELECT lane, seq, mac FROM audit_chains WHERE lane IN ({}) ORDER BY lane FOR UPDATE",
+            (1..=crate::audit::LANES)
+                .map(|n| format!("${n}::bigint"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
 }
 
+/// The audit lanes' heads locked by [`lock_lanes_first`], by lane.
+type LockedHeads = std::collections::BTreeMap<i64, crate::audit::AuditHead>;
+
 /// PostgreSQL: locks the head rows of every audit lane the batch appends to, in ascending order,
-/// before any card. Every writing transaction takes lanes first and cards after, so two servers'
-/// batches cannot hold a card and a lane each and wait for the other's.
+/// before any card, and returns them as read. Every writing transaction takes lanes first and
+/// cards after, so two servers' batches cannot hold a card and a lane each and wait for the
+/// other's. SQLite (one writer at a time) locks nothing here and returns no heads.
 async fn lock_lanes_first<'a>(
     tx: &mut AnyConnection,
     backend: Backend,
     commits: impl Iterator<Item = &'a Commit>,
-) -> Result<(), StoreError> {
+) -> Result<LockedHeads, StoreError> {
+    let mut heads = LockedHeads::new();
     if backend != Backend::Postgres {
-        return Ok(());
+        return Ok(heads);
     }
     let lanes: std::collections::BTreeSet<i64> = commits
         .filter(|c| !c.audit.is_empty())
         .map(crate::audit::lane_of)
         .collect();
     if lanes.is_empty() {
-        return Ok(());
+        return Ok(heads);
     }
     // Safe: the text is built from constants; the values are bound.
     let mut q = sqlx::query(sqlx::AssertSqlSafe(lock_lanes_sql()));
-    let mut bound = 0;
     for lane in &lanes {
         q = q.bind(*lane);
-        bound += 1;
     }
-    for _ in bound..crate::audit::LANES {
+    for _ in lanes.len()..crate::audit::LANES as usize {
         q = q.bind(None::<i64>);
     }
-    q.fetch_all(&mut *tx).await.map_err(write_error)?;
-    Ok(())
+    for row in q.fetch_all(&mut *tx).await.map_err(write_error)? {
+        let head = crate::audit::AuditHead {
+            lane: row.try_get("lane").map_err(corrupt)?,
+            seq: row.try_get("seq").map_err(corrupt)?,
+            mac: row.try_get("mac").map_err(corrupt)?,
+        };
+        heads.insert(head.lane, head);
+    }
+    Ok(heads)
 }
 
 /// Sends each job its result, or every job the batch's error (nothing of the batch written).
@@ -1225,12 +1238,15 @@ async fn write_batch_fast(pool: &AnyPool, batch: &[Job], fast: &[bool]) -> Fast 
         Ok(tx) => tx,
         Err(e) => return Fast::Failed(write_error(e)),
     };
-    if let Err(e) = lock_lanes_first(&mut tx, Backend::Postgres, batch.iter().map(|(c, _)| c)).await
-    {
-        let _ = tx.rollback().await;
-        return Fast::Failed(e);
-    }
-    let mut results = match apply_fast(&mut tx, batch, fast).await {
+    let locked =
+        match lock_lanes_first(&mut tx, Backend::Postgres, batch.iter().map(|(c, _)| c)).await {
+            Ok(heads) => heads,
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Fast::Failed(e);
+            }
+        };
+    let mut results = match apply_fast(&mut tx, batch, fast, locked).await {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(error = %e, "set-based batch rolled back; redone one commit at a time");
@@ -1319,6 +1335,7 @@ async fn apply_fast(
     tx: &mut AnyConnection,
     batch: &[Job],
     fast: &[bool],
+    mut heads: LockedHeads,
 ) -> Result<Vec<Option<Result<(), StoreError>>>, StoreError> {
     let mut results: Vec<Option<Result<(), StoreError>>> = batch.iter().map(|_| None).collect();
     let lanes: Vec<i64> = batch
@@ -1425,8 +1442,8 @@ async fn apply_fast(
         return Err(StoreError::Conflict);
     }
 
-    // 3. The audit lanes: lock the heads of every lane the batch appends to (the slow commits'
-    //    too, so that they take none later, out of order), in ascending order as every batch.
+    // 3. The audit lanes every commit of the batch appends to (the slow commits' too): their heads
+    //    were locked, in ascending order, before any card.
     let mut lock: std::collections::BTreeSet<i64> = winners.iter().map(|&i| lanes[i]).collect();
     lock.extend(
         (0..batch.len())
@@ -1436,23 +1453,8 @@ async fn apply_fast(
     if lock.is_empty() {
         return Ok(results);
     }
-    // Safe: the text is built from constants; the values are bound.
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(lock_lanes_sql()));
-    for lane in &lock {
-        q = q.bind(*lane);
-    }
-    for _ in lock.len()..crate::audit::LANES as usize {
-        q = q.bind(None::<i64>);
-    }
-    let mut heads = std::collections::BTreeMap::new();
-    for row in q.fetch_all(&mut *tx).await.map_err(write_error)? {
-        let head = crate::audit::AuditHead {
-            lane: row.try_get("lane").map_err(corrupt)?,
-            seq: row.try_get("seq").map_err(corrupt)?,
-            mac: row.try_get("mac").map_err(corrupt)?,
-        };
-        heads.insert(head.lane, head);
-    }
+    // Locked and read before any card (`lock_lanes_first`); only this batch's lanes are used.
+    heads.retain(|lane, _| lock.contains(lane));
     if let Some(lane) = lock.iter().find(|l| !heads.contains_key(l)) {
         return Err(corrupt(format!("audit lane {lane} has no head row")));
     }
