@@ -119,7 +119,7 @@ impl Ledger {
         };
         if let Ok(text) = std::fs::read_to_string(log) {
             for (i, line) in text.lines().enumerate() {
-                let scanned = blank_numeric_fields(line);
+                let scanned = blank_timestamps(&blank_numeric_fields(line));
                 scan("log line", &format!("{}: {line}", i + 1), &scanned, None);
             }
         }
@@ -129,14 +129,14 @@ impl Ledger {
                     .ok()
                     .and_then(|v| v["text"].as_str().map(str::to_owned))
                     .unwrap_or_else(|| line.to_owned());
-                scan("SMS", &sms, &sms, Some(Allowed::Sms));
+                scan("SMS", &sms, &blank_timestamps(&sms), Some(Allowed::Sms));
             }
         }
         for (what, text) in self.answers.lock().unwrap().iter() {
             scan(
                 "the answer to",
                 &format!("{what}: {text}"),
-                text,
+                &blank_timestamps(text),
                 Some(Allowed::Answers),
             );
         }
@@ -173,6 +173,62 @@ fn blank_numeric_fields(line: &str) -> String {
         }
     }
     out
+}
+
+/// `text` with every date-time the server writes (`2026-11-26T01:30:30.847Z`: a log line's time,
+/// an answer's `expires_at`) blanked out: its year is a 4-digit number, and a first password
+/// that happens to be `2026` is no leak there. Masked values are blanked too ([`blank_masked`]).
+fn blank_timestamps(text: &str) -> String {
+    // Shape of the part that must match: digits where `d`, the byte itself elsewhere.
+    const SHAPE: &[u8] = b"dddd-dd-ddTdd:dd";
+    let b = text.as_bytes();
+    let mut out = text.as_bytes().to_vec();
+    let mut i = 0;
+    while i + SHAPE.len() <= b.len() {
+        let matches = SHAPE.iter().zip(&b[i..]).all(|(&s, &c)| {
+            if s == b'd' {
+                c.is_ascii_digit()
+            } else {
+                c == s
+            }
+        });
+        let starts_a_word = i == 0 || !b[i - 1].is_ascii_alphanumeric();
+        if matches && starts_a_word {
+            // The rest: seconds, fraction and offset (`:30.847Z`, `+03:30`).
+            let end = i
+                + SHAPE.len()
+                + b[i + SHAPE.len()..]
+                    .iter()
+                    .take_while(|c| {
+                        c.is_ascii_digit() || matches!(c, b':' | b'.' | b'Z' | b'+' | b'-')
+                    })
+                    .count();
+            out[i..end].fill(b'#');
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    blank_masked(&String::from_utf8(out).expect("only ASCII bytes were replaced with ASCII"))
+}
+
+/// `text` with every masked card number and mobile (`628023******7898`, `0912*****67`) blanked
+/// out: the digits a mask keeps are no secret, though `7898` or `0912` may equal a first password.
+fn blank_masked(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = b.to_vec();
+    let mut i = 0;
+    while i < b.len() {
+        let run = b[i..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit() || **c == b'*')
+            .count();
+        if run > 0 && b[i..i + run].contains(&b'*') {
+            out[i..i + run].fill(b'#');
+        }
+        i += run.max(1);
+    }
+    String::from_utf8(out).expect("only ASCII bytes were replaced with ASCII")
 }
 
 /// Calls `f(key, value)` for every object member of `v`, at any depth.
@@ -224,6 +280,15 @@ mod tests {
         let l = Ledger::default();
         l.request(&serde_json::json!({"pin": "1234", "second_password": "87654321"}));
         l.secret("654321", Allowed::Sms);
+        // A typed first password equal to the year: the dates that carry the year are no leak.
+        l.secret("2026", Allowed::Sms);
+        l.secret("0912", Allowed::Sms);
+        l.secret("7898", Allowed::Nowhere);
+        l.answer(
+            "activate",
+            r#"{"expires_at":"2026-11-27T01:30:30.847Z"}"#,
+            &serde_json::json!({"expires_at": "2026-11-27T01:30:30.847Z"}),
+        );
         l.answer(
             "activate",
             r#"{"receipt_code":"112233"}"#,
@@ -232,7 +297,9 @@ mod tests {
         std::fs::write(
             &log,
             "at 1764086400123 ok\nport 41234 ok\nrequest_id=37400415313945410a771f57\n\
-             INFO request status=200 micros=1234\n{\"micros\":1234,\"status\":200}\n",
+             INFO request status=200 micros=1234\n{\"micros\":1234,\"status\":200}\n\
+             2026-11-26T01:30:30.847378Z INFO ok\n\
+             SMS sent to=0912*****67 card=628023******7898\n",
         )
         .unwrap();
         std::fs::write(&outbox, "{\"text\":\"code 654321\"}\n").unwrap();
@@ -240,11 +307,11 @@ mod tests {
 
         std::fs::write(
             &log,
-            "pan=6280231234567898 pin 1234 code 112233 sms 654321\n",
+            "pan=6280231234567898 pin 1234 code 112233 sms 654321 typed 2026\n",
         )
         .unwrap();
         std::fs::write(&outbox, "{\"text\":\"code 654321 and 87654321\"}\n").unwrap();
         let f = l.findings(&log, &outbox);
-        assert_eq!(f.len(), 5, "{f:#?}");
+        assert_eq!(f.len(), 6, "{f:#?}");
     }
 }
