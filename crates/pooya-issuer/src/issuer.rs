@@ -4,6 +4,7 @@
 //! transaction guarded by the versions it read. A concurrent change makes the commit fail and the
 //! operation decide again on fresh data; nothing is ever half done.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use zeroize::Zeroizing;
@@ -1203,22 +1204,24 @@ impl Issuer {
     ) -> Result<usize, IssuerError> {
         let keys = heavy(|| pooya_pskc::parse(xml, secrets))
             .map_err(|e| IssuerError::InvalidPskc(e.to_string()))?;
-        let mut targets: Vec<(&pooya_pskc::ImportedKey, &Pan)> = Vec::new();
+        // Maps, not nested scans: a bank's file holds thousands of key packages.
+        let mut card_of_serial: HashMap<&str, &Pan> = HashMap::with_capacity(assign.len());
+        for (serial, pan) in assign {
+            card_of_serial.entry(serial.as_str()).or_insert(pan);
+        }
+        let mut targets: Vec<(&pooya_pskc::ImportedKey, &Pan)> = Vec::with_capacity(keys.len());
         for k in &keys {
-            let pan = assign
-                .iter()
-                .find(|(serial, _)| serial == &k.serial)
-                .map(|(_, pan)| pan)
-                .ok_or_else(|| {
-                    IssuerError::InvalidPskc(format!(
-                        "key package {} (serial {}): no card assigned to it",
-                        k.index, k.serial
-                    ))
-                })?;
+            let pan = card_of_serial.get(k.serial.as_str()).ok_or_else(|| {
+                IssuerError::InvalidPskc(format!(
+                    "key package {} (serial {}): no card assigned to it",
+                    k.index, k.serial
+                ))
+            })?;
             targets.push((k, pan));
         }
+        let serials_in_file: HashSet<&str> = keys.iter().map(|k| k.serial.as_str()).collect();
         for (serial, pan) in assign {
-            if !keys.iter().any(|k| &k.serial == serial) {
+            if !serials_in_file.contains(serial.as_str()) {
                 return Err(IssuerError::InvalidPskc(format!(
                     "serial {serial} is assigned to card {} but the file has no key package \
                      with it",
@@ -1227,17 +1230,17 @@ impl Issuer {
             }
         }
         let hashes: Vec<String> = targets.iter().map(|(_, pan)| self.pan_hash(pan)).collect();
+        let mut first_with_hash: HashMap<&str, usize> = HashMap::with_capacity(hashes.len());
         for (i, h) in hashes.iter().enumerate() {
-            if hashes[..i].contains(h) {
+            if let Some(&first) = first_with_hash.get(h.as_str()) {
                 return Err(IssuerError::InvalidPskc(format!(
                     "card {} is assigned two tokens (serials {} and {})",
                     targets[i].1.masked(),
-                    targets[hashes.iter().position(|x| x == h).unwrap_or(0)]
-                        .0
-                        .serial,
+                    targets[first].0.serial,
                     targets[i].0.serial
                 )));
             }
+            first_with_hash.insert(h, i);
         }
         for _ in 0..MAX_ATTEMPTS {
             let now = self.clock.now_ms();
