@@ -293,6 +293,13 @@ const INSERT_CARD: &str = "INSERT INTO cards (pan_hash, customer_id, pan_masked,
 const UPDATE_CARD: &str = "UPDATE cards SET second_blocked = $1, svc = $2, token_id = $3, \
      enrollment_id = $4, updated_at = $5, version = version + 1 \
      WHERE pan_hash = $6 AND version = $7";
+/// [`UPDATE_CARD`] for a card whose token and enrollment run are the ones stored: it matches no
+/// row when they changed (or the version did). SQLite rewrites the entries of every index on a
+/// column the `SET` names, changed or not; leaving `token_id` and `enrollment_id` out spares a
+/// verification two index pages of its commit (PostgreSQL compares the values itself).
+const UPDATE_CARD_STATE: &str = "UPDATE cards SET second_blocked = $1, svc = $2, \
+     updated_at = $5, version = version + 1 \
+     WHERE pan_hash = $6 AND version = $7 AND token_id IS $3 AND enrollment_id IS $4";
 const INSERT_VERIFICATION: &str = "INSERT INTO verifications (pan_hash, txn_id, fingerprint, \
      response_code, reason, at) VALUES ($1, $2, $3, $4, $5, $6)";
 const INSERT_SMS: &str = "INSERT INTO sms_outbox (to_mobile, body, created_at, expires_at, \

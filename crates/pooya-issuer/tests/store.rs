@@ -406,6 +406,80 @@ async fn card_number_tails_round_trip() {
     }
 }
 
+fn app_token(id: &str) -> pooya_issuer::card::AppToken {
+    pooya_issuer::card::AppToken {
+        id: id.to_owned(),
+        seed_sealed: vec![7; 48],
+        mobile: Mobile::parse("09121234567").unwrap(),
+        algorithm: "SHA256".into(),
+        step_secs: 60,
+        first_digits: 4,
+        second_digits: 8,
+        last_step_first: None,
+        last_step_second: None,
+        issued_at: 1,
+        removal: None,
+    }
+}
+
+/// A card's token (and so its `token_id` key) installed, kept through changes of the card's
+/// state, replaced and removed: each commit finds the card by the token it holds and by no other,
+/// and a stale version loses in each case. (SQLite writes a change that keeps the token without
+/// touching the token's index, and falls back to the whole row when the token changed.)
+#[tokio::test]
+async fn token_keys_follow_every_kind_of_card_change() {
+    for (name, store, _pg, _dir) in backends().await {
+        store
+            .commit(Commit {
+                new_customers: vec![customer("C1", "09121234567")],
+                new_cards: vec![card("6280231234567898", "h1", "C1")],
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        let write = |c: CardRecord| Commit {
+            cards: vec![c],
+            ..Commit::default()
+        };
+        let token_of = |t: &str| {
+            let store = &store;
+            let t = t.to_owned();
+            async move { store.card_by_token(&t).await.unwrap().map(|c| c.pan_hash) }
+        };
+        // Steps: (what the card's token becomes, a state change beside it).
+        let steps: [(Option<&str>, bool); 5] = [
+            (Some("T1"), false), // installed
+            (Some("T1"), true),  // kept, the state changes (a verification)
+            (Some("T2"), false), // replaced
+            (None, true),        // removed
+            (None, true),        // still none, the state changes
+        ];
+        for (i, (token, state_change)) in steps.into_iter().enumerate() {
+            let read = store.card("h1").await.unwrap().unwrap();
+            let mut next = read.clone();
+            next.svc.token = token.map(app_token);
+            if state_change {
+                next.svc.failures.push(i as i64);
+            }
+            let mut stale = next.clone();
+            stale.version -= 1;
+            if read.version > 0 {
+                let lost = store.commit(write(stale)).await;
+                assert!(matches!(lost, Err(StoreError::Conflict)), "{name} step {i}");
+            }
+            store.commit(write(next.clone())).await.unwrap();
+            let now = store.card("h1").await.unwrap().unwrap();
+            assert_eq!(now.svc.token, next.svc.token, "{name} step {i}");
+            assert_eq!(now.svc.failures, next.svc.failures, "{name} step {i}");
+            assert_eq!(now.version, read.version + 1, "{name} step {i}");
+            for t in ["T1", "T2"] {
+                let want = (token == Some(t)).then(|| "h1".to_owned());
+                assert_eq!(token_of(t).await, want, "{name} step {i}: token {t}");
+            }
+        }
+    }
+}
+
 /// Under SERIALIZABLE (or a distributed PostgreSQL-compatible database) a concurrent update makes
 /// PostgreSQL abort with a serialization failure: the store reports it as a lost race (`Conflict`,
 /// read again and decide again), never as the database being unavailable.

@@ -36,7 +36,8 @@ use tokio::sync::oneshot;
 use super::{
     commit_time, corrupt, enrollment_id, svc_json, tail_macs, token_id, CardColumns,
     CARD_FOR_VERIFICATION, GUARD_CUSTOMER, INSERT_AUDIT, INSERT_CARD, INSERT_CUSTOMER, INSERT_SMS,
-    INSERT_VERIFICATION, MAX_BATCH, UPDATE_AUDIT_HEAD, UPDATE_CARD, UPDATE_CUSTOMER,
+    INSERT_VERIFICATION, MAX_BATCH, UPDATE_AUDIT_HEAD, UPDATE_CARD, UPDATE_CARD_STATE,
+    UPDATE_CUSTOMER,
 };
 use crate::card::CardRecord;
 use crate::store::{AuditRecord, Commit, StoreError, VerificationRecord};
@@ -434,20 +435,21 @@ fn apply_commit(conn: &Connection, c: &Commit, heads: &mut AuditHeads) -> Result
         )?;
     }
     for card in &c.cards {
-        let n = exec(
-            conn,
-            UPDATE_CARD,
-            values![
-                i64::from(card.second_blocked),
-                svc_json(card)?,
-                token_id(card),
-                enrollment_id(card),
-                now,
-                card.pan_hash,
-                card.version,
-            ],
-            conflict,
-        )?;
+        let values = values![
+            i64::from(card.second_blocked),
+            svc_json(card)?,
+            token_id(card),
+            enrollment_id(card),
+            now,
+            card.pan_hash,
+            card.version,
+        ];
+        // Most changes (every verification) keep the card's token and enrollment run: then the
+        // statement that leaves their indexes alone matches; else the whole row is written.
+        let mut n = exec(conn, UPDATE_CARD_STATE, values, conflict)?;
+        if n == 0 {
+            n = exec(conn, UPDATE_CARD, values, conflict)?;
+        }
         if n != 1 {
             return Err(StoreError::Conflict);
         }
