@@ -316,6 +316,86 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
+/// The fields of a `--csv` line after its label; none of them ever holds a comma.
+pub const CSV_FIELDS: &str =
+    "store,target,cards,connections,seconds,rate,p50_ms,p90_ms,p99_ms,p999_ms,errors";
+
+/// A label as the first field of a `--csv` line: quoted (RFC 4180) when it holds a comma, a
+/// quote or a line break, so that a spreadsheet reads it as one field.
+pub fn csv_label(label: &str) -> String {
+    if label.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", label.replace('"', "\"\""))
+    } else {
+        label.to_owned()
+    }
+}
+
+/// One point a `--csv` line gives the chart.
+#[derive(Debug, PartialEq)]
+pub struct CsvPoint {
+    pub label: String,
+    pub connections: f64,
+    pub rate: f64,
+}
+
+/// Reads a `--csv` line back. The fields after the label are counted from the right, so a label
+/// with commas reads whole, quoted or not (lines written before labels were quoted).
+pub fn parse_csv_point(line: &str) -> Result<CsvPoint, String> {
+    let after_label = CSV_FIELDS.split(',').count();
+    let mut fields: Vec<&str> = line.trim_end().rsplitn(after_label + 1, ',').collect();
+    if fields.len() != after_label + 1 {
+        return Err(format!(
+            "bad csv line {line:?}: fewer than {} fields",
+            after_label + 1
+        ));
+    }
+    fields.reverse();
+    let raw = fields[0];
+    let label = match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+        Some(quoted) => quoted.replace("\"\"", "\""),
+        None => raw.to_owned(),
+    };
+    let number = |i: usize, name: &str| -> Result<f64, String> {
+        fields[i]
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad csv line {line:?}: {name} is {:?}", fields[i]))
+    };
+    Ok(CsvPoint {
+        label,
+        connections: number(4, "connections")?,
+        rate: number(6, "rate")?,
+    })
+}
+
+/// The chart's lines from `--csv` text: one per label, points in order of connections. A label
+/// whose points all have one number of connections (a sweep by cards) draws no line here: it
+/// is named in the second list.
+pub fn series_by_connections(csv: &str) -> Result<(Vec<Series>, Vec<String>), String> {
+    let mut series: Vec<Series> = Vec::new();
+    for line in csv
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        let p = parse_csv_point(line)?;
+        match series.iter_mut().find(|s| s.name == p.label) {
+            Some(s) => s.points.push((p.connections, p.rate)),
+            None => series.push(Series {
+                name: p.label,
+                points: vec![(p.connections, p.rate)],
+            }),
+        }
+    }
+    let (by_connections, other): (Vec<Series>, Vec<Series>) = series
+        .into_iter()
+        .partition(|s| s.points.len() < 2 || s.points.iter().any(|p| p.0 != s.points[0].0));
+    let mut by_connections = by_connections;
+    for s in &mut by_connections {
+        s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    Ok((by_connections, other.into_iter().map(|s| s.name).collect()))
+}
+
 /// A line chart as SVG: x on a log2 scale (connections or cards), y linear from 0.
 pub fn svg_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
     const W: f64 = 720.0;
@@ -537,5 +617,50 @@ mod tests {
         assert!(svg.starts_with("<svg"));
         assert!(svg.contains("SQLite") && svg.contains("a&lt;b"));
         assert_eq!(svg.matches("<polyline").count(), 2);
+    }
+
+    #[test]
+    fn csv_labels_with_commas_read_back_whole() {
+        let quoted = format!(
+            "{},sqlite,verify,1000,64,5.00,4747,12.10,20.00,32.80,50.00,0",
+            csv_label("SQLite verify, 1 000 cards")
+        );
+        assert!(quoted.starts_with("\"SQLite verify, 1 000 cards\","));
+        let want = CsvPoint {
+            label: "SQLite verify, 1 000 cards".into(),
+            connections: 64.0,
+            rate: 4747.0,
+        };
+        assert_eq!(parse_csv_point(&quoted).unwrap(), want);
+        // Written before labels were quoted: the label still reads whole.
+        let bare =
+            "SQLite verify, 1 000 cards,sqlite,verify,1000,64,5.00,4747,12.10,20.00,32.80,50.00,0";
+        assert_eq!(parse_csv_point(bare).unwrap(), want);
+        assert_eq!(csv_label("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(
+            parse_csv_point(&format!(
+                "{},postgres,verify,1,2,3,4,5,6,7,8,0",
+                csv_label("say \"hi\"")
+            ))
+            .unwrap()
+            .label,
+            "say \"hi\""
+        );
+        assert!(parse_csv_point("x,1,2").is_err());
+        assert!(parse_csv_point("x,sqlite,verify,1000,many,5.00,1,1,1,1,1,0").is_err());
+    }
+
+    #[test]
+    fn series_by_connections_leaves_a_sweep_by_cards_out() {
+        let csv = "# label,store\n\
+                   a,sqlite,verify,1000,8,5,200,1,1,1,1,0\n\
+                   a,sqlite,verify,1000,1,5,100,1,1,1,1,0\n\
+                   by cards,sqlite,verify,1000,64,8,90,1,1,1,1,0\n\
+                   by cards,sqlite,verify,10000,64,8,80,1,1,1,1,0\n";
+        let (series, left_out) = series_by_connections(csv).unwrap();
+        assert_eq!(series.len(), 1);
+        assert_eq!(series[0].name, "a");
+        assert_eq!(series[0].points, vec![(1.0, 100.0), (8.0, 200.0)]);
+        assert_eq!(left_out, vec!["by cards".to_owned()]);
     }
 }

@@ -57,7 +57,7 @@ use std::time::{Duration, Instant};
 
 use pooya_bench::{
     card_pan, customer_id, micros, mobile, percentile, send_and_judge, Expect, HardwareCards,
-    Request, Res, Series,
+    Request, Res,
 };
 use pooya_enroll::{b64_decode, b64_encode, ClientEnrollment};
 use serde_json::{json, Value};
@@ -1076,29 +1076,11 @@ fn per_card_ms(d: Duration, cards: usize) -> f64 {
 /// `--csv` appended (`label,store,target,cards,connections,seconds,rate,p50,p90,p99,p999,errors`).
 fn chart(csv: &Path, out: &Path) -> Res<()> {
     let text = std::fs::read_to_string(csv).map_err(|e| format!("{}: {e}", csv.display()))?;
-    let mut series: Vec<Series> = Vec::new();
-    for line in text
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-    {
-        let f: Vec<&str> = line.split(',').collect();
-        let (Some(label), Some(conns), Some(rate)) = (f.first(), f.get(4), f.get(6)) else {
-            return Err(format!("bad csv line {line:?}"));
-        };
-        let x: f64 = conns
-            .parse()
-            .map_err(|_| format!("bad csv line {line:?}"))?;
-        let y: f64 = rate.parse().map_err(|_| format!("bad csv line {line:?}"))?;
-        match series.iter_mut().find(|s| s.name == *label) {
-            Some(s) => s.points.push((x, y)),
-            None => series.push(Series {
-                name: (*label).to_owned(),
-                points: vec![(x, y)],
-            }),
-        }
-    }
-    for s in &mut series {
-        s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (series, left_out) = pooya_bench::series_by_connections(&text)?;
+    for name in left_out {
+        eprintln!(
+            "{name}: every point has the same number of connections (a sweep by cards): not drawn"
+        );
     }
     let svg = pooya_bench::svg_chart(
         "pooya: right-code verifications/s (and bare /v1/health) by connections",
@@ -1490,7 +1472,8 @@ async fn drive(
             _ => format!("{store_name} {target}"),
         });
         let line = format!(
-            "{label},{store_name},{target},{},{},{secs:.2},{rate:.0},{:.2},{:.2},{:.2},{:.2},{errors}\n",
+            "{},{store_name},{target},{},{},{secs:.2},{rate:.0},{:.2},{:.2},{:.2},{:.2},{errors}\n",
+            pooya_bench::csv_label(&label),
             if args.health { 0 } else { args.cards },
             args.connections,
             percentile(&lat, 50.0),
@@ -1502,7 +1485,13 @@ async fn drive(
             .create(true)
             .append(true)
             .open(path)
-            .and_then(|mut f| f.write_all(line.as_bytes()))
+            .and_then(|mut f| {
+                // A new file starts with the names of its fields.
+                if f.metadata()?.len() == 0 {
+                    writeln!(f, "# label,{}", pooya_bench::CSV_FIELDS)?;
+                }
+                f.write_all(line.as_bytes())
+            })
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(errors == 0 && approved > 0)
