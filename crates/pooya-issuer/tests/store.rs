@@ -58,6 +58,18 @@ fn card(pan: &str, hash: &str, customer: &str) -> CardRecord {
     )
 }
 
+/// Customer `C1` with one card, `h1`: where several tests start.
+async fn customer_c1_with_card_h1(store: &SqlStore) {
+    store
+        .commit(Commit {
+            new_customers: vec![customer("C1", "09121234567")],
+            new_cards: vec![card("6280231234567898", "h1", "C1")],
+            ..Commit::default()
+        })
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn customers_cards_and_version_guards() {
     for (name, store, _pg, _dir) in backends().await {
@@ -172,14 +184,7 @@ async fn customers_cards_and_version_guards() {
 #[tokio::test]
 async fn verifications_are_unique_per_card_and_txn() {
     for (name, store, _pg, _dir) in backends().await {
-        store
-            .commit(Commit {
-                new_customers: vec![customer("C1", "09121234567")],
-                new_cards: vec![card("6280231234567898", "h1", "C1")],
-                ..Commit::default()
-            })
-            .await
-            .unwrap();
+        customer_c1_with_card_h1(&store).await;
         let v = VerificationRecord {
             pan_hash: "h1".into(),
             txn_id: "T1".into(),
@@ -429,14 +434,7 @@ fn app_token(id: &str) -> pooya_issuer::card::AppToken {
 #[tokio::test]
 async fn token_keys_follow_every_kind_of_card_change() {
     for (name, store, _pg, _dir) in backends().await {
-        store
-            .commit(Commit {
-                new_customers: vec![customer("C1", "09121234567")],
-                new_cards: vec![card("6280231234567898", "h1", "C1")],
-                ..Commit::default()
-            })
-            .await
-            .unwrap();
+        customer_c1_with_card_h1(&store).await;
         let write = |c: CardRecord| Commit {
             cards: vec![c],
             ..Commit::default()
@@ -505,14 +503,7 @@ async fn serialization_failures_are_lost_races() {
     let store = SqlStore::connect(&pg.url, &SqlOptions::default())
         .await
         .unwrap();
-    store
-        .commit(Commit {
-            new_customers: vec![customer("C1", "09121234567")],
-            new_cards: vec![card("6280231234567898", "h1", "C1")],
-            ..Commit::default()
-        })
-        .await
-        .unwrap();
+    customer_c1_with_card_h1(&store).await;
     for round in 0..40 {
         let read = store.card("h1").await.unwrap().unwrap();
         let mut a = read.clone();
