@@ -119,7 +119,7 @@ impl Ledger {
         };
         if let Ok(text) = std::fs::read_to_string(log) {
             for (i, line) in text.lines().enumerate() {
-                let scanned = blank_timestamps(&blank_numeric_fields(line));
+                let scanned = blank_no_secrets(&blank_numeric_fields(line));
                 scan("log line", &format!("{}: {line}", i + 1), &scanned, None);
             }
         }
@@ -129,14 +129,14 @@ impl Ledger {
                     .ok()
                     .and_then(|v| v["text"].as_str().map(str::to_owned))
                     .unwrap_or_else(|| line.to_owned());
-                scan("SMS", &sms, &blank_timestamps(&sms), Some(Allowed::Sms));
+                scan("SMS", &sms, &blank_no_secrets(&sms), Some(Allowed::Sms));
             }
         }
         for (what, text) in self.answers.lock().unwrap().iter() {
             scan(
                 "the answer to",
                 &format!("{what}: {text}"),
-                &blank_timestamps(text),
+                &blank_no_secrets(text),
                 Some(Allowed::Answers),
             );
         }
@@ -175,9 +175,15 @@ fn blank_numeric_fields(line: &str) -> String {
     out
 }
 
+/// `text` with the numbers that are no secret, though a short one may equal a code, blanked out:
+/// date-times and masked values.
+fn blank_no_secrets(text: &str) -> String {
+    blank_masked(&blank_timestamps(text))
+}
+
 /// `text` with every date-time the server writes (`2026-11-26T01:30:30.847Z`: a log line's time,
 /// an answer's `expires_at`) blanked out: its year is a 4-digit number, and a first password
-/// that happens to be `2026` is no leak there. Masked values are blanked too ([`blank_masked`]).
+/// that happens to be `2026` is no leak there.
 fn blank_timestamps(text: &str) -> String {
     // Shape of the part that must match: digits where `d`, the byte itself elsewhere.
     const SHAPE: &[u8] = b"dddd-dd-ddTdd:dd";
@@ -209,7 +215,7 @@ fn blank_timestamps(text: &str) -> String {
             i += 1;
         }
     }
-    blank_masked(&String::from_utf8(out).expect("only ASCII bytes were replaced with ASCII"))
+    String::from_utf8(out).expect("only ASCII bytes were replaced with ASCII")
 }
 
 /// `text` with every masked card number and mobile (`628023******7898`, `0912*****67`) blanked
