@@ -8,6 +8,9 @@
 //! phone texts the short number too. Codes live 60 s, the clock sits 30 s into a step, so one
 //! step's code is the only live one; time moves by a step or by 25 h (failures, PIN tries and
 //! activations age out).
+//!
+//! The server's abuse limits (`[limits]`, at their defaults) are modelled too: a run of enrollment
+//! starts or SMS requests inside the hour meets them.
 
 use crate::common::*;
 
@@ -122,6 +125,50 @@ struct Model {
     last_approved: Option<String>,
     /// SMS sent so far.
     outbox: usize,
+    /// The default `[limits]`: `/v1/app/*` from this address (60 per 60 s), enrollment starts for
+    /// the card (10 per hour), inbound SMS from `MOBILE` and from `MOBILE2` (10 per 600 s each).
+    app_per_ip: Bucket,
+    enrollment_starts: Bucket,
+    sms_from: [Bucket; 2],
+}
+
+/// One limit as the server's limiter (governor's GCRA) keeps it: `burst` requests at once, then
+/// one more every `per_ms / burst`; a refused request changes nothing.
+#[derive(Debug)]
+struct Bucket {
+    interval_ms: i64,
+    tolerance_ms: i64,
+    /// The theoretical arrival time of the next request.
+    tat: Option<i64>,
+}
+
+impl Bucket {
+    fn new(burst: i64, per_ms: i64) -> Bucket {
+        let interval_ms = per_ms / burst;
+        Bucket {
+            interval_ms,
+            tolerance_ms: interval_ms * (burst - 1),
+            tat: None,
+        }
+    }
+
+    /// Whether a request at `now` passes; a passing one is counted.
+    fn admit(&mut self, now: i64) -> bool {
+        let tat = self.tat.unwrap_or(now);
+        if now < tat - self.tolerance_ms {
+            return false;
+        }
+        self.tat = Some(tat.max(now) + self.interval_ms);
+        true
+    }
+}
+
+fn default_limits() -> (Bucket, Bucket, [Bucket; 2]) {
+    (
+        Bucket::new(60, 60_000),
+        Bucket::new(10, 3_600_000),
+        [Bucket::new(10, 600_000), Bucket::new(10, 600_000)],
+    )
 }
 
 impl Model {
@@ -365,9 +412,11 @@ async fn enroll_attempt(
             Some(json!({"pan": PAN, "spake_msg": b64_encode(&msg)})),
         )
         .await;
-    // The model's start.
+    // The model's start: the address's limit, then the card's, then the card.
     let now = m.now;
-    let want_start = if m.locked || m.mode != Mode::App || m.token.is_some() {
+    let want_start = if !m.app_per_ip.admit(now) || !m.enrollment_starts.admit(now) {
+        expect(429, "rate_limited", "")
+    } else if m.locked || m.mode != Mode::App || m.token.is_some() {
         expect(409, "no_pending_activation", "")
     } else {
         match m.activation.as_mut() {
@@ -408,6 +457,9 @@ async fn enroll_attempt(
             Some(json!({"confirm": b64_encode(&confirm)})),
         )
         .await;
+    if !m.app_per_ip.admit(m.now) {
+        return Ok((answer(s, &t), expect(429, "rate_limited", "")));
+    }
     let want = match finished {
         Ok(f) => {
             m.activation = None;
@@ -573,10 +625,12 @@ async fn step(srv: &TestServer, m: &mut Model, a: &Action) -> Result<(), TestCas
                 )
                 .await;
             let now = m.now;
+            // The sender's limit comes before the card: a refused request sends nothing.
+            let limited = !m.sms_from[usize::from(!*registered)].admit(now);
             let live = m
                 .sms
                 .as_ref()
-                .filter(|_| *registered && m.mode == Mode::Sms && !m.locked);
+                .filter(|_| !limited && *registered && m.mode == Mode::Sms && !m.locked);
             if let Some(svc) = live {
                 let recently = svc.var.as_ref().is_some_and(|v| {
                     !v.used && now < v.expires_at && now - v.issued_at < SMS_INTERVAL_MS
@@ -598,7 +652,12 @@ async fn step(srv: &TestServer, m: &mut Model, a: &Action) -> Result<(), TestCas
                     }
                 }
             }
-            (answer(s, &v), expect(202, "", ""))
+            let want = if limited {
+                expect(429, "rate_limited", "")
+            } else {
+                expect(202, "", "")
+            };
+            (answer(s, &v), want)
         }
         Action::VerifyRight | Action::VerifyWrong | Action::VerifyReplay | Action::VerifyStatic => {
             let typed = match a {
@@ -675,6 +734,7 @@ async fn run_case(actions: &[Action]) -> Result<(), TestCaseError> {
     srv.with_card().await;
     srv.customer("C2", MOBILE2).await;
     let now = srv.align_to_step(60, STEP_MS / 2).await;
+    let (app_per_ip, enrollment_starts, sms_from) = default_limits();
     let mut m = Model {
         now,
         mode: Mode::None,
@@ -689,6 +749,9 @@ async fn run_case(actions: &[Action]) -> Result<(), TestCaseError> {
         codes: None,
         last_approved: None,
         outbox: 0,
+        app_per_ip,
+        enrollment_starts,
+        sms_from,
     };
     for a in actions {
         step(&srv, &mut m, a).await?;
@@ -725,5 +788,44 @@ fn the_server_agrees_with_the_model() {
     });
     if let Err(e) = result {
         panic!("{e}");
+    }
+}
+
+/// Runs the random cases seldom draw: enrollment starts and SMS requests that meet the default
+/// limits, and the time that lets one more through. The first eleven starts are the sequence CI
+/// found when the model knew no limits.
+#[test]
+fn runs_of_requests_meet_the_default_limits() {
+    use Action::*;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let short = Advance { long: false };
+    // Ten starts pass (each refused for want of an activation), the eleventh is limited; 360 s
+    // later one more passes and finds the activation made meanwhile.
+    let mut starts = vec![Enroll { right_codes: true }; 10];
+    starts.push(Enroll { right_codes: false });
+    starts.push(ActivateApp { right_mobile: true });
+    starts.extend(vec![short.clone(); 5]);
+    starts.push(Enroll { right_codes: true });
+    starts.push(short.clone());
+    starts.push(Enroll { right_codes: true });
+    starts.push(Enroll { right_codes: true });
+    starts.push(VerifyRight);
+    // Each sender has a bucket of its own: ten requests pass, the eleventh is limited, a
+    // minute later one more passes.
+    let mut sms = vec![ActivateSms { right_mobile: true }];
+    for registered in [true, false] {
+        sms.extend(vec![SmsRequest { registered }; 11]);
+    }
+    sms.push(short);
+    sms.push(SmsRequest { registered: true });
+    sms.push(VerifyRight);
+    for actions in [starts, sms] {
+        if let Err(e) = rt.block_on(run_case(&actions)) {
+            panic!("{e} in {actions:?}");
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! them as the test runs; [`Ledger::check`] (run when the [`super::TestServer`] drops) fails the
 //! test on any secret found where it must not be.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -23,11 +23,42 @@ pub enum Allowed {
     Sms,
 }
 
+/// The places a registered value may appear: the union of the rules it was registered under.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Places {
+    answers: bool,
+    sms: bool,
+}
+
+impl Places {
+    fn add(&mut self, allowed: Allowed) {
+        match allowed {
+            Allowed::Nowhere => {}
+            Allowed::Answers => self.answers = true,
+            Allowed::Sms => self.sms = true,
+        }
+    }
+
+    /// Whether the value may appear `here` (`None`: a log line, where nothing may).
+    fn allow(self, here: Option<Allowed>) -> bool {
+        match here {
+            Some(Allowed::Answers) => self.answers,
+            Some(Allowed::Sms) => self.sms,
+            Some(Allowed::Nowhere) | None => false,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Ledger {
     /// Secret → where it may appear. Secrets are compared with whole tokens of the scanned text
     /// (a digit secret with whole digit runs), so a 4-digit PIN does not match inside a timestamp.
-    secrets: Mutex<HashMap<String, Allowed>>,
+    secrets: Mutex<HashMap<String, Places>>,
+    /// Numbers that answers and SMS show by design: the last 4 and last 8 digits of each card a
+    /// request named ("card ending 7898"). A 4-digit secret can equal one by chance (1 in
+    /// 10^4), and is then not looked for in answers and SMS, where the scan cannot tell them
+    /// apart; log lines show cards masked, so it is still looked for there.
+    shown: Mutex<HashSet<String>>,
     /// Answers received, scanned at the end (a secret may be registered after an answer came).
     answers: Mutex<Vec<(String, String)>>,
 }
@@ -42,17 +73,15 @@ const TYPED_CODE_FIELDS: &[&str] = &["password"];
 const SECRET_ANSWER_FIELDS: &[&str] = &["receipt_code", "fixed_part"];
 
 impl Ledger {
-    /// Registers `value` as a secret that may appear only where `allowed` says. A value seen
-    /// with two rules keeps `Nowhere` if either says so, else the first.
+    /// Registers `value` as a secret that may appear only where `allowed` says. Two secrets can
+    /// be equal by chance (a PIN and a fixed part, 1 in 10^4): the scan cannot tell which one it
+    /// sees, so the value may appear wherever either may.
     pub fn secret(&self, value: &str, allowed: Allowed) {
         if value.len() < 4 {
             return; // Too short to tell from ordinary text; such values are no real secret.
         }
         let mut s = self.secrets.lock().unwrap();
-        let e = s.entry(value.to_owned()).or_insert(allowed);
-        if allowed == Allowed::Nowhere {
-            *e = Allowed::Nowhere;
-        }
+        s.entry(value.to_owned()).or_default().add(allowed);
     }
 
     /// A seed in the encodings a careless log line would use.
@@ -73,7 +102,11 @@ impl Ledger {
     pub fn request(&self, body: &Value) {
         walk(body, &mut |key, v| {
             if let Some(s) = v.as_str() {
-                if SECRET_REQUEST_FIELDS.contains(&key) {
+                if key == "pan" && s.len() >= 8 && s.bytes().all(|b| b.is_ascii_digit()) {
+                    let mut shown = self.shown.lock().unwrap();
+                    shown.insert(s[s.len() - 4..].to_owned());
+                    shown.insert(s[s.len() - 8..].to_owned());
+                } else if SECRET_REQUEST_FIELDS.contains(&key) {
                     self.secret(s, Allowed::Nowhere);
                 } else if TYPED_CODE_FIELDS.contains(&key) {
                     self.secret(s, Allowed::Sms);
@@ -101,6 +134,7 @@ impl Ledger {
     /// finding (empty: clean).
     pub fn findings(&self, log: &Path, outbox: &Path) -> Vec<String> {
         let secrets = self.secrets.lock().unwrap().clone();
+        let shown = self.shown.lock().unwrap().clone();
         let mut found = Vec::new();
         // `here`: the kind of place scanned (`None`: a log line, where no secret may appear).
         let mut scan = |place: &str, where_: &str, text: &str, here: Option<Allowed>| {
@@ -109,7 +143,8 @@ impl Ledger {
             }
             for token in tokens(text) {
                 if let Some(&allowed) = secrets.get(token) {
-                    if allowed == Allowed::Nowhere || Some(allowed) != here {
+                    let by_design = here.is_some() && shown.contains(token);
+                    if !allowed.allow(here) && !by_design {
                         found.push(format!(
                             "secret {token:?} (allowed: {allowed:?}) in {place} {where_}"
                         ));
@@ -182,28 +217,32 @@ fn blank_no_secrets(text: &str) -> String {
 }
 
 /// `text` with every date-time the server writes (`2026-11-26T01:30:30.847Z`: a log line's time,
-/// an answer's `expires_at`) blanked out: its year is a 4-digit number, and a first password
-/// that happens to be `2026` is no leak there.
+/// an answer's `expires_at`; `1405/01/01`: an SMS's Solar Hijri date) blanked out: its year is a
+/// 4-digit number, and a first password that happens to be `2026` is no leak there.
 fn blank_timestamps(text: &str) -> String {
-    // Shape of the part that must match: digits where `d`, the byte itself elsewhere.
-    const SHAPE: &[u8] = b"dddd-dd-ddTdd:dd";
+    // Shapes of the part that must match: digits where `d`, the byte itself elsewhere. The
+    // second is the Solar Hijri date an SMS shows (`1405/01/01`).
+    const SHAPES: [&[u8]; 2] = [b"dddd-dd-ddTdd:dd", b"dddd/dd/dd"];
     let b = text.as_bytes();
     let mut out = text.as_bytes().to_vec();
     let mut i = 0;
-    while i + SHAPE.len() <= b.len() {
-        let matches = SHAPE.iter().zip(&b[i..]).all(|(&s, &c)| {
-            if s == b'd' {
-                c.is_ascii_digit()
-            } else {
-                c == s
-            }
+    while i < b.len() {
+        let shape = SHAPES.iter().find(|shape| {
+            shape.len() <= b.len() - i
+                && shape.iter().zip(&b[i..]).all(|(&s, &c)| {
+                    if s == b'd' {
+                        c.is_ascii_digit()
+                    } else {
+                        c == s
+                    }
+                })
         });
         let starts_a_word = i == 0 || !b[i - 1].is_ascii_alphanumeric();
-        if matches && starts_a_word {
+        if let (Some(shape), true) = (shape, starts_a_word) {
             // The rest: seconds, fraction and offset (`:30.847Z`, `+03:30`).
             let end = i
-                + SHAPE.len()
-                + b[i + SHAPE.len()..]
+                + shape.len()
+                + b[i + shape.len()..]
                     .iter()
                     .take_while(|c| {
                         c.is_ascii_digit() || matches!(c, b':' | b'.' | b'Z' | b'+' | b'-')
@@ -319,5 +358,30 @@ mod tests {
         std::fs::write(&outbox, "{\"text\":\"code 654321 and 87654321\"}\n").unwrap();
         let f = l.findings(&log, &outbox);
         assert_eq!(f.len(), 6, "{f:#?}");
+
+        // Values equal by chance: a PIN and a fixed part (the answer shows the fixed part), a
+        // fixed part and the card's last 4 digits (an SMS names the card), a typed code and the
+        // year of an SMS's Solar Hijri date.
+        let l = Ledger::default();
+        l.request(&serde_json::json!({"pan": "6280231234567898", "pin": "4321"}));
+        l.answer(
+            "activate",
+            r#"{"fixed_part":"4321"} {"fixed_part":"7898"}"#,
+            &serde_json::json!([{"fixed_part": "4321"}, {"fixed_part": "7898"}]),
+        );
+        l.secret("1405", Allowed::Answers);
+        std::fs::write(&log, "INFO ok\n").unwrap();
+        std::fs::write(
+            &outbox,
+            "{\"text\":\"variable part for card ending 7898 (1405/01/01 13:30)\"}\n",
+        )
+        .unwrap();
+        assert_eq!(l.findings(&log, &outbox), Vec::<String>::new());
+        // Still caught: both in a log line (cards are masked there), the PIN-or-fixed-part in an
+        // SMS, and the year standing alone in an SMS.
+        std::fs::write(&log, "INFO pin 4321 fixed 7898\n").unwrap();
+        std::fs::write(&outbox, "{\"text\":\"fixed 4321, year 1405\"}\n").unwrap();
+        let f = l.findings(&log, &outbox);
+        assert_eq!(f.len(), 4, "{f:#?}");
     }
 }
