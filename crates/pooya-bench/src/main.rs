@@ -616,7 +616,7 @@ async fn register_card(http: &reqwest::Client, base: &str, keys: &Keys, i: usize
         http,
         &format!("{base}/v1/cards"),
         Some(&keys.branch),
-        json!({"pan": pan, "customer_id": customer, "expiry": "3012",
+        json!({"pan": pan, "customer_id": customer, "expiry": "9912",
                "pin": PIN, "second_password": STATIC_SECOND}),
         201,
     )

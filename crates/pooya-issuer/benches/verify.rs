@@ -32,7 +32,7 @@ fn setup(cost: HashCost) -> Setup {
         &pan,
         keys.pan_hash(&pan),
         CustomerId::parse("C1").unwrap(),
-        Expiry::parse("3012").unwrap(),
+        Expiry::parse("9912").unwrap(),
         keys.hash_secret("1234").unwrap(),
         keys.hash_secret("55555").unwrap(),
         NOW,

@@ -98,7 +98,7 @@ fn card(pan: &str, hash: &str) -> CardRecord {
         &Pan::parse(pan).unwrap(),
         hash.to_owned(),
         CustomerId::parse("C1").unwrap(),
-        Expiry::parse("3012").unwrap(),
+        Expiry::parse("9912").unwrap(),
         "pin-hash".into(),
         "second-hash".into(),
         1,

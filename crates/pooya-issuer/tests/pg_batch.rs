@@ -57,7 +57,7 @@ fn card(hash: &str) -> CardRecord {
         &Pan::parse("6280231234567898").unwrap(),
         hash.to_owned(),
         CustomerId::parse("C1").unwrap(),
-        Expiry::parse("3012").unwrap(),
+        Expiry::parse("9912").unwrap(),
         "pin-hash".into(),
         "second-hash".into(),
         1,

@@ -100,7 +100,7 @@ fn cards_sms_and_commits_print_no_secret() {
         &pan,
         "hash-of-pan".into(),
         CustomerId::parse("C1").unwrap(),
-        Expiry::parse("3012").unwrap(),
+        Expiry::parse("9912").unwrap(),
         "$argon2id$pin-hash".into(),
         "$argon2id$second-hash".into(),
         1,

@@ -132,7 +132,7 @@ fn body_endpoints() -> Vec<BodyEndpoint> {
             method: "POST",
             path: "/v1/cards",
             role: Some("branch"),
-            body: json!({"pan": PAN2, "customer_id": "C1", "expiry": "3012",
+            body: json!({"pan": PAN2, "customer_id": "C1", "expiry": "9912",
                          "pin": PIN, "second_password": STATIC_SECOND}),
             strings: &[
                 "/pan",
@@ -678,7 +678,7 @@ async fn reasonable_values_are_accepted() {
         .post(
             "/v1/cards",
             "branch",
-            json!({"pan": PAN, "customer_id": long_id, "expiry": "3001",
+            json!({"pan": PAN, "customer_id": long_id, "expiry": "9901",
                    "pin": "0000", "second_password": "123456789012"}),
         )
         .await;
@@ -753,7 +753,7 @@ async fn unknown_cards_and_customers_are_404() {
         .post(
             "/v1/cards",
             "branch",
-            json!({"pan": UNKNOWN_PAN, "customer_id": "NOPE", "expiry": "3012",
+            json!({"pan": UNKNOWN_PAN, "customer_id": "NOPE", "expiry": "9912",
                    "pin": PIN, "second_password": STATIC_SECOND}),
         )
         .await;
@@ -795,7 +795,7 @@ async fn duplicates_are_409() {
             .post(
                 "/v1/cards",
                 "branch",
-                json!({"pan": PAN, "customer_id": customer, "expiry": "2912",
+                json!({"pan": PAN, "customer_id": customer, "expiry": "9912",
                        "pin": pin, "second_password": "99999"}),
             )
             .await;
@@ -1293,7 +1293,7 @@ async fn refusals_never_echo_a_pan_pin_or_password() {
         (
             "/v1/cards",
             "branch",
-            json!({"pan": 6280231234567880u64, "customer_id": "C1", "expiry": "3012",
+            json!({"pan": 6280231234567880u64, "customer_id": "C1", "expiry": "9912",
                    "pin": PIN, "second_password": STATIC_SECOND}),
             "6280231234567880",
         ),

@@ -30,16 +30,68 @@ fn tx() -> String {
 
 /// A code of the same length that is surely neither `code` (every digit moved) nor the static PIN.
 fn wrong(code: &str) -> String {
-    let shift = |by: u8| -> String {
-        code.bytes()
-            .map(|b| char::from(b'0' + (b - b'0' + by) % 10))
-            .collect()
-    };
-    let w = shift(1);
+    let w = shift_digits(code, 1);
     if w == PIN {
-        shift(2)
+        shift_digits(code, 2)
     } else {
         w
+    }
+}
+
+/// `code` with every digit moved up by `by` (mod 10): never `code` itself.
+fn shift_digits(code: &str, by: u8) -> String {
+    code.bytes()
+        .map(|b| char::from(b'0' + (b - b'0' + by) % 10))
+        .collect()
+}
+
+/// The first passwords `token`'s card takes at `now` as its own: the live steps, the ten before
+/// them (named `expired_password`, not `wrong_password`) and the static PIN. A 4-digit code
+/// picked without looking meets one of them about 1 time in 700.
+fn first_passwords_taken(token: &Token, now: i64) -> Vec<String> {
+    let step = i64::from(token.step_secs) * SEC;
+    let mut taken: Vec<String> = (-12..=2)
+        .map(|k| token.code("first", now + k * step))
+        .collect();
+    taken.push(PIN.to_owned());
+    taken
+}
+
+/// A first password that is wrong for `token`'s card at `now`, by every rule.
+fn wrong_first(token: &Token, now: i64) -> String {
+    let taken = first_passwords_taken(token, now);
+    let code = token.code("first", now);
+    (1..10)
+        .map(|by| shift_digits(&code, by))
+        .find(|w| !taken.contains(w))
+        .expect("nine distinct candidates are not all among the codes taken")
+}
+
+/// Moves the clock a whole step at a time until `other`'s first password is none that `card`'s
+/// card takes: a code of another card must be refused by R4, not match by chance.
+async fn step_until_first_is_foreign(srv: &TestServer, card: &Token, other: &Token) -> i64 {
+    loop {
+        let now = srv.now_ms().await;
+        if !first_passwords_taken(card, now).contains(&other.code("first", now)) {
+            return now;
+        }
+        srv.advance(i64::from(card.step_secs) * SEC).await;
+    }
+}
+
+/// Aligns the clock to `offset_ms` into a step whose first password is not the static PIN and
+/// differs from the next two steps' first passwords, so that a check of "this step's code"
+/// cannot be answered for another one.
+async fn align_first_alone(srv: &TestServer, token: &Token, offset_ms: i64) -> i64 {
+    let step = i64::from(token.step_secs) * SEC;
+    loop {
+        let t = srv
+            .align_to_step(i64::from(token.step_secs), offset_ms)
+            .await;
+        let first = token.code("first", t);
+        if first != PIN && (1..=2).all(|k| token.code("first", t + k * step) != first) {
+            return t;
+        }
     }
 }
 
@@ -205,7 +257,7 @@ async fn assert_no_sms_since(srv: &TestServer, before: usize) {
 /// Locks PAN's service with wrong first passwords (default policy: 5).
 async fn lock_with_wrong_first(srv: &TestServer, pan: &str, token: &Token, n: usize) {
     let now = srv.now_ms().await;
-    let bad = wrong(&token.code("first", now));
+    let bad = wrong_first(token, now);
     for _ in 0..n {
         check(srv, pan, "first", &bad, "55", "wrong_password").await;
     }
@@ -282,7 +334,7 @@ async fn r19_code_approved_up_to_tolerance_after_its_step_then_expired() {
     approved(&srv, PAN, "second", &code).await;
 
     // Shown at its start, typed exactly at end + tolerance: expired.
-    let t = srv.align_to_step(STEP, 0).await;
+    let t = align_first_alone(&srv, &token, 0).await;
     let code = token.code("second", t);
     let first = token.code("first", t);
     srv.advance(STEP * SEC + TOL_MS).await;
@@ -364,7 +416,7 @@ async fn r2_holder_chosen_lifetime_inside_bounds() {
 async fn r3_code_usable_once_even_inside_its_lifetime() {
     let srv = TestServer::start().await;
     let token = srv.enrolled_card().await;
-    let t = srv.align_to_step(STEP, 10 * SEC).await;
+    let t = align_first_alone(&srv, &token, 10 * SEC).await;
     let second = token.code("second", t);
     let first = token.code("first", t);
     approved(&srv, PAN, "second", &second).await;
@@ -422,7 +474,7 @@ async fn r4_code_of_one_card_refused_on_another_card_of_same_holder() {
     let (r, s) = srv.activate_app(PAN2, MOBILE).await;
     let b = srv.enroll(PAN2, &r, &s).await.expect("enroll B");
 
-    let now = srv.now_ms().await;
+    let now = step_until_first_is_foreign(&srv, &b, &a).await;
     check(
         &srv,
         PAN2,
@@ -519,7 +571,7 @@ async fn r5_five_wrong_passwords_lock_until_atm_activation() {
     let fresh = srv.enroll(PAN, &r, &s).await.expect("enroll again");
     assert_eq!(state(&srv, PAN).await, ("app".into(), "active".into()));
     srv.advance(STEP * SEC).await;
-    let now = srv.now_ms().await;
+    let now = step_until_first_is_foreign(&srv, &fresh, &token).await;
     check(
         &srv,
         PAN,
@@ -579,7 +631,7 @@ async fn r5_failures_spread_over_the_window_still_lock() {
         &srv,
         PAN,
         "first",
-        &wrong(&token.code("first", now)),
+        &wrong_first(&token, srv.now_ms().await),
         "55",
         "wrong_password",
     )
@@ -1096,16 +1148,23 @@ async fn atm_wrong_pin_changes_nothing_and_three_lock_the_atm_for_a_day() {
     let srv = TestServer::start().await;
     let token = srv.enrolled_card().await;
     let before = srv.outbox().len();
+    // The ATM takes the dynamic first password as the PIN too (R6): none of these may be one.
+    let taken = first_passwords_taken(&token, srv.now_ms().await);
+    let bad: Vec<String> = (0..100)
+        .map(|i| format!("{}", 9999 - i))
+        .filter(|p| !taken.contains(p))
+        .take(3)
+        .collect();
 
-    let got = atm(&srv, "activate-app", PAN, "9999", Some(MOBILE)).await;
+    let got = atm(&srv, "activate-app", PAN, &bad[0], Some(MOBILE)).await;
     assert_error(&got, 403, "wrong_pin");
     assert_eq!(
         status(&srv, PAN).await,
         ("app".into(), "active".into(), false, 0)
     );
-    let got = atm(&srv, "deactivate", PAN, "9998", None).await;
+    let got = atm(&srv, "deactivate", PAN, &bad[1], None).await;
     assert_error(&got, 403, "wrong_pin");
-    let got = atm(&srv, "block-second-password", PAN, "9997", None).await;
+    let got = atm(&srv, "block-second-password", PAN, &bad[2], None).await;
     assert_error(&got, 403, "wrong_pin");
     assert_eq!(
         status(&srv, PAN).await,

@@ -32,17 +32,6 @@ fn has_non_ascii_digit_run(text: &str, n: usize) -> bool {
     false
 }
 
-/// The variable part in a reply about the card ending in `last4`: the 4-digit run that is not the
-/// card's last digits (or those digits, when the variable part happens to equal them).
-fn variable_part(text: &str, last4: &str) -> String {
-    let runs = digit_runs(text, 4);
-    assert!(!runs.is_empty(), "no 4-digit ASCII run in the SMS {text:?}");
-    runs.iter()
-        .find(|r| r.as_str() != last4)
-        .cloned()
-        .unwrap_or_else(|| last4.to_owned())
-}
-
 async fn activate_sms(srv: &TestServer, pan: &str, mobile: &str) -> (u16, Value) {
     srv.post(
         "/v1/atm/activate-sms",
@@ -87,7 +76,7 @@ async fn request_variable(srv: &TestServer, last4: &str) -> String {
         !has_non_ascii_digit_run(&text, 2),
         "codes in ASCII digits: {text:?}"
     );
-    let var = variable_part(&text, last4);
+    let var = srv.variable_part(&text, last4);
     assert_eq!(var.len(), 4);
     assert!(var.bytes().all(|b| b.is_ascii_digit()));
     var
@@ -223,7 +212,7 @@ async fn r21_variable_part_by_sms_makes_a_one_time_password() {
     let text = request_reply(&srv, MOBILE, "7898").await;
     assert!(!text.contains(PAN), "no full PAN in an SMS: {text}");
     assert!(!has_non_ascii_digit_run(&text, 2), "{text}");
-    let var = variable_part(&text, "7898");
+    let var = srv.variable_part(&text, "7898");
     assert!(ascii_digits(&var, 4), "{text}");
     let password = format!("{fixed}{var}");
     assert_eq!(password.len(), 8);
@@ -308,8 +297,14 @@ async fn r21_wrong_fixed_part_is_a_wrong_password() {
     let wrong = format!("{}{}", (first + 1) % 10, &fixed[1..]);
     let v = verify_second(&srv, PAN, &format!("{wrong}{var}"), "T1").await;
     assert_verdict(&v, "55", "wrong_password");
-    // The variable part alone, or reversed order, is no password either.
-    let v = verify_second(&srv, PAN, &format!("{var}{fixed}"), "T2").await;
+    // The variable part alone, or reversed order, is no password either (unless the two parts
+    // are equal, 1 in 10^4: then the reversed order is the password).
+    let reversed = if var == fixed {
+        format!("{wrong}{var}")
+    } else {
+        format!("{var}{fixed}")
+    };
+    let v = verify_second(&srv, PAN, &reversed, "T2").await;
     assert_eq!(v["approved"], false, "{v}");
     let v = verify_second(&srv, PAN, &var, "T3").await;
     assert_eq!(v["approved"], false, "{v}");
@@ -331,7 +326,7 @@ async fn r21_persian_and_arabic_digits_and_spaces_in_the_request() {
         }
         let reply = request_reply(&srv, MOBILE, text).await;
         assert!(!has_non_ascii_digit_run(&reply, 2), "{reply}");
-        var = variable_part(&reply, "7898");
+        var = srv.variable_part(&reply, "7898");
         assert!(ascii_digits(&var, 4), "request {i} {text:?}: {reply}");
     }
     let v = verify_second(&srv, PAN, &format!("{fixed}{var}"), "T1").await;
@@ -348,7 +343,7 @@ async fn r21_request_from_another_form_of_the_registered_mobile() {
     assert_eq!(s, 202, "{v}");
     let msgs = srv.outbox_wait(before + 1).await;
     assert_eq!(msgs[before]["to"], MOBILE, "answered in the 09 form");
-    let var = variable_part(msgs[before]["text"].as_str().unwrap(), "7898");
+    let var = srv.variable_part(msgs[before]["text"].as_str().unwrap(), "7898");
     let v = verify_second(&srv, PAN, &format!("{fixed}{var}"), "T1").await;
     assert_verdict(&v, "00", "approved");
 }
@@ -656,7 +651,7 @@ async fn texts_in_english_when_configured() {
     let reply = request_reply(&srv, MOBILE, "7880").await;
     assert!(reply.is_ascii(), "{reply}");
     assert!(reply.to_lowercase().contains("variable part"), "{reply}");
-    let var = variable_part(&reply, "7880");
+    let var = srv.variable_part(&reply, "7880");
     let v = verify_second(&srv, PAN2, &format!("{fixed}{var}"), "T1").await;
     assert_verdict(&v, "00", "approved");
     // Ambiguous request.
@@ -705,7 +700,7 @@ async fn r26_short_number_is_a_setting() {
     let (s, v) = inbound(&srv, MOBILE, "3000", "7898").await;
     assert_eq!(s, 202, "{v}");
     let msgs = srv.outbox_wait(before + 1).await;
-    let var = variable_part(msgs[before]["text"].as_str().unwrap(), "7898");
+    let var = srv.variable_part(msgs[before]["text"].as_str().unwrap(), "7898");
     let v = verify_second(&srv, PAN, &format!("{fixed}{var}"), "T1").await;
     assert_verdict(&v, "00", "approved");
 }

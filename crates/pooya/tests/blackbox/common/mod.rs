@@ -371,7 +371,7 @@ impl TestServer {
             .post(
                 "/v1/cards",
                 "branch",
-                json!({"pan": pan, "customer_id": customer, "expiry": "3012",
+                json!({"pan": pan, "customer_id": customer, "expiry": "9912",
                        "pin": PIN, "second_password": STATIC_SECOND}),
             )
             .await;
@@ -394,6 +394,21 @@ impl TestServer {
 
     pub fn outbox_path(&self) -> PathBuf {
         self.outbox_file.clone()
+    }
+
+    /// The variable part in an SMS about the card ending in `last4`: the 4-digit run that is not
+    /// the card's last digits (or those digits, when the variable part happens to equal them).
+    /// Noted as a code that SMS may carry: it can equal a PIN or a fixed part by chance.
+    pub fn variable_part(&self, text: &str, last4: &str) -> String {
+        let runs = digit_runs(text, 4);
+        assert!(!runs.is_empty(), "no 4-digit ASCII run in the SMS {text:?}");
+        let var = runs
+            .iter()
+            .find(|r| r.as_str() != last4)
+            .cloned()
+            .unwrap_or_else(|| last4.to_owned());
+        self.hygiene.secret(&var, hygiene::Allowed::Sms);
+        var
     }
 
     pub fn outbox(&self) -> Vec<Value> {
