@@ -186,22 +186,6 @@ async fn inbound_sms_are_limited_per_sender() {
     assert_eq!(inbound(MOBILE).await.0, 429);
 }
 
-/// Waits (bounded) until the server's log holds `needle`.
-async fn log_line(srv: &TestServer, needle: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let log = std::fs::read_to_string(srv.log_path()).unwrap_or_default();
-        if log.contains(needle) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no log line {needle:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn inbound_sms_over_smpp_are_limited_per_sender() {
     use pooya_sms::smpp::simulator::Simulator;
@@ -254,7 +238,7 @@ async fn inbound_sms_over_smpp_are_limited_per_sender() {
     sim.deliver("989121234567", "10002516", "7898")
         .await
         .expect("deliver_sm answered even when dropped");
-    log_line(&srv, "over the per-mobile limit").await;
+    srv.wait_log("over the per-mobile limit").await;
     srv.advance(540_000).await;
     sim.deliver("989121234567", "10002516", "7898")
         .await

@@ -411,6 +411,20 @@ impl TestServer {
         var
     }
 
+    /// The server's log once it holds `needle`: log lines reach the file through a writer thread,
+    /// a moment after the request that made them was answered.
+    pub async fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "no log line {needle:?} in {log}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn outbox(&self) -> Vec<Value> {
         read_jsonl(&self.outbox_path())
     }
