@@ -1,6 +1,6 @@
 //! Secret hygiene (issue 6, item 8): every black-box server's log lines, every answer the harness
 //! receives from it and every SMS it sends are scanned for full card numbers (any 16–19 digit run
-//! that passes Luhn) and for the secrets the test handed to it or got from it — PINs, passwords,
+//! that passes Luhn and starts with the BIN of a card the suite makes) and for the secrets the test handed to it or got from it — PINs, passwords,
 //! codes, seeds. Each secret has the one place it may appear: a receipt code or an SMS fixed part
 //! in the ATM's answer, a one-time code in SMS, PINs, static passwords and seeds nowhere. A [`Ledger`] collects
 //! them as the test runs; [`Ledger::check`] (run when the [`super::TestServer`] drops) fails the
@@ -59,6 +59,8 @@ pub struct Ledger {
     /// 10^4), and is then not looked for in answers and SMS, where the scan cannot tell them
     /// apart; log lines show cards masked, so it is still looked for there.
     shown: Mutex<HashSet<String>>,
+    /// BINs (first 6 digits) of the cards the test named, besides [`SUITE_BINS`].
+    bins: Mutex<HashSet<String>>,
     /// Answers received, scanned at the end (a secret may be registered after an answer came).
     answers: Mutex<Vec<(String, String)>>,
 }
@@ -106,6 +108,7 @@ impl Ledger {
                     let mut shown = self.shown.lock().unwrap();
                     shown.insert(s[s.len() - 4..].to_owned());
                     shown.insert(s[s.len() - 8..].to_owned());
+                    self.bins.lock().unwrap().insert(s[..6].to_owned());
                 } else if SECRET_REQUEST_FIELDS.contains(&key) {
                     self.secret(s, Allowed::Nowhere);
                 } else if TYPED_CODE_FIELDS.contains(&key) {
@@ -135,10 +138,12 @@ impl Ledger {
     pub fn findings(&self, log: &Path, outbox: &Path) -> Vec<String> {
         let secrets = self.secrets.lock().unwrap().clone();
         let shown = self.shown.lock().unwrap().clone();
+        let mut bins = self.bins.lock().unwrap().clone();
+        bins.extend(SUITE_BINS.iter().map(|b| b.to_string()));
         let mut found = Vec::new();
         // `here`: the kind of place scanned (`None`: a log line, where no secret may appear).
         let mut scan = |place: &str, where_: &str, text: &str, here: Option<Allowed>| {
-            for pan in full_pans(text) {
+            for pan in full_pans(text, &bins) {
                 found.push(format!("a full card number {pan} in {place} {where_}"));
             }
             for token in tokens(text) {
@@ -305,10 +310,17 @@ fn numbers(text: &str) -> impl Iterator<Item = &str> {
         .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Numbers of 16–19 digits that pass Luhn: card numbers.
-pub fn full_pans(text: &str) -> Vec<String> {
+/// The BINs of every card number the suite makes (`common::PAN`…, `pan_with("628023…")`,
+/// `pan_with("603799…")`), also those whose requests bypass the ledger (the command-line client,
+/// a cluster's nodes).
+const SUITE_BINS: &[&str] = &["628023", "603799"];
+
+/// Numbers of 16–19 digits that pass Luhn and start with one of `bins`: card numbers. Any BIN
+/// would not do: a 16-hex key fingerprint or key id is all digits 1 time in 1,850 and then passes
+/// Luhn 1 time in 10, and the suite prints hundreds of them.
+fn full_pans(text: &str, bins: &HashSet<String>) -> Vec<String> {
     numbers(text)
-        .filter(|t| (16..=19).contains(&t.len()) && super::luhn_ok(t))
+        .filter(|t| (16..=19).contains(&t.len()) && bins.contains(&t[..6]) && super::luhn_ok(t))
         .map(str::to_owned)
         .collect()
 }
@@ -344,7 +356,8 @@ mod tests {
             "at 1764086400123 ok\nport 41234 ok\nrequest_id=37400415313945410a771f57\n\
              INFO request status=200 micros=1234\n{\"micros\":1234,\"status\":200}\n\
              2026-11-26T01:30:30.847378Z INFO ok\n\
-             SMS sent to=0912*****67 card=628023******7898\n",
+             SMS sent to=0912*****67 card=628023******7898\n\
+             data keys unwrapped kek=key file (file:1234567890123452)\n",
         )
         .unwrap();
         std::fs::write(&outbox, "{\"text\":\"code 654321\"}\n").unwrap();
