@@ -79,9 +79,9 @@ async fn step_until_first_is_foreign(srv: &TestServer, card: &Token, other: &Tok
     }
 }
 
-/// Aligns the clock to `offset_ms` into a step whose first password is not the static PIN and
-/// differs from the next two steps' first passwords, so that a check of "this step's code"
-/// cannot be answered for another one.
+/// Aligns the clock to `offset_ms` into a step whose first password is not the static PIN (which
+/// the switch and the ATM accept too) and differs from the next two steps' first passwords, so
+/// that a check of "this step's code" cannot be answered for another one.
 async fn align_first_alone(srv: &TestServer, token: &Token, offset_ms: i64) -> i64 {
     let step = i64::from(token.step_secs) * SEC;
     loop {
@@ -90,17 +90,6 @@ async fn align_first_alone(srv: &TestServer, token: &Token, offset_ms: i64) -> i
             .await;
         let first = token.code("first", t);
         if first != PIN && (1..=2).all(|k| token.code("first", t + k * step) != first) {
-            return t;
-        }
-    }
-}
-
-/// Moves the clock to the start of a step whose first password is not the static PIN (which the
-/// switch and the ATM accept too), so that a test knows which of the two it is using.
-async fn align_first_not_pin(srv: &TestServer, token: &Token) -> i64 {
-    loop {
-        let t = srv.align_to_step(i64::from(token.step_secs), 0).await;
-        if token.code("first", t) != PIN {
             return t;
         }
     }
@@ -664,7 +653,7 @@ async fn r6_app_first_password_at_switch_and_as_atm_pin_single_use() {
     let token = srv.enrolled_card().await;
 
     // At the switch, kind first.
-    let t = align_first_not_pin(&srv, &token).await;
+    let t = align_first_alone(&srv, &token, 0).await;
     let f1 = token.code("first", t);
     approved(&srv, PAN, "first", &f1).await;
     check(&srv, PAN, "first", &f1, "55", "replayed").await;
@@ -673,7 +662,7 @@ async fn r6_app_first_password_at_switch_and_as_atm_pin_single_use() {
     assert_error(&got, 403, "wrong_pin");
 
     // As the PIN of an ATM operation (next step: a code never used).
-    let t = align_first_not_pin(&srv, &token).await;
+    let t = align_first_alone(&srv, &token, 0).await;
     let f2 = token.code("first", t);
     let got = atm(&srv, "block-second-password", PAN, &f2, None).await;
     assert_eq!(got.0, 200, "{}", got.1);

@@ -1,10 +1,11 @@
 //! Secret hygiene (issue 6, item 8): every black-box server's log lines, every answer the harness
 //! receives from it and every SMS it sends are scanned for full card numbers (any 16–19 digit run
-//! that passes Luhn and starts with the BIN of a card the suite makes) and for the secrets the test handed to it or got from it — PINs, passwords,
-//! codes, seeds. Each secret has the one place it may appear: a receipt code or an SMS fixed part
-//! in the ATM's answer, a one-time code in SMS, PINs, static passwords and seeds nowhere. A [`Ledger`] collects
-//! them as the test runs; [`Ledger::check`] (run when the [`super::TestServer`] drops) fails the
-//! test on any secret found where it must not be.
+//! that passes Luhn and starts with the BIN of a card the suite makes) and for the secrets the test
+//! handed to it or got from it — PINs, passwords, codes, seeds. Each secret has the one place it
+//! may appear: a receipt code or an SMS fixed part in the ATM's answer, a one-time code in SMS,
+//! PINs, static passwords and seeds nowhere. A [`Ledger`] collects them as the test runs;
+//! [`Ledger::check`] (run when the [`super::TestServer`] drops) fails the test on any secret found
+//! where it must not be.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
