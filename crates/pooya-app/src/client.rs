@@ -8,7 +8,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use pooya_enroll::{b64_decode, b64_encode, removal_proof, ClientEnrollment, EnrollError, Seed};
+use pooya_enroll::{
+    b64_decode, b64_encode, removal_proof, ClientEnrollment, EnrollError, IssuedToken, Seed,
+};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -16,6 +18,7 @@ use zeroize::Zeroizing;
 
 use crate::cards::mask_pan;
 use crate::clock::{Boot, IssuerClock};
+use crate::codes::{self, Which};
 use crate::error::{AppError, Result};
 use crate::tr;
 use crate::vault::{SecretBytes, SecretString, Token};
@@ -335,6 +338,13 @@ struct TimeReply {
 }
 
 #[derive(Deserialize)]
+struct ParametersReply {
+    protocol: String,
+    receipt_code_digits: u8,
+    sms_code_digits: u8,
+}
+
+#[derive(Deserialize)]
 struct StartReply {
     enrollment_id: String,
     spake_msg: String,
@@ -352,15 +362,17 @@ struct ConfirmReply {
     first_digits: u8,
     second_digits: u8,
     server_unix_ms: i64,
+    mac: String,
 }
 
 /// What the holder typed to add a card (R16).
 pub struct EnrollRequest<'a> {
     /// The card number, digits only.
     pub pan: &'a str,
-    /// The code printed on the ATM receipt.
+    /// The code printed on the ATM receipt, as typed (Persian or Arabic-Indic digits and spaces
+    /// are fine).
     pub receipt_code: &'a str,
-    /// The code that came by SMS.
+    /// The code that came by SMS, as typed.
     pub sms_code: &'a str,
     /// The label the new token gets.
     pub label: &'a str,
@@ -392,27 +404,33 @@ pub async fn measure_clock<T: Transport>(t: &T, now_ms: impl Fn() -> i64) -> Res
     ))
 }
 
+/// The one answer to codes that do not check out: the server says the same whether no activation
+/// is waiting for the card (none made, expired, used up, no such card) or the codes are wrong.
 fn wrong_codes(tries_left: Option<u64>) -> AppError {
-    AppError::Refused(match tries_left {
+    let head = tr!(
+        "no app activation is waiting for this card, or the receipt code or the SMS code is \
+         wrong: check the card number and both codes; if they are right, the activation may have \
+         expired or been used up: activate the app again at an ATM",
+        "فعال‌سازی برنامه‌ای برای این کارت در انتظار نیست، یا کد رسید یا کد پیامک اشتباه است: \
+         شمارهٔ کارت و هر دو کد را بررسی کنید؛ اگر درست‌اند، شاید مهلت فعال‌سازی گذشته یا \
+         تلاش‌هایش تمام شده باشد: برنامه را دوباره در خودپرداز فعال کنید"
+    );
+    let tail = match tries_left {
         Some(0) => tr!(
-            "the receipt code or the SMS code is wrong, and no tries are left: activate the app \
-             again at an ATM",
-            "کد رسید یا کد پیامک اشتباه است و تلاشی نمانده است: برنامه را دوباره در خودپرداز \
-             فعال کنید"
+            "no tries are left from this network",
+            "از این شبکه تلاشی نمانده است"
         ),
         Some(1) => tr!(
-            "the receipt code or the SMS code is wrong; 1 try left",
-            "کد رسید یا کد پیامک اشتباه است؛ ۱ (1) تلاش مانده است"
+            "1 try left from this network",
+            "۱ (1) تلاش از این شبکه مانده است"
         ),
         Some(n) => tr!(
-            "the receipt code or the SMS code is wrong; {n} tries left",
-            "کد رسید یا کد پیامک اشتباه است؛ {n} تلاش مانده است"
+            "{n} tries left from this network",
+            "{n} تلاش از این شبکه مانده است"
         ),
-        None => tr!(
-            "the receipt code or the SMS code is wrong",
-            "کد رسید یا کد پیامک اشتباه است"
-        ),
-    })
+        None => return AppError::Refused(head),
+    };
+    AppError::Refused(format!("{head} ({tail})"))
 }
 
 fn enrollment_refusal(r: &Refusal) -> Option<String> {
@@ -421,28 +439,29 @@ fn enrollment_refusal(r: &Refusal) -> Option<String> {
             "the bank says this card number is not valid",
             "بانک می‌گوید این شمارهٔ کارت معتبر نیست"
         ),
-        "unknown_card" => tr!(
-            "the bank does not know this card number",
-            "بانک این شمارهٔ کارت را نمی‌شناسد"
-        ),
-        "no_pending_activation" => tr!(
-            "this card has no app activation waiting: activate the dynamic password (app \
-             version) at an ATM first",
-            "این کارت فعال‌سازی در انتظاری ندارد: نخست رمز پویا (نسخهٔ برنامه) را در خودپرداز \
-             فعال کنید"
-        ),
-        "activation_expired" => tr!(
-            "the activation has expired: activate the app again at an ATM",
-            "مهلت فعال‌سازی گذشته است: برنامه را دوباره در خودپرداز فعال کنید"
-        ),
-        "activation_exhausted" => tr!(
-            "too many wrong tries: the activation is used up; activate the app again at an ATM",
-            "تلاش‌های نادرست بسیار شد و فعال‌سازی از دست رفت؛ برنامه را دوباره در خودپرداز فعال \
-             کنید"
-        ),
+        "enrollment_tries_used_up" => {
+            let hours = r
+                .extra
+                .get("retry_after_secs")
+                .and_then(Value::as_u64)
+                .map_or(24, |s| s.div_ceil(3600));
+            tr!(
+                "no tries are left for this card from this network; they come back within \
+                 {hours} h, or add the card from another network (mobile data instead of Wi-Fi, \
+                 say)",
+                "از این شبکه تلاشی برای این کارت نمانده است؛ تا {hours} ساعت دیگر بازمی‌گردند، یا \
+                 کارت را از شبکهٔ دیگری (مثلاً دادهٔ همراه به جای Wi-Fi) بیفزایید"
+            )
+        }
         "unknown_enrollment" => tr!(
             "the server no longer knows this enrollment; add the card again",
             "کارساز دیگر این ثبت را نمی‌شناسد؛ کارت را دوباره بیفزایید"
+        ),
+        "not_found" => tr!(
+            "this server does not offer this app's enrollment; check the server address, or \
+             update the app",
+            "این کارساز ثبت این برنامه را ارائه نمی‌کند؛ نشانی کارساز را بررسی کنید یا برنامه را \
+             به‌روز کنید"
         ),
         _ => return None,
     })
@@ -460,13 +479,30 @@ pub async fn enroll<T: Transport>(
     let server = t.server().to_owned();
     let explain = |e: CallError| e.into_app(&server, enrollment_refusal);
 
-    // 0. Is this a pooya server at all? (Costs no activation try.)
-    let _: TimeReply = call_json(t, Method::Get, "/v1/time", None, 200)
-        .await
-        .map_err(explain)?;
+    // 0. The bank's code lengths (costs no try, tells nothing about any card), and the codes
+    //    checked against them: a typo costs no try either.
+    let params: ParametersReply =
+        call_json(t, Method::Get, "/v1/app/enrollment-parameters", None, 200)
+            .await
+            .map_err(explain)?;
+    if params.protocol != pooya_enroll::PROTOCOL {
+        let (theirs, ours) = (clean(&params.protocol), pooya_enroll::PROTOCOL);
+        return Err(AppError::Refused(tr!(
+            "the server speaks enrollment protocol {theirs:?}, this app {ours}: update the app",
+            "کارساز با پروتکل ثبت {theirs:?} کار می‌کند و این برنامه با {ours}: برنامه را به‌روز کنید"
+        )));
+    }
+    let receipt_code = codes::normalize(Which::Receipt, req.receipt_code)?;
+    let sms_code = codes::normalize(Which::Sms, req.sms_code)?;
+    codes::check_lengths(
+        &receipt_code,
+        &sms_code,
+        params.receipt_code_digits,
+        params.sms_code_digits,
+    )?;
 
     // 1. Start: our SPAKE2 message, the server's answer and key confirmation.
-    let (state, client_msg) = ClientEnrollment::start(req.pan, req.receipt_code, req.sms_code);
+    let (state, client_msg) = ClientEnrollment::start(req.pan, &receipt_code, &sms_code);
     let body = json!({ "pan": req.pan, "spake_msg": b64_encode(&client_msg) });
     let start: StartReply = call_json(t, Method::Post, "/v1/app/enrollments", Some(&body), 201)
         .await
@@ -474,13 +510,13 @@ pub async fn enroll<T: Transport>(
     let server_msg = decode_b64(&server, "spake_msg", &start.spake_msg)?;
     let server_confirm = decode_b64(&server, "confirm", &start.confirm)?;
 
-    // 2. Check the server's confirmation locally: a mismatch means wrong codes.
+    // 2. Check the server's confirmation locally: a mismatch means wrong codes (or no activation).
     let finish = match state.finish(&server_msg, &server_confirm) {
         Ok(f) => f,
         Err(EnrollError::ConfirmMismatch) => {
             return Err(wrong_codes(Some(start.tries_left.into())))
         }
-        Err(EnrollError::Malformed) => {
+        Err(_) => {
             return Err(AppError::Garbage(
                 server.clone(),
                 "malformed enrollment message".into(),
@@ -509,7 +545,31 @@ pub async fn enroll<T: Transport>(
         Err(e) => return Err(explain(e)),
     };
 
-    // 4. Check what the server announced before trusting it.
+    // 4. The reply must carry the MAC of this run's key: TLS is not all that stands between the
+    //    app and a changed token id, code length, algorithm, lifetime or clock.
+    let mac = decode_b64(&server, "mac", &c.mac)?;
+    let issued = IssuedToken {
+        token_id: c.token_id.clone(),
+        pan_masked: c.pan_masked.clone(),
+        bank_name: c.bank_name.clone(),
+        lifetime_secs: c.lifetime_secs,
+        algorithm: c.algorithm.clone(),
+        first_digits: c.first_digits,
+        second_digits: c.second_digits,
+        server_unix_ms: c.server_unix_ms,
+    };
+    if issued.verify(&finish.seed, &mac).is_err() {
+        return Err(AppError::Refused(tr!(
+            "the server's last answer does not check out under the key this enrollment agreed: \
+             it was changed on the way, or it is not from your bank; the card was not added. \
+             Use a direct, trusted connection, then activate the app again at an ATM",
+            "پاسخ پایانی کارساز با کلیدی که این ثبت بر آن توافق کرد جور درنمی‌آید: در راه تغییر \
+             کرده یا از بانک شما نیست؛ کارت افزوده نشد. از اتصالی مستقیم و مطمئن استفاده کنید و \
+             برنامه را دوباره در خودپرداز فعال کنید"
+        )));
+    }
+
+    // 5. Check what the server announced before trusting it.
     let garbage = |why: &str| AppError::Garbage(server.clone(), why.to_owned());
     let alg: pooya_otp::Algorithm = c
         .algorithm
@@ -707,8 +767,13 @@ mod tests {
         }
     }
 
-    fn time_ok() -> std::result::Result<HttpReply, TransportError> {
-        reply(200, json!({"unix_ms": 1_000_000}))
+    fn params_ok() -> std::result::Result<HttpReply, TransportError> {
+        reply(200, params_body())
+    }
+
+    fn params_body() -> Value {
+        json!({"protocol": pooya_enroll::PROTOCOL, "receipt_code_digits": 6,
+               "sms_code_digits": 6, "tries_per_address": 3})
     }
 
     fn enroll_err(replies: Vec<std::result::Result<HttpReply, TransportError>>) -> String {
@@ -748,21 +813,28 @@ mod tests {
     fn enrollment_refusals_in_plain_words() {
         let cases = [
             (422, "invalid_pan", "not valid"),
-            (404, "unknown_card", "does not know this card"),
-            (409, "no_pending_activation", "at an ATM first"),
-            (410, "activation_expired", "expired"),
             (
-                403,
-                "activation_exhausted",
-                "activate the app again at an ATM",
+                429,
+                "enrollment_tries_used_up",
+                "no tries are left for this card from this network",
             ),
             (403, "network_not_allowed", "VPN"),
             (418, "teapot", "the server refused (HTTP 418, teapot): nope"),
         ];
         for (status, code, expect) in cases {
-            let msg = enroll_err(vec![time_ok(), refusal(status, code)]);
+            let msg = enroll_err(vec![params_ok(), refusal(status, code)]);
             assert!(msg.contains(expect), "{code}: {msg}");
         }
+        // A server without this app's enrollment, or of another protocol version.
+        let msg = enroll_err(vec![refusal(404, "not_found")]);
+        assert!(
+            msg.contains("does not offer this app's enrollment"),
+            "{msg}"
+        );
+        let mut other = params_body();
+        other["protocol"] = json!("pooya-enroll-v1");
+        let msg = enroll_err(vec![reply(200, other)]);
+        assert!(msg.contains("update the app"), "{msg}");
     }
 
     #[test]
@@ -796,10 +868,10 @@ mod tests {
             body: vec![],
         })]);
         assert!(msg.contains("does not understand (HTTP 302)"), "{msg}");
-        let msg = enroll_err(vec![time_ok(), reply(201, json!({"enrollment_id": "e"}))]);
+        let msg = enroll_err(vec![params_ok(), reply(201, json!({"enrollment_id": "e"}))]);
         assert!(msg.contains("does not understand"), "{msg}");
         let msg = enroll_err(vec![
-            time_ok(),
+            params_ok(),
             reply(
                 201,
                 json!({"enrollment_id": "e", "spake_msg": "!!", "confirm": "", "tries_left": 2}),
@@ -815,8 +887,8 @@ mod tests {
         let mut fake = Fake::new(vec![]);
         fake.handler = Some(Box::new(move |path, body| {
             let body = body.cloned().unwrap_or(Value::Null);
-            let (status, out) = if path == "/v1/time" {
-                (200, json!({"unix_ms": 5_000_000}))
+            let (status, out) = if path == "/v1/app/enrollment-parameters" {
+                (200, params_body())
             } else if path == "/v1/app/enrollments" {
                 assert_eq!(body["pan"], PAN);
                 let msg = b64_decode(body["spake_msg"].as_str().unwrap()).unwrap();
@@ -832,12 +904,22 @@ mod tests {
                 let confirm = b64_decode(body["confirm"].as_str().unwrap()).unwrap();
                 let p = pending.borrow();
                 let seed = server_finish(p.as_ref().unwrap(), &confirm).unwrap();
-                assert_eq!(seed.as_bytes().len(), 32);
+                let issued = IssuedToken {
+                    token_id: "tok1".into(),
+                    pan_masked: "628023******7890".into(),
+                    bank_name: "Maskan".into(),
+                    lifetime_secs: 120,
+                    algorithm: "SHA256".into(),
+                    first_digits: 4,
+                    second_digits: 8,
+                    server_unix_ms: 5_000_000,
+                };
                 (
                     200,
                     json!({"token_id": "tok1", "pan_masked": "628023******7890",
                            "bank_name": "Maskan", "lifetime_secs": 120, "algorithm": "SHA256",
-                           "first_digits": 4, "second_digits": 8, "server_unix_ms": 5_000_000}),
+                           "first_digits": 4, "second_digits": 8, "server_unix_ms": 5_000_000,
+                           "mac": b64_encode(&issued.mac(&seed))}),
                 )
             } else {
                 return None;
@@ -884,10 +966,11 @@ mod tests {
         let err = block_on(enroll(&fake, &req(), || 1))
             .unwrap_err()
             .to_string();
-        assert_eq!(
-            err,
-            "the receipt code or the SMS code is wrong; 2 tries left"
+        assert!(
+            err.starts_with("no app activation is waiting for this card, or the receipt code"),
+            "{err}"
         );
+        assert!(err.ends_with("(2 tries left from this network)"), "{err}");
         // No confirmation was posted.
         assert_eq!(fake.seen.borrow().len(), 2);
 
@@ -916,7 +999,84 @@ mod tests {
         let err = block_on(enroll(&fake, &req(), || 1))
             .unwrap_err()
             .to_string();
-        assert_eq!(err, "the receipt code or the SMS code is wrong; 1 try left");
+        assert!(err.ends_with("(1 try left from this network)"), "{err}");
+    }
+
+    #[test]
+    fn codes_in_persian_digits_enroll_and_typos_send_nothing() {
+        let fake = spake_server("123456", "654321", 2);
+        let persian = EnrollRequest {
+            receipt_code: "۱۲۳ ۴۵۶",
+            sms_code: "٦٥٤٣٢١",
+            ..req()
+        };
+        block_on(enroll(&fake, &persian, || 1)).expect("Persian digits are digits");
+        for (receipt, sms, says) in [
+            ("12345", "654321", "the receipt code has 5 digits"),
+            ("123456", "6543", "the SMS code has 4 digits"),
+            ("12345x", "654321", "the receipt code must be digits only"),
+        ] {
+            let fake = spake_server("123456", "654321", 2);
+            let typo = EnrollRequest {
+                receipt_code: receipt,
+                sms_code: sms,
+                ..req()
+            };
+            let err = block_on(enroll(&fake, &typo, || 1))
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(says), "{err}");
+            // Only the parameters were asked for: no start, no try.
+            assert_eq!(fake.seen.borrow().len(), 1, "{err}");
+        }
+    }
+
+    /// A man in the middle changes one field of the last reply: the app refuses it.
+    #[test]
+    fn a_changed_confirm_reply_is_refused() {
+        let fields: [(&str, Value); 8] = [
+            ("token_id", json!("tok2")),
+            ("pan_masked", json!("628023******7891")),
+            ("bank_name", json!("Other")),
+            ("lifetime_secs", json!(60)),
+            ("algorithm", json!("SHA1")),
+            ("first_digits", json!(6)),
+            ("second_digits", json!(6)),
+            ("server_unix_ms", json!(9_000_000)),
+        ];
+        for (field, value) in fields {
+            let mut fake = spake_server("123456", "654321", 2);
+            let inner = fake.handler.take().unwrap();
+            fake.handler = Some(Box::new(move |path, body| {
+                let mut r = inner(path, body)?;
+                if path.ends_with("/confirm") {
+                    let mut v: Value = serde_json::from_slice(&r.body).unwrap();
+                    v[field] = value.clone();
+                    r.body = serde_json::to_vec(&v).unwrap();
+                }
+                Some(r)
+            }));
+            let err = block_on(enroll(&fake, &req(), || 1))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("does not check out"), "{field}: {err}");
+        }
+        // No MAC at all: not this protocol.
+        let mut fake = spake_server("123456", "654321", 2);
+        let inner = fake.handler.take().unwrap();
+        fake.handler = Some(Box::new(move |path, body| {
+            let mut r = inner(path, body)?;
+            if path.ends_with("/confirm") {
+                let mut v: Value = serde_json::from_slice(&r.body).unwrap();
+                v.as_object_mut().unwrap().remove("mac");
+                r.body = serde_json::to_vec(&v).unwrap();
+            }
+            Some(r)
+        }));
+        let err = block_on(enroll(&fake, &req(), || 1))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not understand"), "{err}");
     }
 
     fn token() -> Token {

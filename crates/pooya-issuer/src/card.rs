@@ -121,18 +121,24 @@ pub struct Activation {
     /// The registered mobile the SMS code went to: the token will be bound to it (R12).
     pub mobile: Mobile,
     pub expires_at: i64,
+    /// Enrollment runs left to start, from every address together
+    /// (`policy.activation.max_tries_total`).
     pub tries_left: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub run: Option<EnrollmentRun>,
+    /// When the last run started runs out: until then a run may still confirm. The runs
+    /// themselves are the store's (`crate::store::EnrollmentRunRecord`), so that one run never
+    /// replaces another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs_until: Option<i64>,
 }
 
-/// One enrollment run between its two messages.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EnrollmentRun {
-    pub id: String,
-    #[serde(with = "b64")]
+/// What a run against a live activation keeps until its confirmation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveRun {
+    /// The activation it runs against: a new activation leaves it nothing to confirm.
+    pub activation_id: String,
+    /// The server's SPAKE2 state (`PendingEnrollment`), sealed to the card and the run's id.
     pub pending_sealed: Vec<u8>,
-    pub expires_at: i64,
+    /// The code lifetime the holder asked for.
     pub lifetime_secs: u32,
 }
 
@@ -443,10 +449,8 @@ pub enum AppRefusal {
     ActivationExhausted,
     InvalidLifetime,
     MalformedMessage,
-    /// The codes were wrong; the record changed (run closed, maybe activation dead): commit it.
-    WrongActivationCodes {
-        tries_left: u32,
-    },
+    /// The codes were wrong (or the run's activation is gone): nothing changed.
+    WrongActivationCodes,
     UnknownEnrollment,
     UnknownToken,
     ChallengeExpired,
@@ -460,12 +464,12 @@ pub struct ActivationCodes {
     pub expires_at: i64,
 }
 
-/// What a successful enrollment start answers the app.
+/// A run begun against the card's live activation: the server's answer and what the run keeps.
 pub struct EnrollStarted {
     pub enrollment_id: String,
     pub msg: Vec<u8>,
     pub confirm: Vec<u8>,
-    pub tries_left: u32,
+    pub run: LiveRun,
 }
 
 /// Keyed MAC of what binds a transaction code: the transaction's id, amount and merchant.
@@ -590,8 +594,7 @@ impl CardRecord {
 
     fn activation_alive(&self, now: i64) -> bool {
         self.svc.activation.as_ref().is_some_and(|a| {
-            now < a.expires_at
-                && (a.tries_left > 0 || a.run.as_ref().is_some_and(|r| now < r.expires_at))
+            now < a.expires_at && (a.tries_left > 0 || a.runs_until.is_some_and(|r| now < r))
         })
     }
 
@@ -1180,8 +1183,8 @@ impl CardRecord {
             secret_sealed: sealed,
             mobile: registered.clone(),
             expires_at,
-            tries_left: a.max_tries,
-            run: None,
+            tries_left: a.max_tries_total,
+            runs_until: None,
         });
         Ok(ActivationCodes {
             receipt_code,
@@ -1274,8 +1277,10 @@ impl CardRecord {
         n
     }
 
-    /// R16, first message: the app's SPAKE2 message, answered with the server's and its key
-    /// confirmation. Each run costs one of the activation's tries.
+    /// R16, first message: the app's SPAKE2 message, answered under the live activation's secret
+    /// with the server's and its key confirmation. Each run costs one of the activation's tries
+    /// (all addresses together). Refusals change nothing; the issuer answers them with a run that
+    /// can never confirm, alike for every card (see `crate::issuer`'s enrollment).
     pub fn enroll_start(
         &mut self,
         pan: &Pan,
@@ -1285,10 +1290,9 @@ impl CardRecord {
         policy: &Policy,
         keys: &Keyring,
     ) -> Result<EnrollStarted, AppRefusal> {
-        let lifetime = lifetime_secs.unwrap_or(policy.otp.lifetime_secs);
-        if !(policy.otp.min_lifetime_secs..=policy.otp.max_lifetime_secs).contains(&lifetime) {
-            return Err(AppRefusal::InvalidLifetime);
-        }
+        let lifetime = policy
+            .enrollment_lifetime(lifetime_secs)
+            .ok_or(AppRefusal::InvalidLifetime)?;
         if self.svc.locked || self.svc.mode != Mode::App || self.svc.token.is_some() {
             return Err(AppRefusal::NoPendingActivation);
         }
@@ -1314,72 +1318,62 @@ impl CardRecord {
             .map_err(|_| AppRefusal::MalformedMessage)?;
         act.tries_left -= 1;
         let run_id = random_id();
+        let run_end = now + policy.activation.enrollment_ttl_secs as i64 * 1000;
+        act.runs_until = Some(act.runs_until.map_or(run_end, |u| u.max(run_end)));
         let pending = resp.pending.to_bytes();
-        act.run = Some(EnrollmentRun {
-            pending_sealed: keys.seal(&b64_aad("enrollment", &pan_hash, &run_id), &pending),
-            id: run_id.clone(),
-            expires_at: now + policy.activation.enrollment_ttl_secs as i64 * 1000,
-            lifetime_secs: lifetime,
-        });
         Ok(EnrollStarted {
+            run: LiveRun {
+                activation_id: act.id.clone(),
+                pending_sealed: keys.seal(&b64_aad("enrollment", &pan_hash, &run_id), &pending),
+                lifetime_secs: lifetime,
+            },
             enrollment_id: run_id,
             msg: resp.msg,
             confirm: resp.confirm,
-            tries_left: act.tries_left,
         })
     }
 
-    /// R16, second message: the app's key confirmation. On success the card's app token is born
-    /// and the static second password dies (R9).
+    /// R16, second message: the app's key confirmation of run `enrollment_id` (whose expiry the
+    /// store's record keeps). On success the card's app token is born, with the seed both ends
+    /// derived, and the static second password dies (R9). A refusal changes nothing.
     pub fn enroll_confirm(
         &mut self,
         enrollment_id: &str,
+        run: &LiveRun,
         client_confirm: &[u8],
         now: i64,
         policy: &Policy,
         keys: &Keyring,
-    ) -> Result<AppToken, AppRefusal> {
+    ) -> Result<(AppToken, pooya_enroll::Seed), AppRefusal> {
         let pan_hash = self.pan_hash.clone();
-        let Some(act) = self.svc.activation.as_mut() else {
-            return Err(AppRefusal::UnknownEnrollment);
-        };
-        let Some(run) = act.run.as_ref().filter(|r| r.id == enrollment_id) else {
-            return Err(AppRefusal::UnknownEnrollment);
+        let Some(act) = self
+            .svc
+            .activation
+            .as_ref()
+            .filter(|a| a.id == run.activation_id)
+        else {
+            return Err(AppRefusal::WrongActivationCodes);
         };
         if now >= act.expires_at {
             return Err(AppRefusal::ActivationExpired);
         }
-        if now >= run.expires_at {
-            return Err(AppRefusal::UnknownEnrollment);
-        }
         let pending = keys
             .open(
-                &b64_aad("enrollment", &pan_hash, &run.id),
+                &b64_aad("enrollment", &pan_hash, enrollment_id),
                 &run.pending_sealed,
             )
             .ok()
             .and_then(|p| pooya_enroll::PendingEnrollment::from_bytes(&p).ok())
-            .ok_or(AppRefusal::UnknownEnrollment)?;
-        let lifetime = run.lifetime_secs;
-        let seed = match pooya_enroll::server_finish(&pending, client_confirm) {
-            Ok(seed) => seed,
-            Err(_) => {
-                act.run = None;
-                let tries_left = act.tries_left;
-                if tries_left == 0 {
-                    self.svc.activation = None;
-                    self.svc.mode = Mode::None;
-                }
-                return Err(AppRefusal::WrongActivationCodes { tries_left });
-            }
-        };
+            .ok_or(AppRefusal::WrongActivationCodes)?;
+        let seed = pooya_enroll::server_finish(&pending, client_confirm)
+            .map_err(|_| AppRefusal::WrongActivationCodes)?;
         let token_id = random_id();
         let token = AppToken {
             seed_sealed: keys.seal(&b64_aad("seed", &pan_hash, &token_id), seed.as_bytes()),
             id: token_id,
             mobile: act.mobile.clone(),
             algorithm: policy.otp.algorithm.clone(),
-            step_secs: lifetime,
+            step_secs: run.lifetime_secs,
             first_digits: policy.otp.first_digits,
             second_digits: policy.otp.second_digits,
             last_step_first: None,
@@ -1392,7 +1386,7 @@ impl CardRecord {
         self.svc.mode = Mode::App;
         self.svc.static_second_disabled = true;
         self.svc.failures.clear();
-        Ok(token)
+        Ok((token, seed))
     }
 
     /// Token removal, first step: a fresh nonce the app must MAC with its seed.

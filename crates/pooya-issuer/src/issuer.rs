@@ -10,8 +10,8 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use crate::card::{
-    AppRefusal, AppToken, AtmRefusal, CardRecord, Mode, ServiceState, TxnCodeIssue, TxnRefusal,
-    Verdict, PAN_TAIL_MAX, PAN_TAIL_MIN,
+    AppRefusal, AtmRefusal, CardRecord, Mode, ServiceState, TxnCodeIssue, TxnRefusal, Verdict,
+    PAN_TAIL_MAX, PAN_TAIL_MIN,
 };
 use crate::clock::Clock;
 use crate::domain::*;
@@ -19,6 +19,9 @@ use crate::keys::Keyring;
 use crate::messages;
 use crate::policy::Policy;
 use crate::store::*;
+
+mod enrollment;
+pub use enrollment::EnrollmentParameters;
 
 /// Every way an operation can be refused. The HTTP edge maps each to one status and error code.
 #[derive(Debug, thiserror::Error)]
@@ -41,18 +44,19 @@ pub enum IssuerError {
     MobileMismatch,
     #[error("this transaction id was already used with a different request")]
     TxnConflict,
-    #[error("the card has no app activation waiting; activate at an ATM first")]
-    NoPendingActivation,
-    #[error("the activation has expired; activate again at an ATM")]
-    ActivationExpired,
-    #[error("the activation's tries are used up; activate again at an ATM")]
-    ActivationExhausted,
     #[error("the token lifetime is outside the bank's bounds")]
     InvalidLifetime,
     #[error("the enrollment message is malformed")]
     MalformedMessage,
-    #[error("the receipt code or the SMS code is wrong")]
+    #[error(
+        "no app activation is waiting for this card, or the receipt code or the SMS code is wrong"
+    )]
     WrongActivationCodes { tries_left: u32 },
+    #[error(
+        "no enrollment tries are left for this card number from this address; they come back in \
+         {retry_after_secs} s"
+    )]
+    EnrollmentTriesUsedUp { retry_after_secs: u64 },
     #[error("no such enrollment (it may have expired)")]
     UnknownEnrollment,
     #[error("no such token")]
@@ -118,21 +122,23 @@ impl From<TxnRefusal> for IssuerError {
     }
 }
 
+/// The refusals of token removal. Enrollment's never reach the caller as they are: to one who has
+/// not proven the codes every one looks alike (see [`enrollment`]).
 impl From<AppRefusal> for IssuerError {
     fn from(r: AppRefusal) -> Self {
         match r {
-            AppRefusal::NoPendingActivation => IssuerError::NoPendingActivation,
-            AppRefusal::ActivationExpired => IssuerError::ActivationExpired,
-            AppRefusal::ActivationExhausted => IssuerError::ActivationExhausted,
-            AppRefusal::InvalidLifetime => IssuerError::InvalidLifetime,
-            AppRefusal::MalformedMessage => IssuerError::MalformedMessage,
-            AppRefusal::WrongActivationCodes { tries_left } => {
-                IssuerError::WrongActivationCodes { tries_left }
-            }
-            AppRefusal::UnknownEnrollment => IssuerError::UnknownEnrollment,
             AppRefusal::UnknownToken => IssuerError::UnknownToken,
             AppRefusal::ChallengeExpired => IssuerError::ChallengeExpired,
             AppRefusal::BadProof => IssuerError::BadProof,
+            AppRefusal::InvalidLifetime => IssuerError::InvalidLifetime,
+            AppRefusal::MalformedMessage => IssuerError::MalformedMessage,
+            AppRefusal::NoPendingActivation
+            | AppRefusal::ActivationExpired
+            | AppRefusal::ActivationExhausted
+            | AppRefusal::WrongActivationCodes
+            | AppRefusal::UnknownEnrollment => IssuerError::Internal(format!(
+                "an enrollment refusal ({r:?}) must be answered as the enrollment answers it"
+            )),
         }
     }
 }
@@ -176,22 +182,19 @@ pub struct SmsActivationIssued {
     pub receipt_text: Zeroizing<String>,
 }
 
+/// What an enrollment start answers: alike for every card number asked about.
 pub struct EnrollmentStarted {
     pub enrollment_id: String,
     pub msg: Vec<u8>,
     pub confirm: Vec<u8>,
+    /// Runs this address may still start for this card number.
     pub tries_left: u32,
 }
 
-/// What the app learns about its new token.
+/// What the app learns about its new token, and the MAC of it under the run's key.
 pub struct TokenIssued {
-    pub token_id: String,
-    pub pan_masked: String,
-    pub bank_name: String,
-    pub lifetime_secs: u32,
-    pub algorithm: String,
-    pub first_digits: u8,
-    pub second_digits: u8,
+    pub token: pooya_enroll::IssuedToken,
+    pub mac: Vec<u8>,
 }
 
 /// What an otp-request did (R24).
@@ -1005,107 +1008,6 @@ impl Issuer {
     }
 
     // ---------------------------------------------------------------- app
-
-    /// R8, R16: first enrollment message.
-    pub async fn enroll_start(
-        &self,
-        pan: &Pan,
-        client_msg: &[u8],
-        lifetime_secs: Option<u32>,
-    ) -> Result<EnrollmentStarted, IssuerError> {
-        self.update_card(&self.pan_hash(pan), false, |card, _, now| {
-            match card.enroll_start(
-                pan,
-                client_msg,
-                lifetime_secs,
-                now,
-                &self.policy,
-                &self.keys,
-            ) {
-                Ok(s) => {
-                    let mut e = Effects::default();
-                    e.audit.push(self.audit(
-                        now,
-                        "app.enroll_start",
-                        Some(card),
-                        format!("tries_left={}", s.tries_left),
-                    ));
-                    (
-                        Ok(EnrollmentStarted {
-                            enrollment_id: s.enrollment_id,
-                            msg: s.msg,
-                            confirm: s.confirm,
-                            tries_left: s.tries_left,
-                        }),
-                        Some(e),
-                    )
-                }
-                Err(r) => (Err(r.into()), None),
-            }
-        })
-        .await
-    }
-
-    /// R16, R9: second enrollment message; the token is born.
-    pub async fn enroll_confirm(
-        &self,
-        enrollment_id: &str,
-        client_confirm: &[u8],
-    ) -> Result<TokenIssued, IssuerError> {
-        let card = self
-            .store
-            .card_by_enrollment(enrollment_id)
-            .await?
-            .ok_or(IssuerError::UnknownEnrollment)?;
-        let result = self
-            .update_card(&card.pan_hash, false, |card, _, now| {
-                match card.enroll_confirm(
-                    enrollment_id,
-                    client_confirm,
-                    now,
-                    &self.policy,
-                    &self.keys,
-                ) {
-                    Ok(token) => {
-                        let mut e = Effects::default();
-                        e.audit
-                            .push(self.audit(now, "app.enrolled", Some(card), String::new()));
-                        (Ok(self.token_issued(card, &token)), Some(e))
-                    }
-                    Err(r @ AppRefusal::WrongActivationCodes { tries_left }) => {
-                        let mut e = Effects::default();
-                        e.audit.push(self.audit(
-                            now,
-                            "app.enroll_failed",
-                            Some(card),
-                            format!("tries_left={tries_left}"),
-                        ));
-                        (Err(r.into()), Some(e))
-                    }
-                    Err(r) => (Err(r.into()), None),
-                }
-            })
-            .await;
-        if result.is_ok() {
-            metrics::counter!("pooya_enrollments_total").increment(1);
-        }
-        match result {
-            Err(IssuerError::UnknownCard) => Err(IssuerError::UnknownEnrollment),
-            other => other,
-        }
-    }
-
-    fn token_issued(&self, card: &CardRecord, t: &AppToken) -> TokenIssued {
-        TokenIssued {
-            token_id: t.id.clone(),
-            pan_masked: card.pan_masked.clone(),
-            bank_name: self.policy.bank_name.clone(),
-            lifetime_secs: t.step_secs,
-            algorithm: t.algorithm.clone(),
-            first_digits: t.first_digits,
-            second_digits: t.second_digits,
-        }
-    }
 
     pub async fn removal_challenge(
         &self,

@@ -21,6 +21,7 @@ use crate::domain::{CustomerId, Expiry, Mobile, Role};
 use crate::store::*;
 
 mod direct;
+mod enroll;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -59,6 +60,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         include_str!("../migrations/sqlite/0006_data_keys.sql"),
         include_str!("../migrations/postgres/0006_data_keys.sql"),
+    ),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_enrollment_runs.sql"),
+        include_str!("../migrations/postgres/0007_enrollment_runs.sql"),
     ),
 ];
 
@@ -424,12 +430,10 @@ fn token_id(c: &CardRecord) -> Option<String> {
     c.svc.token.as_ref().map(|t| t.id.clone())
 }
 
-fn enrollment_id(c: &CardRecord) -> Option<String> {
-    c.svc
-        .activation
-        .as_ref()
-        .and_then(|a| a.run.as_ref())
-        .map(|r| r.id.clone())
+/// The cards' column `enrollment_id`: no longer used (runs have a table of their own since
+/// migration 0007), written empty, which also clears the run an older version left there.
+fn enrollment_id(_: &CardRecord) -> Option<String> {
+    None
 }
 
 impl SqlStore {
@@ -482,14 +486,22 @@ impl Store for SqlStore {
         .await
     }
 
-    async fn card_by_enrollment(
+    async fn enrollment_run(&self, id: &str) -> Result<Option<EnrollmentRunRecord>, StoreError> {
+        enroll::run(&self.read, id).await
+    }
+
+    async fn take_enrollment_try(
         &self,
-        enrollment_id: &str,
-    ) -> Result<Option<CardRecord>, StoreError> {
-        Ok(self
-            .cards_where("WHERE c.enrollment_id = $1", enrollment_id)
-            .await?
-            .pop())
+        key: &str,
+        max: u32,
+        window_end: i64,
+        now: i64,
+    ) -> Result<TryTaken, StoreError> {
+        enroll::take_try(&self.write, key, max, window_end, now).await
+    }
+
+    async fn enrollment_tries(&self, key: &str, now: i64) -> Result<u32, StoreError> {
+        enroll::tries(&self.read, key, now).await
     }
 
     async fn card_by_token(&self, token_id: &str) -> Result<Option<CardRecord>, StoreError> {
@@ -1213,6 +1225,7 @@ fn fast_path(batch: &[Job]) -> Vec<bool> {
                 && c.verifications
                     .iter()
                     .all(|v| v.pan_hash == c.cards[0].pan_hash)
+                && !enroll::touches(c)
                 && !c.audit.is_empty()
                 && c.audit_key.is_some();
             let fast = simple && !taken.contains(c.cards[0].pan_hash.as_str());
@@ -1689,6 +1702,7 @@ async fn apply_commit(
             .await
             .map_err(write_error)?;
     }
+    enroll::apply(tx, c).await?;
     if !c.audit.is_empty() {
         let keys = c
             .audit_key

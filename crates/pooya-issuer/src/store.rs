@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use crate::card::CardRecord;
+use crate::card::{CardRecord, LiveRun};
 use crate::domain::{CustomerId, Mobile, Role};
 
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +97,46 @@ pub struct AuditRecord {
     pub detail: String,
 }
 
+/// One enrollment run (R16) between its two messages. Every well-formed start makes one, for any
+/// card number asked about: a run against a live activation, or one that can never confirm.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnrollmentRunRecord {
+    pub id: String,
+    /// The keyed hash of the card number asked about (a card of the bank's or not).
+    pub pan_hash: String,
+    /// That number masked, for the audit of its confirmation.
+    pub pan_masked: String,
+    /// The per-address try count the run was counted against.
+    pub tries_key: String,
+    pub kind: RunKind,
+    pub expires_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunKind {
+    /// Against the card's live activation: confirms with the right codes.
+    Live(LiveRun),
+    /// Asked about a card with no activation waiting (or no card at all): never confirms.
+    Decoy,
+}
+
+/// A per-address count of enrollment tries (`policy.activation.max_tries`) and when its window
+/// ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TriesWindow {
+    pub used: u32,
+    pub ends_at: i64,
+}
+
+/// What [`Store::take_enrollment_try`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TryTaken {
+    /// Counted: the window as it is now.
+    Counted(TriesWindow),
+    /// The window's tries are used up: nothing changed.
+    UsedUp(TriesWindow),
+}
+
 /// Everything one decision changes.
 #[derive(Clone, Debug, Default)]
 pub struct Commit {
@@ -111,6 +151,13 @@ pub struct Commit {
     pub verifications: Vec<VerificationRecord>,
     pub outbox: Vec<OutgoingSms>,
     pub audit: Vec<AuditRecord>,
+    /// Enrollment runs begun.
+    pub new_enrollment_runs: Vec<EnrollmentRunRecord>,
+    /// Enrollment runs answered: each must still be stored, else the commit is a `Conflict` (one
+    /// answer per run, whichever server gives it).
+    pub closed_enrollment_runs: Vec<String>,
+    /// Per-address try counts to forget (their holder proved the codes).
+    pub cleared_enrollment_tries: Vec<String>,
     /// The key that chains `audit` (see [`crate::audit`]); the issuer gives it with every commit.
     /// A commit with audit records and no key is refused: no record is ever written unchained.
     pub audit_key: Option<std::sync::Arc<crate::keys::Keyring>>,
@@ -151,10 +198,21 @@ pub trait Store: Send + Sync + 'static {
     async fn cards_of_customer(&self, id: &CustomerId) -> Result<Vec<CardRecord>, StoreError>;
     /// Cards whose customer's registered mobile is `mobile`.
     async fn cards_by_mobile(&self, mobile: &Mobile) -> Result<Vec<CardRecord>, StoreError>;
-    async fn card_by_enrollment(
+    /// A stored enrollment run, expired or not.
+    async fn enrollment_run(&self, id: &str) -> Result<Option<EnrollmentRunRecord>, StoreError>;
+    /// Counts one enrollment try against `key` unless `max` were counted in its window already.
+    /// A window opens with a key's first try and ends at `window_end` (given for a new window);
+    /// an ended window counts as none. Several servers on one database count together. Also
+    /// forgets a few ended windows and runs out of date, so neither table grows without bound.
+    async fn take_enrollment_try(
         &self,
-        enrollment_id: &str,
-    ) -> Result<Option<CardRecord>, StoreError>;
+        key: &str,
+        max: u32,
+        window_end: i64,
+        now: i64,
+    ) -> Result<TryTaken, StoreError>;
+    /// The tries counted against `key` in its window at `now` (none when it has ended).
+    async fn enrollment_tries(&self, key: &str, now: i64) -> Result<u32, StoreError>;
     async fn card_by_token(&self, token_id: &str) -> Result<Option<CardRecord>, StoreError>;
     async fn verification(
         &self,

@@ -177,7 +177,99 @@ async fn customers_cards_and_version_guards() {
             .is_empty());
         assert_eq!(store.cards_of_customer(&c1.id).await.unwrap().len(), 1);
         assert!(store.card_by_token("nope").await.unwrap().is_none());
-        assert!(store.card_by_enrollment("nope").await.unwrap().is_none());
+    }
+}
+
+fn run(id: &str, live: bool, expires_at: i64) -> EnrollmentRunRecord {
+    EnrollmentRunRecord {
+        id: id.into(),
+        pan_hash: "h1".into(),
+        pan_masked: "628023******7898".into(),
+        tries_key: "k1".into(),
+        kind: if live {
+            RunKind::Live(pooya_issuer::card::LiveRun {
+                activation_id: "act1".into(),
+                pending_sealed: vec![0, 1, 2, 255],
+                lifetime_secs: 90,
+            })
+        } else {
+            RunKind::Decoy
+        },
+        expires_at,
+    }
+}
+
+#[tokio::test]
+async fn enrollment_tries_count_per_key_and_window() {
+    for (name, store, _pg, _dir) in backends().await {
+        let window = |used, ends_at| TriesWindow { used, ends_at };
+        for used in 1..=3 {
+            let t = store.take_enrollment_try("k1", 3, 1_000, 10).await.unwrap();
+            assert_eq!(t, TryTaken::Counted(window(used, 1_000)), "{name}");
+        }
+        // Used up: nothing changes, and the window's end is told.
+        let t = store.take_enrollment_try("k1", 3, 2_000, 20).await.unwrap();
+        assert_eq!(t, TryTaken::UsedUp(window(3, 1_000)), "{name}");
+        assert_eq!(store.enrollment_tries("k1", 999).await.unwrap(), 3);
+        // Another key counts alone.
+        let t = store.take_enrollment_try("k2", 3, 1_000, 10).await.unwrap();
+        assert_eq!(t, TryTaken::Counted(window(1, 1_000)), "{name}");
+        // An ended window counts as none, and the next try opens a new one.
+        assert_eq!(store.enrollment_tries("k1", 1_000).await.unwrap(), 0);
+        let t = store
+            .take_enrollment_try("k1", 3, 5_000, 1_000)
+            .await
+            .unwrap();
+        assert_eq!(t, TryTaken::Counted(window(1, 5_000)), "{name}");
+        // Forgotten by a commit (the holder proved the codes).
+        store
+            .commit(Commit {
+                cleared_enrollment_tries: vec!["k1".into()],
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.enrollment_tries("k1", 1_001).await.unwrap(), 0);
+    }
+}
+
+#[tokio::test]
+async fn enrollment_runs_are_stored_answered_once_and_forgotten() {
+    for (name, store, _pg, _dir) in backends().await {
+        let (live, decoy) = (run("r1", true, 500), run("r2", false, 500));
+        store
+            .commit(Commit {
+                new_enrollment_runs: vec![live.clone(), decoy.clone()],
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            store.enrollment_run("r1").await.unwrap(),
+            Some(live),
+            "{name}"
+        );
+        assert_eq!(
+            store.enrollment_run("r2").await.unwrap(),
+            Some(decoy),
+            "{name}"
+        );
+        assert_eq!(store.enrollment_run("r3").await.unwrap(), None, "{name}");
+        let close = |id: &str| Commit {
+            closed_enrollment_runs: vec![id.into()],
+            ..Commit::default()
+        };
+        store.commit(close("r1")).await.unwrap();
+        assert_eq!(store.enrollment_run("r1").await.unwrap(), None, "{name}");
+        // One answer per run: closing it again is a lost race.
+        let again = store.commit(close("r1")).await;
+        assert!(matches!(again, Err(StoreError::Conflict)), "{name}");
+        // A run out of date is forgotten by a later try.
+        store
+            .take_enrollment_try("k9", 3, 10_000, 500)
+            .await
+            .unwrap();
+        assert_eq!(store.enrollment_run("r2").await.unwrap(), None, "{name}");
     }
 }
 

@@ -16,6 +16,7 @@ mod app_vault;
 mod audit;
 mod crash;
 mod durability;
+mod enrollment_abuse;
 mod flow;
 mod hygiene;
 mod keys;
