@@ -32,6 +32,11 @@
 //!                                                       request 2 (any node, stateless):
 //!                                                       server_finish(&pending, confirm)
 //!                                                         -> seed  (same as the app's)
+//!                                                       IssuedToken { token_id, … }.mac(seed)
+//!                    <------ token, mac -------------
+//!   IssuedToken::verify(seed, mac)
+//!     (Err(ReplyNotAuthentic): changed on the way;
+//!      the app keeps nothing)
 //! ```
 //!
 //! ## Derivations
@@ -45,9 +50,13 @@
 //!   `k_c`, `"token-seed"` → seed (32 bytes each).
 //! * server confirm = `HMAC-SHA256(k_s, th)`, client confirm = `HMAC-SHA256(k_c, th)`; both are
 //!   compared in constant time.
+//! * The server's last reply (the token's id, masked PAN, bank name, lifetime, algorithm, digits
+//!   and the server's clock) is MACed under `HKDF-SHA256(ikm = seed, info =
+//!   "pooya/v1/enroll-reply")` ([`IssuedToken::mac`]); the app checks it before it keeps anything.
 //!
-//! The PAN is normalised (spaces and hyphens removed) and the two codes are trimmed of
-//! surrounding whitespace before use, identically on both sides.
+//! The PAN is normalised (spaces and hyphens removed) and the two codes by [`normalize_code`]
+//! (Persian and Arabic-Indic digits made ASCII, whitespace removed) before use, identically on
+//! both sides.
 //!
 //! ## What each adversary learns
 //!
@@ -63,9 +72,12 @@
 //!   this one guess was wrong; it learns no seed and cannot test other guesses offline.
 //! * **A guessing client** (someone who has the PAN but not both codes) gets **one guess per
 //!   run** too: the server's confirm is useless to it unless its guess was right, and
-//!   `server_finish` rejects its confirmation. The server should count failed
-//!   `server_finish`/abandoned runs and lock the activation after a few, which bounds the
-//!   attacker's success probability to (attempts / code space).
+//!   `server_finish` rejects its confirmation. The server counts every run it starts (per card
+//!   number and client address, and per activation) and answers every start alike, whatever the
+//!   card's state (pooya-issuer's `issuer::enrollment`), which bounds the attacker's success
+//!   probability to (runs / code space).
+//! * **A man in the middle of the last reply** (TLS broken or absent) cannot change the token's
+//!   description or the server's clock: the MAC's key is the run's, which he does not hold.
 //!
 //! The seed is new on every run (fresh SPAKE2 scalars), even with the same codes.
 //!

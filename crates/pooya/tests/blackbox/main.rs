@@ -10,6 +10,7 @@ mod api_edges;
 mod app_add;
 mod app_cli;
 mod app_clock;
+mod app_enroll;
 mod app_support;
 mod app_tui;
 mod app_vault;
