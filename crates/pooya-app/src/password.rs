@@ -73,8 +73,8 @@ fn ask(locked: &LockedVault) -> Result<(Vault, Zeroizing<String>)> {
                 eprintln!(
                     "{e}; {}",
                     tr!(
-                        "try again ({left} more tries)",
-                        "دوباره بکوشید ({left} بار دیگر)"
+                        "try again (attempts left: {left})",
+                        "دوباره بکوشید (بارهای باقی‌مانده: {left})"
                     )
                 );
                 attempt += 1;
