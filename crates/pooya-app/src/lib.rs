@@ -26,8 +26,9 @@
 //!
 //! ## Environment
 //! * `POOYA_APP_PASSWORD`: the app password; otherwise the app asks on the terminal (twice for
-//!   `init`, up to three times until it opens an existing vault). `POOYA_APP_NEW_PASSWORD`: the new password of `passwd`. R13's policy applies to
-//!   new passwords: at least 8 characters with at least one letter and one digit.
+//!   `init`; up to three times for an existing vault). `POOYA_APP_NEW_PASSWORD`: the new password
+//!   of `passwd`. R13's policy applies to new passwords: at least 8 characters with at least one
+//!   letter and one digit.
 //! * Tests only: `POOYA_APP_KDF_FAST=1` (cheap Argon2 for new vaults; test and debug builds),
 //!   `POOYA_APP_TEST_CRASH_BEFORE_RENAME=1` (every save dies before its rename),
 //!   `POOYA_APP_TEST_CLOCK_SKEW_MS=N` (the app's wall clock is off by N ms).
@@ -140,7 +141,7 @@ pub enum AppCommand {
     },
     /// Measure every issuer's clock now (needs the internet), so codes follow the server's time.
     Sync,
-    /// Change the app password (the encrypted cards are not re-encrypted).
+    /// Change the app password (and the master key: the cards are re-encrypted).
     Passwd,
     /// The platform slot: let the OS key store open the vault instead of the password.
     Keystore {

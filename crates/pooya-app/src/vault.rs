@@ -569,7 +569,7 @@ impl Vault {
         if !had_platform {
             return Ok(PlatformSlot::Absent);
         }
-        Ok(match self.add_platform_slot(store) {
+        Ok(match self.enable_platform_slot(store) {
             Ok(()) => PlatformSlot::Renewed,
             Err(e) => PlatformSlot::Removed(e),
         })
@@ -584,12 +584,9 @@ impl Vault {
     /// wrapped under it in the file. An existing platform slot is replaced, and the vault
     /// re-keyed so that the old key no longer opens it (call [`Vault::save`]).
     pub fn enable_platform_slot(&mut self, store: &dyn KeyStore) -> Result<()> {
-        if !self.has_platform_slot() {
-            return self.add_platform_slot(store);
-        }
-        // Forget the old entry only once the new one is in place.
+        // The new key first: the old entry is forgotten only once the new one is in place.
         let (account, kek) = store_new_key(&self.vault_id, store)?;
-        let added = self.disable_platform_slot(store).and_then(|_| {
+        let slot = self.disable_platform_slot(store).and_then(|_| {
             Slot::new_platform(
                 &self.vault_id,
                 KEYSTORE_SERVICE,
@@ -598,7 +595,7 @@ impl Vault {
                 self.master.as_ref(),
             )
         });
-        match added {
+        match slot {
             Ok(slot) => {
                 self.slots.push(slot);
                 Ok(())
@@ -630,27 +627,6 @@ impl Vault {
         self.master = master;
         self.sealed = None;
         Ok(true)
-    }
-
-    /// A platform slot for the current master key, its new key stored in `store`.
-    fn add_platform_slot(&mut self, store: &dyn KeyStore) -> Result<()> {
-        let (account, kek) = store_new_key(&self.vault_id, store)?;
-        match Slot::new_platform(
-            &self.vault_id,
-            KEYSTORE_SERVICE,
-            &account,
-            kek.as_ref(),
-            self.master.as_ref(),
-        ) {
-            Ok(slot) => {
-                self.slots.push(slot);
-                Ok(())
-            }
-            Err(e) => {
-                let _ = store.delete(&account);
-                Err(e)
-            }
-        }
     }
 
     /// Removes the platform slots and deletes their keys (best effort). Whether there were any.

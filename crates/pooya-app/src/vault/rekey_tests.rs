@@ -27,6 +27,16 @@ fn refused_as_damaged(r: Result<Vault>) {
     }
 }
 
+/// The account of the file's platform slot and its key in `store`, as someone could copy them.
+fn platform_key(file: &[u8], store: &MemoryKeyStore) -> (String, Zeroizing<Vec<u8>>) {
+    let account = envelope(file)["slots"][1]["account"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = store.load(&account).unwrap().unwrap();
+    (account, key)
+}
+
 /// A key store that takes nothing, as a container without a session keyring.
 struct BrokenStore;
 
@@ -90,11 +100,7 @@ fn disabling_the_platform_slot_makes_a_new_master_key() {
     v.enable_platform_slot(&store).unwrap();
     v.save().unwrap();
     let old = fs::read(&path).unwrap();
-    let account = envelope(&old)["slots"][1]["account"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let old_key = store.load(&account).unwrap().unwrap();
+    let (account, old_key) = platform_key(&old, &store);
 
     // Opened with the key store, the vault cannot re-key its password slot: refused, unchanged.
     let mut by_store = LockedVault::read(&path)
@@ -140,11 +146,7 @@ fn enabling_again_retires_the_old_key_store_key() {
     v.enable_platform_slot(&store).unwrap();
     v.save().unwrap();
     let old = fs::read(&path).unwrap();
-    let account = envelope(&old)["slots"][1]["account"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let old_key = store.load(&account).unwrap().unwrap();
+    let (account, old_key) = platform_key(&old, &store);
 
     v.enable_platform_slot(&store).unwrap();
     v.save().unwrap();
