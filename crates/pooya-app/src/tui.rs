@@ -1,8 +1,8 @@
 //! The full-screen app (`pooya app` with no subcommand, in a terminal): the cards on the left in
 //! columns (label, bank, masked number; widths in terminal cells, so Persian text lines up), the
 //! selected card's first and second passwords on the right with a bar of the time they have
-//! left, green, then orange, then red (R17). A wrong password at the prompt before it is asked
-//! again, three times in all ([`crate::password::unlock`]).
+//! left, green, then orange, then red (R17). Before it starts, a wrong password typed at the
+//! prompt is asked for again, three times in all ([`crate::password::unlock`]).
 //!
 //! Keys: ↑/↓ (or k/j) switch cards, `c` copies the second password, `f` the first, `q` or Esc
 //! quits. A copied code is wiped from the clipboard after 20 s, or on quit if sooner. The
