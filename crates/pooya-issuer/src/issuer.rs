@@ -809,25 +809,12 @@ impl Issuer {
         txn: &Transaction,
     ) -> Result<VerifyOutcome, IssuerError> {
         let pan_hash = self.pan_hash(pan);
-        let amount = txn.amount.rials().to_be_bytes();
-        let fingerprint = self.keys.code_mac(
-            "txn",
-            &[
-                kind.as_str().as_bytes(),
-                password.as_str().as_bytes(),
-                &amount,
-                txn.merchant.as_bytes(),
-            ],
-        );
+        // Without the password: a resend's answer never depends on it (see `crate::resend`).
+        let fingerprint = crate::resend::fingerprint(&self.keys, kind, txn);
         for _ in 0..MAX_ATTEMPTS {
             let (card, prev) = self.store.card_for_verification(&pan_hash, &txn.id).await?;
             if let Some(prev) = prev {
-                if !pooya_otp::ct_eq(&prev.fingerprint, &fingerprint) {
-                    return Err(IssuerError::TxnConflict);
-                }
-                let v = Verdict::parse(&prev.response_code, &prev.reason)
-                    .ok_or_else(|| IssuerError::Internal("stored verdict unknown".into()))?;
-                return Ok(v.into());
+                return crate::resend::stored_answer(&prev, &fingerprint).map(Into::into);
             }
             let Some(card) = card else {
                 // No card changes, but the outcome is audited like every other.

@@ -17,6 +17,7 @@ mod audit;
 mod crash;
 mod durability;
 mod flow;
+mod guessing;
 mod hygiene;
 mod keys;
 mod limits;
