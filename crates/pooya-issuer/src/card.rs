@@ -588,11 +588,14 @@ impl CardRecord {
             .is_some_and(|m| pooya_otp::ct_eq(&keys.pan_tail_mac(&self.pan_hash, digits), m))
     }
 
+    /// Whether the app activation can still be started on: in time, with tries left. One whose
+    /// tries are used up is shown dead at once (issue 13), though its last run, begun with the
+    /// right codes, may still be confirmed for `activation.enrollment_ttl_secs`.
     fn activation_alive(&self, now: i64) -> bool {
-        self.svc.activation.as_ref().is_some_and(|a| {
-            now < a.expires_at
-                && (a.tries_left > 0 || a.run.as_ref().is_some_and(|r| now < r.expires_at))
-        })
+        self.svc
+            .activation
+            .as_ref()
+            .is_some_and(|a| now < a.expires_at && a.tries_left > 0)
     }
 
     /// The mode and state as the bank sees them at `now`.

@@ -476,7 +476,7 @@ impl Issuer {
             .ok_or(IssuerError::UnknownCustomer)?;
         let now = self.clock.now_ms();
         if now >= expiry.expires_at_ms() {
-            return Err(IssuerError::Invalid(InvalidValue::Expiry));
+            return Err(IssuerError::Invalid(InvalidValue::ExpiryPassed));
         }
         let pan_hash = self.pan_hash(pan);
         if self.store.card(&pan_hash).await?.is_some() {

@@ -28,6 +28,7 @@ mod network;
 mod openapi;
 mod operations;
 mod pskc;
+mod request_edges;
 mod rules_app;
 mod rules_sms;
 mod smpp_channel;

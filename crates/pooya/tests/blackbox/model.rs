@@ -26,7 +26,6 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 const MAX_FAILURES: usize = 5;
 const PIN_TRIES: usize = 3;
 const ACTIVATION_TRIES: u32 = 3;
-const ENROLL_RUN_MS: i64 = 300_000;
 const SMS_INTERVAL_MS: i64 = 30_000;
 
 #[derive(Clone, Debug)]
@@ -79,7 +78,6 @@ enum Mode {
 struct Activation {
     expires_at: i64,
     tries_left: u32,
-    run_expires: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -187,11 +185,11 @@ impl Model {
             .count()
     }
 
+    /// A used-up activation is dead at once, even while its last run is open.
     fn activation_alive(&self) -> bool {
-        self.activation.as_ref().is_some_and(|a| {
-            self.now < a.expires_at
-                && (a.tries_left > 0 || a.run_expires.is_some_and(|r| self.now < r))
-        })
+        self.activation
+            .as_ref()
+            .is_some_and(|a| self.now < a.expires_at && a.tries_left > 0)
     }
 
     /// (mode, state) as `GET /v1/cards/{pan}` shows them.
@@ -425,7 +423,6 @@ async fn enroll_attempt(
             Some(a) if a.tries_left == 0 => expect(403, "activation_exhausted", ""),
             Some(a) => {
                 a.tries_left -= 1;
-                a.run_expires = Some(now + ENROLL_RUN_MS);
                 expect(201, "", "")
             }
         }
@@ -481,7 +478,6 @@ async fn enroll_attempt(
         }
         Err(_) => {
             let a = m.activation.as_mut().unwrap();
-            a.run_expires = None;
             if a.tries_left == 0 {
                 m.activation = None;
                 m.mode = Mode::None;
@@ -519,7 +515,6 @@ async fn step(srv: &TestServer, m: &mut Model, a: &Action) -> Result<(), TestCas
                     m.activation = Some(Activation {
                         expires_at: m.now + DAY_MS,
                         tries_left: ACTIVATION_TRIES,
-                        run_expires: None,
                     });
                     m.outbox += 1;
                     let msgs = outbox_exactly(srv, m.outbox).await?;
