@@ -37,6 +37,10 @@ pub enum IssuerError {
     WrongPin,
     #[error("too many wrong PINs; try again later")]
     PinTriesExceeded,
+    #[error(
+        "the card's PIN is locked after too many wrong entries; the holder must visit a branch"
+    )]
+    PinLocked,
     #[error("the mobile number is not the one registered for this card")]
     MobileMismatch,
     #[error("this transaction id was already used with a different request")]
@@ -99,6 +103,7 @@ impl From<AtmRefusal> for IssuerError {
     fn from(r: AtmRefusal) -> Self {
         match r {
             AtmRefusal::ExpiredCard => IssuerError::ExpiredCard,
+            AtmRefusal::PinLocked => IssuerError::PinLocked,
             AtmRefusal::PinTriesExceeded => IssuerError::PinTriesExceeded,
             AtmRefusal::WrongPin => IssuerError::WrongPin,
             AtmRefusal::MobileMismatch => IssuerError::MobileMismatch,
@@ -146,6 +151,8 @@ pub struct CardView {
     pub state: ServiceState,
     pub second_blocked: bool,
     pub recent_failures: usize,
+    /// The PIN lock (`card::pin_lock`): only a branch lifts it.
+    pub pin_locked: bool,
 }
 
 /// The outcome of a verification (API.md, `/v1/verify`).
@@ -532,6 +539,7 @@ impl Issuer {
             state,
             second_blocked: card.second_blocked,
             recent_failures: card.recent_failures(now, &self.policy),
+            pin_locked: card.pin_locked(),
         })
     }
 
@@ -547,6 +555,18 @@ impl Issuer {
         .await
     }
 
+    /// Issue 20: only a branch lifts the PIN lock, after checking the holder in person.
+    pub async fn unlock_pin(&self, pan: &Pan) -> Result<(), IssuerError> {
+        self.update_card(&self.pan_hash(pan), false, |card, _, now| {
+            card.unlock_pin();
+            let mut e = Effects::default();
+            e.audit
+                .push(self.audit(now, "branch.unlock_pin", Some(card), String::new()));
+            (Ok(()), Some(e))
+        })
+        .await
+    }
+
     // ---------------------------------------------------------------- ATM
 
     /// The PIN check every ATM operation starts with; a wrong PIN is committed alone.
@@ -555,8 +575,10 @@ impl Issuer {
             Ok(()) => None,
             Err(AtmRefusal::WrongPin) => {
                 let mut e = Effects::default();
+                // This wrong PIN was the one that locked it (`card::pin_lock`).
+                let detail = if card.pin_locked() { "pin_locked" } else { "" };
                 e.audit
-                    .push(self.audit(now, "atm.wrong_pin", Some(card), String::new()));
+                    .push(self.audit(now, "atm.wrong_pin", Some(card), detail.to_owned()));
                 Some((Err(IssuerError::WrongPin), Some(e)))
             }
             Err(r) => Some((Err(r.into()), None)),
@@ -841,6 +863,7 @@ impl Issuer {
             };
             let mut next = card;
             let now = self.clock.now_ms();
+            let pin_was_locked = next.pin_locked();
             // Argon2, when a decision needs it, hands its thread over by itself (`heavy`).
             let verdict = next.verify_for(kind, password, Some(txn), now, &self.policy, &self.keys);
             let mut detail = format!(
@@ -853,6 +876,10 @@ impl Issuer {
             let now_locked = next.svc.locked && verdict.response_code() == "55";
             if now_locked {
                 detail.push_str(" now_locked");
+            }
+            let pin_now_locked = !pin_was_locked && next.pin_locked();
+            if pin_now_locked {
+                detail.push_str(" pin_locked");
             }
             let commit = Commit {
                 verifications: vec![VerificationRecord {

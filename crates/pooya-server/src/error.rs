@@ -107,6 +107,7 @@ impl From<IssuerError> for ApiError {
             E::ExpiredCard => (S::FORBIDDEN, "expired_card"),
             E::WrongPin => (S::FORBIDDEN, "wrong_pin"),
             E::PinTriesExceeded => (S::FORBIDDEN, "pin_tries_exceeded"),
+            E::PinLocked => (S::FORBIDDEN, "pin_locked"),
             E::MobileMismatch => (S::FORBIDDEN, "mobile_mismatch"),
             E::TxnConflict => (S::CONFLICT, "txn_conflict"),
             E::NoPendingActivation => (S::CONFLICT, "no_pending_activation"),

@@ -2769,3 +2769,5 @@ fn hardware_token_dies_with_a_lock_and_an_atm_activation_but_not_a_mobile_change
     assert_eq!(card.effective(T0), (Mode::App, ServiceState::Pending));
     assert_eq!(ctx.second(&mut card, "287082", T0), Verdict::WrongPassword);
 }
+
+mod pin_lock;

@@ -116,3 +116,94 @@ async fn a_transaction_answered_before_the_change_conflicts_whatever_the_passwor
     }
     assert_eq!(failures(&srv).await, 0);
 }
+
+/// A PIN at the ATM: the answer's status and error code (200: the operation went through).
+async fn atm_pin(srv: &TestServer, pin: &str) -> (u16, String) {
+    let (s, v) = srv
+        .post(
+            "/v1/atm/block-second-password",
+            "atm",
+            json!({"pan": PAN, "pin": pin}),
+        )
+        .await;
+    (s, v["error"]["code"].as_str().unwrap_or("").to_owned())
+}
+
+/// Issue 20, point 3: a thief with the card tries, each day, as many 4-digit guesses as lock
+/// nothing else (2 at the ATM, 2 at a terminal); over days on the fake clock that ends in a PIN
+/// lock, after which the right PIN is refused everywhere until a branch unlocks it.
+#[tokio::test]
+async fn a_thiefs_slow_guessing_over_days_ends_in_a_pin_lock() {
+    let srv = TestServer::start().await;
+    srv.with_card().await;
+    let day = 24 * 3600 * 1000;
+    let mut n = 0;
+    let mut locked_after = None;
+    'days: for d in 0..60 {
+        for _ in 0..2 {
+            n += 1;
+            assert_eq!(
+                atm_pin(&srv, &format!("{:04}", 5000 + n)).await,
+                (403, "wrong_pin".into())
+            );
+            n += 1;
+            let v = srv
+                .verify(PAN, "first", &format!("{:04}", 5000 + n), &format!("G{n}"))
+                .await;
+            assert_eq!(v["reason"], "wrong_password", "{v}");
+            if srv.card_info(PAN).await["pin_locked"] == true {
+                locked_after = Some((d, n));
+                break 'days;
+            }
+        }
+        assert_eq!(srv.card_info(PAN).await["dynamic"]["state"], "inactive");
+        srv.advance(day).await;
+    }
+    // The tenth wrong entry within 90 days, on the third day.
+    assert_eq!(locked_after, Some((2, 10)));
+    // The right PIN: refused at the ATM and at the terminal, counting nothing.
+    assert_eq!(atm_pin(&srv, PIN).await, (403, "pin_locked".into()));
+    let v = srv.verify(PAN, "first", PIN, "RIGHT").await;
+    assert_eq!(
+        (&v["response_code"], &v["reason"]),
+        (&json!("75"), &json!("locked"))
+    );
+    assert_eq!(srv.card_info(PAN).await["recent_failures"], 1);
+    // The second password is not the PIN: it still works.
+    let v = srv.verify(PAN, "second", STATIC_SECOND, "CNP").await;
+    assert_eq!(v["approved"], true, "{v}");
+    // Time does not lift it ...
+    srv.advance(365 * day).await;
+    assert_eq!(atm_pin(&srv, PIN).await, (403, "pin_locked".into()));
+    // ... a branch does.
+    let (s, v) = srv
+        .post(&format!("/v1/cards/{PAN}/pin/unlock"), "branch", json!({}))
+        .await;
+    assert_eq!((s, v), (200, json!({"pin_locked": false})));
+    assert_eq!(srv.card_info(PAN).await["pin_locked"], false);
+    assert_eq!(atm_pin(&srv, PIN).await, (200, String::new()));
+    let v = srv.verify(PAN, "first", PIN, "AFTER").await;
+    assert_eq!(v["approved"], true, "{v}");
+}
+
+/// The PIN lock's settings: a bank may lock after fewer failures in a shorter window; failures
+/// that left the window do not count.
+#[tokio::test]
+async fn the_pin_lock_follows_its_settings() {
+    let cfg = format!("{TEST_CONFIG}[policy.pin_lock]\nmax_failures = 3\nwindow_secs = 86400\n");
+    let srv = TestServer::start_with(&cfg, &[]).await;
+    srv.with_card().await;
+    for pin in ["5001", "5002"] {
+        assert_eq!(atm_pin(&srv, pin).await, (403, "wrong_pin".into()));
+    }
+    srv.advance(24 * 3600 * 1000).await;
+    // The first two left the 24 h window: two more do not lock, a third does.
+    for pin in ["5003", "5004"] {
+        assert_eq!(atm_pin(&srv, pin).await, (403, "wrong_pin".into()));
+    }
+    assert_eq!(srv.card_info(PAN).await["pin_locked"], false);
+    let v = srv.verify(PAN, "first", "5005", "T1").await;
+    assert_eq!(v["reason"], "wrong_password");
+    assert_eq!(srv.card_info(PAN).await["pin_locked"], true);
+    assert_eq!(atm_pin(&srv, PIN).await, (403, "pin_locked".into()));
+}
