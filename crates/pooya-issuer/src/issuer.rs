@@ -43,7 +43,10 @@ pub enum IssuerError {
     PinLocked,
     #[error("the mobile number is not the one registered for this card")]
     MobileMismatch,
-    #[error("this transaction id was already used with a different request")]
+    #[error(
+        "this transaction id was already used with another kind, amount or merchant (or answered \
+         before an upgrade); a new transaction needs a new id"
+    )]
     TxnConflict,
     #[error("the card has no app activation waiting; activate at an ATM first")]
     NoPendingActivation,
