@@ -539,8 +539,11 @@ fn abandoned_runs_exhaust_the_activation() {
     );
     assert_eq!(r.err(), Some(AppRefusal::ActivationExhausted));
     assert_eq!(card, before);
-    // Pending while the last run may still be confirmed, inactive once it has run out.
-    assert_eq!(card.effective(run_end - 1).1, ServiceState::Pending);
+    // Used up: no longer pending at once (issue 13), while the last run is still open.
+    assert_eq!(
+        card.effective(T0 + 3 * SEC),
+        (Mode::None, ServiceState::Inactive)
+    );
     assert_eq!(card.effective(run_end).1, ServiceState::Inactive);
     // The last run can still complete in time...
     let mut done = card.clone();
@@ -2766,3 +2769,5 @@ fn hardware_token_dies_with_a_lock_and_an_atm_activation_but_not_a_mobile_change
     assert_eq!(card.effective(T0), (Mode::App, ServiceState::Pending));
     assert_eq!(ctx.second(&mut card, "287082", T0), Verdict::WrongPassword);
 }
+
+mod pin_lock;
