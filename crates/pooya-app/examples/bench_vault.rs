@@ -1,9 +1,10 @@
 //! Makes a vault for BENCHMARKS.md: `cargo run --release -p pooya-app --example bench_vault -- FILE`.
 //!
-//! The vault is created as `pooya app init` creates one (Argon2 calibrated on this machine,
-//! unless `POOYA_APP_KDF_FAST=1`), under the password in `POOYA_APP_PASSWORD`, and holds one
-//! card labelled `bench` with a random seed and a measured clock, so `pooya app code bench`
-//! runs exactly the path of a real card without a server. It prints the chosen Argon2 cost.
+//! The vault is created as `pooya app init` creates one (Argon2 calibrated on this machine;
+//! `POOYA_APP_KDF_FAST=1` counts in debug builds only), under the password in
+//! `POOYA_APP_PASSWORD`, and holds one card labelled `bench` with a random seed and a measured
+//! clock, so `pooya app code bench` runs exactly the path of a real card without a server. It
+//! prints the chosen Argon2 cost.
 
 use std::time::Instant;
 

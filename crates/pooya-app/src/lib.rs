@@ -27,9 +27,10 @@
 //!
 //! ## Environment
 //! * `POOYA_APP_PASSWORD`: the app password; otherwise the app asks on the terminal (twice for
-//!   `init`). `POOYA_APP_NEW_PASSWORD`: the new password of `passwd`. R13's policy applies to
-//!   new passwords: at least 8 characters with at least one letter and one digit.
-//! * Tests only: `POOYA_APP_KDF_FAST=1` (cheap Argon2 for new vaults),
+//!   `init`; up to three times for an existing vault). `POOYA_APP_NEW_PASSWORD`: the new password
+//!   of `passwd`. R13's policy applies to new passwords: at least 8 characters with at least one
+//!   letter and one digit.
+//! * Tests only: `POOYA_APP_KDF_FAST=1` (cheap Argon2 for new vaults; test and debug builds),
 //!   `POOYA_APP_TEST_CRASH_BEFORE_RENAME=1` (every save dies before its rename),
 //!   `POOYA_APP_TEST_CLOCK_SKEW_MS=N` (the app's wall clock is off by N ms).
 
@@ -146,7 +147,7 @@ pub enum AppCommand {
     },
     /// Measure every issuer's clock now (needs the internet), so codes follow the server's time.
     Sync,
-    /// Change the app password (the encrypted cards are not re-encrypted).
+    /// Change the app password (and the master key: the cards are re-encrypted).
     Passwd,
     /// The platform slot: let the OS key store open the vault instead of the password.
     Keystore {
@@ -290,8 +291,7 @@ fn open_vault(path: &Path, how: Unlock) -> Result<Vault> {
             Err(e) => return Err(e),
         }
     }
-    let password = password::read_existing()?;
-    locked.unlock(&password)
+    password::unlock(&locked, &OsKeyStore)
 }
 
 fn cmd_init(path: &Path) -> Result<()> {
@@ -690,21 +690,19 @@ fn cmd_sync(path: &Path) -> Result<()> {
 fn cmd_passwd(path: &Path) -> Result<()> {
     let mut vault = open_vault(path, Unlock::PasswordOnly)?;
     let new = password::read_new_from(password::NEW_PASSWORD_ENV)?;
-    // Keep the cost of the old slot when it is the test one, else calibrate again.
-    let kdf = if vault.kdf() == KdfParams::FAST_FOR_TESTS {
-        KdfParams::FAST_FOR_TESTS
-    } else {
-        KdfParams::for_new_vault()?
-    };
-    vault.change_password(&new, kdf)?;
+    let platform = vault.rekey(&new, KdfParams::for_new_vault()?, &OsKeyStore)?;
     vault.save()?;
     println!(
         "{}",
         tr!(
-            "the app password is changed; the cards were not re-encrypted",
-            "رمز برنامه عوض شد؛ کارت‌ها دوباره رمزنگاری نشدند"
+            "the app password is changed; the cards are re-encrypted under a new key",
+            "رمز برنامه عوض شد؛ کارت‌ها با کلید تازه‌ای دوباره رمزنگاری شدند"
         )
     );
+    if let Some(line) = platform.note() {
+        let note = tr!("note", "یادآوری");
+        eprintln!("{note}: {line}");
+    }
     Ok(())
 }
 
@@ -736,8 +734,9 @@ fn cmd_keystore(path: &Path, action: KeystoreAction) -> Result<()> {
             }
         }
         KeystoreAction::Disable => {
-            let mut vault = open_vault(path, Unlock::KeystoreOrPassword)?;
-            if vault.disable_platform_slot(&store) {
+            // Re-keying the vault needs the password slot's key.
+            let mut vault = open_vault(path, Unlock::PasswordOnly)?;
+            if vault.disable_platform_slot(&store)? {
                 vault.save()?;
                 println!(
                     "{}",

@@ -1,9 +1,12 @@
-//! The app password (R13): where it is read from and what it must look like.
+//! The app password (R13): where it is read from, what it must look like, and opening a vault
+//! with it.
 
 use zeroize::Zeroizing;
 
 use crate::error::{AppError, Result};
+use crate::keystore::KeyStore;
 use crate::tr;
+use crate::vault::{KdfParams, LockedVault, Vault};
 
 /// Environment variable that, when set, supplies the app password instead of the terminal.
 pub const PASSWORD_ENV: &str = "POOYA_APP_PASSWORD";
@@ -23,12 +26,62 @@ pub fn check_policy(password: &str) -> Result<()> {
     }
 }
 
-/// The password of an existing vault: from `POOYA_APP_PASSWORD`, else asked once.
-pub fn read_existing() -> Result<Zeroizing<String>> {
-    if let Some(pw) = from_env(PASSWORD_ENV) {
-        return Ok(pw);
+/// How many times the app asks for the password of an existing vault on the terminal.
+pub const PROMPT_ATTEMPTS: u32 = 3;
+
+/// Opens `locked` with the app password: `POOYA_APP_PASSWORD` (tried once), else asked on the
+/// terminal up to [`PROMPT_ATTEMPTS`] times. A password slot below the Argon2 floor is re-made
+/// at once (`docs/vault.md`): the vault is re-keyed at today's cost and saved, and `store` gets
+/// the new key of its platform slot, if it has one.
+pub fn unlock(locked: &LockedVault, store: &dyn KeyStore) -> Result<Vault> {
+    let (mut vault, password) = match from_env(PASSWORD_ENV) {
+        Some(pw) => (locked.unlock(&pw)?, pw),
+        None => ask(locked)?,
+    };
+    let old = vault.kdf();
+    if old.needs_upgrade() {
+        let new = KdfParams::for_new_vault()?;
+        let platform = vault.rekey(&password, new, store)?;
+        vault.save()?;
+        let note = tr!("note", "یادآوری");
+        let (om, ot, nm, nt) = (old.m_kib / 1024, old.t, new.m_kib / 1024, new.t);
+        eprintln!(
+            "{note}: {}",
+            tr!(
+                "this vault's key derivation ({om} MiB, {ot} passes) was below the app's floor; \
+                 it is re-keyed at {nm} MiB and {nt} passes",
+                "کلیدسازی این گاوصندوق ({om} مگابایت، {ot} گذر) از کف برنامه پایین‌تر بود؛ با \
+                 {nm} مگابایت و {nt} گذر دوباره کلیدگذاری شد"
+            )
+        );
+        if let Some(line) = platform.note() {
+            eprintln!("{note}: {line}");
+        }
     }
-    prompt(&tr!("App password: ", "رمز برنامه: "))
+    Ok(vault)
+}
+
+/// Asks for the password until it opens the vault, [`PROMPT_ATTEMPTS`] times at most.
+fn ask(locked: &LockedVault) -> Result<(Vault, Zeroizing<String>)> {
+    let mut attempt = 1;
+    loop {
+        let pw = prompt(&tr!("App password: ", "رمز برنامه: "))?;
+        match locked.unlock(&pw) {
+            Ok(vault) => return Ok((vault, pw)),
+            Err(e @ AppError::WrongPasswordOrTampered(_)) if attempt < PROMPT_ATTEMPTS => {
+                let left = PROMPT_ATTEMPTS - attempt;
+                eprintln!(
+                    "{e}; {}",
+                    tr!(
+                        "try again (attempts left: {left})",
+                        "دوباره بکوشید (بارهای باقی‌مانده: {left})"
+                    )
+                );
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The password of a new vault: from `POOYA_APP_PASSWORD`, else asked twice; checked against R13.

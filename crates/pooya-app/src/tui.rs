@@ -1,6 +1,8 @@
-//! The full-screen app (`pooya app` with no subcommand, in a terminal): the cards on the left,
-//! the selected card's first and second passwords on the right with a bar of the time they have
-//! left, green, then orange, then red (R17).
+//! The full-screen app (`pooya app` with no subcommand, in a terminal): the cards on the left in
+//! columns (label, bank, masked number; widths in terminal cells, so Persian text lines up), the
+//! selected card's first and second passwords on the right with a bar of the time they have
+//! left, green, then orange, then red (R17). Before it starts, a wrong password typed at the
+//! prompt is asked for again, three times in all ([`crate::password::unlock`]).
 //!
 //! Keys: ↑/↓ (or k/j) switch cards, `c` copies the second password, `f` the first, `q` or Esc
 //! quits. A copied code is wiped from the clipboard after 20 s, or on quit if sooner. The
@@ -17,7 +19,9 @@ use ratatui::crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers
 use ratatui::layout::{Constraint, Direction, Layout};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Gauge, List, ListItem, ListState, Paragraph};
+use ratatui::widgets::{
+    Block, Borders, Cell, Gauge, HighlightSpacing, Paragraph, Row, Table, TableState,
+};
 use ratatui::Frame;
 use zeroize::Zeroizing;
 
@@ -112,7 +116,7 @@ struct Card<'a> {
 
 struct App<'a> {
     cards: Vec<Card<'a>>,
-    state: ListState,
+    state: TableState,
     clipboard: Option<Clipboard>,
     copied_at: Option<Instant>,
     status: String,
@@ -193,7 +197,7 @@ pub fn run(vault: Vault) -> Result<()> {
             }
         })
         .collect();
-    let mut state = ListState::default();
+    let mut state = TableState::default();
     if !cards.is_empty() {
         state.select(Some(0));
     }
@@ -254,27 +258,42 @@ fn draw(f: &mut Frame<'_>, app: &mut App<'_>) {
 
     let n = app.cards.len();
     let title = tr!(" pooya · {n} cards ", " پویا · {n} کارت ");
-    let items: Vec<ListItem<'_>> = app
-        .cards
-        .iter()
-        .map(|c| {
-            ListItem::new(Line::from(vec![
-                Span::styled(
-                    c.token.label.clone(),
-                    Style::new().add_modifier(Modifier::BOLD),
-                ),
-                Span::raw("  "),
-                Span::raw(c.token.bank_name.clone()),
-                Span::raw("  "),
-                Span::styled(c.token.pan_masked.clone(), Style::new().fg(Color::Gray)),
-            ]))
-        })
-        .collect();
-    let list = List::new(items)
+    // Columns as wide as their widest entry, measured in terminal cells (a Persian label's
+    // zero-width non-joiner takes none), so every card's bank and number start in one column.
+    let column = |text: fn(&Token) -> &str| {
+        let width = app
+            .cards
+            .iter()
+            .map(|c| Span::raw(text(c.token)).width())
+            .max()
+            .unwrap_or(0);
+        Constraint::Length(u16::try_from(width).unwrap_or(u16::MAX))
+    };
+    let widths = [
+        column(|t| &t.label),
+        column(|t| &t.bank_name),
+        column(|t| &t.pan_masked),
+    ];
+    let card_rows = app.cards.iter().map(|c| {
+        Row::new([
+            Cell::from(Span::styled(
+                c.token.label.as_str(),
+                Style::new().add_modifier(Modifier::BOLD),
+            )),
+            Cell::from(c.token.bank_name.as_str()),
+            Cell::from(Span::styled(
+                c.token.pan_masked.as_str(),
+                Style::new().fg(Color::Gray),
+            )),
+        ])
+    });
+    let table = Table::new(card_rows, widths)
+        .column_spacing(2)
         .block(Block::default().borders(Borders::ALL).title(title))
-        .highlight_style(Style::new().add_modifier(Modifier::REVERSED))
-        .highlight_symbol("> ");
-    f.render_stateful_widget(list, cols[0], &mut app.state);
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
+        .highlight_symbol("> ")
+        .highlight_spacing(HighlightSpacing::Always);
+    f.render_stateful_widget(table, cols[0], &mut app.state);
 
     let detail = Block::default().borders(Borders::ALL);
     match app.selected() {
@@ -311,28 +330,30 @@ fn draw(f: &mut Frame<'_>, app: &mut App<'_>) {
                 ])
                 .split(inner);
             let big = Style::new().add_modifier(Modifier::BOLD).fg(Color::Cyan);
-            let label = |s: String| Span::raw(format!("{s:<18}"));
-            f.render_widget(
-                Paragraph::new(Line::from(vec![
-                    label(tr!("card", "کارت")),
-                    Span::raw(t.pan_masked.clone()),
-                ])),
-                parts[0],
-            );
-            f.render_widget(
-                Paragraph::new(Line::from(vec![
-                    label(PasswordKind::First.name()),
-                    Span::styled(first.to_string(), big),
-                ])),
-                parts[2],
-            );
-            f.render_widget(
-                Paragraph::new(Line::from(vec![
-                    label(PasswordKind::Second.name()),
-                    Span::styled(second.to_string(), big),
-                ])),
-                parts[3],
-            );
+            let names = [
+                tr!("card", "کارت"),
+                PasswordKind::First.name(),
+                PasswordKind::Second.name(),
+            ];
+            // The values in one column: names padded to the widest, in terminal cells.
+            let name_width = names
+                .iter()
+                .map(|s| Span::raw(s).width())
+                .max()
+                .unwrap_or(0)
+                + 2;
+            let values = [
+                Span::raw(t.pan_masked.as_str()),
+                Span::styled(first.as_str(), big),
+                Span::styled(second.as_str(), big),
+            ];
+            for ((name, value), part) in names.iter().zip(values).zip([0, 2, 3]) {
+                let pad = " ".repeat(name_width.saturating_sub(Span::raw(name).width()));
+                f.render_widget(
+                    Paragraph::new(Line::from(vec![Span::raw(format!("{name}{pad}")), value])),
+                    parts[part],
+                );
+            }
             let total = i64::from(t.lifetime_secs.max(1)) * 1000;
             let ratio = (remaining.clamp(0, total) as f64) / (total as f64);
             let secs = crate::cards::seconds_left(remaining);

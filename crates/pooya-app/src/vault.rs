@@ -4,11 +4,12 @@
 //!
 //! * A random 32-byte **master key** encrypts the contents (the tokens and the issuers' clocks)
 //!   with XChaCha20-Poly1305; the associated data binds them to the format, version and vault id.
-//! * The master key is held in **slots**, each wrapping it with its own AEAD: the *password slot*
-//!   (Argon2id of the app password, parameters and salt in the file, calibrated to about 0.4 s
-//!   on the machine that creates the vault) and an optional *platform slot* (a random key held
-//!   by the OS key store, see [`crate::keystore`]). Changing the password rewrites one slot and
-//!   leaves the encrypted tokens byte for byte as they were.
+//! * The master key is held in **slots** ([`slot`]), each wrapping it with its own AEAD:
+//!   the *password slot* (Argon2id of the app password, [`kdf`]) and an optional
+//!   *platform slot* (a random key held by the OS key store, see [`crate::keystore`]).
+//! * Changing the password or removing the platform slot **re-keys** the vault: a new master key,
+//!   the contents re-encrypted under it, every remaining slot wrapping the new key. An old copy
+//!   of the file and an old password (or an old key-store key) open that old copy only.
 //! * A wrong password fails at its slot; a file changed anywhere fails an AEAD; both leave the
 //!   file untouched. Argon2 parameters read from a file are bounded, so a doctored header cannot
 //!   make the app exhaust the machine.
@@ -16,44 +17,45 @@
 //!   the vault, fsync of the directory. A crash leaves the old or the new vault, never a mix.
 //! * Keys, plaintext, seeds and card numbers live in zeroizing buffers, redacted from `Debug`.
 //!
-//! Two variables exist **for tests only**: `POOYA_APP_KDF_FAST=1` makes `init` choose cheap
-//! Argon2 parameters (8 MiB, 1 pass; stored in the file, so opening never depends on it), and
-//! `POOYA_APP_TEST_CRASH_BEFORE_RENAME=1` makes every save abort the process after the temporary
-//! file is written and fsynced and before the rename, as a power cut would.
+//! Two variables exist **for tests only**: `POOYA_APP_KDF_FAST=1` (see [`kdf`]; test and
+//! debug builds only), and `POOYA_APP_TEST_CRASH_BEFORE_RENAME=1`, which makes every save abort
+//! the process after the temporary file is written and fsynced and before the rename, as a power
+//! cut would.
 
 use std::fmt;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use data_encoding::BASE64;
 use rand::RngCore;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
 
+mod atomic;
+pub mod kdf;
+mod slot;
+
 use crate::clock::IssuerClock;
 use crate::error::{AppError, Result};
 use crate::keystore::KeyStore;
+use crate::tr;
+use atomic::{write_atomic, write_atomic_with, WriteMode};
+pub use kdf::{KdfParams, KDF_ALG, KDF_FAST_ENV};
+use slot::{
+    decode_b64, decode_nonce, open_with, random_key, random_nonce, seal_with, to_json, Key, Slot,
+    SlotJson, NONCE_LEN,
+};
 
 /// The `format` field of every vault file.
 pub const VAULT_FORMAT: &str = "pooya-vault";
 /// The envelope version this app writes and reads (1 had no slots and is not read).
 pub const VAULT_VERSION: u64 = 2;
-/// The only key derivation function of version 1.
-pub const KDF_ALG: &str = "argon2id";
-/// Environment variable that selects cheap Argon2 parameters for new vaults (tests only).
-pub const KDF_FAST_ENV: &str = "POOYA_APP_KDF_FAST";
 /// Environment variable that makes every save crash before its rename (tests only).
 pub const TEST_CRASH_ENV: &str = "POOYA_APP_TEST_CRASH_BEFORE_RENAME";
 /// The service name of the app's entries in the OS key store.
 pub const KEYSTORE_SERVICE: &str = "pooya-app";
 
-const SALT_LEN: usize = 16;
-const NONCE_LEN: usize = 24;
-const KEY_LEN: usize = 32;
 const TAG_LEN: usize = 16;
 
 // ------------------------------------------------------------------------------------------------
@@ -216,156 +218,7 @@ pub struct VaultContents {
 }
 
 // ------------------------------------------------------------------------------------------------
-// KDF parameters
-
-/// Argon2id cost parameters, stored in the password slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KdfParams {
-    /// Memory in KiB.
-    pub m_kib: u32,
-    /// Passes.
-    pub t: u32,
-    /// Lanes.
-    pub p: u32,
-}
-
-impl KdfParams {
-    /// The floor of a new vault: 64 MiB, 3 passes, 1 lane (calibration only adds passes).
-    pub const DEFAULT: Self = Self {
-        m_kib: 64 * 1024,
-        t: 3,
-        p: 1,
-    };
-    /// Cheap parameters for test suites only (`POOYA_APP_KDF_FAST=1`): 8 MiB, 1 pass.
-    pub const FAST_FOR_TESTS: Self = Self {
-        m_kib: 8 * 1024,
-        t: 1,
-        p: 1,
-    };
-
-    const MIN_M_KIB: u32 = 8 * 1024;
-    const MAX_M_KIB: u32 = 1024 * 1024;
-    const MAX_T: u32 = 64;
-    const MAX_P: u32 = 16;
-    /// What one unlock should cost on the machine that creates the vault.
-    pub const TARGET_UNLOCK: Duration = Duration::from_millis(400);
-    /// Passes a calibration may choose at most (keeps a slow first measurement from running away).
-    const MAX_CALIBRATED_T: u32 = 12;
-
-    /// [`Self::FAST_FOR_TESTS`] when `POOYA_APP_KDF_FAST=1`, else [`Self::calibrate`]d.
-    pub fn for_new_vault() -> Result<Self> {
-        match std::env::var(KDF_FAST_ENV) {
-            Ok(v) if v == "1" => Ok(Self::FAST_FOR_TESTS),
-            _ => Self::calibrate(Self::TARGET_UNLOCK),
-        }
-    }
-
-    /// 64 MiB and as many passes as make one derivation take about `target` on this machine
-    /// (never fewer than [`Self::DEFAULT`]'s 3). Costs two derivations of one pass.
-    pub fn calibrate(target: Duration) -> Result<Self> {
-        let one = Self {
-            t: 1,
-            ..Self::DEFAULT
-        };
-        let salt = [0u8; SALT_LEN];
-        // The first run pays for page faults; time the second.
-        derive_key(b"calibration", &salt, one)?;
-        let start = Instant::now();
-        derive_key(b"calibration", &salt, one)?;
-        let per_pass = start.elapsed().max(Duration::from_millis(1));
-        let t = (target.as_secs_f64() / per_pass.as_secs_f64()).round() as u32;
-        Ok(Self {
-            t: t.clamp(Self::DEFAULT.t, Self::MAX_CALIBRATED_T),
-            ..Self::DEFAULT
-        })
-    }
-
-    fn check(self) -> std::result::Result<(), String> {
-        if !(Self::MIN_M_KIB..=Self::MAX_M_KIB).contains(&self.m_kib) {
-            return Err(format!("Argon2 memory {} KiB is out of range", self.m_kib));
-        }
-        if !(1..=Self::MAX_T).contains(&self.t) {
-            return Err(format!("Argon2 passes {} out of range", self.t));
-        }
-        if !(1..=Self::MAX_P).contains(&self.p) {
-            return Err(format!("Argon2 lanes {} out of range", self.p));
-        }
-        Ok(())
-    }
-}
-
-fn derive_key(password: &[u8], salt: &[u8], kdf: KdfParams) -> Result<Zeroizing<[u8; KEY_LEN]>> {
-    let params = argon2::Params::new(kdf.m_kib, kdf.t, kdf.p, Some(KEY_LEN))
-        .map_err(|e| AppError::Internal(format!("argon2 parameters: {e}")))?;
-    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-    let mut key = Zeroizing::new([0u8; KEY_LEN]);
-    argon
-        .hash_password_into(password, salt, key.as_mut())
-        .map_err(|e| AppError::Internal(format!("argon2: {e}")))?;
-    Ok(key)
-}
-
-fn random_key() -> Zeroizing<[u8; KEY_LEN]> {
-    let mut key = Zeroizing::new([0u8; KEY_LEN]);
-    rand::rng().fill_bytes(key.as_mut());
-    key
-}
-
-fn random_nonce() -> [u8; NONCE_LEN] {
-    let mut nonce = [0u8; NONCE_LEN];
-    rand::rng().fill_bytes(&mut nonce);
-    nonce
-}
-
-fn seal_with(key: &[u8], nonce: &[u8; NONCE_LEN], msg: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
-    XChaCha20Poly1305::new_from_slice(key)
-        .map_err(|_| AppError::Internal("key length".into()))?
-        .encrypt(&XNonce::from(*nonce), Payload { msg, aad })
-        .map_err(|_| AppError::Internal("encryption failed".into()))
-}
-
-/// `None` when the AEAD refuses: a wrong key or changed bytes.
-fn open_with(
-    key: &[u8],
-    nonce: &[u8; NONCE_LEN],
-    ct: &[u8],
-    aad: &[u8],
-) -> Option<Zeroizing<Vec<u8>>> {
-    XChaCha20Poly1305::new_from_slice(key)
-        .ok()?
-        .decrypt(&XNonce::from(*nonce), Payload { msg: ct, aad })
-        .ok()
-        .map(Zeroizing::new)
-}
-
-// ------------------------------------------------------------------------------------------------
 // Envelope (the JSON file)
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KdfHeader {
-    alg: String,
-    m_kib: u32,
-    t: u32,
-    p: u32,
-    salt: String,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum SlotJson {
-    Password {
-        kdf: KdfHeader,
-        nonce: String,
-        wrapped_key: String,
-    },
-    Platform {
-        service: String,
-        account: String,
-        nonce: String,
-        wrapped_key: String,
-    },
-}
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -385,146 +238,6 @@ struct ContentsAad<'a> {
     format: &'a str,
     version: u64,
     vault_id: &'a str,
-}
-
-/// Associated data of one slot's wrapped key: the vault and everything the slot says but its
-/// nonce and ciphertext (for a password slot, the Argon2 parameters and salt).
-#[derive(Serialize)]
-struct SlotAad<'a> {
-    format: &'a str,
-    version: u64,
-    vault_id: &'a str,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    kdf: Option<&'a KdfHeader>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    service: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    account: Option<&'a str>,
-}
-
-fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(v).map_err(|e| AppError::Internal(format!("vault encoding: {e}")))
-}
-
-/// One way to the master key, as held in memory.
-#[derive(Clone, Debug)]
-enum Slot {
-    Password {
-        kdf: KdfHeader,
-        params: KdfParams,
-        salt: Vec<u8>,
-        nonce: [u8; NONCE_LEN],
-        wrapped: Vec<u8>,
-    },
-    Platform {
-        service: String,
-        account: String,
-        nonce: [u8; NONCE_LEN],
-        wrapped: Vec<u8>,
-    },
-}
-
-impl Slot {
-    fn aad(&self, vault_id: &str) -> Result<Vec<u8>> {
-        let (kind, kdf, service, account) = match self {
-            Slot::Password { kdf, .. } => ("password", Some(kdf), None, None),
-            Slot::Platform {
-                service, account, ..
-            } => (
-                "platform",
-                None,
-                Some(service.as_str()),
-                Some(account.as_str()),
-            ),
-        };
-        to_json(&SlotAad {
-            format: VAULT_FORMAT,
-            version: VAULT_VERSION,
-            vault_id,
-            kind,
-            kdf,
-            service,
-            account,
-        })
-    }
-
-    fn to_json(&self) -> SlotJson {
-        match self {
-            Slot::Password {
-                kdf,
-                nonce,
-                wrapped,
-                ..
-            } => SlotJson::Password {
-                kdf: kdf.clone(),
-                nonce: BASE64.encode(nonce),
-                wrapped_key: BASE64.encode(wrapped),
-            },
-            Slot::Platform {
-                service,
-                account,
-                nonce,
-                wrapped,
-            } => SlotJson::Platform {
-                service: service.clone(),
-                account: account.clone(),
-                nonce: BASE64.encode(nonce),
-                wrapped_key: BASE64.encode(wrapped),
-            },
-        }
-    }
-
-    fn is_password(&self) -> bool {
-        matches!(self, Slot::Password { .. })
-    }
-
-    /// A password slot holding `master` under Argon2id(password) with a fresh salt.
-    fn new_password(
-        vault_id: &str,
-        master: &[u8],
-        password: &str,
-        params: KdfParams,
-    ) -> Result<Self> {
-        params.check().map_err(AppError::Internal)?;
-        let mut salt = vec![0u8; SALT_LEN];
-        rand::rng().fill_bytes(&mut salt);
-        let kek = derive_key(password.as_bytes(), &salt, params)?;
-        let mut slot = Slot::Password {
-            kdf: KdfHeader {
-                alg: KDF_ALG.to_owned(),
-                m_kib: params.m_kib,
-                t: params.t,
-                p: params.p,
-                salt: BASE64.encode(&salt),
-            },
-            params,
-            salt,
-            nonce: random_nonce(),
-            wrapped: Vec::new(),
-        };
-        slot.wrap(vault_id, kek.as_ref(), master)?;
-        Ok(slot)
-    }
-
-    fn wrap(&mut self, vault_id: &str, kek: &[u8], master: &[u8]) -> Result<()> {
-        let aad = self.aad(vault_id)?;
-        let (Slot::Password { nonce, .. } | Slot::Platform { nonce, .. }) = self;
-        let ct = seal_with(kek, nonce, master, &aad)?;
-        let (Slot::Password { wrapped, .. } | Slot::Platform { wrapped, .. }) = self;
-        *wrapped = ct;
-        Ok(())
-    }
-
-    fn unwrap_key(&self, vault_id: &str, kek: &[u8]) -> Result<Option<Zeroizing<[u8; KEY_LEN]>>> {
-        let aad = self.aad(vault_id)?;
-        let (Slot::Password { nonce, wrapped, .. } | Slot::Platform { nonce, wrapped, .. }) = self;
-        Ok(open_with(kek, nonce, wrapped, &aad).and_then(|k| {
-            let arr: [u8; KEY_LEN] = k.as_slice().try_into().ok()?;
-            Some(Zeroizing::new(arr))
-        }))
-    }
 }
 
 /// A vault file read and checked, but not yet decrypted: no password needed so far.
@@ -552,19 +265,7 @@ impl LockedVault {
 
     fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
         let not_a_vault = || AppError::NotAVault(path.to_owned());
-        let damaged = |why: &str| AppError::VaultDamaged(path.to_owned(), why.to_owned());
-        let b64 = |what: &str, s: &str| {
-            BASE64
-                .decode(s.as_bytes())
-                .map_err(|_| damaged(&format!("its {what} is not base64")))
-        };
-        let nonce_of = |s: &str| -> Result<[u8; NONCE_LEN]> {
-            BASE64
-                .decode(s.as_bytes())
-                .ok()
-                .and_then(|n| n.try_into().ok())
-                .ok_or_else(|| damaged("a nonce is malformed"))
-        };
+        let damaged = |why: String| AppError::VaultDamaged(path.to_owned(), why);
 
         let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| not_a_vault())?;
         let obj = value.as_object().ok_or_else(not_a_vault)?;
@@ -574,67 +275,26 @@ impl LockedVault {
         match obj.get("version").and_then(|v| v.as_u64()) {
             Some(VAULT_VERSION) => {}
             Some(other) => return Err(AppError::UnsupportedVersion(path.to_owned(), other)),
-            None => return Err(damaged("its version is missing")),
+            None => return Err(damaged("its version is missing".into())),
         }
         let env: Envelope =
-            serde_json::from_value(value).map_err(|_| damaged("its header is malformed"))?;
+            serde_json::from_value(value).map_err(|_| damaged("its header is malformed".into()))?;
         if env.vault_id.is_empty() || env.vault_id.len() > 64 {
-            return Err(damaged("its id is malformed"));
+            return Err(damaged("its id is malformed".into()));
         }
-        let mut slots = Vec::with_capacity(env.slots.len());
-        for s in env.slots {
-            slots.push(match s {
-                SlotJson::Password {
-                    kdf,
-                    nonce,
-                    wrapped_key,
-                } => {
-                    if kdf.alg != KDF_ALG {
-                        return Err(damaged("unknown key derivation"));
-                    }
-                    let params = KdfParams {
-                        m_kib: kdf.m_kib,
-                        t: kdf.t,
-                        p: kdf.p,
-                    };
-                    params.check().map_err(|why| damaged(&why))?;
-                    let salt = b64("salt", &kdf.salt)?;
-                    if !(SALT_LEN..=64).contains(&salt.len()) {
-                        return Err(damaged("its salt has a wrong length"));
-                    }
-                    Slot::Password {
-                        params,
-                        salt,
-                        nonce: nonce_of(&nonce)?,
-                        wrapped: b64("wrapped key", &wrapped_key)?,
-                        kdf,
-                    }
-                }
-                SlotJson::Platform {
-                    service,
-                    account,
-                    nonce,
-                    wrapped_key,
-                } => {
-                    if service.is_empty() || account.is_empty() || account.len() > 200 {
-                        return Err(damaged("its key-store slot is malformed"));
-                    }
-                    Slot::Platform {
-                        service,
-                        account,
-                        nonce: nonce_of(&nonce)?,
-                        wrapped: b64("wrapped key", &wrapped_key)?,
-                    }
-                }
-            });
-        }
+        let slots = env
+            .slots
+            .into_iter()
+            .map(Slot::from_json)
+            .collect::<std::result::Result<Vec<_>, String>>()
+            .map_err(damaged)?;
         if slots.iter().filter(|s| s.is_password()).count() != 1 {
-            return Err(damaged("it must have exactly one password slot"));
+            return Err(damaged("it must have exactly one password slot".into()));
         }
-        let nonce = nonce_of(&env.nonce)?;
-        let ciphertext = b64("ciphertext", &env.ciphertext)?;
+        let nonce = decode_nonce(&env.nonce).map_err(damaged)?;
+        let ciphertext = decode_b64("ciphertext", &env.ciphertext).map_err(damaged)?;
         if ciphertext.len() < TAG_LEN {
-            return Err(damaged("its ciphertext is truncated"));
+            return Err(damaged("its ciphertext is truncated".into()));
         }
         Ok(Self {
             path: path.to_owned(),
@@ -656,31 +316,23 @@ impl LockedVault {
     }
 
     /// Derives the slot key from `password`, unwraps the master key and decrypts. Touches
-    /// nothing on disk.
-    pub fn unlock(self, password: &str) -> Result<Vault> {
-        // `parse` guarantees exactly one password slot.
-        let slot = self
-            .slots
-            .iter()
-            .find(|s| s.is_password())
-            .ok_or_else(|| AppError::Internal("no password slot".into()))?;
-        let Slot::Password { params, salt, .. } = slot else {
-            return Err(AppError::Internal("no password slot".into()));
-        };
-        let kek = derive_key(password.as_bytes(), salt, *params)?;
+    /// nothing, on disk or here: a wrong password can be tried again.
+    pub fn unlock(&self, password: &str) -> Result<Vault> {
+        let slot = password_slot(&self.slots)?;
+        let kek = slot.derive(password)?;
         let master = slot
             .unwrap_key(&self.vault_id, kek.as_ref())?
             .ok_or_else(|| AppError::WrongPasswordOrTampered(self.path.clone()))?;
-        self.open_contents(master)
+        self.open_contents(master, Some(kek))
     }
 
     /// Unwraps the master key with the key held by the OS key store. `Ok(None)` when the vault
     /// has no platform slot.
-    pub fn unlock_with_keystore(self, store: &dyn KeyStore) -> Result<Option<Vault>> {
-        let Some(slot) = self.slots.iter().find(|s| !s.is_password()).cloned() else {
+    pub fn unlock_with_keystore(&self, store: &dyn KeyStore) -> Result<Option<Vault>> {
+        let Some(slot) = self.slots.iter().find(|s| !s.is_password()) else {
             return Ok(None);
         };
-        let Slot::Platform { account, .. } = &slot else {
+        let Slot::Platform { account, .. } = slot else {
             return Ok(None);
         };
         let kek = store
@@ -689,15 +341,11 @@ impl LockedVault {
         let master = slot
             .unwrap_key(&self.vault_id, &kek)?
             .ok_or_else(|| AppError::KeystoreEntryMissing(store.name()))?;
-        self.open_contents(master).map(Some)
+        self.open_contents(master, None).map(Some)
     }
 
-    fn open_contents(self, master: Zeroizing<[u8; KEY_LEN]>) -> Result<Vault> {
-        let aad = to_json(&ContentsAad {
-            format: VAULT_FORMAT,
-            version: VAULT_VERSION,
-            vault_id: &self.vault_id,
-        })?;
+    fn open_contents(&self, master: Key, password_kek: Option<Key>) -> Result<Vault> {
+        let aad = contents_aad(&self.vault_id)?;
         // The master key is right (its slot's AEAD said so): a failure here is a changed file.
         let plaintext = open_with(master.as_ref(), &self.nonce, &self.ciphertext, &aad)
             .ok_or_else(|| {
@@ -711,24 +359,66 @@ impl LockedVault {
             AppError::VaultDamaged(self.path.clone(), "its contents are malformed".into())
         })?;
         Ok(Vault {
-            path: self.path,
-            vault_id: self.vault_id,
-            slots: self.slots,
+            path: self.path.clone(),
+            vault_id: self.vault_id.clone(),
+            slots: self.slots.clone(),
             master,
+            password_kek,
             contents,
-            sealed: Some((self.nonce, self.ciphertext)),
+            sealed: Some((self.nonce, self.ciphertext.clone())),
         })
     }
+}
+
+fn contents_aad(vault_id: &str) -> Result<Vec<u8>> {
+    to_json(&ContentsAad {
+        format: VAULT_FORMAT,
+        version: VAULT_VERSION,
+        vault_id,
+    })
+}
+
+/// The one password slot (`parse` and every change keep exactly one).
+fn password_slot(slots: &[Slot]) -> Result<&Slot> {
+    slots
+        .iter()
+        .find(|s| s.is_password())
+        .ok_or_else(|| AppError::Internal("no password slot".into()))
 }
 
 fn password_params(slots: &[Slot]) -> KdfParams {
     slots
         .iter()
-        .find_map(|s| match s {
-            Slot::Password { params, .. } => Some(*params),
-            Slot::Platform { .. } => None,
-        })
-        .unwrap_or(KdfParams::DEFAULT)
+        .find_map(Slot::params)
+        .unwrap_or(KdfParams::FLOOR)
+}
+
+/// What became of the platform slot when the vault was re-keyed (it wrapped the old master key).
+#[derive(Debug)]
+pub enum PlatformSlot {
+    /// The vault had none.
+    Absent,
+    /// A new key in the key store wraps the new master key; the old entry is deleted.
+    Renewed,
+    /// The key store could not take a new key: the slot is gone, the password opens the vault.
+    Removed(AppError),
+}
+
+impl PlatformSlot {
+    /// A line for the user, when there is something to say.
+    pub fn note(&self) -> Option<String> {
+        match self {
+            Self::Absent => None,
+            Self::Renewed => Some(tr!(
+                "the key-store slot now holds a new key",
+                "جایگاه انبار کلید اکنون کلید تازه‌ای دارد"
+            )),
+            Self::Removed(e) => Some(tr!(
+                "the key-store slot is removed ({e}); `keystore enable` makes a new one",
+                "جایگاه انبار کلید حذف شد ({e})؛ `keystore enable` جایگاه تازه‌ای می‌سازد"
+            )),
+        }
+    }
 }
 
 /// An open vault: the decrypted tokens and the master key to write them back.
@@ -736,7 +426,11 @@ pub struct Vault {
     path: PathBuf,
     vault_id: String,
     slots: Vec<Slot>,
-    master: Zeroizing<[u8; KEY_LEN]>,
+    master: Key,
+    /// The password slot's key when the vault was opened with the password (or made or re-keyed
+    /// with it): it wraps a new master key without asking for the password again. `None` when
+    /// the key store opened the vault.
+    password_kek: Option<Key>,
     contents: VaultContents,
     /// The ciphertext of `contents` as on disk; `None` once they changed.
     sealed: Option<([u8; NONCE_LEN], Vec<u8>)>,
@@ -763,12 +457,13 @@ impl Vault {
         rand::rng().fill_bytes(&mut id);
         let vault_id = data_encoding::HEXLOWER.encode(&id);
         let master = random_key();
-        let slot = Slot::new_password(&vault_id, master.as_ref(), password, kdf)?;
+        let (slot, kek) = Slot::new_password(&vault_id, master.as_ref(), password, kdf)?;
         let mut vault = Self {
             path: path.to_owned(),
             vault_id,
             slots: vec![slot],
             master,
+            password_kek: Some(kek),
             contents: VaultContents::default(),
             sealed: None,
         };
@@ -853,17 +548,31 @@ impl Vault {
         Some(gone)
     }
 
-    /// Replaces the password slot: a new salt and parameters wrap the same master key. The
-    /// encrypted contents stay byte for byte as they are (call [`Vault::save`]).
-    pub fn change_password(&mut self, new_password: &str, kdf: KdfParams) -> Result<()> {
-        let slot = Slot::new_password(&self.vault_id, self.master.as_ref(), new_password, kdf)?;
-        for s in &mut self.slots {
-            if s.is_password() {
-                *s = slot;
-                break;
-            }
+    /// Re-keys the vault for `password` (the new one of `passwd`, or the same one to raise its
+    /// Argon2 cost): a new master key, under which the contents are re-encrypted at the next
+    /// save, and a new password slot (new salt, `kdf`). A platform slot wraps the old master
+    /// key: it is replaced by one with a new key in `store`, or removed if `store` cannot take
+    /// one; its old key-store entry is deleted. The file changes at [`Vault::save`].
+    pub fn rekey(
+        &mut self,
+        password: &str,
+        kdf: KdfParams,
+        store: &dyn KeyStore,
+    ) -> Result<PlatformSlot> {
+        let master = random_key();
+        let (slot, kek) = Slot::new_password(&self.vault_id, master.as_ref(), password, kdf)?;
+        let had_platform = self.drop_platform_slots(store);
+        self.slots = vec![slot];
+        self.master = master;
+        self.password_kek = Some(kek);
+        self.sealed = None;
+        if !had_platform {
+            return Ok(PlatformSlot::Absent);
         }
-        Ok(())
+        Ok(match self.enable_platform_slot(store) {
+            Ok(()) => PlatformSlot::Renewed,
+            Err(e) => PlatformSlot::Removed(e),
+        })
     }
 
     /// Whether the vault has a key-store (platform) slot.
@@ -872,30 +581,56 @@ impl Vault {
     }
 
     /// Adds a platform slot: a random slot key goes to the OS key store, the master key is
-    /// wrapped under it in the file. Replaces an existing platform slot (call [`Vault::save`]).
+    /// wrapped under it in the file. An existing platform slot is replaced, and the vault
+    /// re-keyed so that the old key no longer opens it (call [`Vault::save`]).
     pub fn enable_platform_slot(&mut self, store: &dyn KeyStore) -> Result<()> {
-        let mut id = [0u8; 8];
-        rand::rng().fill_bytes(&mut id);
-        let account = format!("{}-{}", self.vault_id, data_encoding::HEXLOWER.encode(&id));
-        let kek = random_key();
-        let mut slot = Slot::Platform {
-            service: KEYSTORE_SERVICE.to_owned(),
-            account: account.clone(),
-            nonce: random_nonce(),
-            wrapped: Vec::new(),
-        };
-        slot.wrap(&self.vault_id, kek.as_ref(), self.master.as_ref())?;
-        store.store(&account, kek.as_ref())?;
-        // Forget the old entry only once the new one is in place.
-        self.disable_platform_slot(store);
-        self.slots.push(slot);
-        Ok(())
+        // The new key first: the old entry is forgotten only once the new one is in place.
+        let (account, kek) = store_new_key(&self.vault_id, store)?;
+        let slot = self.disable_platform_slot(store).and_then(|_| {
+            Slot::new_platform(
+                &self.vault_id,
+                KEYSTORE_SERVICE,
+                &account,
+                kek.as_ref(),
+                self.master.as_ref(),
+            )
+        });
+        match slot {
+            Ok(slot) => {
+                self.slots.push(slot);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = store.delete(&account);
+                Err(e)
+            }
+        }
     }
 
-    /// Drops the platform slot and deletes its key from the key store (best effort: a key
-    /// store that is gone must not keep the user from turning the slot off). Returns whether
-    /// there was one.
-    pub fn disable_platform_slot(&mut self, store: &dyn KeyStore) -> bool {
+    /// Drops the platform slot, deletes its key from the key store (best effort: a key store
+    /// that is gone must not keep the user from turning the slot off) and re-keys: a new master
+    /// key, wrapped by the password slot under the password's slot key, so that an old copy of
+    /// the file and the key-store key open that copy only. The vault must have been opened with
+    /// the password. Returns whether there was a platform slot (call [`Vault::save`]).
+    pub fn disable_platform_slot(&mut self, store: &dyn KeyStore) -> Result<bool> {
+        if !self.has_platform_slot() {
+            return Ok(false);
+        }
+        let kek = self.password_kek.as_ref().ok_or_else(|| {
+            AppError::Internal("removing the key-store slot needs the app password".into())
+        })?;
+        let master = random_key();
+        let mut slot = password_slot(&self.slots)?.clone();
+        slot.wrap(&self.vault_id, kek.as_ref(), master.as_ref())?;
+        self.drop_platform_slots(store);
+        self.slots = vec![slot];
+        self.master = master;
+        self.sealed = None;
+        Ok(true)
+    }
+
+    /// Removes the platform slots and deletes their keys (best effort). Whether there were any.
+    fn drop_platform_slots(&mut self, store: &dyn KeyStore) -> bool {
         let mut had = false;
         self.slots.retain(|s| match s {
             Slot::Platform { account, .. } => {
@@ -927,11 +662,7 @@ impl Vault {
         let (nonce, ciphertext) = match &self.sealed {
             Some(s) => s.clone(),
             None => {
-                let aad = to_json(&ContentsAad {
-                    format: VAULT_FORMAT,
-                    version: VAULT_VERSION,
-                    vault_id: &self.vault_id,
-                })?;
+                let aad = contents_aad(&self.vault_id)?;
                 // Reserve generously so the buffer holding the plaintext is not reallocated
                 // (and its old copies left behind unzeroized) while serialising.
                 let mut plaintext =
@@ -959,121 +690,26 @@ impl Vault {
     }
 }
 
-// ------------------------------------------------------------------------------------------------
-// Atomic writes
-
-/// Whether an atomic write may replace an existing file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum WriteMode {
-    /// Fail with `AlreadyExists` if the target exists.
-    CreateNew,
-    /// Replace the target.
-    Replace,
+/// A new random slot key, stored in `store` under a new account name for this vault.
+fn store_new_key(vault_id: &str, store: &dyn KeyStore) -> Result<(String, Key)> {
+    let mut id = [0u8; 8];
+    rand::rng().fill_bytes(&mut id);
+    let account = format!("{vault_id}-{}", data_encoding::HEXLOWER.encode(&id));
+    let kek = random_key();
+    store.store(&account, kek.as_ref())?;
+    Ok((account, kek))
 }
 
-/// Writes `bytes` to `path` atomically (temp file, fsync, rename, fsync of the directory).
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: WriteMode) -> io::Result<()> {
-    write_atomic_with(path, bytes, mode, |_| Ok(()))
-}
-
-/// [`write_atomic`] with a hook run after the temporary file is complete and before it replaces
-/// the target; a failing hook aborts the write (tests use it to inject failures).
-pub(crate) fn write_atomic_with(
-    path: &Path,
-    bytes: &[u8],
-    mode: WriteMode,
-    before_commit: impl FnOnce(&Path) -> io::Result<()>,
-) -> io::Result<()> {
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file path"))?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}-{:016x}",
-        file_name.to_string_lossy(),
-        std::process::id(),
-        rand::rng().next_u64()
-    ));
-
-    let result = (|| {
-        let mut file = open_private_new(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        before_commit(&tmp)?;
-        match mode {
-            WriteMode::Replace => fs::rename(&tmp, path)?,
-            // A hard link never replaces an existing file, so "create" stays race-free.
-            WriteMode::CreateNew => match fs::hard_link(&tmp, path) {
-                Ok(()) => {
-                    let _ = fs::remove_file(&tmp);
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(e),
-                // File systems without hard links: check, then rename.
-                Err(_) => {
-                    if path.symlink_metadata().is_ok() {
-                        return Err(io::Error::from(io::ErrorKind::AlreadyExists));
-                    }
-                    fs::rename(&tmp, path)?;
-                }
-            },
-        }
-        sync_dir(&dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-#[cfg(unix)]
-fn open_private_new(path: &Path) -> io::Result<fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn open_private_new(path: &Path) -> io::Result<fs::File> {
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    match fs::File::open(dir).and_then(|d| d.sync_all()) {
-        Ok(()) => Ok(()),
-        // Some file systems cannot fsync a directory; the rename itself already happened.
-        Err(e)
-            if e.kind() == io::ErrorKind::InvalidInput
-                || e.kind() == io::ErrorKind::Unsupported =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(e),
-    }
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> io::Result<()> {
-    Ok(())
-}
+#[cfg(test)]
+mod rekey_tests;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const PW: &str = "correct horse 1";
+    pub(super) const PW: &str = "correct horse 1";
 
-    fn sample_token(label: &str, pan: &str) -> Token {
+    pub(super) fn sample_token(label: &str, pan: &str) -> Token {
         Token {
             label: label.to_owned(),
             token_id: format!("tok-{label}"),
@@ -1103,7 +739,7 @@ mod tests {
         assert_eq!(sample_token("d", "").last4(), "");
     }
 
-    fn new_vault(dir: &Path) -> (PathBuf, Vault) {
+    pub(super) fn new_vault(dir: &Path) -> (PathBuf, Vault) {
         let path = dir.join("vault.json");
         let v = Vault::create(&path, PW, KdfParams::FAST_FOR_TESTS).unwrap();
         (path, v)
@@ -1258,39 +894,6 @@ mod tests {
     }
 
     #[test]
-    fn passwd_rewraps_the_master_key_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let (path, mut v) = new_vault(dir.path());
-        v.add(sample_token("a", "6280231234567890")).unwrap();
-        v.save().unwrap();
-        let env_of = |p: &Path| -> serde_json::Value {
-            serde_json::from_slice(&fs::read(p).unwrap()).unwrap()
-        };
-        let before = env_of(&path);
-
-        let mut v = Vault::open(&path, PW).unwrap();
-        v.change_password("new password 2", KdfParams::FAST_FOR_TESTS)
-            .unwrap();
-        v.save().unwrap();
-        let after = env_of(&path);
-        // The tokens are not re-encrypted: same nonce, same ciphertext.
-        assert_eq!(before["ciphertext"], after["ciphertext"]);
-        assert_eq!(before["nonce"], after["nonce"]);
-        assert_eq!(before["vault_id"], after["vault_id"]);
-        assert_ne!(
-            before["slots"], after["slots"],
-            "a new salt and wrapped key"
-        );
-
-        assert!(matches!(
-            Vault::open(&path, PW),
-            Err(AppError::WrongPasswordOrTampered(_))
-        ));
-        let v = Vault::open(&path, "new password 2").unwrap();
-        assert_eq!(v.tokens()[0].label, "a");
-    }
-
-    #[test]
     fn platform_slot() {
         use crate::keystore::MemoryKeyStore;
         let store = MemoryKeyStore::default();
@@ -1322,6 +925,7 @@ mod tests {
         v.save().unwrap();
         let env: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
         assert_eq!(env["slots"].as_array().unwrap().len(), 2);
+        assert_eq!(store.entries_len(), 1);
 
         // A key store that lost the key: a clear error, nothing changed.
         let before = fs::read(&path).unwrap();
@@ -1334,20 +938,10 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), before);
 
         // Disabling deletes the key too.
-        assert!(v.disable_platform_slot(&store));
+        assert!(v.disable_platform_slot(&store).unwrap());
         v.save().unwrap();
         assert!(!LockedVault::read(&path).unwrap().has_platform_slot());
         assert!(store.entries_len() == 0);
-    }
-
-    #[test]
-    fn calibration_reaches_the_target_cost() {
-        // Only the floor and the shape are checked here; the measured cost is in BENCHMARKS.md.
-        let k = KdfParams::calibrate(Duration::from_millis(1)).unwrap();
-        assert_eq!(k, KdfParams::DEFAULT, "never below 64 MiB and 3 passes");
-        let k = KdfParams::calibrate(Duration::from_secs(3600)).unwrap();
-        assert_eq!(k.t, KdfParams::MAX_CALIBRATED_T, "bounded");
-        assert_eq!(k.m_kib, 64 * 1024);
     }
 
     #[test]
@@ -1420,36 +1014,6 @@ mod tests {
         let err = Vault::open(&dir.path().join("nope"), PW).unwrap_err();
         assert!(matches!(err, AppError::VaultMissing(_)));
         assert!(err.to_string().contains("init"));
-    }
-
-    #[test]
-    fn atomic_write_keeps_old_file_on_failure() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("vault.json");
-        fs::write(&path, b"old contents").unwrap();
-        let err = write_atomic_with(&path, b"new contents", WriteMode::Replace, |tmp| {
-            assert_eq!(fs::read(tmp).unwrap(), b"new contents");
-            Err(io::Error::other("injected failure"))
-        })
-        .unwrap_err();
-        assert_eq!(err.to_string(), "injected failure");
-        assert_eq!(fs::read(&path).unwrap(), b"old contents");
-        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(leftovers.len(), 1, "the temporary file must be cleaned up");
-
-        write_atomic(&path, b"new contents", WriteMode::Replace).unwrap();
-        assert_eq!(fs::read(&path).unwrap(), b"new contents");
-        let err = write_atomic(&path, b"x", WriteMode::CreateNew).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
-        assert_eq!(fs::read(&path).unwrap(), b"new contents");
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn atomic_write_into_missing_directory_fails_cleanly() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("no-such-dir").join("vault.json");
-        assert!(write_atomic(&path, b"x", WriteMode::Replace).is_err());
     }
 
     #[test]

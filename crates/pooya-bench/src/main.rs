@@ -39,9 +39,10 @@
 //! answers of the step (two with app tokens, one with hardware tokens), the driver waits for the
 //! requests in flight, moves the clock one step on (`POST /v1/test/clock`, admin key) and goes on.
 //! The lockout window is set shorter than a step (`[policy.lockout] window_secs = 200`), so a
-//! card's wrong codes of one step (two at most) never lock it. The per-address limit on
-//! `/v1/app/*` is off (`[limits] app_per_ip` burst 0): every holder of the setup enrolls from the
-//! one loopback address.
+//! card's wrong codes of one step (two at most) never lock it, and the PIN lock, which counts wrong
+//! first passwords over 90 days, is off (`[policy.pin_lock] max_failures = 0`). The per-address
+//! limit on `/v1/app/*` is off (`[limits] app_per_ip` burst 0): every holder of the setup enrolls
+//! from the one loopback address.
 //!
 //! Every answer is checked (`pooya_bench::judge`): a right code must be approved, a wrong one
 //! declined as `wrong_password`; anything else — a wrong approval as much as a wrong decline — is
@@ -1140,6 +1141,7 @@ async fn run(args: Args) -> Res<bool> {
         "[hashing]\nm_kib = 64\nt = 1\np = 1\n\n\
          [policy.otp]\nlifetime_secs = {STEP_SECS}\nmax_lifetime_secs = {STEP_SECS}\n\n\
          [policy.lockout]\nwindow_secs = 200\n\n\
+         [policy.pin_lock]\nmax_failures = 0\n\n\
          [limits]\napp_per_ip = {{ burst = 0, per_secs = 60 }}\n"
     );
     let mut server_section = String::new();

@@ -60,7 +60,9 @@
 //! Beside the service, two flags: `second_blocked` (R11: the holder blocked the second password at
 //! an ATM; only a branch unblocks) and `static_second_disabled` (R9: set when the dynamic second
 //! password becomes active, cleared only by an ATM deactivation, so removing the app's token or a
-//! lock never brings the phishable static password back).
+//! lock never brings the phishable static password back). And the PIN lock (`card/pin_lock.rs`):
+//! too many wrong first passwords and ATM PINs over weeks refuse the 4 digits until a branch
+//! lifts it.
 //!
 //! Every function here is a pure decision over the record and a time `now` (unix ms): it mutates a
 //! copy that the issuer then commits with a version check, so two servers deciding at once cannot
@@ -122,13 +124,9 @@ pub struct Activation {
     pub mobile: Mobile,
     pub expires_at: i64,
     /// Enrollment runs left to start, from every address together
-    /// (`policy.activation.max_tries_total`).
+    /// (`policy.activation.max_tries_total`). The runs themselves are the store's
+    /// (`crate::store::EnrollmentRunRecord`), so that one run never replaces another.
     pub tries_left: u32,
-    /// When the last run started runs out: until then a run may still confirm. The runs
-    /// themselves are the store's (`crate::store::EnrollmentRunRecord`), so that one run never
-    /// replaces another.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub runs_until: Option<i64>,
 }
 
 /// What a run against a live activation keeps until its confirmation.
@@ -311,6 +309,14 @@ pub struct DynamicService {
     /// A hardware token imported from a PSKC file (mode app, in place of `token`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hardware: Option<HardwareToken>,
+    /// The PIN lock (`card::pin_lock`): times of recent wrong first passwords and wrong ATM PINs.
+    /// No activation clears them; absent from records written before it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pin_lock_failures: Vec<i64>,
+    /// Too many of those: every first password and every ATM operation is refused until a branch
+    /// unlocks the PIN.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pin_locked: bool,
 }
 
 impl Default for DynamicService {
@@ -326,6 +332,8 @@ impl Default for DynamicService {
             pin_failures: Vec::new(),
             txn_codes: Vec::new(),
             hardware: None,
+            pin_lock_failures: Vec::new(),
+            pin_locked: false,
         }
     }
 }
@@ -435,6 +443,8 @@ impl Verdict {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AtmRefusal {
     ExpiredCard,
+    /// The PIN lock: only a branch lifts it (`card::pin_lock`).
+    PinLocked,
     PinTriesExceeded,
     /// The PIN was wrong: the caller must still commit the record (the failed try is counted).
     WrongPin,
@@ -592,10 +602,14 @@ impl CardRecord {
             .is_some_and(|m| pooya_otp::ct_eq(&keys.pan_tail_mac(&self.pan_hash, digits), m))
     }
 
+    /// Whether the app activation can still be started on: in time, with tries left. One whose
+    /// tries are used up is shown dead at once (issue 13), though its last run, begun with the
+    /// right codes, may still be confirmed for `activation.enrollment_ttl_secs`.
     fn activation_alive(&self, now: i64) -> bool {
-        self.svc.activation.as_ref().is_some_and(|a| {
-            now < a.expires_at && (a.tries_left > 0 || a.runs_until.is_some_and(|r| now < r))
-        })
+        self.svc
+            .activation
+            .as_ref()
+            .is_some_and(|a| now < a.expires_at && a.tries_left > 0)
     }
 
     /// The mode and state as the bank sees them at `now`.
@@ -736,7 +750,7 @@ impl CardRecord {
         if kind == PasswordKind::Second && self.second_blocked {
             return Verdict::SecondPasswordBlocked;
         }
-        if self.svc.locked {
+        if self.svc.locked || (kind == PasswordKind::First && self.svc.pin_locked) {
             return Verdict::Locked;
         }
         if self.is_expired(now) {
@@ -750,6 +764,10 @@ impl CardRecord {
         };
         if !verdict.approved() {
             self.record_failure(now, policy);
+        }
+        // A guess of the 4 digits is wrong, not late or used: those are the holder's slips.
+        if kind == PasswordKind::First && verdict == Verdict::WrongPassword {
+            self.record_pin_lock_failure(now, policy);
         }
         verdict
     }
@@ -1120,6 +1138,9 @@ impl CardRecord {
         if self.is_expired(now) {
             return Err(AtmRefusal::ExpiredCard);
         }
+        if self.svc.pin_locked {
+            return Err(AtmRefusal::PinLocked);
+        }
         self.prune(now, policy);
         if self.svc.pin_failures.len() >= policy.pin.max_tries as usize {
             return Err(AtmRefusal::PinTriesExceeded);
@@ -1139,6 +1160,7 @@ impl CardRecord {
             return Ok(());
         }
         self.svc.pin_failures.push(now);
+        self.record_pin_lock_failure(now, policy);
         Err(AtmRefusal::WrongPin)
     }
 
@@ -1184,7 +1206,6 @@ impl CardRecord {
             mobile: registered.clone(),
             expires_at,
             tries_left: a.max_tries_total,
-            runs_until: None,
         });
         Ok(ActivationCodes {
             receipt_code,
@@ -1318,8 +1339,6 @@ impl CardRecord {
             .map_err(|_| AppRefusal::MalformedMessage)?;
         act.tries_left -= 1;
         let run_id = random_id();
-        let run_end = now + policy.activation.enrollment_ttl_secs as i64 * 1000;
-        act.runs_until = Some(act.runs_until.map_or(run_end, |u| u.max(run_end)));
         let pending = resp.pending.to_bytes();
         Ok(EnrollStarted {
             run: LiveRun {
@@ -1495,5 +1514,6 @@ mod b64 {
     }
 }
 
+mod pin_lock;
 #[cfg(test)]
 mod tests;

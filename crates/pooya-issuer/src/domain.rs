@@ -17,6 +17,8 @@ pub enum InvalidValue {
     CustomerId,
     #[error("the expiry must be YYMM with a month from 01 to 12")]
     Expiry,
+    #[error("the expiry has passed: a card registered now must not be expired already")]
+    ExpiryPassed,
     #[error("the PIN must be exactly 4 ASCII digits")]
     Pin,
     #[error("the second password must be 5 to 12 ASCII digits")]
@@ -27,6 +29,8 @@ pub enum InvalidValue {
     Amount,
     #[error("the merchant name must be 1 to 100 characters")]
     Merchant,
+    #[error("the merchant name holds a control character (such as a line break or a tab)")]
+    MerchantControl,
     #[error("the password must be 1 to 32 ASCII digits")]
     Password,
     #[error("the transaction type must be purchase, transfer, bill or topup")]
@@ -293,8 +297,11 @@ impl Transaction {
             return Err(InvalidValue::TxnId);
         }
         let chars = merchant.chars().count();
-        if !(1..=100).contains(&chars) || merchant.chars().any(char::is_control) {
+        if !(1..=100).contains(&chars) {
             return Err(InvalidValue::Merchant);
+        }
+        if merchant.chars().any(char::is_control) {
+            return Err(InvalidValue::MerchantControl);
         }
         Ok(Transaction {
             id: id.to_owned(),
@@ -448,5 +455,9 @@ mod tests {
         assert!(Transaction::new("", 10, "Shop").is_err());
         assert!(Transaction::new("T1", 10, "").is_err());
         assert!(Transaction::new("T 1", 10, "Shop").is_err());
+        assert_eq!(
+            Transaction::new("T1", 10, "Sh\nop"),
+            Err(InvalidValue::MerchantControl)
+        );
     }
 }

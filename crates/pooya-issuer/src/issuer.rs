@@ -40,9 +40,16 @@ pub enum IssuerError {
     WrongPin,
     #[error("too many wrong PINs; try again later")]
     PinTriesExceeded,
+    #[error(
+        "the card's PIN is locked after too many wrong entries; the holder must visit a branch"
+    )]
+    PinLocked,
     #[error("the mobile number is not the one registered for this card")]
     MobileMismatch,
-    #[error("this transaction id was already used with a different request")]
+    #[error(
+        "this transaction id was already used with another kind, amount or merchant (or answered \
+         before an upgrade); a new transaction needs a new id"
+    )]
     TxnConflict,
     #[error("the token lifetime is outside the bank's bounds")]
     InvalidLifetime,
@@ -103,6 +110,7 @@ impl From<AtmRefusal> for IssuerError {
     fn from(r: AtmRefusal) -> Self {
         match r {
             AtmRefusal::ExpiredCard => IssuerError::ExpiredCard,
+            AtmRefusal::PinLocked => IssuerError::PinLocked,
             AtmRefusal::PinTriesExceeded => IssuerError::PinTriesExceeded,
             AtmRefusal::WrongPin => IssuerError::WrongPin,
             AtmRefusal::MobileMismatch => IssuerError::MobileMismatch,
@@ -152,6 +160,8 @@ pub struct CardView {
     pub state: ServiceState,
     pub second_blocked: bool,
     pub recent_failures: usize,
+    /// The PIN lock (`card::pin_lock`): only a branch lifts it.
+    pub pin_locked: bool,
 }
 
 /// The outcome of a verification (API.md, `/v1/verify`).
@@ -479,7 +489,7 @@ impl Issuer {
             .ok_or(IssuerError::UnknownCustomer)?;
         let now = self.clock.now_ms();
         if now >= expiry.expires_at_ms() {
-            return Err(IssuerError::Invalid(InvalidValue::Expiry));
+            return Err(IssuerError::Invalid(InvalidValue::ExpiryPassed));
         }
         let pan_hash = self.pan_hash(pan);
         if self.store.card(&pan_hash).await?.is_some() {
@@ -535,6 +545,7 @@ impl Issuer {
             state,
             second_blocked: card.second_blocked,
             recent_failures: card.recent_failures(now, &self.policy),
+            pin_locked: card.pin_locked(),
         })
     }
 
@@ -550,6 +561,18 @@ impl Issuer {
         .await
     }
 
+    /// Issue 20: only a branch lifts the PIN lock, after checking the holder in person.
+    pub async fn unlock_pin(&self, pan: &Pan) -> Result<(), IssuerError> {
+        self.update_card(&self.pan_hash(pan), false, |card, _, now| {
+            card.unlock_pin();
+            let mut e = Effects::default();
+            e.audit
+                .push(self.audit(now, "branch.unlock_pin", Some(card), String::new()));
+            (Ok(()), Some(e))
+        })
+        .await
+    }
+
     // ---------------------------------------------------------------- ATM
 
     /// The PIN check every ATM operation starts with; a wrong PIN is committed alone.
@@ -558,8 +581,10 @@ impl Issuer {
             Ok(()) => None,
             Err(AtmRefusal::WrongPin) => {
                 let mut e = Effects::default();
+                // This wrong PIN was the one that locked it (`card::pin_lock`).
+                let detail = if card.pin_locked() { "pin_locked" } else { "" };
                 e.audit
-                    .push(self.audit(now, "atm.wrong_pin", Some(card), String::new()));
+                    .push(self.audit(now, "atm.wrong_pin", Some(card), detail.to_owned()));
                 Some((Err(IssuerError::WrongPin), Some(e)))
             }
             Err(r) => Some((Err(r.into()), None)),
@@ -812,25 +837,12 @@ impl Issuer {
         txn: &Transaction,
     ) -> Result<VerifyOutcome, IssuerError> {
         let pan_hash = self.pan_hash(pan);
-        let amount = txn.amount.rials().to_be_bytes();
-        let fingerprint = self.keys.code_mac(
-            "txn",
-            &[
-                kind.as_str().as_bytes(),
-                password.as_str().as_bytes(),
-                &amount,
-                txn.merchant.as_bytes(),
-            ],
-        );
+        // Without the password: a resend's answer never depends on it (see `crate::resend`).
+        let fingerprint = crate::resend::fingerprint(&self.keys, kind, txn);
         for _ in 0..MAX_ATTEMPTS {
             let (card, prev) = self.store.card_for_verification(&pan_hash, &txn.id).await?;
             if let Some(prev) = prev {
-                if !pooya_otp::ct_eq(&prev.fingerprint, &fingerprint) {
-                    return Err(IssuerError::TxnConflict);
-                }
-                let v = Verdict::parse(&prev.response_code, &prev.reason)
-                    .ok_or_else(|| IssuerError::Internal("stored verdict unknown".into()))?;
-                return Ok(v.into());
+                return crate::resend::stored_answer(&prev, &fingerprint).map(Into::into);
             }
             let Some(card) = card else {
                 // No card changes, but the outcome is audited like every other.
@@ -857,6 +869,7 @@ impl Issuer {
             };
             let mut next = card;
             let now = self.clock.now_ms();
+            let pin_was_locked = next.pin_locked();
             // Argon2, when a decision needs it, hands its thread over by itself (`heavy`).
             let verdict = next.verify_for(kind, password, Some(txn), now, &self.policy, &self.keys);
             let mut detail = format!(
@@ -869,6 +882,10 @@ impl Issuer {
             let now_locked = next.svc.locked && verdict.response_code() == "55";
             if now_locked {
                 detail.push_str(" now_locked");
+            }
+            let pin_now_locked = !pin_was_locked && next.pin_locked();
+            if pin_now_locked {
+                detail.push_str(" pin_locked");
             }
             let commit = Commit {
                 verifications: vec![VerificationRecord {

@@ -12,6 +12,7 @@ pub mod jalali;
 pub mod keys;
 pub mod messages;
 pub mod policy;
+mod resend;
 pub mod sql;
 pub mod store;
 

@@ -20,6 +20,8 @@ pub struct Policy {
     pub otp: OtpPolicy,
     pub lockout: LockoutPolicy,
     pub pin: PinPolicy,
+    /// The PIN lock (issue 20): slow guessing of the 4 digits over weeks.
+    pub pin_lock: PinLockPolicy,
     pub activation: ActivationPolicy,
     pub sms: SmsPolicy,
     /// Hardware tokens imported from PSKC files.
@@ -81,6 +83,16 @@ pub struct LockoutPolicy {
 pub struct PinPolicy {
     /// Wrong PINs at the ATM within the window after which the ATM channel refuses the card.
     pub max_tries: u32,
+    pub window_secs: u64,
+}
+
+/// Wrong first passwords and wrong ATM PINs over a long window lock the card's PIN until a branch
+/// unlocks it (`card::pin_lock`).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PinLockPolicy {
+    /// The failure within the window that locks; 0 turns the PIN lock off.
+    pub max_failures: u32,
     pub window_secs: u64,
 }
 
@@ -171,6 +183,7 @@ impl Default for Policy {
             otp: OtpPolicy::default(),
             lockout: LockoutPolicy::default(),
             pin: PinPolicy::default(),
+            pin_lock: PinLockPolicy::default(),
             activation: ActivationPolicy::default(),
             sms: SmsPolicy::default(),
             hardware: HardwarePolicy::default(),
@@ -208,6 +221,15 @@ impl Default for PinPolicy {
         PinPolicy {
             max_tries: 3,
             window_secs: 24 * 3600,
+        }
+    }
+}
+
+impl Default for PinLockPolicy {
+    fn default() -> Self {
+        PinLockPolicy {
+            max_failures: 10,
+            window_secs: 90 * 24 * 3600,
         }
     }
 }
@@ -319,6 +341,13 @@ impl Policy {
         if self.pin.max_tries == 0 || self.pin.window_secs == 0 {
             return err("pin", "max_tries and window_secs must be positive");
         }
+        let l = &self.pin_lock;
+        if l.max_failures > 1000 || !(1..=10 * 365 * 24 * 3600).contains(&l.window_secs) {
+            return err(
+                "pin_lock",
+                "max_failures must be 0 (off) to 1000 and window_secs 1 s to 10 years",
+            );
+        }
         let a = &self.activation;
         if a.ttl_secs == 0 || a.max_tries == 0 || a.enrollment_ttl_secs == 0 {
             return err(
@@ -411,5 +440,11 @@ mod tests {
         let mut p = Policy::default();
         p.otp.skew_tolerance_secs = 30;
         assert!(p.validate().is_err());
+        let mut p = Policy::default();
+        p.pin_lock.window_secs = 0;
+        assert!(p.validate().is_err());
+        p.pin_lock.window_secs = 1;
+        p.pin_lock.max_failures = 0;
+        p.validate().unwrap();
     }
 }

@@ -37,7 +37,8 @@ pub struct CustomerRecord {
 pub struct VerificationRecord {
     pub pan_hash: String,
     pub txn_id: String,
-    /// Keyed MAC of the request's kind, password, amount and merchant.
+    /// A format byte and the keyed MAC of the request's kind, amount and merchant, never the
+    /// password (`crate::resend`); rows written before hold a bare MAC with the password inside.
     pub fingerprint: Vec<u8>,
     pub response_code: String,
     pub reason: String,

@@ -71,9 +71,7 @@ impl<R: RoleMarker> FromRequestParts<Arc<AppState>> for Authorized<R> {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
+            .and_then(bearer_key)
             .ok_or_else(ApiError::unauthenticated)?;
         let role = state
             .keys
@@ -91,6 +89,14 @@ impl<R: RoleMarker> FromRequestParts<Arc<AppState>> for Authorized<R> {
             Err(ApiError::forbidden())
         }
     }
+}
+
+/// The key of an `Authorization: Bearer KEY` header. The scheme's name is case-insensitive
+/// (RFC 7235 §2.1: `bearer KEY` is the same), and spaces may separate it from the key.
+fn bearer_key(header: &str) -> Option<&str> {
+    let (scheme, key) = header.trim().split_once(' ')?;
+    let key = key.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then_some(key)
 }
 
 /// What was wrong with a body, without repeating any value the client sent: serde's own text
@@ -115,6 +121,22 @@ fn json_error_message(e: &serde_json::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for h in [
+            "Bearer k1",
+            "bearer k1",
+            "BEARER k1",
+            "bEaReR   k1 ",
+            " Bearer k1",
+        ] {
+            assert_eq!(bearer_key(h), Some("k1"), "{h:?}");
+        }
+        for h in ["Bearer", "Bearer ", "Basic k1", "Bearerk1", "Token k1", ""] {
+            assert_eq!(bearer_key(h), None, "{h:?}");
+        }
+    }
 
     #[test]
     fn json_errors_never_quote_values() {

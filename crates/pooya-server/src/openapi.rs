@@ -42,6 +42,7 @@ pub const BEARER: &str = "bearer";
         routes::branch::create_card,
         routes::branch::card,
         routes::branch::unblock,
+        routes::branch::unlock_pin,
         routes::atm::activate_app,
         routes::atm::activate_sms,
         routes::atm::deactivate,
@@ -345,11 +346,18 @@ pub struct CardView {
     pub dynamic: Dynamic,
     pub second_password_blocked: bool,
     pub recent_failures: u64,
+    /// Too many wrong first passwords and ATM PINs: only a branch unlocks it.
+    pub pin_locked: bool,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct SecondPasswordStatus {
     pub second_password_blocked: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PinStatus {
+    pub pin_locked: bool,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -302,7 +302,6 @@ fn activate_app_makes_card_pending_and_static_second_still_works() {
     let act = card.svc.activation.as_ref().unwrap();
     assert_eq!(act.tries_left, 30);
     assert_eq!(act.mobile, registered());
-    assert!(act.runs_until.is_none());
     assert!(!card.svc.static_second_disabled);
     // R9 applies only once the dynamic service is active.
     assert_eq!(
@@ -323,7 +322,6 @@ fn activate_app_makes_card_pending_and_static_second_still_works() {
         .unwrap();
     let act = card.svc.activation.as_ref().unwrap();
     assert_eq!(act.tries_left, 29);
-    assert_eq!(act.runs_until, Some(T0 + 2 * SEC + 300 * SEC));
     assert_eq!(s.started.run.activation_id, act.id);
     assert_eq!(
         card.effective(T0 + 2 * SEC),
@@ -540,12 +538,12 @@ fn runs_use_up_the_activation_all_addresses_together() {
     );
     assert_eq!(r.err(), Some(AppRefusal::ActivationExhausted));
     assert_eq!(card, before);
-    // Pending while the last run may still be confirmed, inactive once it has run out.
-    assert_eq!(card.effective(run_end - 1).1, ServiceState::Pending);
+    // Used up: no longer pending at once (issue 13), while the last run is still open.
     assert_eq!(
-        card.effective(run_end),
+        card.effective(T0 + 3 * SEC),
         (Mode::None, ServiceState::Inactive)
     );
+    assert_eq!(card.effective(run_end).1, ServiceState::Inactive);
     // The last run can still complete in time...
     let mut done = card.clone();
     let e = c
@@ -755,14 +753,13 @@ fn dead_activation_is_reported_as_none_inactive() {
         card.effective(codes.expires_at),
         (Mode::None, ServiceState::Inactive)
     );
-    // Tries used up, and the last run run out.
+    // Tries used up (all addresses together): dead at once.
     for i in 0..3 {
         c.start(&mut card, &pan, "000000", "000000", None, T0 + i)
             .unwrap();
     }
-    assert_eq!(card.effective(T0 + 10).1, ServiceState::Pending);
     assert_eq!(
-        card.effective(T0 + 2 + 300 * SEC),
+        card.effective(T0 + 10),
         (Mode::None, ServiceState::Inactive)
     );
 }
@@ -2126,7 +2123,6 @@ fn dynamic_service_round_trips_without_secrets_in_clear() {
             T0,
         )
         .unwrap();
-    assert!(card.svc.activation.as_ref().unwrap().runs_until.is_some());
     assert_stored_safely(
         &card.svc,
         &[
@@ -2780,3 +2776,5 @@ fn hardware_token_dies_with_a_lock_and_an_atm_activation_but_not_a_mobile_change
     assert_eq!(card.effective(T0), (Mode::App, ServiceState::Pending));
     assert_eq!(ctx.second(&mut card, "287082", T0), Verdict::WrongPassword);
 }
+
+mod pin_lock;

@@ -71,7 +71,7 @@ fn parse(b: &WithMobile) -> Result<(Pan, Digits, Mobile), ApiError> {
         (status = 200, description = "The receipt code and when the activation dies", body = crate::openapi::AppActivation),
         (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
         (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: a key of another role; `wrong_pin`; `pin_tries_exceeded`; `expired_card`; `mobile_mismatch`: not the registered mobile", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role; `wrong_pin`; `pin_tries_exceeded`; `pin_locked` (only a branch unlocks it); `expired_card`; `mobile_mismatch`: not the registered mobile", body = crate::openapi::ErrorBody),
         (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
         (status = 422, description = "`invalid_pan`; `invalid_pin`; `invalid_mobile`", body = crate::openapi::ErrorBody),
     )
@@ -100,7 +100,7 @@ async fn activate_app(
         (status = 200, description = "The fixed part and the receipt text", body = crate::openapi::SmsActivation),
         (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
         (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: a key of another role; `wrong_pin`; `pin_tries_exceeded`; `expired_card`; `mobile_mismatch`: not the registered mobile", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role; `wrong_pin`; `pin_tries_exceeded`; `pin_locked` (only a branch unlocks it); `expired_card`; `mobile_mismatch`: not the registered mobile", body = crate::openapi::ErrorBody),
         (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
         (status = 422, description = "`invalid_pan`; `invalid_pin`; `invalid_mobile`", body = crate::openapi::ErrorBody),
     )
@@ -129,7 +129,7 @@ async fn activate_sms(
         (status = 200, description = "Deactivated", body = crate::openapi::Deactivated),
         (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
         (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: a key of another role; `wrong_pin`; `pin_tries_exceeded`; `expired_card`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role; `wrong_pin`; `pin_tries_exceeded`; `pin_locked` (only a branch unlocks it); `expired_card`", body = crate::openapi::ErrorBody),
         (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
         (status = 422, description = "`invalid_pan`; `invalid_pin`", body = crate::openapi::ErrorBody),
     )
@@ -158,7 +158,7 @@ async fn deactivate(
         (status = 200, description = "Blocked", body = crate::openapi::SecondPasswordStatus),
         (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
         (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: a key of another role; `wrong_pin`; `pin_tries_exceeded`; `expired_card`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role; `wrong_pin`; `pin_tries_exceeded`; `pin_locked` (only a branch unlocks it); `expired_card`", body = crate::openapi::ErrorBody),
         (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
         (status = 422, description = "`invalid_pan`; `invalid_pin`", body = crate::openapi::ErrorBody),
     )

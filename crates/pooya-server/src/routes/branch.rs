@@ -24,6 +24,7 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
         .route("/v1/cards", post(create_card))
         .route("/v1/cards/{pan}", get(card))
         .route("/v1/cards/{pan}/second-password/unblock", post(unblock))
+        .route("/v1/cards/{pan}/pin/unlock", post(unlock_pin))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -170,6 +171,7 @@ async fn card(_: Auth, State(s): St, Path(pan): Path<String>) -> Result<Json<Val
         "dynamic": {"mode": v.mode.as_str(), "state": v.state.as_str()},
         "second_password_blocked": v.second_blocked,
         "recent_failures": v.recent_failures,
+        "pin_locked": v.pin_locked,
     })))
 }
 
@@ -194,6 +196,33 @@ async fn unblock(_: Auth, State(s): St, Path(pan): Path<String>) -> Result<Json<
     let pan = Pan::parse(&pan)?;
     s.issuer.unblock_second(&pan).await?;
     Ok(Json(json!({"second_password_blocked": false})))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/cards/{pan}/pin/unlock",
+    tag = "branch",
+    summary = "Unlock the PIN locked by too many wrong first passwords and ATM PINs (the holder came in person)",
+    security(("bearer" = ["branch"])),
+    params(
+        ("pan" = String, Path, description = "The full PAN (16 digits)"),
+    ),
+    responses(
+        (status = 200, description = "Unlocked", body = crate::openapi::PinStatus),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
+        (status = 422, description = "`invalid_pan`", body = crate::openapi::ErrorBody),
+    )
+)]
+async fn unlock_pin(
+    _: Auth,
+    State(s): St,
+    Path(pan): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let pan = Pan::parse(&pan)?;
+    s.issuer.unlock_pin(&pan).await?;
+    Ok(Json(json!({"pin_locked": false})))
 }
 
 // The request types holding secrets wipe them when dropped (issue 6, item 8): checked at compile

@@ -75,6 +75,7 @@ struct MoveClock {
         (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
         (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
         (status = 404, description = "`not_found`: the server has no fake clock", body = crate::openapi::ErrorBody),
+        (status = 422, description = "`invalid_clock`: the time would overflow or leave 1970 to 9999; the clock did not move", body = crate::openapi::ErrorBody),
     )
 )]
 async fn move_clock(
@@ -85,11 +86,23 @@ async fn move_clock(
     let Some(clock) = &s.fake_clock else {
         return Err(ApiError::not_found());
     };
-    if let Some(t) = b.set_unix_ms {
-        clock.set(t);
-    }
-    if let Some(d) = b.advance_ms {
-        clock.advance(d);
+    // Both at once: the time set, moved; either way all or nothing.
+    let moved = match (b.set_unix_ms, b.advance_ms) {
+        (Some(t), d) => t.checked_add(d.unwrap_or(0)).and_then(|t| clock.set(t)),
+        (None, Some(d)) => clock.advance(d),
+        (None, None) => Some(s.issuer.now_ms()),
+    };
+    if moved.is_none() {
+        let range = pooya_issuer::clock::FAKE_CLOCK_RANGE;
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_clock",
+            format!(
+                "the clock would overflow or leave {}..={} (1970 to 9999); it did not move",
+                range.start(),
+                range.end()
+            ),
+        ));
     }
     Ok(Json(json!({"unix_ms": s.issuer.now_ms()})))
 }

@@ -43,7 +43,7 @@ struct Verify {
     post,
     path = "/v1/verify",
     tag = "switch",
-    summary = "Verify the password a holder typed for a transaction; a declined transaction is 200 with its response code. Idempotent on `txn.id` for the same card",
+    summary = "Verify the password a holder typed for a transaction; a declined transaction is 200 with its response code. Idempotent on `txn.id` for the same card: a resend gets the stored answer whatever password it carries",
     security(("bearer" = ["switch"])),
     request_body = Verify,
     responses(
@@ -51,7 +51,7 @@ struct Verify {
         (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
         (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
         (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
-        (status = 409, description = "`txn_conflict`: the same `txn.id` with a different body", body = crate::openapi::ErrorBody),
+        (status = 409, description = "`txn_conflict`: the same `txn.id` with another kind, amount or merchant (a resend with any password gets the stored answer)", body = crate::openapi::ErrorBody),
         (status = 422, description = "`invalid_pan`; `invalid_kind`; `invalid_password`; `invalid_txn_id`; `invalid_amount`; `invalid_merchant`", body = crate::openapi::ErrorBody),
     )
 )]

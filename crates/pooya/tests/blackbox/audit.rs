@@ -44,7 +44,7 @@ fn db_url(srv: &TestServer) -> String {
     }
 }
 
-async fn sql(srv: &TestServer, statement: &str) {
+pub(crate) async fn sql(srv: &TestServer, statement: &str) {
     sqlx::any::install_default_drivers();
     let mut c = <sqlx::AnyConnection as sqlx::Connection>::connect(&db_url(srv))
         .await

@@ -17,7 +17,9 @@ fn long_lifetime_config() -> String {
 
 /// Enough allowed failures that the 15 losers of a race never lock the card.
 fn no_lockout_config() -> String {
-    format!("{TEST_CONFIG}\n[policy.lockout]\nmax_failures = 100000\n")
+    format!(
+        "{TEST_CONFIG}\n[policy.lockout]\nmax_failures = 100000\n[policy.pin_lock]\nmax_failures = 0\n"
+    )
 }
 
 /// `n` verifications of the same password on one card, each with its own transaction id, all

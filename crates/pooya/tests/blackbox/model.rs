@@ -2,7 +2,7 @@
 //! plain Rust, run side by side with the real server over HTTP: random sequences of branch, ATM,
 //! app, SMS and switch actions and time steps, and after every action the two must agree on the
 //! answer (status, error code, response code, reason), on the card as the branch sees it (mode,
-//! state, blocked flag, recent failures) and on the SMS sent.
+//! state, blocked flag, recent failures, PIN lock) and on the SMS sent.
 //!
 //! One card (`PAN`, customer C1 on `MOBILE`) and a second customer (C2 on `MOBILE2`, no card) whose
 //! phone texts the short number too. Codes live 60 s, the clock sits 30 s into a step, so one
@@ -25,10 +25,12 @@ const TOL_MS: i64 = 10_000;
 const DAY_MS: i64 = 24 * 3600 * 1000;
 const MAX_FAILURES: usize = 5;
 const PIN_TRIES: usize = 3;
+/// The PIN lock: wrong PINs (and wrong first passwords) within 90 days.
+const PIN_LOCK_FAILURES: usize = 10;
+const PIN_LOCK_WINDOW_MS: i64 = 90 * DAY_MS;
 /// Enrollment runs of one activation from all addresses, and of one address at one card.
 const ACTIVATION_TRIES: u32 = 30;
 const ADDRESS_TRIES: u32 = 3;
-const ENROLL_RUN_MS: i64 = 300_000;
 const SMS_INTERVAL_MS: i64 = 30_000;
 
 #[derive(Clone, Debug)]
@@ -39,6 +41,7 @@ enum Action {
     BlockSecond,
     WrongPin,
     Unblock,
+    UnlockPin,
     Enroll { right_codes: bool },
     SmsRequest { registered: bool },
     VerifyRight,
@@ -58,6 +61,7 @@ fn action() -> impl Strategy<Value = Action> {
         1 => Just(Action::BlockSecond),
         1 => Just(Action::WrongPin),
         1 => Just(Action::Unblock),
+        1 => Just(Action::UnlockPin),
         3 => prop_oneof![3 => Just(true), 1 => Just(false)]
             .prop_map(|right_codes| Action::Enroll { right_codes }),
         2 => prop_oneof![3 => Just(true), 1 => Just(false)]
@@ -81,7 +85,6 @@ enum Mode {
 struct Activation {
     expires_at: i64,
     tries_left: u32,
-    run_expires: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -117,6 +120,8 @@ struct Model {
     static_disabled: bool,
     failures: Vec<i64>,
     pin_failures: Vec<i64>,
+    pin_lock_failures: Vec<i64>,
+    pin_locked: bool,
     activation: Option<Activation>,
     /// The app's token (the seed the real app library derived) and the last second-password
     /// step used.
@@ -192,11 +197,11 @@ impl Model {
             .count()
     }
 
+    /// A used-up activation is dead at once, even while its last run is open.
     fn activation_alive(&self) -> bool {
-        self.activation.as_ref().is_some_and(|a| {
-            self.now < a.expires_at
-                && (a.tries_left > 0 || a.run_expires.is_some_and(|r| self.now < r))
-        })
+        self.activation
+            .as_ref()
+            .is_some_and(|a| self.now < a.expires_at && a.tries_left > 0)
     }
 
     /// (mode, state) as `GET /v1/cards/{pan}` shows them.
@@ -228,12 +233,19 @@ impl Model {
     /// The ATM's PIN gate: `Some(refusal)` or `None` to go on.
     fn atm_gate(&mut self, pin_right: bool) -> Option<(u16, &'static str)> {
         let now = self.now;
+        if self.pin_locked {
+            return Some((403, "pin_locked"));
+        }
         self.pin_failures.retain(|&t| t > now - DAY_MS);
         if self.pin_failures.len() >= PIN_TRIES {
             return Some((403, "pin_tries_exceeded"));
         }
         if !pin_right {
             self.pin_failures.push(now);
+            self.pin_lock_failures
+                .retain(|&t| t > now - PIN_LOCK_WINDOW_MS);
+            self.pin_lock_failures.push(now);
+            self.pin_locked = self.pin_lock_failures.len() >= PIN_LOCK_FAILURES;
             return Some((403, "wrong_pin"));
         }
         None
@@ -435,7 +447,6 @@ async fn enroll_attempt(
         if let Some(a) = m.activation.as_mut().filter(|_| waiting) {
             if now < a.expires_at && a.tries_left > 0 {
                 a.tries_left -= 1;
-                a.run_expires = Some(a.run_expires.unwrap_or(0).max(now + ENROLL_RUN_MS));
                 live = true;
             }
         }
@@ -525,7 +536,6 @@ async fn step(srv: &TestServer, m: &mut Model, a: &Action) -> Result<(), TestCas
                     m.activation = Some(Activation {
                         expires_at: m.now + DAY_MS,
                         tries_left: ACTIVATION_TRIES,
-                        run_expires: None,
                     });
                     m.outbox += 1;
                     let msgs = outbox_exactly(srv, m.outbox).await?;
@@ -618,6 +628,15 @@ async fn step(srv: &TestServer, m: &mut Model, a: &Action) -> Result<(), TestCas
                 )
                 .await;
             m.second_blocked = false;
+            (answer(s, &v), expect(200, "", ""))
+        }
+        Action::UnlockPin => {
+            let (s, v) = srv
+                .post(&format!("/v1/cards/{PAN}/pin/unlock"), "branch", json!({}))
+                .await;
+            m.pin_locked = false;
+            m.pin_lock_failures.clear();
+            m.pin_failures.clear();
             (answer(s, &v), expect(200, "", ""))
         }
         Action::Enroll { right_codes } => enroll_attempt(srv, m, *right_codes).await?,
@@ -718,12 +737,14 @@ async fn step(srv: &TestServer, m: &mut Model, a: &Action) -> Result<(), TestCas
             card["dynamic"]["state"].as_str(),
             card["second_password_blocked"].as_bool(),
             card["recent_failures"].as_u64(),
+            card["pin_locked"].as_bool(),
         ),
         (
             Some(mode),
             Some(state),
             Some(m.second_blocked),
-            Some(m.recent_failures() as u64)
+            Some(m.recent_failures() as u64),
+            Some(m.pin_locked),
         ),
         "card after {:?}",
         a
@@ -749,6 +770,8 @@ async fn run_case(actions: &[Action]) -> Result<(), TestCaseError> {
         static_disabled: false,
         failures: Vec::new(),
         pin_failures: Vec::new(),
+        pin_lock_failures: Vec::new(),
+        pin_locked: false,
         activation: None,
         token: None,
         sms: None,
@@ -795,6 +818,38 @@ fn the_server_agrees_with_the_model() {
     });
     if let Err(e) = result {
         panic!("{e}");
+    }
+}
+
+/// Wrong PINs at the pace the ATM allows, over days: the tenth within 90 days locks the PIN (the
+/// random cases seldom get that far); the ATM then refuses the right PIN, the second password
+/// still works, and a branch visit lifts the lock.
+#[test]
+fn wrong_pins_over_days_meet_the_pin_lock() {
+    use Action::*;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut actions = vec![
+        ActivateApp { right_mobile: true },
+        Enroll { right_codes: true },
+    ];
+    for _ in 0..3 {
+        actions.extend([WrongPin, WrongPin, WrongPin, Advance { long: true }]);
+    }
+    actions.extend([
+        WrongPin,
+        BlockSecond,
+        Deactivate,
+        VerifyRight,
+        Advance { long: true },
+    ]);
+    actions.extend([WrongPin, ActivateSms { right_mobile: true }, VerifyRight]);
+    actions.extend([UnlockPin, ActivateSms { right_mobile: true }, VerifyRight]);
+    if let Err(e) = rt.block_on(run_case(&actions)) {
+        panic!("{e} in {actions:?}");
     }
 }
 
