@@ -13,6 +13,7 @@ mod app_clock;
 mod app_support;
 mod app_tui;
 mod app_vault;
+mod at_rest;
 mod audit;
 mod crash;
 mod durability;
