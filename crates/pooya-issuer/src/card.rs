@@ -72,7 +72,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::domain::{CustomerId, Digits, Expiry, Mobile, Pan, PasswordKind, Transaction};
-use crate::keys::{random_bytes, random_digits, random_id, Keyring};
+use crate::keys::{random_bytes, random_digits, random_id, CardCode, Keyring, StaticSecret};
 use crate::policy::Policy;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,6 +173,7 @@ pub struct RemovalChallenge {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SmsService {
     pub mobile: Mobile,
+    /// The fixed part's MAC, bound to the card ([`Keyring::card_code_mac`]).
     #[serde(with = "b64")]
     pub fixed_mac: Vec<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -181,6 +182,7 @@ pub struct SmsService {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VariablePart {
+    /// The variable part's MAC, bound to the card ([`Keyring::card_code_mac`]).
     #[serde(with = "b64")]
     pub mac: Vec<u8>,
     pub issued_at: i64,
@@ -717,11 +719,21 @@ impl CardRecord {
 
     fn static_second_matches(&self, typed: &str, keys: &Keyring) -> bool {
         (5..=12).contains(&typed.len())
-            && crate::issuer::heavy(|| keys.secret_matches(typed, &self.second_hash))
+            && crate::issuer::heavy(|| {
+                keys.static_matches(
+                    StaticSecret::SecondPassword,
+                    &self.pan_hash,
+                    typed,
+                    &self.second_hash,
+                )
+            })
     }
 
     fn static_pin_matches(&self, typed: &str, keys: &Keyring) -> bool {
-        typed.len() == 4 && crate::issuer::heavy(|| keys.secret_matches(typed, &self.pin_hash))
+        typed.len() == 4
+            && crate::issuer::heavy(|| {
+                keys.static_matches(StaticSecret::Pin, &self.pan_hash, typed, &self.pin_hash)
+            })
     }
 
     /// A verification that names no transaction: no transaction code approves it.
@@ -1107,11 +1119,13 @@ impl CardRecord {
             return Err(Verdict::WrongPassword);
         }
         let (fixed, var) = typed.split_at(fixed_len);
-        let fixed_ok = keys.code_mac_matches("sms-fixed", &[fixed.as_bytes()], &sms.fixed_mac);
+        let fixed_mac = keys.card_code_mac(CardCode::SmsFixed, &self.pan_hash, fixed);
+        let fixed_ok = pooya_otp::ct_eq(&fixed_mac, &sms.fixed_mac);
         let Some(v) = sms.variable.as_mut() else {
             return Err(Verdict::WrongPassword);
         };
-        let var_ok = keys.code_mac_matches("sms-variable", &[var.as_bytes()], &v.mac);
+        let var_mac = keys.card_code_mac(CardCode::SmsVariable, &self.pan_hash, var);
+        let var_ok = pooya_otp::ct_eq(&var_mac, &v.mac);
         if !(fixed_ok && var_ok) {
             return Err(Verdict::WrongPassword);
         }
@@ -1231,7 +1245,7 @@ impl CardRecord {
         self.svc.static_second_disabled = true;
         self.svc.sms = Some(SmsService {
             mobile: registered.clone(),
-            fixed_mac: keys.code_mac("sms-fixed", &[fixed.as_bytes()]),
+            fixed_mac: keys.card_code_mac(CardCode::SmsFixed, &self.pan_hash, &fixed),
             variable: None,
         });
         Ok(fixed)
@@ -1259,7 +1273,7 @@ impl CardRecord {
         let var = random_digits(usize::from(policy.sms.variable_part_digits));
         let expires_at = now + policy.lifetime_ms();
         sms.variable = Some(VariablePart {
-            mac: keys.code_mac("sms-variable", &[var.as_bytes()]),
+            mac: keys.card_code_mac(CardCode::SmsVariable, &self.pan_hash, &var),
             issued_at: now,
             expires_at,
             used: false,

@@ -15,7 +15,7 @@ use crate::card::{
 };
 use crate::clock::Clock;
 use crate::domain::*;
-use crate::keys::Keyring;
+use crate::keys::{Keyring, StaticSecret};
 use crate::messages;
 use crate::policy::Policy;
 use crate::store::*;
@@ -301,28 +301,18 @@ impl Issuer {
         }
     }
 
-    /// SMS bodies are sealed at rest: they carry codes.
+    /// SMS bodies are sealed at rest, to their message and recipient: they carry codes.
     fn sms(&self, to: &Mobile, text: &str, now: i64, expires_at: Option<i64>) -> OutgoingSms {
-        OutgoingSms {
-            to: to.clone(),
-            text: data_encoding::BASE64.encode(&self.keys.seal(b"pooya/v1/sms", text.as_bytes())),
-            created_at: now,
-            expires_at,
-        }
+        crate::at_rest::seal_sms(&self.keys, to, text, now, expires_at)
     }
 
-    /// The text of a queued SMS, for the delivery worker only.
-    pub fn open_sms_text(&self, stored: &str) -> Result<Zeroizing<String>, IssuerError> {
-        let sealed = data_encoding::BASE64
-            .decode(stored.as_bytes())
-            .map_err(|_| IssuerError::Internal("outbox body is not base64".into()))?;
-        let plain = self
-            .keys
-            .open(b"pooya/v1/sms", &sealed)
-            .map_err(|_| IssuerError::Internal("outbox body does not open".into()))?;
-        String::from_utf8(plain.to_vec())
-            .map(Zeroizing::new)
-            .map_err(|_| IssuerError::Internal("outbox body is not UTF-8".into()))
+    /// The text of a queued SMS, for the delivery worker only: refused when its body does not
+    /// open for its id and recipient.
+    pub fn open_sms_text(
+        &self,
+        sms: &OutgoingSms,
+    ) -> Result<Zeroizing<String>, crate::at_rest::SmsRefused> {
+        crate::at_rest::open_sms(&self.keys, sms)
     }
 
     async fn commit(&self, mut commit: Commit) -> Result<(), StoreError> {
@@ -496,13 +486,14 @@ impl Issuer {
             return Err(IssuerError::AlreadyExists);
         }
         let (pin_hash, second_hash) = heavy(|| {
+            let hash = |kind, secret: &Digits| {
+                self.keys
+                    .hash_static(kind, &pan_hash, secret.as_str())
+                    .map_err(|e| IssuerError::Internal(e.to_string()))
+            };
             Ok::<_, IssuerError>((
-                self.keys
-                    .hash_secret(pin.as_str())
-                    .map_err(|e| IssuerError::Internal(e.to_string()))?,
-                self.keys
-                    .hash_secret(second_password.as_str())
-                    .map_err(|e| IssuerError::Internal(e.to_string()))?,
+                hash(StaticSecret::Pin, &pin)?,
+                hash(StaticSecret::SecondPassword, &second_password)?,
             ))
         })?;
         let mut card = CardRecord::new(

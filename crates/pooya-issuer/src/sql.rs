@@ -20,6 +20,7 @@ use crate::card::{CardRecord, DynamicService};
 use crate::domain::{CustomerId, Expiry, Mobile, Role};
 use crate::store::*;
 
+mod at_rest;
 mod direct;
 mod enroll;
 
@@ -63,8 +64,13 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         7,
-        include_str!("../migrations/sqlite/0007_enrollment_runs.sql"),
-        include_str!("../migrations/postgres/0007_enrollment_runs.sql"),
+        include_str!("../migrations/sqlite/0007_sms_binding.sql"),
+        include_str!("../migrations/postgres/0007_sms_binding.sql"),
+    ),
+    (
+        8,
+        include_str!("../migrations/sqlite/0008_enrollment_runs.sql"),
+        include_str!("../migrations/postgres/0008_enrollment_runs.sql"),
     ),
 ];
 
@@ -143,6 +149,13 @@ impl SqlStore {
                 "the database URL must start with sqlite:// or postgres://".into(),
             ));
         };
+        if backend == Backend::Sqlite {
+            // Made private before SQLite opens it: SQLite gives its -wal and -shm files the
+            // database file's mode.
+            crate::fsutil::open_private(&direct::path_of_url(url)?, true).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create the SQLite database: {e}"))
+            })?;
+        }
         let pool = |size: u32| {
             // No ping before each acquire (sqlx's default): it cost a round trip (PostgreSQL) or a
             // thread hand-off (SQLite) per statement group, about three per verification. A
@@ -309,7 +322,10 @@ const UPDATE_CARD_STATE: &str = "UPDATE cards SET second_blocked = $1, svc = $2,
 const INSERT_VERIFICATION: &str = "INSERT INTO verifications (pan_hash, txn_id, fingerprint, \
      response_code, reason, at) VALUES ($1, $2, $3, $4, $5, $6)";
 const INSERT_SMS: &str = "INSERT INTO sms_outbox (to_mobile, body, created_at, expires_at, \
-     next_attempt_at, attempts) VALUES ($1, $2, $3, $4, $5, 0)";
+     next_attempt_at, attempts, msg_id) VALUES ($1, $2, $3, $4, $5, 0, $6)";
+/// Refuses a queued SMS ([`crate::at_rest::SMS_REFUSED`]); `$1` and `$2` are the same time.
+const REFUSE_SMS: &str = "UPDATE sms_outbox SET gave_up_at = $1, refused_at = $2, \
+     last_error = $3, claimed_until = NULL WHERE id = $4 AND sent_at IS NULL";
 const INSERT_AUDIT: &str = "INSERT INTO audit (at, event, pan_masked, customer_id, detail, lane, \
      seq, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 const UPDATE_AUDIT_HEAD: &str =
@@ -406,6 +422,10 @@ fn queued_from_row(r: &AnyRow) -> Result<QueuedSms, StoreError> {
             to: Mobile::parse(&r.try_get::<String, _>("to_mobile").map_err(corrupt)?)
                 .map_err(corrupt)?,
             text: r.try_get("body").map_err(corrupt)?,
+            msg_id: r
+                .try_get::<Option<String>, _>("msg_id")
+                .map_err(corrupt)?
+                .unwrap_or_default(),
             created_at: r.try_get("created_at").map_err(corrupt)?,
             expires_at: r.try_get("expires_at").map_err(corrupt)?,
         },
@@ -431,7 +451,7 @@ fn token_id(c: &CardRecord) -> Option<String> {
 }
 
 /// The cards' column `enrollment_id`: no longer used (runs have a table of their own since
-/// migration 0007), written empty, which also clears the run an older version left there.
+/// migration 0008), written empty, which also clears the run an older version left there.
 fn enrollment_id(_: &CardRecord) -> Option<String> {
     None
 }
@@ -646,7 +666,7 @@ impl Store for SqlStore {
                WHERE sent_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= $2 \
                  AND (claimed_until IS NULL OR claimed_until <= $2) \
                ORDER BY id LIMIT $3 {lock}) \
-             RETURNING id, to_mobile, body, created_at, expires_at, attempts"
+             RETURNING id, to_mobile, body, msg_id, created_at, expires_at, attempts"
         );
         // Safe: `lock` is one of two constant texts; the values are bound.
         let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -662,7 +682,7 @@ impl Store for SqlStore {
 
     async fn outbox_due(&self, now: i64, limit: i64) -> Result<Vec<QueuedSms>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, to_mobile, body, created_at, expires_at, attempts FROM sms_outbox \
+            "SELECT id, to_mobile, body, msg_id, created_at, expires_at, attempts FROM sms_outbox \
              WHERE sent_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= $1 \
              ORDER BY id LIMIT $2",
         )
@@ -717,6 +737,18 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn outbox_refuse(&self, id: i64, at: i64) -> Result<(), StoreError> {
+        sqlx::query(REFUSE_SMS)
+            .bind(at)
+            .bind(at)
+            .bind(crate::at_rest::SMS_REFUSED)
+            .bind(id)
+            .execute(&self.write)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn outbox_status(&self) -> Result<OutboxStatus, StoreError> {
         // Plain aggregates both dialects share; CASTs keep PostgreSQL's SUM of BIGINT (NUMERIC)
         // an integer.
@@ -729,8 +761,10 @@ impl Store for SqlStore {
                CAST(COALESCE(SUM(CASE WHEN sent_at IS NULL AND gave_up_at IS NULL \
                  AND attempts > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS retrying, \
                CAST(COALESCE(SUM(attempts), 0) AS BIGINT) AS failed_attempts, \
-               CAST(COALESCE(SUM(CASE WHEN gave_up_at IS NOT NULL THEN 1 ELSE 0 END), 0) \
-                 AS BIGINT) AS given_up, \
+               CAST(COALESCE(SUM(CASE WHEN gave_up_at IS NOT NULL AND refused_at IS NULL \
+                 THEN 1 ELSE 0 END), 0) AS BIGINT) AS given_up, \
+               CAST(COALESCE(SUM(CASE WHEN refused_at IS NOT NULL THEN 1 ELSE 0 END), 0) \
+                 AS BIGINT) AS refused, \
                CAST(COALESCE(SUM(CASE WHEN sent_at IS NOT NULL THEN 1 ELSE 0 END), 0) \
                  AS BIGINT) AS sent \
              FROM sms_outbox",
@@ -744,6 +778,7 @@ impl Store for SqlStore {
             retrying: row.try_get("retrying").map_err(corrupt)?,
             failed_attempts: row.try_get("failed_attempts").map_err(corrupt)?,
             given_up: row.try_get("given_up").map_err(corrupt)?,
+            refused: row.try_get("refused").map_err(corrupt)?,
             sent: row.try_get("sent").map_err(corrupt)?,
         })
     }
@@ -919,6 +954,14 @@ impl Store for SqlStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn upgrade_at_rest(
+        &self,
+        keys: &crate::keys::Keyring,
+        now: i64,
+    ) -> Result<crate::at_rest::AtRestUpgrade, StoreError> {
+        at_rest::upgrade(&self.write, self.backend, keys, now).await
     }
 }
 
@@ -1698,6 +1741,7 @@ async fn apply_commit(
             .bind(m.created_at)
             .bind(m.expires_at)
             .bind(m.created_at)
+            .bind(m.msg_id.clone())
             .execute(&mut *tx)
             .await
             .map_err(write_error)?;

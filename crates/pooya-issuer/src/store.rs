@@ -49,7 +49,11 @@ pub struct VerificationRecord {
 #[derive(Clone, PartialEq, Eq)]
 pub struct OutgoingSms {
     pub to: Mobile,
+    /// The body, sealed to `msg_id` and `to` ([`crate::at_rest::seal_sms`]).
     pub text: String,
+    /// The message's own random id, named in its body's associated data; empty for a row queued
+    /// before bodies were bound to their rows and not upgraded (it never opens).
+    pub msg_id: String,
     pub created_at: i64,
     pub expires_at: Option<i64>,
 }
@@ -85,6 +89,9 @@ pub struct OutboxStatus {
     pub failed_attempts: i64,
     /// Messages given up (their code expired before they could leave).
     pub given_up: i64,
+    /// Messages refused: their sealed body did not open for their id and recipient (the row was
+    /// altered). Never sent.
+    pub refused: i64,
     pub sent: i64,
 }
 
@@ -257,6 +264,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Gives up on a message (its code expired before it could leave), recording why.
     async fn outbox_give_up(&self, id: i64, why: &str, at: i64) -> Result<(), StoreError>;
+    /// Refuses a message whose body does not open for its id and recipient: never sent nor tried
+    /// again; its row (sealed body included) stays for the operators.
+    async fn outbox_refuse(&self, id: i64, at: i64) -> Result<(), StoreError>;
 
     /// Counts of the outbox's messages by state.
     async fn outbox_status(&self) -> Result<OutboxStatus, StoreError>;
@@ -289,4 +299,13 @@ pub trait Store: Send + Sync + 'static {
         keys: &[WrappedDataKey],
     ) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// At start: seals and binds the values of a database written before they were bound to their
+    /// rows, all in one transaction; on any other database changes nothing
+    /// ([`crate::at_rest`]).
+    async fn upgrade_at_rest(
+        &self,
+        keys: &crate::keys::Keyring,
+        now: i64,
+    ) -> Result<crate::at_rest::AtRestUpgrade, StoreError>;
 }

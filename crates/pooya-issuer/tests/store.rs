@@ -136,6 +136,7 @@ async fn customers_cards_and_version_guards() {
                 outbox: vec![OutgoingSms {
                     to: c1.mobile.clone(),
                     text: "x".into(),
+                    msg_id: "m".into(),
                     created_at: 1,
                     expires_at: None,
                 }],
@@ -315,6 +316,7 @@ async fn outbox_lifecycle_and_keys() {
         let msg = |t: &str, exp| OutgoingSms {
             to: to.clone(),
             text: t.into(),
+            msg_id: format!("id-{t}"),
             created_at: 100,
             expires_at: exp,
         };
@@ -329,6 +331,7 @@ async fn outbox_lifecycle_and_keys() {
         assert_eq!(due.len(), 3, "{name}");
         let due: Vec<QueuedSms> = due;
         assert_eq!(due[0].sms.text, "a");
+        assert_eq!(due[0].sms.msg_id, "id-a", "{name}: the message's own id");
         assert_eq!(due[0].sms.expires_at, Some(1000));
         assert!(store.outbox_due(99, 10).await.unwrap().is_empty(), "{name}");
         // One worker's claim hides the messages from the others until its lease runs out.
@@ -431,6 +434,7 @@ async fn outbox_status_counts_by_state() {
         let msg = |created_at| OutgoingSms {
             to: to.clone(),
             text: "x".into(),
+            msg_id: "m".into(),
             created_at,
             expires_at: None,
         };
@@ -453,18 +457,32 @@ async fn outbox_status_counts_by_state() {
         store.outbox_sent(ids[0], 3000).await.unwrap();
         store.outbox_retry(ids[1], "busy", 2000).await.unwrap();
         store.outbox_give_up(ids[2], "expired", 500).await.unwrap();
+        store.outbox_refuse(ids[3], 600).await.unwrap();
         assert_eq!(
             store.outbox_status().await.unwrap(),
             OutboxStatus {
-                queued: 2,
+                queued: 1,
                 oldest_queued_at: Some(200),
                 retrying: 1,
                 failed_attempts: 3,
                 given_up: 1,
+                refused: 1,
                 sent: 1,
             },
             "{name}"
         );
+        // A refused message is never claimed again; a sent one cannot be refused.
+        let claimable: Vec<i64> = store
+            .outbox_claim(10_000, 50, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(claimable, vec![ids[1]], "{name}");
+        store.outbox_refuse(ids[0], 700).await.unwrap();
+        let st = store.outbox_status().await.unwrap();
+        assert_eq!((st.sent, st.refused), (1, 1), "{name}");
     }
 }
 

@@ -414,7 +414,11 @@ pub struct OutboxSummary {
     pub oldest_age_ms: Option<i64>,
     pub retrying: i64,
     pub failed_attempts: i64,
+    /// Given up: their code expired before they could leave.
     pub given_up: i64,
+    /// Refused, never sent: their sealed body did not open for their id and recipient (the row
+    /// was altered).
+    pub refused: i64,
     pub sent: i64,
 }
 

@@ -154,8 +154,16 @@ impl Ctx {
             self.keys.pan_hash(&pan),
             CustomerId::parse("C1").unwrap(),
             Expiry::parse("3512").unwrap(),
-            self.keys.hash_secret(STATIC_PIN).unwrap(),
-            self.keys.hash_secret(STATIC_SECOND).unwrap(),
+            self.keys
+                .hash_static(StaticSecret::Pin, &self.keys.pan_hash(&pan), STATIC_PIN)
+                .unwrap(),
+            self.keys
+                .hash_static(
+                    StaticSecret::SecondPassword,
+                    &self.keys.pan_hash(&pan),
+                    STATIC_SECOND,
+                )
+                .unwrap(),
             T0 - DAY,
         );
         (pan, card)

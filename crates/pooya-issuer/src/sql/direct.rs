@@ -478,7 +478,8 @@ fn apply_commit(conn: &Connection, c: &Commit, heads: &mut AuditHeads) -> Result
                 m.text,
                 m.created_at,
                 m.expires_at,
-                m.created_at
+                m.created_at,
+                m.msg_id
             ],
             conflict,
         )?;

@@ -1,4 +1,4 @@
-//! The enrollment tables (migration 0007): runs between their two messages, and the tries of
+//! The enrollment tables (migration 0008): runs between their two messages, and the tries of
 //! each card number and client address. Runs are written and closed by [`Commit`]s (here for
 //! sqlx, in `direct` for SQLite's writer thread, with the same statements); tries are counted by
 //! one conditional upsert of their own.

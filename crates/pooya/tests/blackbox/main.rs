@@ -14,6 +14,7 @@ mod app_enroll;
 mod app_support;
 mod app_tui;
 mod app_vault;
+mod at_rest;
 mod audit;
 mod crash;
 mod durability;
