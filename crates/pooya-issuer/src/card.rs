@@ -463,7 +463,6 @@ pub enum AppRefusal {
     MalformedMessage,
     /// The codes were wrong (or the run's activation is gone): nothing changed.
     WrongActivationCodes,
-    UnknownEnrollment,
     UnknownToken,
     ChallengeExpired,
     BadProof,

@@ -143,8 +143,7 @@ impl From<AppRefusal> for IssuerError {
             AppRefusal::NoPendingActivation
             | AppRefusal::ActivationExpired
             | AppRefusal::ActivationExhausted
-            | AppRefusal::WrongActivationCodes
-            | AppRefusal::UnknownEnrollment => IssuerError::Internal(format!(
+            | AppRefusal::WrongActivationCodes => IssuerError::Internal(format!(
                 "an enrollment refusal ({r:?}) must be answered as the enrollment answers it"
             )),
         }
