@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use pooya_issuer::domain::Mobile;
 
-use crate::SmsProvider;
+use crate::{SendError, SmsProvider};
 
 /// The default provider: every message appended to a JSON-lines file (API.md), synced to disk.
 /// A line of an outbox message also carries `"message_id"` (the outbox row and the time it was
@@ -33,8 +33,11 @@ impl FileProvider {
         }
     }
 
-    async fn append(&self, line: serde_json::Value) -> Result<(), String> {
-        let mut line = serde_json::to_string(&line).map_err(|e| e.to_string())?;
+    /// Every failure is temporary: a file that cannot be written now (a full disk, a permission)
+    /// may be later.
+    async fn append(&self, line: serde_json::Value) -> Result<(), SendError> {
+        let mut line =
+            serde_json::to_string(&line).map_err(|e| SendError::Temporary(e.to_string()))?;
         line.push('\n');
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
@@ -46,8 +49,8 @@ impl FileProvider {
             f.sync_data()
         })
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot append to the outbox file: {e}"))
+        .map_err(|e| SendError::Temporary(e.to_string()))?
+        .map_err(|e| SendError::Temporary(format!("cannot append to the outbox file: {e}")))
     }
 }
 
@@ -87,7 +90,7 @@ fn catch_up(path: &std::path::Path, seen: &mut Seen) -> std::io::Result<()> {
 
 #[async_trait]
 impl SmsProvider for FileProvider {
-    async fn send(&self, to: &Mobile, text: &str, sent_at_ms: i64) -> Result<(), String> {
+    async fn send(&self, to: &Mobile, text: &str, sent_at_ms: i64) -> Result<(), SendError> {
         let _guard = self.seen.lock().await;
         self.append(serde_json::json!({
             "to": to.as_str(),
@@ -104,7 +107,7 @@ impl SmsProvider for FileProvider {
         to: &Mobile,
         text: &str,
         sent_at_ms: i64,
-    ) -> Result<(), String> {
+    ) -> Result<(), SendError> {
         let message_id = format!("{id}-{queued_at_ms}");
         let mut seen = self.seen.lock().await;
         let path = self.path.clone();
@@ -114,9 +117,9 @@ impl SmsProvider for FileProvider {
             (state, r)
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| SendError::Temporary(e.to_string()))?;
         *seen = state;
-        read.map_err(|e| format!("cannot read the outbox file: {e}"))?;
+        read.map_err(|e| SendError::Temporary(format!("cannot read the outbox file: {e}")))?;
         if seen.ids.contains(&message_id) {
             tracing::info!(id, "SMS already in the outbox file; not written again");
             return Ok(());

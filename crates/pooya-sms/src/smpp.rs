@@ -7,7 +7,11 @@
 //! [`SmppProvider::send`](crate::SmsProvider::send) returns `Ok` only after every part of the
 //! message was answered by a submit_sm_resp with status 0: that answer is the SMSC taking
 //! responsibility for the message.
-//! Any other outcome is an `Err`, and the outbox tries the whole message again later:
+//! Any other outcome is an `Err`, and the outbox tries the whole message again later, unless the
+//! error is [`SendError::Permanent`](crate::SendError::Permanent): a text that needs more than 255
+//! parts, or an error status about the message itself (ESME_RINVDSTADR, ESME_RINVDSTTON,
+//! ESME_RINVDSTNPI, ESME_RINVMSGLEN, ESME_RINVESMCLASS), which no retry can change; the outbox
+//! gives such a message up.
 //! - an error status (throttling, a full queue, a refused address …): the SMSC said no, so the
 //!   retry cannot duplicate that part;
 //! - no answer in time, a dropped connection, garbage on the wire: the SMSC may or may not have

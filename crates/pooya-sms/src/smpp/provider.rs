@@ -16,7 +16,7 @@ use super::link::{Counters, LinkState, Request, Shared};
 use super::pdu::{self, status, Pdu, ShortMessage};
 use super::session::session_task;
 use super::text;
-use crate::SmsProvider;
+use crate::{SendError, SmsProvider};
 
 /// Requests in flight at once (the SMPP "window"); SMSCs commonly allow 10.
 const WINDOW: usize = 10;
@@ -161,14 +161,15 @@ impl SmppProvider {
         }
     }
 
-    async fn submit(&self, to: &Mobile, text: &str) -> Result<Vec<String>, String> {
+    async fn submit(&self, to: &Mobile, text: &str) -> Result<Vec<String>, SendError> {
         let reference = self.next_ref.fetch_add(1, Ordering::Relaxed) as u8;
-        let parts = text::split(text, reference)?;
+        // A text that does not fit, or a part that does not encode, never will.
+        let parts = text::split(text, reference).map_err(SendError::Permanent)?;
         let cfg = &self.shared.cfg;
         let (source_addr_ton, source_addr_npi) = cfg.source_ton_npi();
         // National 09xxxxxxxxx to international 989xxxxxxxxx.
         let destination_addr = format!("98{}", &to.as_str()[1..]);
-        self.wait_bound().await?;
+        self.wait_bound().await.map_err(SendError::Temporary)?;
         let total = parts.len();
         let mut ids = Vec::with_capacity(total);
         for (i, part) in parts.into_iter().enumerate() {
@@ -191,21 +192,27 @@ impl SmppProvider {
                 ..ShortMessage::default()
             }
             .encode()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| SendError::Permanent(e.to_string()))?;
             let resp = self
                 .request(pdu::SUBMIT_SM, body)
                 .await
-                .map_err(|e| format!("submit_sm{which}: {e}"))?;
+                .map_err(|e| SendError::Temporary(format!("submit_sm{which}: {e}")))?;
             if resp.command_id == pdu::GENERIC_NACK {
-                return Err(format!(
-                    "the SMSC refused submit_sm{which} with generic_nack {}",
-                    pdu::describe_status(resp.status)
+                return Err(refusal(
+                    resp.status,
+                    format!(
+                        "the SMSC refused submit_sm{which} with generic_nack {}",
+                        pdu::describe_status(resp.status)
+                    ),
                 ));
             }
             if resp.status != status::ESME_ROK {
-                return Err(format!(
-                    "the SMSC refused the message{which}: {}",
-                    pdu::describe_status(resp.status)
+                return Err(refusal(
+                    resp.status,
+                    format!(
+                        "the SMSC refused the message{which}: {}",
+                        pdu::describe_status(resp.status)
+                    ),
                 ));
             }
             // Status 0 is the acceptance; a malformed message_id only costs receipt matching.
@@ -230,7 +237,7 @@ impl Drop for SmppProvider {
 
 #[async_trait]
 impl SmsProvider for SmppProvider {
-    async fn send(&self, to: &Mobile, text: &str, _sent_at_ms: i64) -> Result<(), String> {
+    async fn send(&self, to: &Mobile, text: &str, _sent_at_ms: i64) -> Result<(), SendError> {
         match self.submit(to, text).await {
             Ok(ids) => {
                 self.shared
@@ -246,5 +253,21 @@ impl SmsProvider for SmppProvider {
                 Err(e)
             }
         }
+    }
+}
+
+/// The SMSC's refusal of a part, permanent when its status is about the message itself, so that
+/// sending the message again could only be refused again: a destination the SMSC does not serve
+/// or does not take in the form pooya writes it, a length or an esm_class (the UDH of a long
+/// message) it does not take. Any other status — throttling, a full queue, a system error, an
+/// unknown or vendor-specific code — may pass, and the outbox tries again.
+fn refusal(command_status: u32, why: String) -> SendError {
+    match command_status {
+        status::ESME_RINVMSGLEN
+        | status::ESME_RINVDSTADR
+        | status::ESME_RINVESMCLASS
+        | status::ESME_RINVDSTTON
+        | status::ESME_RINVDSTNPI => SendError::Permanent(why),
+        _ => SendError::Temporary(why),
     }
 }
