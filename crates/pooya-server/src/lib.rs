@@ -13,6 +13,7 @@ use pooya_issuer::Issuer;
 use pooya_keys::{KekSpec, LoadEvent};
 
 pub mod apikeys;
+pub mod app_guard;
 pub mod config;
 pub mod delivery;
 pub mod error;
