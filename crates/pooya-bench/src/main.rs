@@ -47,6 +47,20 @@
 //! Every answer is checked (`pooya_bench::judge`): a right code must be approved, a wrong one
 //! declined as `wrong_password`; anything else — a wrong approval as much as a wrong decline — is
 //! an error, reported and never a data point. The exit status is 1 when there was any error.
+//!
+//! # Modules
+//!
+//! - `cli`: the command line (clap);
+//! - `run`: one run from start to figures: the server's configuration, the setup, the clock stood
+//!   mid-step, the workers, the report and the CSV line;
+//! - `server`: the `pooya serve` process (found, started, stopped) and its role keys;
+//!   `temp_pg`: the temporary PostgreSQL database of `--database-url`;
+//! - `setup`: the cards set up through the HTTP contract (`enroll`, or `pskc` in bulk);
+//!   `outbox`: the SMS file the activation codes are read from;
+//! - `cards`: the cards of the load and the codes each gives;
+//! - `load`: the workers and the clock's steps; `http`: the JSON calls of setup and clock;
+//! - `cpu`: CPU and memory from `/proc`;
+//! - the library (`pooya_bench`): judging answers, percentiles, the CSV and the chart.
 
 mod cards;
 mod cli;
@@ -61,9 +75,10 @@ mod temp_pg;
 
 use std::path::Path;
 
+use clap::Parser;
 use pooya_bench::Res;
 
-use crate::cli::{parse_args, USAGE};
+use crate::cli::{Cli, Command};
 
 /// `chart FILE.csv OUT.svg`: throughput against connections, one line per label, from the lines
 /// `--csv` appended (`label,store,target,cards,connections,seconds,rate,p50,p90,p99,p999,errors`).
@@ -85,13 +100,10 @@ fn chart(csv: &Path, out: &Path) -> Res<()> {
 }
 
 fn main() -> std::process::ExitCode {
-    let argv: Vec<String> = std::env::args().collect();
-    if argv.get(1).map(String::as_str) == Some("chart") {
-        let (Some(csv), Some(out)) = (argv.get(2), argv.get(3)) else {
-            eprintln!("{USAGE}");
-            return std::process::ExitCode::from(2);
-        };
-        return match chart(Path::new(csv), Path::new(out)) {
+    // A bad command line: clap's message and exit status 2.
+    let cli = Cli::parse();
+    if let Some(Command::Chart { csv, out }) = &cli.command {
+        return match chart(csv, out) {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("pooya-bench chart: {e}");
@@ -99,13 +111,7 @@ fn main() -> std::process::ExitCode {
             }
         };
     }
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}");
-            return std::process::ExitCode::from(2);
-        }
-    };
+    let args = cli.load;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -45,7 +45,7 @@ pub async fn run(args: Args) -> Res<bool> {
     if let Some(p) = args.pool_size {
         server_section.push_str(&format!("pool_size = {p}\n"));
     }
-    if args.setup == Setup::Pskc && !args.health {
+    if args.setup == Setup::Pskc && !args.health() {
         // A PSKC file of PSKC_CHUNK tokens is far over the default 64 KiB.
         server_section.push_str(&format!("max_body_bytes = {PSKC_MAX_BODY}\n"));
     }
@@ -115,7 +115,7 @@ pub async fn drive(
     println!("pooya-bench");
     println!("  server        {base} ({store})");
     let mut setup_detail = String::new();
-    let cards = if args.health {
+    let cards = if args.health() {
         println!(
             "  load          GET /v1/health, {} connections, {} s",
             args.connections, args.seconds
@@ -195,7 +195,7 @@ pub async fn drive(
     .await?;
     drop(http);
     let setup = t_setup.elapsed();
-    if args.health {
+    if args.health() {
         println!(
             "  setup         {:.2} s (server start; no cards for --target health)",
             setup.as_secs_f64()
@@ -219,7 +219,7 @@ pub async fn drive(
         next: AtomicUsize::new(0),
         deadline: Instant::now() + Duration::from_secs_f64(args.seconds),
         wrong_share: args.wrong_share,
-        health: args.health,
+        health: args.health(),
     });
     let rss_after_setup = server.pid().and_then(|p| memory(&p.to_string()));
     let ticks = clock_ticks();
@@ -271,7 +271,7 @@ pub async fn drive(
     };
     println!("  measured      {secs:.2} s");
     println!("  requests      {requests}");
-    let what = if args.health {
+    let what = if args.health() {
         "health answers"
     } else {
         "verifications"
@@ -279,9 +279,9 @@ pub async fn drive(
     let rate = approved as f64 / secs;
     println!(
         "  right         {approved} ({rate:.0} {what}/s{})",
-        if args.health { "" } else { " approved" }
+        if args.health() { "" } else { " approved" }
     );
-    if !args.health {
+    if !args.health() {
         println!(
             "  declined      {} wrong codes, rightly ({:.0}/s); all right answers {:.0}/s",
             total.other_ok,
@@ -362,15 +362,15 @@ pub async fn drive(
         } else {
             "sqlite"
         };
-        let target = if args.health { "health" } else { "verify" };
+        let target = if args.health() { "health" } else { "verify" };
         let label = args.label.clone().unwrap_or_else(|| match args.setup {
-            Setup::Pskc if !args.health => format!("{store_name} {target} (hardware tokens)"),
+            Setup::Pskc if !args.health() => format!("{store_name} {target} (hardware tokens)"),
             _ => format!("{store_name} {target}"),
         });
         let line = format!(
             "{},{store_name},{target},{},{},{secs:.2},{rate:.0},{:.2},{:.2},{:.2},{:.2},{errors}\n",
             pooya_bench::csv_label(&label),
-            if args.health { 0 } else { args.cards },
+            if args.health() { 0 } else { args.cards },
             args.connections,
             percentile(&lat, 50.0),
             percentile(&lat, 90.0),
