@@ -4,14 +4,15 @@
 //! Asserts: no panic; a forged message never completes an enrollment (the server refuses a
 //! confirmation it did not derive, the app refuses a server answer that does not know the codes);
 //! the pending state and base64url round-trip; a removal proof verifies only for its own seed,
-//! token and nonce.
+//! token and nonce, and the last reply's MAC for its own seed; the server's check of a first
+//! message agrees with its answer.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use pooya_enroll::{
-    activation_secret, b64_decode, b64_encode, removal_proof, server_finish, server_respond,
-    verify_removal_proof, ClientEnrollment, EnrollError, PendingEnrollment, Seed,
+    activation_secret, b64_decode, b64_encode, check_client_msg, removal_proof, server_finish,
+    server_respond, verify_removal_proof, ClientEnrollment, EnrollError, PendingEnrollment, Seed,
 };
 
 #[derive(Arbitrary, Debug)]
@@ -43,8 +44,10 @@ fuzz_target!(|i: Input<'_>| {
     }
 
     let secret = activation_secret(i.pan, i.receipt, i.sms);
-    // The server answering a forged client message.
-    match server_respond(&secret, i.pan, i.client_msg) {
+    // The server answering a forged client message; its check before counting a try agrees.
+    let answered = server_respond(&secret, i.pan, i.client_msg);
+    assert_eq!(check_client_msg(i.client_msg).is_ok(), answered.is_ok());
+    match answered {
         Ok(r) => {
             assert_eq!(r.msg.len(), pooya_enroll::MSG_LEN);
             // The attacker sends a confirmation it made up: refused.
@@ -73,4 +76,22 @@ fuzz_target!(|i: Input<'_>| {
     }
     let other = Seed::from_bytes(&[0x5a; 32]).unwrap();
     assert!(!verify_removal_proof(&other, i.token_id, i.nonce, &proof));
+
+    // The server's last reply: its MAC holds for its own seed only.
+    let reply = pooya_enroll::IssuedToken {
+        token_id: i.token_id.to_owned(),
+        pan_masked: i.pan.to_owned(),
+        bank_name: i.text.to_owned(),
+        lifetime_secs: 60,
+        algorithm: i.sms.to_owned(),
+        first_digits: 4,
+        second_digits: 8,
+        server_unix_ms: 0,
+    };
+    let mac = reply.mac(&seed);
+    assert!(reply.verify(&seed, &mac).is_ok());
+    assert!(reply.verify(&other, &mac).is_err());
+    if i.confirm != &mac[..] {
+        assert!(reply.verify(&seed, i.confirm).is_err());
+    }
 });

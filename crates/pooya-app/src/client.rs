@@ -8,7 +8,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use pooya_enroll::{b64_decode, b64_encode, removal_proof, ClientEnrollment, EnrollError, Seed};
+use pooya_enroll::{
+    b64_decode, b64_encode, removal_proof, ClientEnrollment, EnrollError, IssuedToken, Seed,
+};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -16,6 +18,7 @@ use zeroize::Zeroizing;
 
 use crate::cards::mask_pan;
 use crate::clock::{Boot, IssuerClock};
+use crate::codes::{self, Which};
 use crate::error::{AppError, Result};
 use crate::tr;
 use crate::vault::{SecretBytes, SecretString, Token};
@@ -335,6 +338,13 @@ struct TimeReply {
 }
 
 #[derive(Deserialize)]
+struct ParametersReply {
+    protocol: String,
+    receipt_code_digits: u8,
+    sms_code_digits: u8,
+}
+
+#[derive(Deserialize)]
 struct StartReply {
     enrollment_id: String,
     spake_msg: String,
@@ -352,15 +362,17 @@ struct ConfirmReply {
     first_digits: u8,
     second_digits: u8,
     server_unix_ms: i64,
+    mac: String,
 }
 
 /// What the holder typed to add a card (R16).
 pub struct EnrollRequest<'a> {
     /// The card number, digits only.
     pub pan: &'a str,
-    /// The code printed on the ATM receipt.
+    /// The code printed on the ATM receipt, as typed (Persian or Arabic-Indic digits and spaces
+    /// are fine).
     pub receipt_code: &'a str,
-    /// The code that came by SMS.
+    /// The code that came by SMS, as typed.
     pub sms_code: &'a str,
     /// The label the new token gets.
     pub label: &'a str,
@@ -392,27 +404,33 @@ pub async fn measure_clock<T: Transport>(t: &T, now_ms: impl Fn() -> i64) -> Res
     ))
 }
 
+/// The one answer to codes that do not check out: the server says the same whether no activation
+/// is waiting for the card (none made, expired, used up, no such card) or the codes are wrong.
 fn wrong_codes(tries_left: Option<u64>) -> AppError {
-    AppError::Refused(match tries_left {
+    let head = tr!(
+        "no app activation is waiting for this card, or the receipt code or the SMS code is \
+         wrong: check the card number and both codes; if they are right, the activation may have \
+         expired or been used up: activate the app again at an ATM",
+        "فعال‌سازی برنامه‌ای برای این کارت در انتظار نیست، یا کد رسید یا کد پیامک اشتباه است: \
+         شمارهٔ کارت و هر دو کد را بررسی کنید؛ اگر درست‌اند، شاید مهلت فعال‌سازی گذشته یا \
+         تلاش‌هایش تمام شده باشد: برنامه را دوباره در خودپرداز فعال کنید"
+    );
+    let tail = match tries_left {
         Some(0) => tr!(
-            "the receipt code or the SMS code is wrong, and no tries are left: activate the app \
-             again at an ATM",
-            "کد رسید یا کد پیامک اشتباه است و تلاشی نمانده است: برنامه را دوباره در خودپرداز \
-             فعال کنید"
+            "no tries are left from this network",
+            "از این شبکه تلاشی نمانده است"
         ),
         Some(1) => tr!(
-            "the receipt code or the SMS code is wrong; 1 try left",
-            "کد رسید یا کد پیامک اشتباه است؛ ۱ (1) تلاش مانده است"
+            "1 try left from this network",
+            "۱ (1) تلاش از این شبکه مانده است"
         ),
         Some(n) => tr!(
-            "the receipt code or the SMS code is wrong; {n} tries left",
-            "کد رسید یا کد پیامک اشتباه است؛ {n} تلاش مانده است"
+            "{n} tries left from this network",
+            "{n} تلاش از این شبکه مانده است"
         ),
-        None => tr!(
-            "the receipt code or the SMS code is wrong",
-            "کد رسید یا کد پیامک اشتباه است"
-        ),
-    })
+        None => return AppError::Refused(head),
+    };
+    AppError::Refused(format!("{head} ({tail})"))
 }
 
 fn enrollment_refusal(r: &Refusal) -> Option<String> {
@@ -421,28 +439,29 @@ fn enrollment_refusal(r: &Refusal) -> Option<String> {
             "the bank says this card number is not valid",
             "بانک می‌گوید این شمارهٔ کارت معتبر نیست"
         ),
-        "unknown_card" => tr!(
-            "the bank does not know this card number",
-            "بانک این شمارهٔ کارت را نمی‌شناسد"
-        ),
-        "no_pending_activation" => tr!(
-            "this card has no app activation waiting: activate the dynamic password (app \
-             version) at an ATM first",
-            "این کارت فعال‌سازی در انتظاری ندارد: نخست رمز پویا (نسخهٔ برنامه) را در خودپرداز \
-             فعال کنید"
-        ),
-        "activation_expired" => tr!(
-            "the activation has expired: activate the app again at an ATM",
-            "مهلت فعال‌سازی گذشته است: برنامه را دوباره در خودپرداز فعال کنید"
-        ),
-        "activation_exhausted" => tr!(
-            "too many wrong tries: the activation is used up; activate the app again at an ATM",
-            "تلاش‌های نادرست بسیار شد و فعال‌سازی از دست رفت؛ برنامه را دوباره در خودپرداز فعال \
-             کنید"
-        ),
+        "enrollment_tries_used_up" => {
+            let hours = r
+                .extra
+                .get("retry_after_secs")
+                .and_then(Value::as_u64)
+                .map_or(24, |s| s.div_ceil(3600));
+            tr!(
+                "no tries are left for this card from this network; they come back within \
+                 {hours} h, or add the card from another network (mobile data instead of Wi-Fi, \
+                 say)",
+                "از این شبکه تلاشی برای این کارت نمانده است؛ تا {hours} ساعت دیگر بازمی‌گردند، یا \
+                 کارت را از شبکهٔ دیگری (مثلاً دادهٔ همراه به جای Wi-Fi) بیفزایید"
+            )
+        }
         "unknown_enrollment" => tr!(
             "the server no longer knows this enrollment; add the card again",
             "کارساز دیگر این ثبت را نمی‌شناسد؛ کارت را دوباره بیفزایید"
+        ),
+        "not_found" => tr!(
+            "this server does not offer this app's enrollment; check the server address, or \
+             update the app",
+            "این کارساز ثبت این برنامه را ارائه نمی‌کند؛ نشانی کارساز را بررسی کنید یا برنامه را \
+             به‌روز کنید"
         ),
         _ => return None,
     })
@@ -460,13 +479,30 @@ pub async fn enroll<T: Transport>(
     let server = t.server().to_owned();
     let explain = |e: CallError| e.into_app(&server, enrollment_refusal);
 
-    // 0. Is this a pooya server at all? (Costs no activation try.)
-    let _: TimeReply = call_json(t, Method::Get, "/v1/time", None, 200)
-        .await
-        .map_err(explain)?;
+    // 0. The bank's code lengths (costs no try, tells nothing about any card), and the codes
+    //    checked against them: a typo costs no try either.
+    let params: ParametersReply =
+        call_json(t, Method::Get, "/v1/app/enrollment-parameters", None, 200)
+            .await
+            .map_err(explain)?;
+    if params.protocol != pooya_enroll::PROTOCOL {
+        let (theirs, ours) = (clean(&params.protocol), pooya_enroll::PROTOCOL);
+        return Err(AppError::Refused(tr!(
+            "the server speaks enrollment protocol {theirs:?}, this app {ours}: update the app",
+            "کارساز با پروتکل ثبت {theirs:?} کار می‌کند و این برنامه با {ours}: برنامه را به‌روز کنید"
+        )));
+    }
+    let receipt_code = codes::normalize(Which::Receipt, req.receipt_code)?;
+    let sms_code = codes::normalize(Which::Sms, req.sms_code)?;
+    codes::check_lengths(
+        &receipt_code,
+        &sms_code,
+        params.receipt_code_digits,
+        params.sms_code_digits,
+    )?;
 
     // 1. Start: our SPAKE2 message, the server's answer and key confirmation.
-    let (state, client_msg) = ClientEnrollment::start(req.pan, req.receipt_code, req.sms_code);
+    let (state, client_msg) = ClientEnrollment::start(req.pan, &receipt_code, &sms_code);
     let body = json!({ "pan": req.pan, "spake_msg": b64_encode(&client_msg) });
     let start: StartReply = call_json(t, Method::Post, "/v1/app/enrollments", Some(&body), 201)
         .await
@@ -474,13 +510,13 @@ pub async fn enroll<T: Transport>(
     let server_msg = decode_b64(&server, "spake_msg", &start.spake_msg)?;
     let server_confirm = decode_b64(&server, "confirm", &start.confirm)?;
 
-    // 2. Check the server's confirmation locally: a mismatch means wrong codes.
+    // 2. Check the server's confirmation locally: a mismatch means wrong codes (or no activation).
     let finish = match state.finish(&server_msg, &server_confirm) {
         Ok(f) => f,
         Err(EnrollError::ConfirmMismatch) => {
             return Err(wrong_codes(Some(start.tries_left.into())))
         }
-        Err(EnrollError::Malformed) => {
+        Err(_) => {
             return Err(AppError::Garbage(
                 server.clone(),
                 "malformed enrollment message".into(),
@@ -509,7 +545,31 @@ pub async fn enroll<T: Transport>(
         Err(e) => return Err(explain(e)),
     };
 
-    // 4. Check what the server announced before trusting it.
+    // 4. The reply must carry the MAC of this run's key: TLS is not all that stands between the
+    //    app and a changed token id, code length, algorithm, lifetime or clock.
+    let mac = decode_b64(&server, "mac", &c.mac)?;
+    let issued = IssuedToken {
+        token_id: c.token_id.clone(),
+        pan_masked: c.pan_masked.clone(),
+        bank_name: c.bank_name.clone(),
+        lifetime_secs: c.lifetime_secs,
+        algorithm: c.algorithm.clone(),
+        first_digits: c.first_digits,
+        second_digits: c.second_digits,
+        server_unix_ms: c.server_unix_ms,
+    };
+    if issued.verify(&finish.seed, &mac).is_err() {
+        return Err(AppError::Refused(tr!(
+            "the server's last answer does not check out under the key this enrollment agreed: \
+             it was changed on the way, or it is not from your bank; the card was not added. \
+             Use a direct, trusted connection, then activate the app again at an ATM",
+            "پاسخ پایانی کارساز با کلیدی که این ثبت بر آن توافق کرد جور درنمی‌آید: در راه تغییر \
+             کرده یا از بانک شما نیست؛ کارت افزوده نشد. از اتصالی مستقیم و مطمئن استفاده کنید و \
+             برنامه را دوباره در خودپرداز فعال کنید"
+        )));
+    }
+
+    // 5. Check what the server announced before trusting it.
     let garbage = |why: &str| AppError::Garbage(server.clone(), why.to_owned());
     let alg: pooya_otp::Algorithm = c
         .algorithm
@@ -627,356 +687,4 @@ pub async fn remove_token<T: Transport>(t: &T, token: &Token) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::cell::RefCell;
-    use std::collections::VecDeque;
-
-    type Handler = Box<dyn Fn(&str, Option<&Value>) -> Option<HttpReply>>;
-
-    /// A scripted server: answers in order and records what it was asked.
-    struct Fake {
-        replies: RefCell<VecDeque<std::result::Result<HttpReply, TransportError>>>,
-        seen: RefCell<Vec<(Method, String, Option<Value>)>>,
-        /// Called on each request to compute a reply dynamically (for the SPAKE2 server side).
-        handler: Option<Handler>,
-    }
-
-    impl Fake {
-        fn new(replies: Vec<std::result::Result<HttpReply, TransportError>>) -> Self {
-            Self {
-                replies: RefCell::new(replies.into()),
-                seen: RefCell::default(),
-                handler: None,
-            }
-        }
-    }
-
-    impl Transport for Fake {
-        fn server(&self) -> &str {
-            "http://bank.test"
-        }
-        async fn call(
-            &self,
-            method: Method,
-            path: &str,
-            body: Option<&Value>,
-        ) -> std::result::Result<HttpReply, TransportError> {
-            self.seen
-                .borrow_mut()
-                .push((method, path.to_owned(), body.cloned()));
-            if let Some(h) = &self.handler {
-                if let Some(r) = h(path, body) {
-                    return Ok(r);
-                }
-            }
-            self.replies
-                .borrow_mut()
-                .pop_front()
-                .expect("no more scripted replies")
-        }
-    }
-
-    fn reply(status: u16, body: Value) -> std::result::Result<HttpReply, TransportError> {
-        Ok(HttpReply {
-            status,
-            body: serde_json::to_vec(&body).unwrap(),
-        })
-    }
-
-    fn refusal(status: u16, code: &str) -> std::result::Result<HttpReply, TransportError> {
-        reply(status, json!({"error": {"code": code, "message": "nope"}}))
-    }
-
-    fn block_on<F: Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(f)
-    }
-
-    const PAN: &str = "6280231234567890";
-
-    fn req() -> EnrollRequest<'static> {
-        EnrollRequest {
-            pan: PAN,
-            receipt_code: "123456",
-            sms_code: "654321",
-            label: "card-7890",
-        }
-    }
-
-    fn time_ok() -> std::result::Result<HttpReply, TransportError> {
-        reply(200, json!({"unix_ms": 1_000_000}))
-    }
-
-    fn enroll_err(replies: Vec<std::result::Result<HttpReply, TransportError>>) -> String {
-        let fake = Fake::new(replies);
-        block_on(enroll(&fake, &req(), || 1_000_000))
-            .unwrap_err()
-            .to_string()
-    }
-
-    #[test]
-    fn server_addresses() {
-        assert_eq!(
-            normalize_server("https://bank.example/").unwrap(),
-            "https://bank.example"
-        );
-        assert_eq!(
-            normalize_server("http://127.0.0.1:8080").unwrap(),
-            "http://127.0.0.1:8080"
-        );
-        assert_eq!(
-            normalize_server("https://b.example/pooya/").unwrap(),
-            "https://b.example/pooya"
-        );
-        assert!(normalize_server("ftp://bank.example").is_err());
-        assert!(normalize_server("bank.example").is_err());
-        assert!(normalize_server("https://u:p@bank.example").is_err());
-        assert!(normalize_server("https://bank.example/?x=1").is_err());
-    }
-
-    #[test]
-    fn path_segments_are_escaped() {
-        assert_eq!(segment("tok_AZ-09.~"), "tok_AZ-09.~");
-        assert_eq!(segment("../x y"), "..%2Fx%20y");
-    }
-
-    #[test]
-    fn enrollment_refusals_in_plain_words() {
-        let cases = [
-            (422, "invalid_pan", "not valid"),
-            (404, "unknown_card", "does not know this card"),
-            (409, "no_pending_activation", "at an ATM first"),
-            (410, "activation_expired", "expired"),
-            (
-                403,
-                "activation_exhausted",
-                "activate the app again at an ATM",
-            ),
-            (403, "network_not_allowed", "VPN"),
-            (418, "teapot", "the server refused (HTTP 418, teapot): nope"),
-        ];
-        for (status, code, expect) in cases {
-            let msg = enroll_err(vec![time_ok(), refusal(status, code)]);
-            assert!(msg.contains(expect), "{code}: {msg}");
-        }
-    }
-
-    #[test]
-    fn unreachable_and_garbage() {
-        let msg = enroll_err(vec![Err(TransportError::Unreachable(
-            "could not connect".into(),
-        ))]);
-        assert_eq!(
-            msg,
-            "cannot reach the server at http://bank.test (could not connect): check the internet \
-             connection"
-        );
-        let msg = enroll_err(vec![Ok(HttpReply {
-            status: 200,
-            body: b"<html>".to_vec(),
-        })]);
-        assert!(
-            msg.starts_with("the server at http://bank.test gave an answer"),
-            "{msg}"
-        );
-        let msg = enroll_err(vec![Ok(HttpReply {
-            status: 502,
-            body: b"bad gateway".to_vec(),
-        })]);
-        assert_eq!(
-            msg,
-            "the server at http://bank.test failed (HTTP 502); try again later"
-        );
-        let msg = enroll_err(vec![Ok(HttpReply {
-            status: 302,
-            body: vec![],
-        })]);
-        assert!(msg.contains("does not understand (HTTP 302)"), "{msg}");
-        let msg = enroll_err(vec![time_ok(), reply(201, json!({"enrollment_id": "e"}))]);
-        assert!(msg.contains("does not understand"), "{msg}");
-        let msg = enroll_err(vec![
-            time_ok(),
-            reply(
-                201,
-                json!({"enrollment_id": "e", "spake_msg": "!!", "confirm": "", "tries_left": 2}),
-            ),
-        ]);
-        assert!(msg.contains("spake_msg is not base64"), "{msg}");
-    }
-
-    /// A fake server that runs the real server side of the protocol.
-    fn spake_server(receipt: &'static str, sms: &'static str, tries_left: u32) -> Fake {
-        use pooya_enroll::{activation_secret, server_finish, server_respond, PendingEnrollment};
-        let pending: std::rc::Rc<RefCell<Option<PendingEnrollment>>> = Default::default();
-        let mut fake = Fake::new(vec![]);
-        fake.handler = Some(Box::new(move |path, body| {
-            let body = body.cloned().unwrap_or(Value::Null);
-            let (status, out) = if path == "/v1/time" {
-                (200, json!({"unix_ms": 5_000_000}))
-            } else if path == "/v1/app/enrollments" {
-                assert_eq!(body["pan"], PAN);
-                let msg = b64_decode(body["spake_msg"].as_str().unwrap()).unwrap();
-                let secret = activation_secret(PAN, receipt, sms);
-                let r = server_respond(&secret, PAN, &msg).unwrap();
-                *pending.borrow_mut() = Some(r.pending);
-                (
-                    201,
-                    json!({"enrollment_id": "enr 1", "spake_msg": b64_encode(&r.msg),
-                           "confirm": b64_encode(&r.confirm), "tries_left": tries_left}),
-                )
-            } else if path == "/v1/app/enrollments/enr%201/confirm" {
-                let confirm = b64_decode(body["confirm"].as_str().unwrap()).unwrap();
-                let p = pending.borrow();
-                let seed = server_finish(p.as_ref().unwrap(), &confirm).unwrap();
-                assert_eq!(seed.as_bytes().len(), 32);
-                (
-                    200,
-                    json!({"token_id": "tok1", "pan_masked": "628023******7890",
-                           "bank_name": "Maskan", "lifetime_secs": 120, "algorithm": "SHA256",
-                           "first_digits": 4, "second_digits": 8, "server_unix_ms": 5_000_000}),
-                )
-            } else {
-                return None;
-            };
-            Some(HttpReply {
-                status,
-                body: serde_json::to_vec(&out).unwrap(),
-            })
-        }));
-        fake
-    }
-
-    #[test]
-    fn enrollment_end_to_end_with_fake_server() {
-        let fake = spake_server("123456", "654321", 2);
-        let clock = std::cell::Cell::new(4_000_000i64);
-        let now = || {
-            clock.set(clock.get() + 100);
-            clock.get()
-        };
-        let enrolled = block_on(enroll(&fake, &req(), now)).unwrap();
-        let t = &enrolled.token;
-        assert_eq!(t.token_id, "tok1");
-        assert_eq!(t.label, "card-7890");
-        assert_eq!(t.bank_name, "Maskan");
-        assert_eq!(t.pan.expose(), PAN);
-        assert_eq!(t.pan_masked, "628023******7890");
-        assert_eq!(t.lifetime_secs, 120);
-        assert_eq!(t.algorithm, "SHA256");
-        assert_eq!((t.first_digits, t.second_digits), (4, 8));
-        assert_eq!(t.seed.expose().len(), 32);
-        // The confirm request went out at 4_000_100 and came back at 4_000_200.
-        assert_eq!(enrolled.clock.offset_ms, 5_000_000 - 4_000_150);
-        assert_eq!(enrolled.clock.round_trip_ms, 100);
-        assert_eq!(enrolled.clock.server, fake.server());
-        let seen = fake.seen.borrow();
-        assert_eq!(seen.len(), 3);
-        assert_eq!(seen[0].0, Method::Get);
-    }
-
-    #[test]
-    fn wrong_codes_detected_locally() {
-        let fake = spake_server("123456", "999999", 2);
-        let err = block_on(enroll(&fake, &req(), || 1))
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            err,
-            "the receipt code or the SMS code is wrong; 2 tries left"
-        );
-        // No confirmation was posted.
-        assert_eq!(fake.seen.borrow().len(), 2);
-
-        let fake = spake_server("123456", "999999", 0);
-        let err = block_on(enroll(&fake, &req(), || 1))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("no tries are left"), "{err}");
-    }
-
-    #[test]
-    fn wrong_codes_reported_by_server() {
-        let mut fake = spake_server("123456", "654321", 2);
-        let inner = fake.handler.take().unwrap();
-        fake.handler = Some(Box::new(move |path, body| {
-            if path.ends_with("/confirm") {
-                let b = json!({"error": {"code": "wrong_activation_codes", "message": "x",
-                                         "tries_left": 1}});
-                return Some(HttpReply {
-                    status: 403,
-                    body: serde_json::to_vec(&b).unwrap(),
-                });
-            }
-            inner(path, body)
-        }));
-        let err = block_on(enroll(&fake, &req(), || 1))
-            .unwrap_err()
-            .to_string();
-        assert_eq!(err, "the receipt code or the SMS code is wrong; 1 try left");
-    }
-
-    fn token() -> Token {
-        Token {
-            label: "card-7890".into(),
-            token_id: "tok/1".into(),
-            server: "http://bank.test".into(),
-            bank_name: "Maskan".into(),
-            pan: SecretString::new(PAN.into()),
-            pan_masked: mask_pan(PAN),
-            seed: SecretBytes::from_slice(&[9; 32]),
-            lifetime_secs: 60,
-            algorithm: "SHA256".into(),
-            first_digits: 4,
-            second_digits: 8,
-            added_at_unix_ms: 0,
-        }
-    }
-
-    #[test]
-    fn removal() {
-        let nonce = [5u8; 16];
-        let fake = Fake::new(vec![
-            reply(
-                200,
-                json!({"nonce": b64_encode(&nonce), "expires_at": "2030-01-01T00:00:00Z"}),
-            ),
-            reply(200, json!({"removed": true})),
-        ]);
-        block_on(remove_token(&fake, &token())).unwrap();
-        let seen = fake.seen.borrow();
-        assert_eq!(seen[0].1, "/v1/app/tokens/tok%2F1/removal-challenge");
-        assert_eq!(seen[1].1, "/v1/app/tokens/tok%2F1/removal");
-        let body = seen[1].2.as_ref().unwrap();
-        let proof = b64_decode(body["proof"].as_str().unwrap()).unwrap();
-        let seed = Seed::from_bytes(&[9; 32]).unwrap();
-        assert!(pooya_enroll::verify_removal_proof(
-            &seed, "tok/1", &nonce, &proof
-        ));
-    }
-
-    #[test]
-    fn removal_refusals() {
-        let ch = || reply(200, json!({"nonce": "AAAA", "expires_at": "x"}));
-        let cases = [
-            (vec![refusal(404, "unknown_token")], "--local-only"),
-            (vec![ch(), refusal(403, "bad_proof")], "did not accept"),
-            (vec![ch(), refusal(410, "challenge_expired")], "try again"),
-            (vec![refusal(403, "network_not_allowed")], "VPN"),
-            (
-                vec![ch(), reply(200, json!({"removed": false}))],
-                "did not remove",
-            ),
-        ];
-        for (replies, expect) in cases {
-            let fake = Fake::new(replies);
-            let msg = block_on(remove_token(&fake, &token()))
-                .unwrap_err()
-                .to_string();
-            assert!(msg.contains(expect), "{expect}: {msg}");
-        }
-    }
-}
+mod tests;

@@ -8,6 +8,7 @@
 //! pooya app --vault FILE [--lang fa|en]            (a terminal: the full-screen app)
 //! pooya app --vault FILE init
 //! pooya app --vault FILE add --server URL --pan PAN --receipt-code CODE --sms-code CODE [--label L]
+//!                            [--allow-plain-http]
 //! pooya app --vault FILE list
 //! pooya app --vault FILE code CARD [--first | --second] [--plain] [--watch]
 //! pooya app --vault FILE remove CARD [--local-only]
@@ -39,6 +40,7 @@
 pub mod cards;
 pub mod client;
 pub mod clock;
+pub mod codes;
 pub mod error;
 pub mod i18n;
 pub mod keystore;
@@ -110,6 +112,10 @@ pub enum AppCommand {
         /// A name for the card (default: "card-" and its last 4 digits).
         #[arg(long, value_name = "L")]
         label: Option<String>,
+        /// Talk plain http to a server that is not this machine (loopback always may): the
+        /// card number and the enrollment cross the network unencrypted.
+        #[arg(long)]
+        allow_plain_http: bool,
     },
     /// List the cards: label, bank, masked card number, server.
     List,
@@ -226,6 +232,7 @@ pub fn execute(args: AppArgs) -> Result<()> {
             receipt_code,
             sms_code,
             label,
+            allow_plain_http,
         } => {
             let pan = Zeroizing::new(pan);
             let receipt_code = Zeroizing::new(receipt_code);
@@ -234,9 +241,9 @@ pub fn execute(args: AppArgs) -> Result<()> {
                 path,
                 &server,
                 &pan,
-                &receipt_code,
-                &sms_code,
+                (&receipt_code, &sms_code),
                 label.as_deref(),
+                allow_plain_http,
             )
         }
         AppCommand::List => cmd_list(path),
@@ -319,25 +326,26 @@ fn cmd_add(
     path: &Path,
     server: &str,
     pan: &str,
-    receipt_code: &str,
-    sms_code: &str,
+    (receipt_code, sms_code): (&str, &str),
     label: Option<&str>,
+    allow_plain_http: bool,
 ) -> Result<()> {
-    // Everything that can be checked locally is checked before the server counts a try.
+    // Everything that can be checked locally is checked before the server counts a try (the
+    // codes' lengths, once the bank's are known: `client::enroll`).
     let server = client::normalize_server(server)?;
+    let plain = !is_https_or_loopback(&server);
+    if plain && !allow_plain_http {
+        return Err(AppError::Invalid(tr!(
+            "{server} is not an https address: the card number and the enrollment would cross \
+             the network unencrypted. Use the bank's https address (or --allow-plain-http, for a \
+             test server you trust)",
+            "{server} نشانی https نیست: شمارهٔ کارت و ثبت رمزنگاری‌نشده از شبکه می‌گذرند. نشانی \
+             https بانک را به کار ببرید (یا --allow-plain-http، برای کارساز آزمایشی مورد اعتماد)"
+        )));
+    }
     let pan = Zeroizing::new(cards::normalize_pan(pan)?);
-    if receipt_code.trim().is_empty() {
-        return Err(AppError::Invalid(tr!(
-            "the receipt code is empty",
-            "کد رسید خالی است"
-        )));
-    }
-    if sms_code.trim().is_empty() {
-        return Err(AppError::Invalid(tr!(
-            "the SMS code is empty",
-            "کد پیامک خالی است"
-        )));
-    }
+    codes::normalize(codes::Which::Receipt, receipt_code)?;
+    codes::normalize(codes::Which::Sms, sms_code)?;
     let label = match label {
         Some(l) => l.to_owned(),
         None => cards::default_label(&pan),
@@ -347,7 +355,7 @@ fn cmd_add(
     if vault.tokens().iter().any(|t| t.label == label) {
         return Err(AppError::DuplicateLabel(label));
     }
-    if !is_https_or_loopback(&server) {
+    if plain {
         eprintln!(
             "{}",
             tr!(
@@ -909,9 +917,25 @@ mod tests {
             receipt_code: "1".into(),
             sms_code: "2".into(),
             label: Some("salary".into()),
+            allow_plain_http: false,
         };
         assert!(matches!(
             execute(args(add)),
+            Err(AppError::DuplicateLabel(_))
+        ));
+        // Plain http to anything but this machine is refused unless asked for, before anything.
+        let add = |allow_plain_http| AppCommand::Add {
+            server: "http://bank.example".into(),
+            pan: "6280231234567898".into(),
+            receipt_code: "1".into(),
+            sms_code: "2".into(),
+            label: Some("salary".into()),
+            allow_plain_http,
+        };
+        let refused = execute(args(add(false))).unwrap_err().to_string();
+        assert!(refused.contains("not an https address"), "{refused}");
+        assert!(matches!(
+            execute(args(add(true))),
             Err(AppError::DuplicateLabel(_))
         ));
 
@@ -950,6 +974,7 @@ mod tests {
             receipt_code: "4711".into(),
             sms_code: "9876".into(),
             label: None,
+            allow_plain_http: false,
         };
         let d = format!("{a:?}");
         assert!(!d.contains("6280231234567898") && !d.contains("4711") && !d.contains("9876"));

@@ -32,6 +32,11 @@
 //!                                                       request 2 (any node, stateless):
 //!                                                       server_finish(&pending, confirm)
 //!                                                         -> seed  (same as the app's)
+//!                                                       IssuedToken { token_id, … }.mac(seed)
+//!                    <------ token, mac -------------
+//!   IssuedToken::verify(seed, mac)
+//!     (Err(ReplyNotAuthentic): changed on the way;
+//!      the app keeps nothing)
 //! ```
 //!
 //! ## Derivations
@@ -45,9 +50,13 @@
 //!   `k_c`, `"token-seed"` → seed (32 bytes each).
 //! * server confirm = `HMAC-SHA256(k_s, th)`, client confirm = `HMAC-SHA256(k_c, th)`; both are
 //!   compared in constant time.
+//! * The server's last reply (the token's id, masked PAN, bank name, lifetime, algorithm, digits
+//!   and the server's clock) is MACed under `HKDF-SHA256(ikm = seed, info =
+//!   "pooya/v1/enroll-reply")` ([`IssuedToken::mac`]); the app checks it before it keeps anything.
 //!
-//! The PAN is normalised (spaces and hyphens removed) and the two codes are trimmed of
-//! surrounding whitespace before use, identically on both sides.
+//! The PAN is normalised (spaces and hyphens removed) and the two codes by [`normalize_code`]
+//! (Persian and Arabic-Indic digits made ASCII, whitespace removed) before use, identically on
+//! both sides.
 //!
 //! ## What each adversary learns
 //!
@@ -63,9 +72,12 @@
 //!   this one guess was wrong; it learns no seed and cannot test other guesses offline.
 //! * **A guessing client** (someone who has the PAN but not both codes) gets **one guess per
 //!   run** too: the server's confirm is useless to it unless its guess was right, and
-//!   `server_finish` rejects its confirmation. The server should count failed
-//!   `server_finish`/abandoned runs and lock the activation after a few, which bounds the
-//!   attacker's success probability to (attempts / code space).
+//!   `server_finish` rejects its confirmation. The server counts every run it starts (per card
+//!   number and client address, and per activation) and answers every start alike, whatever the
+//!   card's state (pooya-issuer's `issuer::enrollment`), which bounds the attacker's success
+//!   probability to (runs / code space).
+//! * **A man in the middle of the last reply** (TLS broken or absent) cannot change the token's
+//!   description or the server's clock: the MAC's key is the run's, which he does not hold.
 //!
 //! The seed is new on every run (fresh SPAKE2 scalars), even with the same codes.
 //!
@@ -84,12 +96,14 @@ use data_encoding::BASE64URL_NOPAD;
 use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
-use spake2::{Ed25519Group, Identity, Password, Spake2};
+use spake2::{Ed25519Group, Group, Identity, Password, Spake2};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// Protocol name and version.
-pub const PROTOCOL: &str = "pooya-enroll-v1";
+///
+/// v2: the server's last reply carries a MAC under the run's key ([`IssuedToken`]).
+pub const PROTOCOL: &str = "pooya-enroll-v2";
 
 /// Length of an activation secret, in bytes.
 pub const SECRET_LEN: usize = 32;
@@ -110,6 +124,7 @@ const INFO_SERVER_CONFIRM: &[u8] = b"server-confirm";
 const INFO_CLIENT_CONFIRM: &[u8] = b"client-confirm";
 const INFO_SEED: &[u8] = b"token-seed";
 const INFO_REMOVAL: &[u8] = b"pooya/v1/removal";
+const REPLY_TAG: &[u8] = b"pooya/v1/enroll-reply";
 const REMOVAL_TAG: &[u8] = b"pooya/v1/remove";
 
 /// Version byte at the start of [`PendingEnrollment::to_bytes`].
@@ -128,6 +143,10 @@ pub enum EnrollError {
     /// (or someone tampered with the messages).
     #[error("key confirmation failed: the activation codes do not match")]
     ConfirmMismatch,
+    /// The server's reply about the new token does not carry the MAC of this run's key: someone
+    /// changed it on the way (or the server is not the one the codes were agreed with).
+    #[error("the enrollment reply is not authentic")]
+    ReplyNotAuthentic,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -203,9 +222,24 @@ pub fn normalize_pan(pan: &str) -> String {
     pan.chars().filter(|c| *c != ' ' && *c != '-').collect()
 }
 
-/// The canonical form of a receipt or SMS code: surrounding whitespace removed.
-fn normalize_code(code: &str) -> &str {
-    code.trim()
+/// The canonical form of a receipt or SMS code: Persian (۰–۹) and Arabic-Indic (٠–٩) digits
+/// become ASCII digits and whitespace goes, wherever it stands; anything else is kept as typed.
+///
+/// Both sides apply it (the server's codes are ASCII digits already), so `"۴۸۲ ۹۱۳"` and
+/// `"482913"` are the same code. The app checks the result is all digits, of the bank's length,
+/// before it sends anything.
+pub fn normalize_code(code: &str) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(code.len()));
+    for ch in code.chars() {
+        let ch = match ch {
+            '۰'..='۹' => char::from(b'0' + (u32::from(ch) - u32::from('۰')) as u8),
+            '٠'..='٩' => char::from(b'0' + (u32::from(ch) - u32::from('٠')) as u8),
+            c if c.is_whitespace() => continue,
+            c => c,
+        };
+        out.push(ch);
+    }
+    out
 }
 
 /// Feeds `x` preceded by its length (4-byte big-endian) into `h`.
@@ -277,6 +311,17 @@ fn check_msg(msg: &[u8], side: u8) -> Result<(), EnrollError> {
     Ok(())
 }
 
+/// Whether `msg` is an app's first message the server can answer: 33 bytes, side `A`, and a
+/// point of the curve. The server checks this before it counts anything (a message that does not
+/// parse costs the card nothing), and [`server_respond`] accepts every message that passes.
+pub fn check_client_msg(msg: &[u8]) -> Result<(), EnrollError> {
+    check_msg(msg, b'A')?;
+    match Ed25519Group::bytes_to_element(&msg[1..]) {
+        Some(_) => Ok(()),
+        None => Err(EnrollError::Malformed),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Activation
 // ---------------------------------------------------------------------------------------------
@@ -287,8 +332,8 @@ fn check_msg(msg: &[u8], side: u8) -> Result<(), EnrollError> {
 /// calls it (inside [`ClientEnrollment::start`]) from what the holder types in.
 pub fn activation_secret(pan: &str, receipt_code: &str, sms_code: &str) -> ActivationSecret {
     let pan = normalize_pan(pan);
-    let receipt = normalize_code(receipt_code).as_bytes();
-    let sms = normalize_code(sms_code).as_bytes();
+    let (receipt, sms) = (normalize_code(receipt_code), normalize_code(sms_code));
+    let (receipt, sms) = (receipt.as_bytes(), sms.as_bytes());
     let mut ikm = Zeroizing::new(Vec::with_capacity(receipt.len() + 1 + sms.len()));
     ikm.extend_from_slice(receipt);
     ikm.push(0x00);
@@ -499,6 +544,69 @@ pub fn server_finish(
 }
 
 // ---------------------------------------------------------------------------------------------
+// The server's last reply
+// ---------------------------------------------------------------------------------------------
+
+/// What the server tells the app about the token a confirmed run made, authenticated under a key
+/// of that run: the app keeps none of it unless [`IssuedToken::verify`] passes, so TLS is not the
+/// only thing between the app and a changed token id, code length, algorithm, lifetime or clock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssuedToken {
+    /// The token's id at the server (for its removal).
+    pub token_id: String,
+    /// The card number as the bank masks it.
+    pub pan_masked: String,
+    /// The bank's name, to show.
+    pub bank_name: String,
+    /// Seconds each code lives.
+    pub lifetime_secs: u32,
+    /// `SHA1`, `SHA256` or `SHA512`.
+    pub algorithm: String,
+    /// Digits of a first password (the dynamic PIN).
+    pub first_digits: u8,
+    /// Digits of a second password.
+    pub second_digits: u8,
+    /// The server's clock when it issued the token (Unix milliseconds).
+    pub server_unix_ms: i64,
+}
+
+impl IssuedToken {
+    /// `HMAC-SHA256(k_t, "pooya/v1/enroll-reply" ‖ lp(token_id) ‖ lp(pan_masked) ‖ lp(bank_name) ‖
+    /// u32(lifetime_secs) ‖ lp(algorithm) ‖ u8(first_digits) ‖ u8(second_digits) ‖
+    /// i64(server_unix_ms))`, integers big-endian, with `k_t = HKDF-SHA256(ikm = seed, info =
+    /// "pooya/v1/enroll-reply")`: a key only the two ends of the run hold.
+    pub fn mac(&self, seed: &Seed) -> Vec<u8> {
+        let key = hkdf_32(None, seed.as_bytes(), REPLY_TAG);
+        let lp = |x: &str| [len_prefix(x.as_bytes()).to_vec(), x.as_bytes().to_vec()].concat();
+        hmac_32(
+            key.as_ref(),
+            &[
+                REPLY_TAG,
+                &lp(&self.token_id),
+                &lp(&self.pan_masked),
+                &lp(&self.bank_name),
+                &self.lifetime_secs.to_be_bytes(),
+                &lp(&self.algorithm),
+                &[self.first_digits, self.second_digits],
+                &self.server_unix_ms.to_be_bytes(),
+            ],
+        )
+        .to_vec()
+    }
+
+    /// Checks `mac` in constant time; [`EnrollError::ReplyNotAuthentic`] when it is not this
+    /// reply's under `seed`.
+    pub fn verify(&self, seed: &Seed, mac: &[u8]) -> Result<(), EnrollError> {
+        let expected = self.mac(seed);
+        if expected.len() == mac.len() && bool::from(expected[..].ct_eq(mac)) {
+            Ok(())
+        } else {
+            Err(EnrollError::ReplyNotAuthentic)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Token removal
 // ---------------------------------------------------------------------------------------------
 
@@ -595,6 +703,34 @@ mod tests {
     #[test]
     fn normalisation() {
         assert_eq!(normalize_pan("6037 9912-3456 7890"), "6037991234567890");
-        assert_eq!(normalize_code("  1234\t"), "1234");
+        assert_eq!(normalize_code("  1234\t").as_str(), "1234");
+        assert_eq!(normalize_code("۴۸۲ ۹۱۳").as_str(), "482913");
+        assert_eq!(normalize_code("٤٨٢٩١٣").as_str(), "482913");
+        assert_eq!(normalize_code("12a4").as_str(), "12a4");
+        // Persian digits derive the same secret as the ASCII ones.
+        assert_eq!(
+            activation_secret("6037991234567890", "۴۸۲۹۱۳", "٧٣١٠٥٤").as_bytes(),
+            activation_secret("6037991234567890", "482913", "731054").as_bytes()
+        );
+    }
+
+    /// Python: `hmac.new(hkdf(None, b"\x07" * 32, tag), tag + lp(b"tok1") + … , sha256)`.
+    const KAT_REPLY_MAC: &str = "11914b77f9ec724d68bc30faa9624f12d94646058ea2f9eb6a65eca91b86385a";
+
+    #[test]
+    fn kat_reply_mac() {
+        let seed = Seed([7u8; 32]);
+        let t = IssuedToken {
+            token_id: "tok1".into(),
+            pan_masked: "603799******7890".into(),
+            bank_name: "Maskan".into(),
+            lifetime_secs: 60,
+            algorithm: "SHA256".into(),
+            first_digits: 4,
+            second_digits: 8,
+            server_unix_ms: 1_700_000_000_123,
+        };
+        assert_eq!(hex(&t.mac(&seed)), KAT_REPLY_MAC);
+        assert_eq!(t.verify(&seed, &t.mac(&seed)), Ok(()));
     }
 }

@@ -316,6 +316,7 @@ fn invalid_curve_point_is_malformed() {
         server_respond(&secret, PAN, &msg).unwrap_err(),
         EnrollError::Malformed
     );
+    assert_eq!(check_client_msg(&msg).unwrap_err(), EnrollError::Malformed);
     msg[0] = b'B';
     let (state, _) = ClientEnrollment::start(PAN, RECEIPT, SMS);
     assert_eq!(
@@ -470,6 +471,68 @@ fn b64_round_trip_and_rejects() {
 }
 
 #[test]
+fn a_real_first_message_passes_the_check() {
+    let (_, msg) = ClientEnrollment::start(PAN, RECEIPT, SMS);
+    assert_eq!(check_client_msg(&msg), Ok(()));
+    assert!(check_client_msg(&msg[..32]).is_err());
+    let mut b = msg.clone();
+    b[0] = b'B';
+    assert!(check_client_msg(&b).is_err());
+}
+
+fn issued() -> IssuedToken {
+    IssuedToken {
+        token_id: "tok1".into(),
+        pan_masked: "603799******7890".into(),
+        bank_name: "Maskan".into(),
+        lifetime_secs: 60,
+        algorithm: "SHA256".into(),
+        first_digits: 4,
+        second_digits: 8,
+        server_unix_ms: 1_700_000_000_000,
+    }
+}
+
+#[test]
+fn the_reply_mac_binds_every_field_to_the_run() {
+    let (fin, resp, _) = run(PAN, RECEIPT, SMS, PAN, RECEIPT, SMS);
+    let fin = fin.unwrap();
+    let server_seed = server_finish(&resp.pending, &fin.confirm).unwrap();
+    let reply = issued();
+    let mac = reply.mac(&server_seed);
+    assert_eq!(reply.verify(&fin.seed, &mac), Ok(()));
+    // Any one field changed, and the app refuses the reply.
+    let changes: [fn(&mut IssuedToken); 8] = [
+        |t| t.token_id.push('x'),
+        |t| t.pan_masked = "603799******7891".into(),
+        |t| t.bank_name = "Other".into(),
+        |t| t.lifetime_secs = 61,
+        |t| t.algorithm = "SHA1".into(),
+        |t| t.first_digits = 6,
+        |t| t.second_digits = 6,
+        |t| t.server_unix_ms += 1,
+    ];
+    for change in changes {
+        let mut t = issued();
+        change(&mut t);
+        assert_eq!(
+            t.verify(&fin.seed, &mac),
+            Err(EnrollError::ReplyNotAuthentic)
+        );
+    }
+    // Another run's key, a cut or empty MAC: refused too.
+    let (other, _, _) = run(PAN, RECEIPT, SMS, PAN, RECEIPT, SMS);
+    assert!(reply.verify(&other.unwrap().seed, &mac).is_err());
+    assert!(reply.verify(&fin.seed, &mac[..31]).is_err());
+    assert!(reply.verify(&fin.seed, &[]).is_err());
+    // Fields cannot slide into each other: the lengths are part of the MAC.
+    let mut a = issued();
+    a.token_id = "tok".into();
+    a.pan_masked = "1603799******7890".into();
+    assert_ne!(a.mac(&fin.seed), mac);
+}
+
+#[test]
 fn error_messages() {
     assert_eq!(
         EnrollError::Malformed.to_string(),
@@ -479,7 +542,7 @@ fn error_messages() {
         EnrollError::ConfirmMismatch.to_string(),
         "key confirmation failed: the activation codes do not match"
     );
-    assert_eq!(PROTOCOL, "pooya-enroll-v1");
+    assert_eq!(PROTOCOL, "pooya-enroll-v2");
 }
 
 #[test]
@@ -500,7 +563,10 @@ proptest! {
     #[test]
     fn random_client_msg_never_panics(msg in proptest::collection::vec(any::<u8>(), 0..80)) {
         let secret = activation_secret(PAN, RECEIPT, SMS);
-        if let Ok(resp) = server_respond(&secret, PAN, &msg) {
+        let answered = server_respond(&secret, PAN, &msg);
+        // The server's cheap check before it counts a try agrees with the real step.
+        prop_assert_eq!(check_client_msg(&msg).is_ok(), answered.is_ok());
+        if let Ok(resp) = answered {
             prop_assert_eq!(resp.msg.len(), MSG_LEN);
             // The sender of random bytes cannot produce a valid confirm.
             prop_assert!(server_finish(&resp.pending, &[0u8; CONFIRM_LEN]).is_err());
@@ -523,7 +589,10 @@ proptest! {
     ) {
         let secret = activation_secret(PAN, RECEIPT, SMS);
         let msg_a = [&[b'A'][..], &tail].concat();
-        let _ = server_respond(&secret, PAN, &msg_a);
+        prop_assert_eq!(
+            check_client_msg(&msg_a).is_ok(),
+            server_respond(&secret, PAN, &msg_a).is_ok()
+        );
         let msg_b = [&[b'B'][..], &tail].concat();
         let (state, _) = ClientEnrollment::start(PAN, RECEIPT, SMS);
         prop_assert!(state.finish(&msg_b, &confirm).is_err());

@@ -6,7 +6,7 @@
 
 use pooya_issuer::card::{CardRecord, DynamicService, HardwareKey, HardwareKind};
 use pooya_issuer::domain::{CustomerId, Digits, Expiry, Pan, PasswordKind, Transaction};
-use pooya_issuer::keys::{HashCost, Keyring};
+use pooya_issuer::keys::{HashCost, Keyring, StaticSecret};
 use pooya_issuer::policy::Policy;
 
 fn main() {
@@ -33,8 +33,10 @@ fn setup(cost: HashCost) -> Setup {
         keys.pan_hash(&pan),
         CustomerId::parse("C1").unwrap(),
         Expiry::parse("9912").unwrap(),
-        keys.hash_secret("1234").unwrap(),
-        keys.hash_secret("55555").unwrap(),
+        keys.hash_static(StaticSecret::Pin, &keys.pan_hash(&pan), "1234")
+            .unwrap(),
+        keys.hash_static(StaticSecret::SecondPassword, &keys.pan_hash(&pan), "55555")
+            .unwrap(),
         NOW,
     );
     let hw = HardwareKey {

@@ -5,7 +5,7 @@
 //!   ┌──────────────┐ ───────────────────────▶ ┌─────────────┐ ─────────────────────▶ ┌────────────┐
 //!   │ none/inactive│                          │ app/pending │                        │ app/active │
 //!   └──────────────┘ ◀─────────────────────── └─────────────┘                        └────────────┘
-//!      ▲   │      activation expired (24 h) or its 3 tries used up                     │
+//!      ▲   │      activation expired (24 h) or its 30 runs used up                     │
 //!      │   │                                                                           │
 //!      │   │ ATM activate-sms (R20)           ┌────────────┐                           │
 //!      │   └────────────────────────────────▶ │ sms/active │                           │
@@ -72,7 +72,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::domain::{CustomerId, Digits, Expiry, Mobile, Pan, PasswordKind, Transaction};
-use crate::keys::{random_bytes, random_digits, random_id, Keyring};
+use crate::keys::{random_bytes, random_digits, random_id, CardCode, Keyring, StaticSecret};
 use crate::policy::Policy;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,18 +123,20 @@ pub struct Activation {
     /// The registered mobile the SMS code went to: the token will be bound to it (R12).
     pub mobile: Mobile,
     pub expires_at: i64,
+    /// Enrollment runs left to start, from every address together
+    /// (`policy.activation.max_tries_total`). The runs themselves are the store's
+    /// (`crate::store::EnrollmentRunRecord`), so that one run never replaces another.
     pub tries_left: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub run: Option<EnrollmentRun>,
 }
 
-/// One enrollment run between its two messages.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EnrollmentRun {
-    pub id: String,
-    #[serde(with = "b64")]
+/// What a run against a live activation keeps until its confirmation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveRun {
+    /// The activation it runs against: a new activation leaves it nothing to confirm.
+    pub activation_id: String,
+    /// The server's SPAKE2 state (`PendingEnrollment`), sealed to the card and the run's id.
     pub pending_sealed: Vec<u8>,
-    pub expires_at: i64,
+    /// The code lifetime the holder asked for.
     pub lifetime_secs: u32,
 }
 
@@ -171,6 +173,7 @@ pub struct RemovalChallenge {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SmsService {
     pub mobile: Mobile,
+    /// The fixed part's MAC, bound to the card ([`Keyring::card_code_mac`]).
     #[serde(with = "b64")]
     pub fixed_mac: Vec<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -179,6 +182,7 @@ pub struct SmsService {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VariablePart {
+    /// The variable part's MAC, bound to the card ([`Keyring::card_code_mac`]).
     #[serde(with = "b64")]
     pub mac: Vec<u8>,
     pub issued_at: i64,
@@ -457,11 +461,8 @@ pub enum AppRefusal {
     ActivationExhausted,
     InvalidLifetime,
     MalformedMessage,
-    /// The codes were wrong; the record changed (run closed, maybe activation dead): commit it.
-    WrongActivationCodes {
-        tries_left: u32,
-    },
-    UnknownEnrollment,
+    /// The codes were wrong (or the run's activation is gone): nothing changed.
+    WrongActivationCodes,
     UnknownToken,
     ChallengeExpired,
     BadProof,
@@ -474,12 +475,12 @@ pub struct ActivationCodes {
     pub expires_at: i64,
 }
 
-/// What a successful enrollment start answers the app.
+/// A run begun against the card's live activation: the server's answer and what the run keeps.
 pub struct EnrollStarted {
     pub enrollment_id: String,
     pub msg: Vec<u8>,
     pub confirm: Vec<u8>,
-    pub tries_left: u32,
+    pub run: LiveRun,
 }
 
 /// Keyed MAC of what binds a transaction code: the transaction's id, amount and merchant.
@@ -717,11 +718,21 @@ impl CardRecord {
 
     fn static_second_matches(&self, typed: &str, keys: &Keyring) -> bool {
         (5..=12).contains(&typed.len())
-            && crate::issuer::heavy(|| keys.secret_matches(typed, &self.second_hash))
+            && crate::issuer::heavy(|| {
+                keys.static_matches(
+                    StaticSecret::SecondPassword,
+                    &self.pan_hash,
+                    typed,
+                    &self.second_hash,
+                )
+            })
     }
 
     fn static_pin_matches(&self, typed: &str, keys: &Keyring) -> bool {
-        typed.len() == 4 && crate::issuer::heavy(|| keys.secret_matches(typed, &self.pin_hash))
+        typed.len() == 4
+            && crate::issuer::heavy(|| {
+                keys.static_matches(StaticSecret::Pin, &self.pan_hash, typed, &self.pin_hash)
+            })
     }
 
     /// A verification that names no transaction: no transaction code approves it.
@@ -1107,11 +1118,13 @@ impl CardRecord {
             return Err(Verdict::WrongPassword);
         }
         let (fixed, var) = typed.split_at(fixed_len);
-        let fixed_ok = keys.code_mac_matches("sms-fixed", &[fixed.as_bytes()], &sms.fixed_mac);
+        let fixed_mac = keys.card_code_mac(CardCode::SmsFixed, &self.pan_hash, fixed);
+        let fixed_ok = pooya_otp::ct_eq(&fixed_mac, &sms.fixed_mac);
         let Some(v) = sms.variable.as_mut() else {
             return Err(Verdict::WrongPassword);
         };
-        let var_ok = keys.code_mac_matches("sms-variable", &[var.as_bytes()], &v.mac);
+        let var_mac = keys.card_code_mac(CardCode::SmsVariable, &self.pan_hash, var);
+        let var_ok = pooya_otp::ct_eq(&var_mac, &v.mac);
         if !(fixed_ok && var_ok) {
             return Err(Verdict::WrongPassword);
         }
@@ -1205,8 +1218,7 @@ impl CardRecord {
             secret_sealed: sealed,
             mobile: registered.clone(),
             expires_at,
-            tries_left: a.max_tries,
-            run: None,
+            tries_left: a.max_tries_total,
         });
         Ok(ActivationCodes {
             receipt_code,
@@ -1232,7 +1244,7 @@ impl CardRecord {
         self.svc.static_second_disabled = true;
         self.svc.sms = Some(SmsService {
             mobile: registered.clone(),
-            fixed_mac: keys.code_mac("sms-fixed", &[fixed.as_bytes()]),
+            fixed_mac: keys.card_code_mac(CardCode::SmsFixed, &self.pan_hash, &fixed),
             variable: None,
         });
         Ok(fixed)
@@ -1260,7 +1272,7 @@ impl CardRecord {
         let var = random_digits(usize::from(policy.sms.variable_part_digits));
         let expires_at = now + policy.lifetime_ms();
         sms.variable = Some(VariablePart {
-            mac: keys.code_mac("sms-variable", &[var.as_bytes()]),
+            mac: keys.card_code_mac(CardCode::SmsVariable, &self.pan_hash, &var),
             issued_at: now,
             expires_at,
             used: false,
@@ -1299,8 +1311,10 @@ impl CardRecord {
         n
     }
 
-    /// R16, first message: the app's SPAKE2 message, answered with the server's and its key
-    /// confirmation. Each run costs one of the activation's tries.
+    /// R16, first message: the app's SPAKE2 message, answered under the live activation's secret
+    /// with the server's and its key confirmation. Each run costs one of the activation's tries
+    /// (all addresses together). Refusals change nothing; the issuer answers them with a run that
+    /// can never confirm, alike for every card (see `crate::issuer`'s enrollment).
     pub fn enroll_start(
         &mut self,
         pan: &Pan,
@@ -1310,10 +1324,9 @@ impl CardRecord {
         policy: &Policy,
         keys: &Keyring,
     ) -> Result<EnrollStarted, AppRefusal> {
-        let lifetime = lifetime_secs.unwrap_or(policy.otp.lifetime_secs);
-        if !(policy.otp.min_lifetime_secs..=policy.otp.max_lifetime_secs).contains(&lifetime) {
-            return Err(AppRefusal::InvalidLifetime);
-        }
+        let lifetime = policy
+            .enrollment_lifetime(lifetime_secs)
+            .ok_or(AppRefusal::InvalidLifetime)?;
         if self.svc.locked || self.svc.mode != Mode::App || self.svc.token.is_some() {
             return Err(AppRefusal::NoPendingActivation);
         }
@@ -1340,71 +1353,59 @@ impl CardRecord {
         act.tries_left -= 1;
         let run_id = random_id();
         let pending = resp.pending.to_bytes();
-        act.run = Some(EnrollmentRun {
-            pending_sealed: keys.seal(&b64_aad("enrollment", &pan_hash, &run_id), &pending),
-            id: run_id.clone(),
-            expires_at: now + policy.activation.enrollment_ttl_secs as i64 * 1000,
-            lifetime_secs: lifetime,
-        });
         Ok(EnrollStarted {
+            run: LiveRun {
+                activation_id: act.id.clone(),
+                pending_sealed: keys.seal(&b64_aad("enrollment", &pan_hash, &run_id), &pending),
+                lifetime_secs: lifetime,
+            },
             enrollment_id: run_id,
             msg: resp.msg,
             confirm: resp.confirm,
-            tries_left: act.tries_left,
         })
     }
 
-    /// R16, second message: the app's key confirmation. On success the card's app token is born
-    /// and the static second password dies (R9).
+    /// R16, second message: the app's key confirmation of run `enrollment_id` (whose expiry the
+    /// store's record keeps). On success the card's app token is born, with the seed both ends
+    /// derived, and the static second password dies (R9). A refusal changes nothing.
     pub fn enroll_confirm(
         &mut self,
         enrollment_id: &str,
+        run: &LiveRun,
         client_confirm: &[u8],
         now: i64,
         policy: &Policy,
         keys: &Keyring,
-    ) -> Result<AppToken, AppRefusal> {
+    ) -> Result<(AppToken, pooya_enroll::Seed), AppRefusal> {
         let pan_hash = self.pan_hash.clone();
-        let Some(act) = self.svc.activation.as_mut() else {
-            return Err(AppRefusal::UnknownEnrollment);
-        };
-        let Some(run) = act.run.as_ref().filter(|r| r.id == enrollment_id) else {
-            return Err(AppRefusal::UnknownEnrollment);
+        let Some(act) = self
+            .svc
+            .activation
+            .as_ref()
+            .filter(|a| a.id == run.activation_id)
+        else {
+            return Err(AppRefusal::WrongActivationCodes);
         };
         if now >= act.expires_at {
             return Err(AppRefusal::ActivationExpired);
         }
-        if now >= run.expires_at {
-            return Err(AppRefusal::UnknownEnrollment);
-        }
         let pending = keys
             .open(
-                &b64_aad("enrollment", &pan_hash, &run.id),
+                &b64_aad("enrollment", &pan_hash, enrollment_id),
                 &run.pending_sealed,
             )
             .ok()
             .and_then(|p| pooya_enroll::PendingEnrollment::from_bytes(&p).ok())
-            .ok_or(AppRefusal::UnknownEnrollment)?;
-        let lifetime = run.lifetime_secs;
-        let seed = match pooya_enroll::server_finish(&pending, client_confirm) {
-            Ok(seed) => seed,
-            Err(_) => {
-                act.run = None;
-                let tries_left = act.tries_left;
-                if tries_left == 0 {
-                    self.svc.activation = None;
-                    self.svc.mode = Mode::None;
-                }
-                return Err(AppRefusal::WrongActivationCodes { tries_left });
-            }
-        };
+            .ok_or(AppRefusal::WrongActivationCodes)?;
+        let seed = pooya_enroll::server_finish(&pending, client_confirm)
+            .map_err(|_| AppRefusal::WrongActivationCodes)?;
         let token_id = random_id();
         let token = AppToken {
             seed_sealed: keys.seal(&b64_aad("seed", &pan_hash, &token_id), seed.as_bytes()),
             id: token_id,
             mobile: act.mobile.clone(),
             algorithm: policy.otp.algorithm.clone(),
-            step_secs: lifetime,
+            step_secs: run.lifetime_secs,
             first_digits: policy.otp.first_digits,
             second_digits: policy.otp.second_digits,
             last_step_first: None,
@@ -1417,7 +1418,7 @@ impl CardRecord {
         self.svc.mode = Mode::App;
         self.svc.static_second_disabled = true;
         self.svc.failures.clear();
-        Ok(token)
+        Ok((token, seed))
     }
 
     /// Token removal, first step: a fresh nonce the app must MAC with its seed.

@@ -10,15 +10,18 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use crate::card::{
-    AppRefusal, AppToken, AtmRefusal, CardRecord, Mode, ServiceState, TxnCodeIssue, TxnRefusal,
-    Verdict, PAN_TAIL_MAX, PAN_TAIL_MIN,
+    AppRefusal, AtmRefusal, CardRecord, Mode, ServiceState, TxnCodeIssue, TxnRefusal, Verdict,
+    PAN_TAIL_MAX, PAN_TAIL_MIN,
 };
 use crate::clock::Clock;
 use crate::domain::*;
-use crate::keys::Keyring;
+use crate::keys::{Keyring, StaticSecret};
 use crate::messages;
 use crate::policy::Policy;
 use crate::store::*;
+
+mod enrollment;
+pub use enrollment::EnrollmentParameters;
 
 /// Every way an operation can be refused. The HTTP edge maps each to one status and error code.
 #[derive(Debug, thiserror::Error)]
@@ -48,18 +51,19 @@ pub enum IssuerError {
          before an upgrade); a new transaction needs a new id"
     )]
     TxnConflict,
-    #[error("the card has no app activation waiting; activate at an ATM first")]
-    NoPendingActivation,
-    #[error("the activation has expired; activate again at an ATM")]
-    ActivationExpired,
-    #[error("the activation's tries are used up; activate again at an ATM")]
-    ActivationExhausted,
     #[error("the token lifetime is outside the bank's bounds")]
     InvalidLifetime,
     #[error("the enrollment message is malformed")]
     MalformedMessage,
-    #[error("the receipt code or the SMS code is wrong")]
+    #[error(
+        "no app activation is waiting for this card, or the receipt code or the SMS code is wrong"
+    )]
     WrongActivationCodes { tries_left: u32 },
+    #[error(
+        "no enrollment tries are left for this card number from this address; they come back in \
+         {retry_after_secs} s"
+    )]
+    EnrollmentTriesUsedUp { retry_after_secs: u64 },
     #[error("no such enrollment (it may have expired)")]
     UnknownEnrollment,
     #[error("no such token")]
@@ -126,21 +130,22 @@ impl From<TxnRefusal> for IssuerError {
     }
 }
 
+/// The refusals of token removal. Enrollment's never reach the caller as they are: to one who has
+/// not proven the codes every one looks alike (see [`enrollment`]).
 impl From<AppRefusal> for IssuerError {
     fn from(r: AppRefusal) -> Self {
         match r {
-            AppRefusal::NoPendingActivation => IssuerError::NoPendingActivation,
-            AppRefusal::ActivationExpired => IssuerError::ActivationExpired,
-            AppRefusal::ActivationExhausted => IssuerError::ActivationExhausted,
-            AppRefusal::InvalidLifetime => IssuerError::InvalidLifetime,
-            AppRefusal::MalformedMessage => IssuerError::MalformedMessage,
-            AppRefusal::WrongActivationCodes { tries_left } => {
-                IssuerError::WrongActivationCodes { tries_left }
-            }
-            AppRefusal::UnknownEnrollment => IssuerError::UnknownEnrollment,
             AppRefusal::UnknownToken => IssuerError::UnknownToken,
             AppRefusal::ChallengeExpired => IssuerError::ChallengeExpired,
             AppRefusal::BadProof => IssuerError::BadProof,
+            AppRefusal::InvalidLifetime => IssuerError::InvalidLifetime,
+            AppRefusal::MalformedMessage => IssuerError::MalformedMessage,
+            AppRefusal::NoPendingActivation
+            | AppRefusal::ActivationExpired
+            | AppRefusal::ActivationExhausted
+            | AppRefusal::WrongActivationCodes => IssuerError::Internal(format!(
+                "an enrollment refusal ({r:?}) must be answered as the enrollment answers it"
+            )),
         }
     }
 }
@@ -186,22 +191,19 @@ pub struct SmsActivationIssued {
     pub receipt_text: Zeroizing<String>,
 }
 
+/// What an enrollment start answers: alike for every card number asked about.
 pub struct EnrollmentStarted {
     pub enrollment_id: String,
     pub msg: Vec<u8>,
     pub confirm: Vec<u8>,
+    /// Runs this address may still start for this card number.
     pub tries_left: u32,
 }
 
-/// What the app learns about its new token.
+/// What the app learns about its new token, and the MAC of it under the run's key.
 pub struct TokenIssued {
-    pub token_id: String,
-    pub pan_masked: String,
-    pub bank_name: String,
-    pub lifetime_secs: u32,
-    pub algorithm: String,
-    pub first_digits: u8,
-    pub second_digits: u8,
+    pub token: pooya_enroll::IssuedToken,
+    pub mac: Vec<u8>,
 }
 
 /// What an otp-request did (R24).
@@ -298,28 +300,18 @@ impl Issuer {
         }
     }
 
-    /// SMS bodies are sealed at rest: they carry codes.
+    /// SMS bodies are sealed at rest, to their message and recipient: they carry codes.
     fn sms(&self, to: &Mobile, text: &str, now: i64, expires_at: Option<i64>) -> OutgoingSms {
-        OutgoingSms {
-            to: to.clone(),
-            text: data_encoding::BASE64.encode(&self.keys.seal(b"pooya/v1/sms", text.as_bytes())),
-            created_at: now,
-            expires_at,
-        }
+        crate::at_rest::seal_sms(&self.keys, to, text, now, expires_at)
     }
 
-    /// The text of a queued SMS, for the delivery worker only.
-    pub fn open_sms_text(&self, stored: &str) -> Result<Zeroizing<String>, IssuerError> {
-        let sealed = data_encoding::BASE64
-            .decode(stored.as_bytes())
-            .map_err(|_| IssuerError::Internal("outbox body is not base64".into()))?;
-        let plain = self
-            .keys
-            .open(b"pooya/v1/sms", &sealed)
-            .map_err(|_| IssuerError::Internal("outbox body does not open".into()))?;
-        String::from_utf8(plain.to_vec())
-            .map(Zeroizing::new)
-            .map_err(|_| IssuerError::Internal("outbox body is not UTF-8".into()))
+    /// The text of a queued SMS, for the delivery worker only: refused when its body does not
+    /// open for its id and recipient.
+    pub fn open_sms_text(
+        &self,
+        sms: &OutgoingSms,
+    ) -> Result<Zeroizing<String>, crate::at_rest::SmsRefused> {
+        crate::at_rest::open_sms(&self.keys, sms)
     }
 
     async fn commit(&self, mut commit: Commit) -> Result<(), StoreError> {
@@ -493,13 +485,14 @@ impl Issuer {
             return Err(IssuerError::AlreadyExists);
         }
         let (pin_hash, second_hash) = heavy(|| {
+            let hash = |kind, secret: &Digits| {
+                self.keys
+                    .hash_static(kind, &pan_hash, secret.as_str())
+                    .map_err(|e| IssuerError::Internal(e.to_string()))
+            };
             Ok::<_, IssuerError>((
-                self.keys
-                    .hash_secret(pin.as_str())
-                    .map_err(|e| IssuerError::Internal(e.to_string()))?,
-                self.keys
-                    .hash_secret(second_password.as_str())
-                    .map_err(|e| IssuerError::Internal(e.to_string()))?,
+                hash(StaticSecret::Pin, &pin)?,
+                hash(StaticSecret::SecondPassword, &second_password)?,
             ))
         })?;
         let mut card = CardRecord::new(
@@ -1022,107 +1015,6 @@ impl Issuer {
     }
 
     // ---------------------------------------------------------------- app
-
-    /// R8, R16: first enrollment message.
-    pub async fn enroll_start(
-        &self,
-        pan: &Pan,
-        client_msg: &[u8],
-        lifetime_secs: Option<u32>,
-    ) -> Result<EnrollmentStarted, IssuerError> {
-        self.update_card(&self.pan_hash(pan), false, |card, _, now| {
-            match card.enroll_start(
-                pan,
-                client_msg,
-                lifetime_secs,
-                now,
-                &self.policy,
-                &self.keys,
-            ) {
-                Ok(s) => {
-                    let mut e = Effects::default();
-                    e.audit.push(self.audit(
-                        now,
-                        "app.enroll_start",
-                        Some(card),
-                        format!("tries_left={}", s.tries_left),
-                    ));
-                    (
-                        Ok(EnrollmentStarted {
-                            enrollment_id: s.enrollment_id,
-                            msg: s.msg,
-                            confirm: s.confirm,
-                            tries_left: s.tries_left,
-                        }),
-                        Some(e),
-                    )
-                }
-                Err(r) => (Err(r.into()), None),
-            }
-        })
-        .await
-    }
-
-    /// R16, R9: second enrollment message; the token is born.
-    pub async fn enroll_confirm(
-        &self,
-        enrollment_id: &str,
-        client_confirm: &[u8],
-    ) -> Result<TokenIssued, IssuerError> {
-        let card = self
-            .store
-            .card_by_enrollment(enrollment_id)
-            .await?
-            .ok_or(IssuerError::UnknownEnrollment)?;
-        let result = self
-            .update_card(&card.pan_hash, false, |card, _, now| {
-                match card.enroll_confirm(
-                    enrollment_id,
-                    client_confirm,
-                    now,
-                    &self.policy,
-                    &self.keys,
-                ) {
-                    Ok(token) => {
-                        let mut e = Effects::default();
-                        e.audit
-                            .push(self.audit(now, "app.enrolled", Some(card), String::new()));
-                        (Ok(self.token_issued(card, &token)), Some(e))
-                    }
-                    Err(r @ AppRefusal::WrongActivationCodes { tries_left }) => {
-                        let mut e = Effects::default();
-                        e.audit.push(self.audit(
-                            now,
-                            "app.enroll_failed",
-                            Some(card),
-                            format!("tries_left={tries_left}"),
-                        ));
-                        (Err(r.into()), Some(e))
-                    }
-                    Err(r) => (Err(r.into()), None),
-                }
-            })
-            .await;
-        if result.is_ok() {
-            metrics::counter!("pooya_enrollments_total").increment(1);
-        }
-        match result {
-            Err(IssuerError::UnknownCard) => Err(IssuerError::UnknownEnrollment),
-            other => other,
-        }
-    }
-
-    fn token_issued(&self, card: &CardRecord, t: &AppToken) -> TokenIssued {
-        TokenIssued {
-            token_id: t.id.clone(),
-            pan_masked: card.pan_masked.clone(),
-            bank_name: self.policy.bank_name.clone(),
-            lifetime_secs: t.step_secs,
-            algorithm: t.algorithm.clone(),
-            first_digits: t.first_digits,
-            second_digits: t.second_digits,
-        }
-    }
 
     pub async fn removal_challenge(
         &self,

@@ -8,12 +8,17 @@
 //! - a PAN key (HMAC-SHA256): cards are looked up by keyed hash, never by the number itself;
 //! - a code key (HMAC-SHA256): SMS fixed and variable parts, transaction codes (R24), the last
 //!   digits of card numbers and idempotency fingerprints are kept as keyed MACs, so a copy of the
-//!   database alone reveals none of them.
+//!   database alone reveals none of them. Those of a card are bound to it ([`Keyring::card_code_mac`]):
+//!   copied onto another card they match nothing, and two cards with the same fixed part do not
+//!   show it.
 //!
 //! Databases made before the hierarchy derived these keys from the master key file directly; that
 //! file's bytes are their data key (generation 1), so [`Keyring::from_master`] is the same for both.
 //!
-//! Static PINs and static second passwords are Argon2id hashes (salted, slow).
+//! Static PINs and static second passwords are Argon2id hashes (salted, slow), each sealed under
+//! the sealing key and bound to its card and kind ([`Keyring::hash_static`]): a copy of the
+//! database without the key hierarchy holds no hash to guess a 4-digit PIN against, and a hash
+//! copied onto another card opens there for no PIN.
 
 use std::path::Path;
 
@@ -213,16 +218,126 @@ impl Keyring {
         data_encoding::HEXLOWER.encode(&self.code_mac("master-key-check", &[b"pooya"]))
     }
 
-    /// Argon2id hash (PHC string) of a static secret.
-    pub fn hash_secret(&self, secret: &str) -> Result<String, KeyError> {
+    /// Argon2id hash (PHC string) of a static secret, unsealed: the form older databases kept.
+    pub(crate) fn argon_hash(&self, secret: &str) -> Result<String, KeyError> {
         self.argon
             .hash_password(secret.as_bytes())
             .map(|h| h.to_string())
             .map_err(|e| KeyError::Hash(e.to_string()))
     }
 
-    pub fn secret_matches(&self, secret: &str, phc: &str) -> bool {
-        self.argon.verify_password(secret.as_bytes(), phc).is_ok()
+    /// The stored form of a card's static secret: its Argon2id hash sealed to the card
+    /// (`pan_hash`) and to `kind`.
+    pub fn hash_static(
+        &self,
+        kind: StaticSecret,
+        pan_hash: &str,
+        secret: &str,
+    ) -> Result<String, KeyError> {
+        Ok(self.seal_static_hash(kind, pan_hash, &self.argon_hash(secret)?))
+    }
+
+    /// Seals an Argon2id PHC string to its card and kind. The upgrade seals the plain hashes of an
+    /// older database this way, without knowing their secrets (`crate::at_rest`).
+    pub fn seal_static_hash(&self, kind: StaticSecret, pan_hash: &str, phc: &str) -> String {
+        let sealed = self.seal(&kind.aad(pan_hash), phc.as_bytes());
+        format!(
+            "{SEALED_HASH}{}",
+            data_encoding::BASE64_NOPAD.encode(&sealed)
+        )
+    }
+
+    /// Whether `secret` is the card's static secret of `kind`. False for a stored hash that does
+    /// not open for this card and kind, and for a plain one (an older database's, or one planted
+    /// by someone who can write the database but holds no key).
+    pub fn static_matches(
+        &self,
+        kind: StaticSecret,
+        pan_hash: &str,
+        secret: &str,
+        stored: &str,
+    ) -> bool {
+        let Some(b64) = stored.strip_prefix(SEALED_HASH) else {
+            return false;
+        };
+        let Ok(sealed) = data_encoding::BASE64_NOPAD.decode(b64.as_bytes()) else {
+            return false;
+        };
+        let Ok(phc) = self.open(&kind.aad(pan_hash), &sealed) else {
+            return false;
+        };
+        std::str::from_utf8(&phc)
+            .is_ok_and(|phc| self.argon.verify_password(secret.as_bytes(), phc).is_ok())
+    }
+
+    /// The MAC a card keeps of one of its codes: the MAC of the code alone, keyed again with the
+    /// card, so it matches on no other card and equal codes of two cards do not show.
+    pub fn card_code_mac(&self, kind: CardCode, pan_hash: &str, code: &str) -> Vec<u8> {
+        self.bind_code_mac(
+            kind,
+            pan_hash,
+            &self.code_mac(kind.purpose(), &[code.as_bytes()]),
+        )
+    }
+
+    /// Binds the MAC of a code alone (all an older database kept) to the card: how the upgrade
+    /// moves such MACs without knowing the codes (`crate::at_rest`).
+    pub fn bind_code_mac(&self, kind: CardCode, pan_hash: &str, unbound: &[u8]) -> Vec<u8> {
+        self.code_mac(kind.bound_purpose(), &[pan_hash.as_bytes(), unbound])
+    }
+}
+
+/// The static secrets of a card. Each is sealed under associated data of its own, so a card's PIN
+/// hash copied into its second password's column opens there for nothing either.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StaticSecret {
+    Pin,
+    SecondPassword,
+}
+
+impl StaticSecret {
+    fn aad(self, pan_hash: &str) -> Vec<u8> {
+        let kind = match self {
+            StaticSecret::Pin => "pin",
+            StaticSecret::SecondPassword => "second-password",
+        };
+        format!("pooya/v1/{kind}/{pan_hash}").into_bytes()
+    }
+}
+
+/// How a sealed static hash starts in its column. A plain Argon2id PHC string (`$argon2id$…`, what
+/// databases kept before) never opens.
+pub(crate) const SEALED_HASH: &str = "$pooya-sealed$v1$";
+
+/// Whether `stored` is a sealed static hash rather than an older database's plain one.
+pub fn is_sealed_static_hash(stored: &str) -> bool {
+    stored.starts_with(SEALED_HASH)
+}
+
+/// The codes of a card that are kept as card-bound MACs ([`Keyring::card_code_mac`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CardCode {
+    /// The SMS channel's fixed part (R20).
+    SmsFixed,
+    /// The SMS channel's variable part (R21).
+    SmsVariable,
+}
+
+impl CardCode {
+    /// The purpose of the MAC of the code alone.
+    fn purpose(self) -> &'static str {
+        match self {
+            CardCode::SmsFixed => "sms-fixed",
+            CardCode::SmsVariable => "sms-variable",
+        }
+    }
+
+    /// The purpose of that MAC bound to the card.
+    fn bound_purpose(self) -> &'static str {
+        match self {
+            CardCode::SmsFixed => "sms-fixed/card",
+            CardCode::SmsVariable => "sms-variable/card",
+        }
     }
 }
 
@@ -279,12 +394,52 @@ mod tests {
     }
 
     #[test]
+    fn static_hashes_are_sealed_to_their_card_and_kind() {
+        let k = ring();
+        let h = k.hash_static(StaticSecret::Pin, "card-a", "1234").unwrap();
+        assert!(is_sealed_static_hash(&h) && !h.contains("argon2"), "{h}");
+        assert!(k.static_matches(StaticSecret::Pin, "card-a", "1234", &h));
+        assert!(!k.static_matches(StaticSecret::Pin, "card-a", "1235", &h));
+        // Copied onto another card, or into the other secret's column: opens for nothing.
+        assert!(!k.static_matches(StaticSecret::Pin, "card-b", "1234", &h));
+        assert!(!k.static_matches(StaticSecret::SecondPassword, "card-a", "1234", &h));
+        // Another data key (a copy of the database without the key hierarchy): nothing either.
+        let other = Keyring::from_master(
+            &[8u8; 32],
+            HashCost {
+                m_kib: 64,
+                t: 1,
+                p: 1,
+            },
+        )
+        .unwrap();
+        assert!(!other.static_matches(StaticSecret::Pin, "card-a", "1234", &h));
+        // A plain Argon2id hash (an older database's, or one planted) is refused ...
+        let plain = k.argon_hash("1234").unwrap();
+        assert!(plain.starts_with("$argon2id$") && !is_sealed_static_hash(&plain));
+        assert!(!k.static_matches(StaticSecret::Pin, "card-a", "1234", &plain));
+        // ... until it is sealed to its card, without the PIN.
+        let sealed = k.seal_static_hash(StaticSecret::Pin, "card-a", &plain);
+        assert!(k.static_matches(StaticSecret::Pin, "card-a", "1234", &sealed));
+        assert!(!k.static_matches(StaticSecret::Pin, "card-a", "1234", "$pooya-sealed$v1$%%"));
+    }
+
+    #[test]
+    fn card_code_macs_are_bound_to_their_card() {
+        let k = ring();
+        let a = k.card_code_mac(CardCode::SmsFixed, "card-a", "1234");
+        assert_eq!(a, k.card_code_mac(CardCode::SmsFixed, "card-a", "1234"));
+        assert_ne!(a, k.card_code_mac(CardCode::SmsFixed, "card-b", "1234"));
+        assert_ne!(a, k.card_code_mac(CardCode::SmsVariable, "card-a", "1234"));
+        assert_ne!(a, k.card_code_mac(CardCode::SmsFixed, "card-a", "1235"));
+        // An older database's MAC of the code alone binds to the same value.
+        let unbound = k.code_mac("sms-fixed", &[b"1234"]);
+        assert_eq!(a, k.bind_code_mac(CardCode::SmsFixed, "card-a", &unbound));
+    }
+
+    #[test]
     fn secrets_and_macs() {
         let k = ring();
-        let h = k.hash_secret("1234").unwrap();
-        assert!(h.starts_with("$argon2id$"));
-        assert!(k.secret_matches("1234", &h));
-        assert!(!k.secret_matches("1235", &h));
         let m = k.code_mac("fixed", &[b"1234"]);
         assert!(k.code_mac_matches("fixed", &[b"1234"], &m));
         assert!(!k.code_mac_matches("fixed", &[b"1235"], &m));

@@ -2,6 +2,7 @@
 //! plain Rust over domain types. No HTTP here; the database sits behind the [`store::Store`] trait,
 //! implemented for SQLite and PostgreSQL in [`sql`].
 
+pub mod at_rest;
 pub mod audit;
 pub mod card;
 pub mod clock;

@@ -101,8 +101,13 @@ pub struct PinLockPolicy {
 pub struct ActivationPolicy {
     /// How long the two ATM codes stay usable (R8).
     pub ttl_secs: u64,
-    /// Enrollment runs an activation allows before it dies.
+    /// Enrollment runs one client address may start for one card number within `ttl_secs` of
+    /// its first (R16): a stranger's address cannot use up the holder's. Counted for every card
+    /// number asked about, real or not, so the count tells nothing about the card.
     pub max_tries: u32,
+    /// Enrollment runs one activation allows from all addresses together before it dies: the
+    /// bound on online guesses of its two codes.
+    pub max_tries_total: u32,
     pub receipt_code_digits: u8,
     pub sms_code_digits: u8,
     /// How long the server waits between the two messages of one enrollment run.
@@ -234,6 +239,7 @@ impl Default for ActivationPolicy {
         ActivationPolicy {
             ttl_secs: 24 * 3600,
             max_tries: 3,
+            max_tries_total: 30,
             receipt_code_digits: 6,
             sms_code_digits: 6,
             enrollment_ttl_secs: 300,
@@ -349,6 +355,12 @@ impl Policy {
                 "ttl_secs, max_tries and enrollment_ttl_secs must be positive",
             );
         }
+        if a.max_tries_total < a.max_tries {
+            return err(
+                "activation.max_tries_total",
+                "must be at least max_tries (the tries of one address)",
+            );
+        }
         if !(4..=12).contains(&a.receipt_code_digits) || !(4..=12).contains(&a.sms_code_digits) {
             return err("activation", "code digits must be 4..=12");
         }
@@ -389,6 +401,15 @@ impl Policy {
 
     pub fn lifetime_ms(&self) -> i64 {
         i64::from(self.otp.lifetime_secs) * 1000
+    }
+
+    /// The code lifetime a holder asked for at enrollment (R2), or the bank's when none: `None`
+    /// outside the bank's bounds.
+    pub fn enrollment_lifetime(&self, asked: Option<u32>) -> Option<u32> {
+        let lifetime = asked.unwrap_or(self.otp.lifetime_secs);
+        (self.otp.min_lifetime_secs..=self.otp.max_lifetime_secs)
+            .contains(&lifetime)
+            .then_some(lifetime)
     }
 }
 

@@ -20,7 +20,9 @@ use crate::card::{CardRecord, DynamicService};
 use crate::domain::{CustomerId, Expiry, Mobile, Role};
 use crate::store::*;
 
+mod at_rest;
 mod direct;
+mod enroll;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -59,6 +61,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         include_str!("../migrations/sqlite/0006_data_keys.sql"),
         include_str!("../migrations/postgres/0006_data_keys.sql"),
+    ),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_sms_binding.sql"),
+        include_str!("../migrations/postgres/0007_sms_binding.sql"),
+    ),
+    (
+        8,
+        include_str!("../migrations/sqlite/0008_enrollment_runs.sql"),
+        include_str!("../migrations/postgres/0008_enrollment_runs.sql"),
     ),
 ];
 
@@ -137,6 +149,13 @@ impl SqlStore {
                 "the database URL must start with sqlite:// or postgres://".into(),
             ));
         };
+        if backend == Backend::Sqlite {
+            // Made private before SQLite opens it: SQLite gives its -wal and -shm files the
+            // database file's mode.
+            crate::fsutil::open_private(&direct::path_of_url(url)?, true).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create the SQLite database: {e}"))
+            })?;
+        }
         let pool = |size: u32| {
             // No ping before each acquire (sqlx's default): it cost a round trip (PostgreSQL) or a
             // thread hand-off (SQLite) per statement group, about three per verification. A
@@ -303,7 +322,10 @@ const UPDATE_CARD_STATE: &str = "UPDATE cards SET second_blocked = $1, svc = $2,
 const INSERT_VERIFICATION: &str = "INSERT INTO verifications (pan_hash, txn_id, fingerprint, \
      response_code, reason, at) VALUES ($1, $2, $3, $4, $5, $6)";
 const INSERT_SMS: &str = "INSERT INTO sms_outbox (to_mobile, body, created_at, expires_at, \
-     next_attempt_at, attempts) VALUES ($1, $2, $3, $4, $5, 0)";
+     next_attempt_at, attempts, msg_id) VALUES ($1, $2, $3, $4, $5, 0, $6)";
+/// Refuses a queued SMS ([`crate::at_rest::SMS_REFUSED`]); `$1` and `$2` are the same time.
+const REFUSE_SMS: &str = "UPDATE sms_outbox SET gave_up_at = $1, refused_at = $2, \
+     last_error = $3, claimed_until = NULL WHERE id = $4 AND sent_at IS NULL";
 const INSERT_AUDIT: &str = "INSERT INTO audit (at, event, pan_masked, customer_id, detail, lane, \
      seq, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 const UPDATE_AUDIT_HEAD: &str =
@@ -400,6 +422,10 @@ fn queued_from_row(r: &AnyRow) -> Result<QueuedSms, StoreError> {
             to: Mobile::parse(&r.try_get::<String, _>("to_mobile").map_err(corrupt)?)
                 .map_err(corrupt)?,
             text: r.try_get("body").map_err(corrupt)?,
+            msg_id: r
+                .try_get::<Option<String>, _>("msg_id")
+                .map_err(corrupt)?
+                .unwrap_or_default(),
             created_at: r.try_get("created_at").map_err(corrupt)?,
             expires_at: r.try_get("expires_at").map_err(corrupt)?,
         },
@@ -424,12 +450,10 @@ fn token_id(c: &CardRecord) -> Option<String> {
     c.svc.token.as_ref().map(|t| t.id.clone())
 }
 
-fn enrollment_id(c: &CardRecord) -> Option<String> {
-    c.svc
-        .activation
-        .as_ref()
-        .and_then(|a| a.run.as_ref())
-        .map(|r| r.id.clone())
+/// The cards' column `enrollment_id`: no longer used (runs have a table of their own since
+/// migration 0008), written empty, which also clears the run an older version left there.
+fn enrollment_id(_: &CardRecord) -> Option<String> {
+    None
 }
 
 impl SqlStore {
@@ -482,14 +506,22 @@ impl Store for SqlStore {
         .await
     }
 
-    async fn card_by_enrollment(
+    async fn enrollment_run(&self, id: &str) -> Result<Option<EnrollmentRunRecord>, StoreError> {
+        enroll::run(&self.read, id).await
+    }
+
+    async fn take_enrollment_try(
         &self,
-        enrollment_id: &str,
-    ) -> Result<Option<CardRecord>, StoreError> {
-        Ok(self
-            .cards_where("WHERE c.enrollment_id = $1", enrollment_id)
-            .await?
-            .pop())
+        key: &str,
+        max: u32,
+        window_end: i64,
+        now: i64,
+    ) -> Result<TryTaken, StoreError> {
+        enroll::take_try(&self.write, key, max, window_end, now).await
+    }
+
+    async fn enrollment_tries(&self, key: &str, now: i64) -> Result<u32, StoreError> {
+        enroll::tries(&self.read, key, now).await
     }
 
     async fn card_by_token(&self, token_id: &str) -> Result<Option<CardRecord>, StoreError> {
@@ -634,7 +666,7 @@ impl Store for SqlStore {
                WHERE sent_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= $2 \
                  AND (claimed_until IS NULL OR claimed_until <= $2) \
                ORDER BY id LIMIT $3 {lock}) \
-             RETURNING id, to_mobile, body, created_at, expires_at, attempts"
+             RETURNING id, to_mobile, body, msg_id, created_at, expires_at, attempts"
         );
         // Safe: `lock` is one of two constant texts; the values are bound.
         let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -650,7 +682,7 @@ impl Store for SqlStore {
 
     async fn outbox_due(&self, now: i64, limit: i64) -> Result<Vec<QueuedSms>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, to_mobile, body, created_at, expires_at, attempts FROM sms_outbox \
+            "SELECT id, to_mobile, body, msg_id, created_at, expires_at, attempts FROM sms_outbox \
              WHERE sent_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= $1 \
              ORDER BY id LIMIT $2",
         )
@@ -705,6 +737,18 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn outbox_refuse(&self, id: i64, at: i64) -> Result<(), StoreError> {
+        sqlx::query(REFUSE_SMS)
+            .bind(at)
+            .bind(at)
+            .bind(crate::at_rest::SMS_REFUSED)
+            .bind(id)
+            .execute(&self.write)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn outbox_status(&self) -> Result<OutboxStatus, StoreError> {
         // Plain aggregates both dialects share; CASTs keep PostgreSQL's SUM of BIGINT (NUMERIC)
         // an integer.
@@ -717,8 +761,10 @@ impl Store for SqlStore {
                CAST(COALESCE(SUM(CASE WHEN sent_at IS NULL AND gave_up_at IS NULL \
                  AND attempts > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) AS retrying, \
                CAST(COALESCE(SUM(attempts), 0) AS BIGINT) AS failed_attempts, \
-               CAST(COALESCE(SUM(CASE WHEN gave_up_at IS NOT NULL THEN 1 ELSE 0 END), 0) \
-                 AS BIGINT) AS given_up, \
+               CAST(COALESCE(SUM(CASE WHEN gave_up_at IS NOT NULL AND refused_at IS NULL \
+                 THEN 1 ELSE 0 END), 0) AS BIGINT) AS given_up, \
+               CAST(COALESCE(SUM(CASE WHEN refused_at IS NOT NULL THEN 1 ELSE 0 END), 0) \
+                 AS BIGINT) AS refused, \
                CAST(COALESCE(SUM(CASE WHEN sent_at IS NOT NULL THEN 1 ELSE 0 END), 0) \
                  AS BIGINT) AS sent \
              FROM sms_outbox",
@@ -732,6 +778,7 @@ impl Store for SqlStore {
             retrying: row.try_get("retrying").map_err(corrupt)?,
             failed_attempts: row.try_get("failed_attempts").map_err(corrupt)?,
             given_up: row.try_get("given_up").map_err(corrupt)?,
+            refused: row.try_get("refused").map_err(corrupt)?,
             sent: row.try_get("sent").map_err(corrupt)?,
         })
     }
@@ -907,6 +954,14 @@ impl Store for SqlStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn upgrade_at_rest(
+        &self,
+        keys: &crate::keys::Keyring,
+        now: i64,
+    ) -> Result<crate::at_rest::AtRestUpgrade, StoreError> {
+        at_rest::upgrade(&self.write, self.backend, keys, now).await
     }
 }
 
@@ -1213,6 +1268,7 @@ fn fast_path(batch: &[Job]) -> Vec<bool> {
                 && c.verifications
                     .iter()
                     .all(|v| v.pan_hash == c.cards[0].pan_hash)
+                && !enroll::touches(c)
                 && !c.audit.is_empty()
                 && c.audit_key.is_some();
             let fast = simple && !taken.contains(c.cards[0].pan_hash.as_str());
@@ -1685,10 +1741,12 @@ async fn apply_commit(
             .bind(m.created_at)
             .bind(m.expires_at)
             .bind(m.created_at)
+            .bind(m.msg_id.clone())
             .execute(&mut *tx)
             .await
             .map_err(write_error)?;
     }
+    enroll::apply(tx, c).await?;
     if !c.audit.is_empty() {
         let keys = c
             .audit_key

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use crate::card::CardRecord;
+use crate::card::{CardRecord, LiveRun};
 use crate::domain::{CustomerId, Mobile, Role};
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +49,11 @@ pub struct VerificationRecord {
 #[derive(Clone, PartialEq, Eq)]
 pub struct OutgoingSms {
     pub to: Mobile,
+    /// The body, sealed to `msg_id` and `to` ([`crate::at_rest::seal_sms`]).
     pub text: String,
+    /// The message's own random id, named in its body's associated data; empty for a row queued
+    /// before bodies were bound to their rows and not upgraded (it never opens).
+    pub msg_id: String,
     pub created_at: i64,
     pub expires_at: Option<i64>,
 }
@@ -85,6 +89,9 @@ pub struct OutboxStatus {
     pub failed_attempts: i64,
     /// Messages given up (their code expired before they could leave).
     pub given_up: i64,
+    /// Messages refused: their sealed body did not open for their id and recipient (the row was
+    /// altered). Never sent.
+    pub refused: i64,
     pub sent: i64,
 }
 
@@ -96,6 +103,46 @@ pub struct AuditRecord {
     pub pan_masked: Option<String>,
     pub customer_id: Option<String>,
     pub detail: String,
+}
+
+/// One enrollment run (R16) between its two messages. Every well-formed start makes one, for any
+/// card number asked about: a run against a live activation, or one that can never confirm.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnrollmentRunRecord {
+    pub id: String,
+    /// The keyed hash of the card number asked about (a card of the bank's or not).
+    pub pan_hash: String,
+    /// That number masked, for the audit of its confirmation.
+    pub pan_masked: String,
+    /// The per-address try count the run was counted against.
+    pub tries_key: String,
+    pub kind: RunKind,
+    pub expires_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunKind {
+    /// Against the card's live activation: confirms with the right codes.
+    Live(LiveRun),
+    /// Asked about a card with no activation waiting (or no card at all): never confirms.
+    Decoy,
+}
+
+/// A per-address count of enrollment tries (`policy.activation.max_tries`) and when its window
+/// ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TriesWindow {
+    pub used: u32,
+    pub ends_at: i64,
+}
+
+/// What [`Store::take_enrollment_try`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TryTaken {
+    /// Counted: the window as it is now.
+    Counted(TriesWindow),
+    /// The window's tries are used up: nothing changed.
+    UsedUp(TriesWindow),
 }
 
 /// Everything one decision changes.
@@ -112,6 +159,13 @@ pub struct Commit {
     pub verifications: Vec<VerificationRecord>,
     pub outbox: Vec<OutgoingSms>,
     pub audit: Vec<AuditRecord>,
+    /// Enrollment runs begun.
+    pub new_enrollment_runs: Vec<EnrollmentRunRecord>,
+    /// Enrollment runs answered: each must still be stored, else the commit is a `Conflict` (one
+    /// answer per run, whichever server gives it).
+    pub closed_enrollment_runs: Vec<String>,
+    /// Per-address try counts to forget (their holder proved the codes).
+    pub cleared_enrollment_tries: Vec<String>,
     /// The key that chains `audit` (see [`crate::audit`]); the issuer gives it with every commit.
     /// A commit with audit records and no key is refused: no record is ever written unchained.
     pub audit_key: Option<std::sync::Arc<crate::keys::Keyring>>,
@@ -152,10 +206,21 @@ pub trait Store: Send + Sync + 'static {
     async fn cards_of_customer(&self, id: &CustomerId) -> Result<Vec<CardRecord>, StoreError>;
     /// Cards whose customer's registered mobile is `mobile`.
     async fn cards_by_mobile(&self, mobile: &Mobile) -> Result<Vec<CardRecord>, StoreError>;
-    async fn card_by_enrollment(
+    /// A stored enrollment run, expired or not.
+    async fn enrollment_run(&self, id: &str) -> Result<Option<EnrollmentRunRecord>, StoreError>;
+    /// Counts one enrollment try against `key` unless `max` were counted in its window already.
+    /// A window opens with a key's first try and ends at `window_end` (given for a new window);
+    /// an ended window counts as none. Several servers on one database count together. Also
+    /// forgets a few ended windows and runs out of date, so neither table grows without bound.
+    async fn take_enrollment_try(
         &self,
-        enrollment_id: &str,
-    ) -> Result<Option<CardRecord>, StoreError>;
+        key: &str,
+        max: u32,
+        window_end: i64,
+        now: i64,
+    ) -> Result<TryTaken, StoreError>;
+    /// The tries counted against `key` in its window at `now` (none when it has ended).
+    async fn enrollment_tries(&self, key: &str, now: i64) -> Result<u32, StoreError>;
     async fn card_by_token(&self, token_id: &str) -> Result<Option<CardRecord>, StoreError>;
     async fn verification(
         &self,
@@ -199,6 +264,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Gives up on a message (its code expired before it could leave), recording why.
     async fn outbox_give_up(&self, id: i64, why: &str, at: i64) -> Result<(), StoreError>;
+    /// Refuses a message whose body does not open for its id and recipient: never sent nor tried
+    /// again; its row (sealed body included) stays for the operators.
+    async fn outbox_refuse(&self, id: i64, at: i64) -> Result<(), StoreError>;
 
     /// Counts of the outbox's messages by state.
     async fn outbox_status(&self) -> Result<OutboxStatus, StoreError>;
@@ -231,4 +299,13 @@ pub trait Store: Send + Sync + 'static {
         keys: &[WrappedDataKey],
     ) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// At start: seals and binds the values of a database written before they were bound to their
+    /// rows, all in one transaction; on any other database changes nothing
+    /// ([`crate::at_rest`]).
+    async fn upgrade_at_rest(
+        &self,
+        keys: &crate::keys::Keyring,
+        now: i64,
+    ) -> Result<crate::at_rest::AtRestUpgrade, StoreError>;
 }

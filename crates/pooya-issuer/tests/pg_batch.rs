@@ -168,6 +168,7 @@ async fn a_mixed_batch_gives_each_commit_its_own_result() {
     with_sms.outbox.push(OutgoingSms {
         to: Mobile::parse("09121234567").unwrap(),
         text: "code".into(),
+        msg_id: "m".into(),
         created_at: 1,
         expires_at: None,
     });
@@ -387,6 +388,7 @@ async fn the_chain_verifies_after_many_concurrent_batches() {
                         commit.outbox.push(OutgoingSms {
                             to: Mobile::parse("09121234567").unwrap(),
                             text: "code".into(),
+                            msg_id: "m".into(),
                             created_at: 1,
                             expires_at: None,
                         });

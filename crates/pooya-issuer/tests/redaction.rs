@@ -108,6 +108,7 @@ fn cards_sms_and_commits_print_no_secret() {
     let sms = OutgoingSms {
         to: Mobile::parse("09121234567").unwrap(),
         text: "your code: 73104482".into(),
+        msg_id: "m".into(),
         created_at: 1,
         expires_at: None,
     };

@@ -136,6 +136,7 @@ async fn customers_cards_and_version_guards() {
                 outbox: vec![OutgoingSms {
                     to: c1.mobile.clone(),
                     text: "x".into(),
+                    msg_id: "m".into(),
                     created_at: 1,
                     expires_at: None,
                 }],
@@ -177,7 +178,99 @@ async fn customers_cards_and_version_guards() {
             .is_empty());
         assert_eq!(store.cards_of_customer(&c1.id).await.unwrap().len(), 1);
         assert!(store.card_by_token("nope").await.unwrap().is_none());
-        assert!(store.card_by_enrollment("nope").await.unwrap().is_none());
+    }
+}
+
+fn run(id: &str, live: bool, expires_at: i64) -> EnrollmentRunRecord {
+    EnrollmentRunRecord {
+        id: id.into(),
+        pan_hash: "h1".into(),
+        pan_masked: "628023******7898".into(),
+        tries_key: "k1".into(),
+        kind: if live {
+            RunKind::Live(pooya_issuer::card::LiveRun {
+                activation_id: "act1".into(),
+                pending_sealed: vec![0, 1, 2, 255],
+                lifetime_secs: 90,
+            })
+        } else {
+            RunKind::Decoy
+        },
+        expires_at,
+    }
+}
+
+#[tokio::test]
+async fn enrollment_tries_count_per_key_and_window() {
+    for (name, store, _pg, _dir) in backends().await {
+        let window = |used, ends_at| TriesWindow { used, ends_at };
+        for used in 1..=3 {
+            let t = store.take_enrollment_try("k1", 3, 1_000, 10).await.unwrap();
+            assert_eq!(t, TryTaken::Counted(window(used, 1_000)), "{name}");
+        }
+        // Used up: nothing changes, and the window's end is told.
+        let t = store.take_enrollment_try("k1", 3, 2_000, 20).await.unwrap();
+        assert_eq!(t, TryTaken::UsedUp(window(3, 1_000)), "{name}");
+        assert_eq!(store.enrollment_tries("k1", 999).await.unwrap(), 3);
+        // Another key counts alone.
+        let t = store.take_enrollment_try("k2", 3, 1_000, 10).await.unwrap();
+        assert_eq!(t, TryTaken::Counted(window(1, 1_000)), "{name}");
+        // An ended window counts as none, and the next try opens a new one.
+        assert_eq!(store.enrollment_tries("k1", 1_000).await.unwrap(), 0);
+        let t = store
+            .take_enrollment_try("k1", 3, 5_000, 1_000)
+            .await
+            .unwrap();
+        assert_eq!(t, TryTaken::Counted(window(1, 5_000)), "{name}");
+        // Forgotten by a commit (the holder proved the codes).
+        store
+            .commit(Commit {
+                cleared_enrollment_tries: vec!["k1".into()],
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.enrollment_tries("k1", 1_001).await.unwrap(), 0);
+    }
+}
+
+#[tokio::test]
+async fn enrollment_runs_are_stored_answered_once_and_forgotten() {
+    for (name, store, _pg, _dir) in backends().await {
+        let (live, decoy) = (run("r1", true, 500), run("r2", false, 500));
+        store
+            .commit(Commit {
+                new_enrollment_runs: vec![live.clone(), decoy.clone()],
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            store.enrollment_run("r1").await.unwrap(),
+            Some(live),
+            "{name}"
+        );
+        assert_eq!(
+            store.enrollment_run("r2").await.unwrap(),
+            Some(decoy),
+            "{name}"
+        );
+        assert_eq!(store.enrollment_run("r3").await.unwrap(), None, "{name}");
+        let close = |id: &str| Commit {
+            closed_enrollment_runs: vec![id.into()],
+            ..Commit::default()
+        };
+        store.commit(close("r1")).await.unwrap();
+        assert_eq!(store.enrollment_run("r1").await.unwrap(), None, "{name}");
+        // One answer per run: closing it again is a lost race.
+        let again = store.commit(close("r1")).await;
+        assert!(matches!(again, Err(StoreError::Conflict)), "{name}");
+        // A run out of date is forgotten by a later try.
+        store
+            .take_enrollment_try("k9", 3, 10_000, 500)
+            .await
+            .unwrap();
+        assert_eq!(store.enrollment_run("r2").await.unwrap(), None, "{name}");
     }
 }
 
@@ -223,6 +316,7 @@ async fn outbox_lifecycle_and_keys() {
         let msg = |t: &str, exp| OutgoingSms {
             to: to.clone(),
             text: t.into(),
+            msg_id: format!("id-{t}"),
             created_at: 100,
             expires_at: exp,
         };
@@ -237,6 +331,7 @@ async fn outbox_lifecycle_and_keys() {
         assert_eq!(due.len(), 3, "{name}");
         let due: Vec<QueuedSms> = due;
         assert_eq!(due[0].sms.text, "a");
+        assert_eq!(due[0].sms.msg_id, "id-a", "{name}: the message's own id");
         assert_eq!(due[0].sms.expires_at, Some(1000));
         assert!(store.outbox_due(99, 10).await.unwrap().is_empty(), "{name}");
         // One worker's claim hides the messages from the others until its lease runs out.
@@ -339,6 +434,7 @@ async fn outbox_status_counts_by_state() {
         let msg = |created_at| OutgoingSms {
             to: to.clone(),
             text: "x".into(),
+            msg_id: "m".into(),
             created_at,
             expires_at: None,
         };
@@ -361,18 +457,32 @@ async fn outbox_status_counts_by_state() {
         store.outbox_sent(ids[0], 3000).await.unwrap();
         store.outbox_retry(ids[1], "busy", 2000).await.unwrap();
         store.outbox_give_up(ids[2], "expired", 500).await.unwrap();
+        store.outbox_refuse(ids[3], 600).await.unwrap();
         assert_eq!(
             store.outbox_status().await.unwrap(),
             OutboxStatus {
-                queued: 2,
+                queued: 1,
                 oldest_queued_at: Some(200),
                 retrying: 1,
                 failed_attempts: 3,
                 given_up: 1,
+                refused: 1,
                 sent: 1,
             },
             "{name}"
         );
+        // A refused message is never claimed again; a sent one cannot be refused.
+        let claimable: Vec<i64> = store
+            .outbox_claim(10_000, 50, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(claimable, vec![ids[1]], "{name}");
+        store.outbox_refuse(ids[0], 700).await.unwrap();
+        let st = store.outbox_status().await.unwrap();
+        assert_eq!((st.sent, st.refused), (1, 1), "{name}");
     }
 }
 

@@ -2,7 +2,6 @@
 //! XChaCha20-Poly1305 under a key derived from the file (never the file's bytes themselves, which
 //! on an upgraded database are also data key generation 1).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chacha20poly1305::aead::{Aead, Payload};
@@ -13,6 +12,7 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::KekError;
+use pooya_issuer::fsutil::write_new_private;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -179,27 +179,6 @@ pub(crate) fn read_private(path: &Path) -> Result<Zeroizing<String>, KekError> {
     Ok(Zeroizing::new(
         text.trim_end_matches(['\r', '\n']).to_owned(),
     ))
-}
-
-/// Creates `path` (which must not exist) with mode 0600, writes `bytes` and syncs it and its
-/// directory to disk.
-fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    if let Some(dir) = path.parent() {
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

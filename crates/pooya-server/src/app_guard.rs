@@ -10,11 +10,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
+use crate::netpolicy::ClientAddr;
 use crate::state::AppState;
-
-/// The client's address as the policy found it, for handlers that want it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddr(pub IpAddr);
 
 fn network_refused() -> ApiError {
     ApiError::new(

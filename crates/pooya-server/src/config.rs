@@ -138,11 +138,16 @@ impl SmsProviderSection {
                     smpp: Some((session, inbound)),
                 });
             }
-            _ => Arc::new(FileProvider::new(
-                self.path
+            _ => {
+                let path = self
+                    .path
                     .clone()
-                    .unwrap_or_else(|| data_dir.join("sms-outbox.jsonl")),
-            )),
+                    .unwrap_or_else(|| data_dir.join("sms-outbox.jsonl"));
+                // Also where the configuration puts it outside the data directory.
+                crate::datadir::make_private(&path)
+                    .map_err(|e| ConfigError::SmsProvider(format!("{}: {e}", path.display())))?;
+                Arc::new(FileProvider::new(path))
+            }
         };
         Ok(BuiltProvider {
             provider,

@@ -47,13 +47,22 @@ pub async fn deliver_due(issuer: &Issuer, provider: &dyn SmsProvider) -> usize {
                 .await;
             continue;
         }
-        let text = match issuer.open_sms_text(&m.sms.text) {
+        let text = match issuer.open_sms_text(&m.sms) {
             Ok(t) => t,
-            Err(e) => {
-                tracing::error!(id = m.id, error = %e, "SMS given up: body does not open");
-                metrics::counter!("pooya_sms_delivery_failures_total", "outcome" => "given_up")
+            Err(_) => {
+                // Its row was altered (recipient changed, body moved from another row): whoever
+                // it would reach now, it is not sent, nor tried again.
+                tracing::warn!(
+                    id = m.id,
+                    to = %m.sms.to.masked(),
+                    "SMS refused: its sealed body does not open for its id and recipient; \
+                     the outbox row was altered"
+                );
+                metrics::counter!("pooya_sms_delivery_failures_total", "outcome" => "refused")
                     .increment(1);
-                let _ = store.outbox_give_up(m.id, "body does not open", now).await;
+                if let Err(e) = store.outbox_refuse(m.id, now).await {
+                    tracing::warn!(id = m.id, error = %e, "refused SMS not marked; refused again later");
+                }
                 continue;
             }
         };

@@ -110,14 +110,17 @@ impl From<IssuerError> for ApiError {
             E::PinLocked => (S::FORBIDDEN, "pin_locked"),
             E::MobileMismatch => (S::FORBIDDEN, "mobile_mismatch"),
             E::TxnConflict => (S::CONFLICT, "txn_conflict"),
-            E::NoPendingActivation => (S::CONFLICT, "no_pending_activation"),
-            E::ActivationExpired => (S::GONE, "activation_expired"),
-            E::ActivationExhausted => (S::FORBIDDEN, "activation_exhausted"),
             E::InvalidLifetime => (S::UNPROCESSABLE_ENTITY, "invalid_lifetime"),
             E::MalformedMessage => (S::BAD_REQUEST, "bad_request"),
             E::WrongActivationCodes { tries_left } => {
                 let mut a = ApiError::new(S::FORBIDDEN, "wrong_activation_codes", message);
                 a.extra = Some(("tries_left", json!(tries_left)));
+                return a;
+            }
+            E::EnrollmentTriesUsedUp { retry_after_secs } => {
+                let mut a =
+                    ApiError::new(S::TOO_MANY_REQUESTS, "enrollment_tries_used_up", message);
+                a.extra = Some(("retry_after_secs", json!(retry_after_secs)));
                 return a;
             }
             E::UnknownEnrollment => (S::NOT_FOUND, "unknown_enrollment"),

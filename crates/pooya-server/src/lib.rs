@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use pooya_issuer::at_rest::AtRestUpgrade;
 use pooya_issuer::clock::{Clock, FakeClock, SystemClock};
 use pooya_issuer::keys::Keyring;
 use pooya_issuer::sql::{SqlOptions, SqlStore};
@@ -15,6 +16,7 @@ use pooya_keys::{KekSpec, LoadEvent};
 pub mod apikeys;
 pub mod app_guard;
 pub mod config;
+pub mod datadir;
 pub mod delivery;
 pub mod error;
 pub mod extract;
@@ -90,7 +92,7 @@ pub async fn open_store(opts: &ServeOptions) -> Result<OpenedStore, ServeError> 
         .clone()
         .or_else(|| config.server.data_dir.clone())
         .ok_or_else(|| ServeError::Usage("--data-dir is required".into()))?;
-    std::fs::create_dir_all(&data_dir)?;
+    datadir::prepare(&data_dir)?;
     let url = opts
         .database_url
         .clone()
@@ -184,6 +186,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         }
         None => Arc::new(SystemClock),
     };
+    upgrade_at_rest(&opened, clock.now_ms()).await?;
     let issuer = Arc::new(Issuer::new(
         opened.store.clone(),
         opened.keyring.clone(),
@@ -294,6 +297,38 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     let _ = worker.await;
     if let Some(session) = smpp_session {
         session.shutdown().await;
+    }
+    Ok(())
+}
+
+/// Before serving: seals and binds the values of a database written before they were bound to
+/// their rows (`pooya_issuer::at_rest`), and says what it did or found.
+async fn upgrade_at_rest(opened: &Opened, now: i64) -> Result<(), ServeError> {
+    match opened.store.upgrade_at_rest(&opened.keyring, now).await? {
+        AtRestUpgrade::Current { plain_cards: 0 } => {}
+        AtRestUpgrade::Current { plain_cards } => tracing::warn!(
+            plain_cards,
+            "cards hold a plain PIN or second-password hash beside sealed ones (written by an \
+             older server after the upgrade, or planted in the database): never accepted"
+        ),
+        AtRestUpgrade::Upgraded {
+            cards,
+            sms_resealed,
+            sms_refused,
+        } => {
+            tracing::info!(
+                cards,
+                sms_resealed,
+                "database upgraded: PIN and second-password hashes sealed to their cards, SMS \
+                 channel MACs bound to them, queued SMS sealed to their rows"
+            );
+            if sms_refused > 0 {
+                tracing::warn!(
+                    sms_refused,
+                    "queued SMS whose body did not open were refused, not sent (GET /v1/admin/outbox)"
+                );
+            }
+        }
     }
     Ok(())
 }

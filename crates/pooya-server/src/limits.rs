@@ -1,5 +1,6 @@
 //! Abuse limits: rate limiters (GCRA, `governor`) keyed by the client's address on `/v1/app/*`,
-//! by the card on enrollment starts, and by the sender on inbound SMS (HTTP and SMPP alike).
+//! by the card and the client's address on enrollment starts, and by the sender on inbound SMS
+//! (HTTP and SMPP alike).
 //! A refusal is 429 `rate_limited` with `Retry-After`.
 //!
 //! They run on the server's clock (the fake one under `--unsafe-fake-clock`), so tests refill a
@@ -7,8 +8,9 @@
 //! servers let N times as much through.
 //!
 //! These limits slow guessing and flooding; they do not decide anything about a card. The tries
-//! that count are the issuer's own: R5's failures (only `/v1/verify`), an activation's enrollment
-//! runs (`policy.activation.max_tries`), the ATM's PIN tries.
+//! that count are the issuer's own: R5's failures (only `/v1/verify`), enrollment runs per card
+//! number and address and per activation (`policy.activation.max_tries`, `max_tries_total`, in
+//! the store, shared by every server), the ATM's PIN tries.
 
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -51,7 +53,8 @@ impl Limit {
 pub struct LimitsSection {
     /// Requests to `/v1/app/*` per client address (an IPv6 client by its /64).
     pub app_per_ip: Limit,
-    /// `POST /v1/app/enrollments` per card, whoever sends them.
+    /// `POST /v1/app/enrollments` per card number and client address (a stranger's starts do
+    /// not hold the holder back), counted only for starts whose message parses.
     pub enrollment_starts_per_card: Limit,
     /// Inbound SMS per sender (`/v1/sms/inbound` and SMPP `deliver_sm`).
     pub sms_inbound_per_mobile: Limit,
@@ -95,6 +98,18 @@ impl LimitsSection {
             }
         }
         Ok(())
+    }
+}
+
+/// The address a client is counted by: itself, or an IPv6 client's /64 (one subscriber commonly
+/// holds a whole /64).
+pub fn address_bucket(client: IpAddr) -> IpAddr {
+    match client {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
     }
 }
 
@@ -213,26 +228,21 @@ impl Limits {
         h.finalize().into()
     }
 
-    /// A request to `/v1/app/*` from `client`. IPv6 clients are counted by their /64: one
-    /// subscriber commonly holds a whole /64.
+    /// A request to `/v1/app/*` from `client`.
     pub fn app_request(&self, client: IpAddr) -> Result<(), RateLimited> {
         let Some(l) = &self.app_per_ip else {
             return Ok(());
         };
-        let key = match client {
-            IpAddr::V6(v6) => {
-                let s = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-            v4 => v4,
-        };
-        l.check(&key)
+        l.check(&address_bucket(client))
     }
 
-    /// An enrollment start for `pan`.
-    pub fn enrollment_start(&self, pan: &Pan) -> Result<(), RateLimited> {
+    /// An enrollment start for `pan` from `client`.
+    pub fn enrollment_start(&self, pan: &Pan, client: IpAddr) -> Result<(), RateLimited> {
         match &self.enroll_per_card {
-            Some(l) => l.check(&self.hashed("pan", pan.digits())),
+            Some(l) => {
+                let key = format!("{}/{}", pan.digits(), address_bucket(client));
+                l.check(&self.hashed("pan-address", &key))
+            }
             None => Ok(()),
         }
     }
@@ -331,7 +341,8 @@ mod tests {
         });
         let pan = Pan::parse("6280231234567898").unwrap();
         for _ in 0..1000 {
-            l.enrollment_start(&pan).unwrap();
+            l.enrollment_start(&pan, "192.0.2.7".parse().unwrap())
+                .unwrap();
         }
         assert!(LimitsSection::default().validate().is_ok());
         let bad = LimitsSection {
@@ -358,9 +369,15 @@ mod tests {
         });
         let p1 = Pan::parse("6280231234567898").unwrap();
         let p2 = Pan::parse("6280231234567880").unwrap();
-        l.enrollment_start(&p1).unwrap();
-        assert_eq!(l.enrollment_start(&p1).unwrap_err().retry_after_secs(), 600);
-        l.enrollment_start(&p2).unwrap();
+        let (a, b): (IpAddr, IpAddr) = ("192.0.2.7".parse().unwrap(), "192.0.2.8".parse().unwrap());
+        l.enrollment_start(&p1, a).unwrap();
+        assert_eq!(
+            l.enrollment_start(&p1, a).unwrap_err().retry_after_secs(),
+            600
+        );
+        l.enrollment_start(&p2, a).unwrap();
+        // Another address's starts for the same card are its own.
+        l.enrollment_start(&p1, b).unwrap();
         let m1 = Mobile::parse("09121234567").unwrap();
         let m2 = Mobile::parse("+989351234567").unwrap();
         l.sms_inbound(&m1).unwrap();

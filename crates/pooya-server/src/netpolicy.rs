@@ -57,6 +57,10 @@ pub struct NetPolicy {
     header: ProxyHeader,
 }
 
+/// The client's address as the policy found it, for handlers that want it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
 fn parse_nets(setting: &str, list: &[String]) -> Result<Vec<IpNet>, String> {
     list.iter()
         .map(|s| {

@@ -52,6 +52,7 @@ pub const BEARER: &str = "bearer";
         routes::switch::otp_request,
         routes::admin::outbox,
         routes::admin::import_pskc,
+        routes::app::parameters,
         routes::app::start,
         routes::app::confirm,
         routes::app::removal_challenge,
@@ -413,7 +414,11 @@ pub struct OutboxSummary {
     pub oldest_age_ms: Option<i64>,
     pub retrying: i64,
     pub failed_attempts: i64,
+    /// Given up: their code expired before they could leave.
     pub given_up: i64,
+    /// Refused, never sent: their sealed body did not open for their id and recipient (the row
+    /// was altered).
+    pub refused: i64,
     pub sent: i64,
 }
 
@@ -424,12 +429,25 @@ pub struct PskcImported {
 }
 
 #[derive(Serialize, ToSchema)]
+pub struct EnrollmentParameters {
+    /// `pooya-enroll-v2`.
+    pub protocol: String,
+    /// Digits of the receipt code the ATM prints.
+    pub receipt_code_digits: u8,
+    /// Digits of the code the SMS brings.
+    pub sms_code_digits: u8,
+    /// Enrollment runs one address may start for one card number within an activation's life.
+    pub tries_per_address: u32,
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct EnrollmentStarted {
     pub enrollment_id: String,
     /// The server's SPAKE2 message, base64url.
     pub spake_msg: String,
     /// The server's key confirmation, base64url.
     pub confirm: String,
+    /// Runs this address may still start for this card number.
     pub tries_left: u32,
 }
 
@@ -443,6 +461,9 @@ pub struct TokenIssued {
     pub first_digits: u8,
     pub second_digits: u8,
     pub server_unix_ms: i64,
+    /// HMAC-SHA256 of the fields above under a key of the run (pooya-enroll's `IssuedToken`),
+    /// base64url: the app keeps the token only if it checks out.
+    pub mac: String,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -92,7 +92,7 @@ fn describe() {
     );
     describe_counter!(
         "pooya_sms_delivery_failures_total",
-        "SMS deliveries that failed, by outcome (retry, given_up)"
+        "SMS deliveries that failed, by outcome (retry, given_up, refused)"
     );
     describe_counter!(
         "pooya_store_errors_total",

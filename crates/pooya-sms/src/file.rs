@@ -41,10 +41,8 @@ impl FileProvider {
         line.push('\n');
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)?;
+            // It holds live codes: readable by the server's user only.
+            let mut f = pooya_issuer::fsutil::open_private(&path, true)?;
             f.write_all(line.as_bytes())?;
             f.sync_data()
         })

@@ -96,7 +96,8 @@ async fn export(opts: &ServeOptions, out: Option<PathBuf>) -> Result<u64, String
     let opened = pooya_server::open(opts).await.map_err(|e| e.to_string())?;
     let mut w: Box<dyn Write> = match &out {
         Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).map_err(|e| format!("{}: {e}", p.display()))?,
+            pooya_issuer::fsutil::open_private(p, false)
+                .map_err(|e| format!("{}: {e}", p.display()))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };

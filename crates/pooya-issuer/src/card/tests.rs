@@ -154,8 +154,16 @@ impl Ctx {
             self.keys.pan_hash(&pan),
             CustomerId::parse("C1").unwrap(),
             Expiry::parse("3512").unwrap(),
-            self.keys.hash_secret(STATIC_PIN).unwrap(),
-            self.keys.hash_secret(STATIC_SECOND).unwrap(),
+            self.keys
+                .hash_static(StaticSecret::Pin, &self.keys.pan_hash(&pan), STATIC_PIN)
+                .unwrap(),
+            self.keys
+                .hash_static(
+                    StaticSecret::SecondPassword,
+                    &self.keys.pan_hash(&pan),
+                    STATIC_SECOND,
+                )
+                .unwrap(),
             T0 - DAY,
         );
         (pan, card)
@@ -221,13 +229,15 @@ impl Ctx {
             .client
             .finish(&s.started.msg, &s.started.confirm)
             .expect("the app accepts the server's confirmation");
-        let token = card.enroll_confirm(
+        let (token, seed) = card.enroll_confirm(
             &s.started.enrollment_id,
+            &s.started.run,
             &fin.confirm,
             now,
             &self.policy,
             &self.keys,
         )?;
+        assert_eq!(seed, fin.seed, "both ends hold the same seed");
         let app = AppCodes::of(&token, &fin.seed);
         Ok(Enrolled {
             token,
@@ -298,9 +308,8 @@ fn activate_app_makes_card_pending_and_static_second_still_works() {
     assert_eq!(codes.expires_at, T0 + DAY);
     assert_eq!(card.effective(T0), (Mode::App, ServiceState::Pending));
     let act = card.svc.activation.as_ref().unwrap();
-    assert_eq!(act.tries_left, 3);
+    assert_eq!(act.tries_left, 30);
     assert_eq!(act.mobile, registered());
-    assert!(act.run.is_none());
     assert!(!card.svc.static_second_disabled);
     // R9 applies only once the dynamic service is active.
     assert_eq!(
@@ -319,7 +328,9 @@ fn activate_app_makes_card_pending_and_static_second_still_works() {
             T0 + 2 * SEC,
         )
         .unwrap();
-    assert_eq!(s.started.tries_left, 2);
+    let act = card.svc.activation.as_ref().unwrap();
+    assert_eq!(act.tries_left, 29);
+    assert_eq!(s.started.run.activation_id, act.id);
     assert_eq!(
         card.effective(T0 + 2 * SEC),
         (Mode::App, ServiceState::Pending)
@@ -442,7 +453,7 @@ fn enroll_confirm_after_activation_expiry_is_refused() {
 }
 
 #[test]
-fn wrong_activation_codes_use_up_the_tries_and_kill_the_activation() {
+fn wrong_activation_codes_change_nothing_but_each_run_costs_a_try() {
     let c = Ctx::new();
     let (pan, mut card) = c.card(PAN_A);
     let codes = c.activate_app(&mut card, &pan, T0);
@@ -451,64 +462,58 @@ fn wrong_activation_codes_use_up_the_tries_and_kill_the_activation() {
     } else {
         "000000"
     };
-    for (i, expected_left) in [2u32, 1, 0].into_iter().enumerate() {
+    for (i, expected_left) in [29u32, 28, 27].into_iter().enumerate() {
         let now = T0 + (i as i64 + 1) * 10 * SEC;
         let s = c
             .start(&mut card, &pan, &codes.receipt_code, wrong_sms, None, now)
             .unwrap();
-        assert_eq!(s.started.tries_left, expected_left);
+        assert_eq!(
+            card.svc.activation.as_ref().unwrap().tries_left,
+            expected_left
+        );
         // The app sees the mismatch itself...
         assert_eq!(
             s.client.finish(&s.started.msg, &s.started.confirm).err(),
             Some(pooya_enroll::EnrollError::ConfirmMismatch)
         );
-        // ...and a client that confirms anyway is refused.
+        // ...and a client that confirms anyway is refused, and changes nothing.
+        let before = card.clone();
         let r = card.enroll_confirm(
             &s.started.enrollment_id,
+            &s.started.run,
             &[0u8; 32],
             now + SEC,
             &c.policy,
             &c.keys,
         );
-        assert_eq!(
-            r.err(),
-            Some(AppRefusal::WrongActivationCodes {
-                tries_left: expected_left
-            })
-        );
-        assert!(card.svc.token.is_none());
-        match card.svc.activation.as_ref() {
-            Some(a) => {
-                assert!(expected_left > 0);
-                assert_eq!(a.tries_left, expected_left);
-                assert!(a.run.is_none(), "the run is closed");
-                assert_eq!(card.effective(now + SEC).1, ServiceState::Pending);
-            }
-            None => assert_eq!(expected_left, 0),
-        }
+        assert_eq!(r.err(), Some(AppRefusal::WrongActivationCodes));
+        assert_eq!(card, before);
+        assert_eq!(card.effective(now + SEC).1, ServiceState::Pending);
     }
-    // The activation is gone: even the right codes no longer start a run.
-    assert!(card.svc.activation.is_none());
-    assert_eq!(card.effective(T0 + HOUR).1, ServiceState::Inactive);
-    let r = c.start(
-        &mut card,
-        &pan,
-        &codes.receipt_code,
-        &codes.sms_code,
-        None,
-        T0 + HOUR,
-    );
-    assert_eq!(r.err(), Some(AppRefusal::NoPendingActivation));
-    // The static second password was never disabled.
+    // The static second password was never disabled, and the right codes still enroll.
     assert_eq!(
         c.second(&mut card, STATIC_SECOND, T0 + HOUR),
         Verdict::Approved
     );
+    let s = c
+        .start(
+            &mut card,
+            &pan,
+            &codes.receipt_code,
+            &codes.sms_code,
+            None,
+            T0 + HOUR,
+        )
+        .unwrap();
+    c.confirm(&mut card, s, T0 + HOUR).unwrap();
+    assert_eq!(card.effective(T0 + HOUR).1, ServiceState::Active);
 }
 
 #[test]
-fn abandoned_runs_exhaust_the_activation() {
-    let c = Ctx::new();
+fn runs_use_up_the_activation_all_addresses_together() {
+    let mut policy = Policy::default();
+    policy.activation.max_tries_total = 3;
+    let c = Ctx::with_policy(policy);
     let (pan, mut card) = c.card(PAN_A);
     let codes = c.activate_app(&mut card, &pan, T0);
     let mut last = None;
@@ -523,11 +528,13 @@ fn abandoned_runs_exhaust_the_activation() {
                 T0 + i * SEC,
             )
             .unwrap();
-        assert_eq!(s.started.tries_left, 2 - i as u32);
+        assert_eq!(
+            card.svc.activation.as_ref().unwrap().tries_left,
+            2 - i as u32
+        );
         last = Some(s);
     }
     let run_end = T0 + 2 * SEC + 300 * SEC;
-    assert_eq!(card.svc.activation.as_ref().unwrap().tries_left, 0);
     let before = card.clone();
     let r = c.start(
         &mut card,
@@ -555,63 +562,79 @@ fn abandoned_runs_exhaust_the_activation() {
 }
 
 #[test]
-fn earlier_run_of_a_replaced_or_expired_run_is_unknown_enrollment() {
+fn runs_do_not_replace_each_other_and_die_with_their_activation() {
     let c = Ctx::new();
     let (pan, mut card) = c.card(PAN_A);
     let codes = c.activate_app(&mut card, &pan, T0);
-    let old = c
-        .start(
-            &mut card,
-            &pan,
-            &codes.receipt_code,
-            &codes.sms_code,
-            None,
-            T0,
-        )
-        .unwrap();
-    let new = c
-        .start(
-            &mut card,
-            &pan,
-            &codes.receipt_code,
-            &codes.sms_code,
-            None,
-            T0 + SEC,
-        )
-        .unwrap();
-    // The first run was replaced by the second.
-    assert_eq!(
-        c.confirm(&mut card, old, T0 + 2 * SEC).err(),
-        Some(AppRefusal::UnknownEnrollment)
-    );
-    // The second run has run out (300 s).
-    let mut late = card.clone();
-    let run_end = T0 + SEC + 300 * SEC;
-    let fin = new
+    let start = |card: &mut CardRecord, now| {
+        c.start(card, &pan, &codes.receipt_code, &codes.sms_code, None, now)
+            .unwrap()
+    };
+    let first = start(&mut card, T0);
+    let second = start(&mut card, T0 + SEC);
+    // The later run did not replace the earlier one: either confirms.
+    let mut other = card.clone();
+    c.confirm(&mut other, second, T0 + 2 * SEC).unwrap();
+    let fin = first
         .client
-        .finish(&new.started.msg, &new.started.confirm)
+        .finish(&first.started.msg, &first.started.confirm)
         .unwrap();
-    let r = late.enroll_confirm(
-        &new.started.enrollment_id,
+    // A new activation leaves an earlier run nothing to confirm.
+    let mut renewed = card.clone();
+    c.activate_app(&mut renewed, &pan, T0 + 2 * SEC);
+    let before = renewed.clone();
+    let r = renewed.enroll_confirm(
+        &first.started.enrollment_id,
+        &first.started.run,
         &fin.confirm,
-        run_end,
+        T0 + 3 * SEC,
         &c.policy,
         &c.keys,
     );
-    assert_eq!(r.err(), Some(AppRefusal::UnknownEnrollment));
-    // No activation at all: unknown too.
+    assert_eq!(r.err(), Some(AppRefusal::WrongActivationCodes));
+    assert_eq!(renewed, before);
+    // No activation at all: the same.
     let (_, mut fresh) = c.card(PAN_A);
-    let r = fresh.enroll_confirm("nope", &fin.confirm, T0, &c.policy, &c.keys);
-    assert_eq!(r.err(), Some(AppRefusal::UnknownEnrollment));
-    // In time, it completes.
-    let r = card.enroll_confirm(
-        &new.started.enrollment_id,
+    let r = fresh.enroll_confirm(
+        &first.started.enrollment_id,
+        &first.started.run,
         &fin.confirm,
-        run_end - 1,
+        T0,
         &c.policy,
         &c.keys,
     );
-    assert!(r.is_ok());
+    assert_eq!(r.err(), Some(AppRefusal::WrongActivationCodes));
+    // The run's state is sealed to its id: under another id it opens to nothing.
+    let r = card.enroll_confirm(
+        &second_id_of(&c, &mut card.clone(), &pan, &codes),
+        &first.started.run,
+        &fin.confirm,
+        T0 + 2 * SEC,
+        &c.policy,
+        &c.keys,
+    );
+    assert_eq!(r.err(), Some(AppRefusal::WrongActivationCodes));
+    // Under its own, it completes.
+    let (token, seed) = card
+        .enroll_confirm(
+            &first.started.enrollment_id,
+            &first.started.run,
+            &fin.confirm,
+            T0 + 2 * SEC,
+            &c.policy,
+            &c.keys,
+        )
+        .unwrap();
+    assert_eq!(seed, fin.seed);
+    assert_eq!(card.svc.token.as_ref(), Some(&token));
+}
+
+/// The id of a fresh run on `card`.
+fn second_id_of(c: &Ctx, card: &mut CardRecord, pan: &Pan, codes: &ActivationCodes) -> String {
+    c.start(card, pan, &codes.receipt_code, &codes.sms_code, None, T0)
+        .unwrap()
+        .started
+        .enrollment_id
 }
 
 #[test]
@@ -722,13 +745,15 @@ fn malformed_enrollment_message_changes_nothing() {
         let r = card.enroll_start(&pan, &msg, None, T0, &c.policy, &c.keys);
         assert_eq!(r.err(), Some(AppRefusal::MalformedMessage));
         assert_eq!(card, before);
-        assert_eq!(card.svc.activation.as_ref().unwrap().tries_left, 3);
+        assert_eq!(card.svc.activation.as_ref().unwrap().tries_left, 30);
     }
 }
 
 #[test]
 fn dead_activation_is_reported_as_none_inactive() {
-    let c = Ctx::new();
+    let mut policy = Policy::default();
+    policy.activation.max_tries_total = 3;
+    let c = Ctx::with_policy(policy);
     let (pan, mut card) = c.card(PAN_A);
     let codes = c.activate_app(&mut card, &pan, T0);
     // Expired.
@@ -736,20 +761,11 @@ fn dead_activation_is_reported_as_none_inactive() {
         card.effective(codes.expires_at),
         (Mode::None, ServiceState::Inactive)
     );
-    // Tries used up.
+    // Tries used up (all addresses together): dead at once.
     for i in 0..3 {
-        let s = c
-            .start(&mut card, &pan, "000000", "000000", None, T0 + i)
+        c.start(&mut card, &pan, "000000", "000000", None, T0 + i)
             .unwrap();
-        let _ = card.enroll_confirm(
-            &s.started.enrollment_id,
-            &[0u8; 32],
-            T0 + i,
-            &c.policy,
-            &c.keys,
-        );
     }
-    assert!(card.svc.activation.is_none());
     assert_eq!(
         card.effective(T0 + 10),
         (Mode::None, ServiceState::Inactive)
@@ -2115,7 +2131,6 @@ fn dynamic_service_round_trips_without_secrets_in_clear() {
             T0,
         )
         .unwrap();
-    assert!(card.svc.activation.as_ref().unwrap().run.is_some());
     assert_stored_safely(
         &card.svc,
         &[

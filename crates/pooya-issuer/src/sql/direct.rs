@@ -34,7 +34,7 @@ use rusqlite::{Connection, ErrorCode, Statement};
 use tokio::sync::oneshot;
 
 use super::{
-    commit_time, corrupt, enrollment_id, svc_json, tail_macs, token_id, CardColumns,
+    commit_time, corrupt, enroll, enrollment_id, svc_json, tail_macs, token_id, CardColumns,
     CARD_FOR_VERIFICATION, GUARD_CUSTOMER, INSERT_AUDIT, INSERT_CARD, INSERT_CUSTOMER, INSERT_SMS,
     INSERT_VERIFICATION, MAX_BATCH, UPDATE_AUDIT_HEAD, UPDATE_CARD, UPDATE_CARD_STATE,
     UPDATE_CUSTOMER,
@@ -478,10 +478,37 @@ fn apply_commit(conn: &Connection, c: &Commit, heads: &mut AuditHeads) -> Result
                 m.text,
                 m.created_at,
                 m.expires_at,
-                m.created_at
+                m.created_at,
+                m.msg_id
             ],
             conflict,
         )?;
+    }
+    for r in &c.new_enrollment_runs {
+        let (activation, pending, lifetime) = enroll::live_columns(r);
+        exec(
+            conn,
+            enroll::INSERT_RUN,
+            values![
+                r.id,
+                r.pan_hash,
+                r.pan_masked,
+                r.tries_key,
+                activation,
+                pending,
+                lifetime,
+                r.expires_at
+            ],
+            conflict,
+        )?;
+    }
+    for id in &c.closed_enrollment_runs {
+        if exec(conn, enroll::DELETE_RUN, values![id], conflict)? != 1 {
+            return Err(StoreError::Conflict);
+        }
+    }
+    for key in &c.cleared_enrollment_tries {
+        exec(conn, enroll::DELETE_TRIES, values![key], conflict)?;
     }
     if !c.audit.is_empty() {
         let keys = c

@@ -25,14 +25,16 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
     summary = "The SMS outbox at a glance",
     security(("bearer" = ["admin"])),
     responses(
-        (status = 200, description = "Messages waiting, how long the oldest has waited, retries, failures, given up, sent", body = crate::openapi::OutboxSummary),
+        (status = 200, description = "Messages waiting, how long the oldest has waited, retries, failures, given up, refused, sent", body = crate::openapi::OutboxSummary),
         (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
         (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
     )
 )]
 /// `{"queued", "oldest_age_ms" (null when none is queued), "retrying", "failed_attempts",
-/// "given_up", "sent"}`: messages waiting, how long the oldest has waited, how many of them failed
-/// at least once, failed attempts in all, messages given up, messages sent.
+/// "given_up", "refused", "sent"}`: messages waiting, how long the oldest has waited, how many of
+/// them failed at least once, failed attempts in all, messages given up (expired before they could
+/// leave), messages refused (their sealed body did not open for their row: the row was altered),
+/// messages sent.
 async fn outbox(
     _: Authorized<AdminRole>,
     State(s): State<Arc<AppState>>,
@@ -44,6 +46,7 @@ async fn outbox(
         "retrying": st.retrying,
         "failed_attempts": st.failed_attempts,
         "given_up": st.given_up,
+        "refused": st.refused,
         "sent": st.sent,
     })))
 }

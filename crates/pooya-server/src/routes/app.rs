@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
 use pooya_enroll::{b64_decode, b64_encode};
 use pooya_issuer::domain::Pan;
 use serde::Deserialize;
@@ -14,12 +14,14 @@ use serde_json::{json, Value};
 
 use crate::error::ApiError;
 use crate::extract::Body;
+use crate::netpolicy::ClientAddr;
 use crate::state::AppState;
 
 type St = State<Arc<AppState>>;
 
 pub fn routes() -> axum::Router<Arc<AppState>> {
     Router::new()
+        .route("/v1/app/enrollment-parameters", get(parameters))
         .route("/v1/app/enrollments", post(start))
         .route("/v1/app/enrollments/{enrollment_id}/confirm", post(confirm))
         .route(
@@ -49,27 +51,63 @@ struct Start {
 }
 
 #[utoipa::path(
+    get,
+    path = "/v1/app/enrollment-parameters",
+    tag = "app",
+    summary = "What the app checks before it sends anything that costs a try: the bank's code lengths (the same for every card)",
+    responses(
+        (status = 200, description = "The bank's parameters", body = crate::openapi::EnrollmentParameters),
+        (status = 403, description = "`network_not_allowed` (R18)", body = crate::openapi::ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many requests from this address", body = crate::openapi::ErrorBody),
+    )
+)]
+async fn parameters(State(s): St) -> Json<Value> {
+    let p = s.issuer.enrollment_parameters();
+    Json(json!({
+        "protocol": pooya_enroll::PROTOCOL,
+        "receipt_code_digits": p.receipt_code_digits,
+        "sms_code_digits": p.sms_code_digits,
+        "tries_per_address": p.tries_per_address,
+    }))
+}
+
+#[utoipa::path(
     post,
     path = "/v1/app/enrollments",
     tag = "app",
-    summary = "Start enrolling the app (R8, R16): SPAKE2 keyed by the two ATM codes",
+    summary = "Start enrolling the app (R8, R16): SPAKE2 keyed by the two ATM codes. Every well-formed start gets a run, whatever the card: only the confirmation tells, and only to the holder of the codes",
     request_body = Start,
     responses(
-        (status = 201, description = "The server's SPAKE2 message and key confirmation", body = crate::openapi::EnrollmentStarted),
-        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type; `bad_request`: a field is not base64url or the SPAKE2 message is malformed", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`activation_exhausted`; `network_not_allowed` (R18)", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
-        (status = 409, description = "`no_pending_activation`", body = crate::openapi::ErrorBody),
-        (status = 410, description = "`activation_expired`", body = crate::openapi::ErrorBody),
+        (status = 201, description = "The server's SPAKE2 message and key confirmation; `tries_left`: runs this address may still start for this card number", body = crate::openapi::EnrollmentStarted),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type; `bad_request`: a field is not base64url or the SPAKE2 message is malformed (counts nowhere)", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`network_not_allowed` (R18)", body = crate::openapi::ErrorBody),
         (status = 422, description = "`invalid_pan`; `invalid_lifetime`", body = crate::openapi::ErrorBody),
-        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many requests from this address, or too many starts for this card", body = crate::openapi::ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many requests from this address, or too many starts for this card from this address; `enrollment_tries_used_up` (with `retry_after_secs`, and `Retry-After`): this address's runs for this card number are used up", body = crate::openapi::ErrorBody),
     )
 )]
-async fn start(State(s): St, Body(b): Body<Start>) -> Result<(StatusCode, Json<Value>), ApiError> {
+async fn start(
+    State(s): St,
+    Extension(ClientAddr(client)): Extension<ClientAddr>,
+    Body(b): Body<Start>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    // Everything that can be refused for the request alone is, before anything is counted.
     let pan = Pan::parse(&b.pan)?;
     let msg = bytes("spake_msg", &b.spake_msg)?;
-    s.limits.enrollment_start(&pan)?;
-    let r = s.issuer.enroll_start(&pan, &msg, b.lifetime_secs).await?;
+    pooya_enroll::check_client_msg(&msg)
+        .map_err(|_| ApiError::bad_request("`spake_msg` is not a SPAKE2 message of the app"))?;
+    if s.issuer
+        .policy()
+        .enrollment_lifetime(b.lifetime_secs)
+        .is_none()
+    {
+        return Err(pooya_issuer::IssuerError::InvalidLifetime.into());
+    }
+    let client = crate::limits::address_bucket(client);
+    s.limits.enrollment_start(&pan, client)?;
+    let r = s
+        .issuer
+        .enroll_start(&pan, client, &msg, b.lifetime_secs)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -90,18 +128,16 @@ struct Confirm {
     post,
     path = "/v1/app/enrollments/{enrollment_id}/confirm",
     tag = "app",
-    summary = "Confirm the enrollment: the token is issued",
+    summary = "Confirm the enrollment: the token is issued, its description MACed under the run's key",
     request_body = Confirm,
     params(
         ("enrollment_id" = String, Path, description = "From the start of the enrollment"),
     ),
     responses(
-        (status = 200, description = "The new token", body = crate::openapi::TokenIssued),
+        (status = 200, description = "The new token, and `mac` over it (pooya-enroll's `IssuedToken::mac`)", body = crate::openapi::TokenIssued),
         (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type; `bad_request`: `confirm` is not base64url", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`wrong_activation_codes` (with `tries_left`); `activation_exhausted`; `network_not_allowed` (R18)", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`unknown_enrollment`", body = crate::openapi::ErrorBody),
-        (status = 409, description = "`no_pending_activation`", body = crate::openapi::ErrorBody),
-        (status = 410, description = "`activation_expired`", body = crate::openapi::ErrorBody),
+        (status = 403, description = "`wrong_activation_codes` (with `tries_left`): the codes are wrong, or no activation is waiting for the card (alike: no such card, none made, expired, used up); `network_not_allowed` (R18)", body = crate::openapi::ErrorBody),
+        (status = 404, description = "`unknown_enrollment`: no such run, it has run out, or it was answered already", body = crate::openapi::ErrorBody),
         (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many requests from this address", body = crate::openapi::ErrorBody),
     )
 )]
@@ -114,7 +150,8 @@ async fn confirm(
     if !id_ok(&id) {
         return Err(pooya_issuer::IssuerError::UnknownEnrollment.into());
     }
-    let t = s.issuer.enroll_confirm(&id, &c).await?;
+    let issued = s.issuer.enroll_confirm(&id, &c).await?;
+    let t = &issued.token;
     Ok(Json(json!({
         "token_id": t.token_id,
         "pan_masked": t.pan_masked,
@@ -123,7 +160,8 @@ async fn confirm(
         "algorithm": t.algorithm,
         "first_digits": t.first_digits,
         "second_digits": t.second_digits,
-        "server_unix_ms": s.issuer.now_ms(),
+        "server_unix_ms": t.server_unix_ms,
+        "mac": b64_encode(&issued.mac),
     })))
 }
 

@@ -5,7 +5,6 @@
 use std::process::Command;
 
 use serde_json::{json, Value};
-use sqlx::Executor;
 
 use crate::common::*;
 
@@ -31,27 +30,6 @@ fn audit_cli(srv: &TestServer, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// The URL of `srv`'s database, for SQL played by an attacker who has only the database.
-fn db_url(srv: &TestServer) -> String {
-    match &srv.db {
-        Some(pg) => pg.url.clone(),
-        None => format!(
-            "sqlite://{}",
-            srv.data_dir().join("pooya.sqlite3").display()
-        ),
-    }
-}
-
-pub(crate) async fn sql(srv: &TestServer, statement: &str) {
-    sqlx::any::install_default_drivers();
-    let mut c = <sqlx::AnyConnection as sqlx::Connection>::connect(&db_url(srv))
-        .await
-        .expect("connect to the test database");
-    c.execute(sqlx::AssertSqlSafe(statement.to_owned()))
-        .await
-        .unwrap_or_else(|e| panic!("{statement}: {e}"));
 }
 
 fn export(srv: &TestServer) -> Vec<Value> {

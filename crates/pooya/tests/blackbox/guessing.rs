@@ -105,7 +105,7 @@ async fn a_transaction_answered_before_the_change_conflicts_whatever_the_passwor
     } else {
         "UPDATE verifications SET fingerprint = substr(fingerprint, 2)"
     };
-    crate::audit::sql(&srv, strip).await;
+    crate::common::sql(&srv, strip).await;
     for g in [PIN, "1233", "0000"] {
         let (s, v) = send(&srv, "first", g, "OLD").await;
         assert_eq!(

@@ -112,45 +112,75 @@ async fn the_address_limit_follows_the_client_behind_a_trusted_proxy() {
 }
 
 #[tokio::test]
-async fn enrollment_starts_are_limited_per_card() {
+async fn enrollment_starts_are_limited_per_card_and_address() {
     let cfg = format!(
-        "{TEST_CONFIG}[limits]\nenrollment_starts_per_card = {{ burst = 2, per_secs = 3600 }}\n"
+        "{TEST_CONFIG}[network]\ntrusted_proxies = [\"127.0.0.1\"]\n\
+         [limits]\nenrollment_starts_per_card = {{ burst = 2, per_secs = 3600 }}\n"
     );
     let srv = TestServer::start_with(&cfg, &[]).await;
     srv.with_card().await;
     srv.customer("C2", MOBILE2).await;
     srv.card(PAN2, "C2").await;
     let (receipt, sms) = srv.activate_app(PAN, MOBILE).await;
-    let start = |pan: &'static str| {
+    let start = |pan: &'static str, from: &'static str, spake_msg: Option<&'static str>| {
         let (_, msg) = ClientEnrollment::start(pan, "000000", "000000");
+        let msg = spake_msg.map_or_else(|| b64_encode(&msg), str::to_owned);
         let srv = &srv;
         async move {
             send(
                 srv,
                 "/v1/app/enrollments",
                 None,
-                json!({"pan": pan, "spake_msg": b64_encode(&msg)}),
-                &[],
+                json!({"pan": pan, "spake_msg": msg}),
+                &[("x-forwarded-for", from)],
             )
             .await
         }
     };
+    let (a, b) = ("198.51.100.7", "198.51.100.8");
+    // Starts whose message does not parse count nowhere.
+    for _ in 0..5 {
+        assert_eq!(start(PAN, a, Some("AAAA")).await.0, 400);
+    }
     for left in [2, 1] {
-        let (s, _, v) = start(PAN).await;
+        let (s, _, v) = start(PAN, a, None).await;
         assert_eq!(s, 201, "{v}");
         assert_eq!(v["tries_left"], left);
     }
-    let (s, retry, v) = start(PAN).await;
+    let (s, retry, v) = start(PAN, a, None).await;
     assert_limited(s, retry, &v, 1800);
-    // Another card is not held back by this one's bucket.
-    let (s, _, v) = start(PAN2).await;
-    assert_eq!(s, 409, "{v}");
-    assert_eq!(v["error"]["code"], "no_pending_activation");
-    // The refused start cost the activation nothing: its last try still enrolls the holder.
+    // Another card, or the same card from another address, is not held back by this bucket.
+    let (s, _, v) = start(PAN2, a, None).await;
+    assert_eq!(s, 201, "{v}");
+    let (s, _, v) = start(PAN, b, None).await;
+    assert_eq!(s, 201, "{v}");
+    // The refused start cost nothing: this address's last try still enrolls the holder.
     srv.advance(1_800_000).await;
-    srv.enroll(PAN, &receipt, &sms)
-        .await
-        .expect("the last try enrolls");
+    let (client, msg) = ClientEnrollment::start(PAN, &receipt, &sms);
+    let (s, _, v) = send(
+        &srv,
+        "/v1/app/enrollments",
+        None,
+        json!({"pan": PAN, "spake_msg": b64_encode(&msg)}),
+        &[("x-forwarded-for", a)],
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["tries_left"], 0);
+    let server_msg = pooya_enroll::b64_decode(v["spake_msg"].as_str().unwrap()).unwrap();
+    let server_confirm = pooya_enroll::b64_decode(v["confirm"].as_str().unwrap()).unwrap();
+    let fin = client.finish(&server_msg, &server_confirm).unwrap();
+    srv.hygiene.seed(fin.seed.as_bytes());
+    let id = v["enrollment_id"].as_str().unwrap();
+    let (s, _, v) = send(
+        &srv,
+        &format!("/v1/app/enrollments/{id}/confirm"),
+        None,
+        json!({"confirm": b64_encode(&fin.confirm)}),
+        &[("x-forwarded-for", a)],
+    )
+    .await;
+    assert_eq!(s, 200, "the last try enrolls: {v}");
 }
 
 #[tokio::test]
@@ -259,8 +289,9 @@ async fn spraying_the_public_endpoints_cannot_lock_the_holder_out() {
     let token = srv.enrolled_card().await;
     let now = srv.now_ms().await;
 
-    // Enrollment runs against the card (there is no pending activation: nothing to burn), made-up
-    // enrollment ids and token ids, wrong removal proofs. 30 of them.
+    // Enrollment runs against the card (there is no pending activation: nothing to burn; each gets
+    // a run that never confirms, until this address's tries are used), made-up enrollment ids and
+    // token ids, wrong removal proofs. 30 of them.
     for i in 0..10 {
         let (_, msg) = ClientEnrollment::start(PAN, "123456", "654321");
         let (s, v) = srv
@@ -271,7 +302,7 @@ async fn spraying_the_public_endpoints_cannot_lock_the_holder_out() {
                 Some(json!({"pan": PAN, "spake_msg": b64_encode(&msg)})),
             )
             .await;
-        assert!(s == 409 || s == 429, "{s} {v}");
+        assert!(s == 201 || s == 429, "{s} {v}");
         let (s, _) = srv
             .call(
                 "POST",
@@ -306,66 +337,50 @@ async fn spraying_the_public_endpoints_cannot_lock_the_holder_out() {
     assert_eq!(srv.card_info(PAN).await["recent_failures"], 1);
 }
 
-/// With an activation pending, wrong enrollment runs cost that activation's tries and nothing
-/// else: no failure of R5, no lock, and a new ATM activation enrolls the holder.
+/// With an activation pending, wrong enrollment runs cost the tries of the address they come
+/// from and nothing else: no failure of R5, no lock, and the holder at another address enrolls
+/// with the same activation.
 #[tokio::test]
-async fn wrong_enrollment_runs_count_only_against_their_activation() {
-    let srv = TestServer::start().await;
+async fn wrong_enrollment_runs_count_only_against_their_address() {
+    let cfg = format!("{TEST_CONFIG}[network]\ntrusted_proxies = [\"127.0.0.1\"]\n");
+    let srv = TestServer::start_with(&cfg, &[]).await;
     srv.with_card().await;
-    srv.activate_app(PAN, MOBILE).await;
+    let (r, sms) = srv.activate_app(PAN, MOBILE).await;
+    let stranger = [("x-forwarded-for", "203.0.113.9")];
+    let start = |receipt: &str, sms: &str| {
+        let (client, msg) = ClientEnrollment::start(PAN, receipt, sms);
+        let body = json!({"pan": PAN, "spake_msg": b64_encode(&msg)});
+        (client, body)
+    };
     for left in [2, 1, 0] {
         // Someone who knows the card number but not the two codes.
-        let (_, msg) = ClientEnrollment::start(PAN, "111111", "222222");
-        let (s, v) = srv
-            .call(
-                "POST",
-                "/v1/app/enrollments",
-                None,
-                Some(json!({"pan": PAN, "spake_msg": b64_encode(&msg)})),
-            )
-            .await;
+        let (_, body) = start("111111", "222222");
+        let (s, _, v) = send(&srv, "/v1/app/enrollments", None, body, &stranger).await;
         assert_eq!(s, 201, "{v}");
         let id = v["enrollment_id"].as_str().unwrap();
-        let (s, v) = srv
-            .call(
-                "POST",
-                &format!("/v1/app/enrollments/{id}/confirm"),
-                None,
-                Some(json!({"confirm": b64_encode(&[7u8; 32])})),
-            )
-            .await;
+        let path = format!("/v1/app/enrollments/{id}/confirm");
+        let guess = json!({"confirm": b64_encode(&[7u8; 32])});
+        let (s, _, v) = send(&srv, &path, None, guess, &stranger).await;
         assert_eq!(s, 403, "{v}");
         assert_eq!(v["error"]["code"], "wrong_activation_codes");
         assert_eq!(v["error"]["tries_left"], left);
         // A run takes one answer: no second guess on it.
-        let (s, v) = srv
-            .call(
-                "POST",
-                &format!("/v1/app/enrollments/{id}/confirm"),
-                None,
-                Some(json!({"confirm": b64_encode(&[8u8; 32])})),
-            )
-            .await;
+        let guess = json!({"confirm": b64_encode(&[8u8; 32])});
+        let (s, _, v) = send(&srv, &path, None, guess, &stranger).await;
         assert_eq!(s, 404, "{v}");
         assert_eq!(v["error"]["code"], "unknown_enrollment");
     }
-    // The activation is used up ...
-    let (_, msg) = ClientEnrollment::start(PAN, "111111", "222222");
-    let (s, v) = srv
-        .call(
-            "POST",
-            "/v1/app/enrollments",
-            None,
-            Some(json!({"pan": PAN, "spake_msg": b64_encode(&msg)})),
-        )
-        .await;
-    assert_eq!(s, 409, "{v}");
-    // ... and that is all: no failure toward R5, no lock.
+    // The address's tries are used up ...
+    let (_, body) = start("111111", "222222");
+    let (s, retry, v) = send(&srv, "/v1/app/enrollments", None, body, &stranger).await;
+    assert_eq!(s, 429, "{v}");
+    assert_eq!(v["error"]["code"], "enrollment_tries_used_up");
+    assert_eq!(retry.as_deref(), Some("86400"));
+    // ... and that is all: no failure toward R5, no lock, and the holder enrolls.
     let info = srv.card_info(PAN).await;
     assert_eq!(info["recent_failures"], 0, "{info}");
-    assert_ne!(info["dynamic"]["state"], "locked", "{info}");
-    let (r, sms) = srv.activate_app(PAN, MOBILE).await;
+    assert_eq!(info["dynamic"]["state"], "pending", "{info}");
     srv.enroll(PAN, &r, &sms)
         .await
-        .expect("a new activation enrolls the holder");
+        .expect("the holder at his own address enrolls");
 }

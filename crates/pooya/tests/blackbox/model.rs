@@ -28,7 +28,9 @@ const PIN_TRIES: usize = 3;
 /// The PIN lock: wrong PINs (and wrong first passwords) within 90 days.
 const PIN_LOCK_FAILURES: usize = 10;
 const PIN_LOCK_WINDOW_MS: i64 = 90 * DAY_MS;
-const ACTIVATION_TRIES: u32 = 3;
+/// Enrollment runs of one activation from all addresses, and of one address at one card.
+const ACTIVATION_TRIES: u32 = 30;
+const ADDRESS_TRIES: u32 = 3;
 const SMS_INTERVAL_MS: i64 = 30_000;
 
 #[derive(Clone, Debug)]
@@ -127,11 +129,14 @@ struct Model {
     sms: Option<SmsSvc>,
     /// The codes of the newest app activation: (receipt, SMS).
     codes: Option<(String, String)>,
+    /// Enrollment runs this (the test's one) address started for the card in its window, and
+    /// when the window ends (a day after its first run).
+    address_tries: (u32, i64),
     last_approved: Option<String>,
     /// SMS sent so far.
     outbox: usize,
     /// The default `[limits]`: `/v1/app/*` from this address (60 per 60 s), enrollment starts for
-    /// the card (10 per hour), inbound SMS from `MOBILE` and from `MOBILE2` (10 per 600 s each).
+    /// the card from this address (10 per hour), inbound SMS from `MOBILE` and from `MOBILE2` (10 per 600 s each).
     app_per_ip: Bucket,
     enrollment_starts: Bucket,
     sms_from: [Bucket; 2],
@@ -424,22 +429,28 @@ async fn enroll_attempt(
             Some(json!({"pan": PAN, "spake_msg": b64_encode(&msg)})),
         )
         .await;
-    // The model's start: the address's limit, then the card's, then the card.
+    // The model's start: the address's limit, then the card and address's, then this address's
+    // tries; then a run, live if the card has an activation waiting (else a decoy, alike).
     let now = m.now;
-    let want_start = if !m.app_per_ip.admit(now) || !m.enrollment_starts.admit(now) {
+    let mut live = false;
+    let limited = !m.app_per_ip.admit(now) || !m.enrollment_starts.admit(now);
+    if !limited && now >= m.address_tries.1 {
+        m.address_tries = (0, now + DAY_MS);
+    }
+    let want_start = if limited {
         expect(429, "rate_limited", "")
-    } else if m.locked || m.mode != Mode::App || m.token.is_some() {
-        expect(409, "no_pending_activation", "")
+    } else if m.address_tries.0 >= ADDRESS_TRIES {
+        expect(429, "enrollment_tries_used_up", "")
     } else {
-        match m.activation.as_mut() {
-            None => expect(409, "no_pending_activation", ""),
-            Some(a) if now >= a.expires_at => expect(410, "activation_expired", ""),
-            Some(a) if a.tries_left == 0 => expect(403, "activation_exhausted", ""),
-            Some(a) => {
+        m.address_tries.0 += 1;
+        let waiting = !(m.locked || m.mode != Mode::App || m.token.is_some());
+        if let Some(a) = m.activation.as_mut().filter(|_| waiting) {
+            if now < a.expires_at && a.tries_left > 0 {
                 a.tries_left -= 1;
-                expect(201, "", "")
+                live = true;
             }
         }
+        expect(201, "", "")
     };
     let got_start = answer(s, &v);
     prop_assert_eq!(&got_start, &want_start, "enrollment start: {}", v);
@@ -452,7 +463,7 @@ async fn enroll_attempt(
     let finished = client.finish(&server_msg, &server_confirm);
     prop_assert_eq!(
         finished.is_ok(),
-        right_codes && m.codes.is_some(),
+        right_codes && live,
         "the app's check of the server's confirmation"
     );
     // A guesser sends a confirmation it made up.
@@ -488,16 +499,12 @@ async fn enroll_attempt(
             m.mode = Mode::App;
             m.static_disabled = true;
             m.failures.clear();
+            // The holder proved the codes: the address's tries are forgotten.
+            m.address_tries = (0, i64::MIN);
             expect(200, "", "")
         }
-        Err(_) => {
-            let a = m.activation.as_mut().unwrap();
-            if a.tries_left == 0 {
-                m.activation = None;
-                m.mode = Mode::None;
-            }
-            expect(403, "wrong_activation_codes", "")
-        }
+        // Wrong codes, or no activation was waiting: the same refusal, and nothing changes.
+        Err(_) => expect(403, "wrong_activation_codes", ""),
     };
     Ok((answer(s, &t), want))
 }
@@ -769,6 +776,7 @@ async fn run_case(actions: &[Action]) -> Result<(), TestCaseError> {
         token: None,
         sms: None,
         codes: None,
+        address_tries: (0, i64::MIN),
         last_approved: None,
         outbox: 0,
         app_per_ip,
@@ -857,12 +865,16 @@ fn runs_of_requests_meet_the_default_limits() {
         .build()
         .unwrap();
     let short = Advance { long: false };
-    // Ten starts pass (each refused for want of an activation), the eleventh is limited; 360 s
-    // later one more passes and finds the activation made meanwhile.
+    // Ten starts pass the card's limit (three get runs that cannot confirm, as no activation
+    // waits; seven meet the address's used-up tries), the eleventh is limited; 360 s later one
+    // more passes the limit and meets the tries; a day later, the address's window past, one
+    // finds the activation made meanwhile.
     let mut starts = vec![Enroll { right_codes: true }; 10];
     starts.push(Enroll { right_codes: false });
+    starts.extend(vec![short.clone(); 6]);
+    starts.push(Enroll { right_codes: true });
+    starts.push(Advance { long: true });
     starts.push(ActivateApp { right_mobile: true });
-    starts.extend(vec![short.clone(); 5]);
     starts.push(Enroll { right_codes: true });
     starts.push(short.clone());
     starts.push(Enroll { right_codes: true });

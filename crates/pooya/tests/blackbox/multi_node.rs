@@ -573,9 +573,9 @@ async fn activation_started_on_one_node_completes_on_others() {
     let v = nodes[2].verify(&pan, "second", STATIC_SECOND, "T3").await;
     assert_eq!(v["response_code"], "55", "{v}");
     assert_eq!(v["approved"], false, "{v}");
-    // The activation codes were used up: they do not enroll a second time, on any node.
+    // The activation codes were used up: they do not enroll a second time, on any node (the
+    // start gets a run like any, whose confirmation the codes no longer check out).
     let (client, msg) = ClientEnrollment::start(&pan, &receipt, &sms_code);
-    drop(client);
     let (s, v) = nodes[0]
         .call(
             "POST",
@@ -584,12 +584,71 @@ async fn activation_started_on_one_node_completes_on_others() {
             Some(json!({"pan": pan, "spake_msg": b64_encode(&msg)})),
         )
         .await;
-    assert_ne!(s, 201, "a used activation started a second enrollment: {v}");
+    assert_eq!(s, 201, "{v}");
+    let server_msg = b64_decode(v["spake_msg"].as_str().unwrap()).unwrap();
+    let server_confirm = b64_decode(v["confirm"].as_str().unwrap()).unwrap();
+    assert!(
+        client.finish(&server_msg, &server_confirm).is_err(),
+        "a used activation started a second enrollment: {v}"
+    );
     assert_eq!(
         outbox_to(&outbox, &mobile).len(),
         1,
         "one activation, one SMS"
     );
+}
+
+/// Issue 13: the tries a caller is told are counted in the database, for a card with an activation
+/// waiting and for a number that is no card alike: three nodes agree on them, and a run started
+/// on one node takes one answer, on any.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn enrollment_tries_are_counted_across_nodes() {
+    let Some(servers) = TestServer::start_cluster(3, TEST_CONFIG) else {
+        return skip("enrollment_tries_are_counted_across_nodes");
+    };
+    let nodes = nodes_of(&servers);
+    sync_clocks(&nodes, 1, 0).await;
+    let (pan, mobile) = (pan_no(8), mobile_no(8));
+    nodes[0].customer_and_card("C8", &mobile, &pan).await;
+    nodes[1].activate_app(&pan, &mobile).await;
+    for card in [pan, pan_no(9)] {
+        let mut first = None;
+        for (left, node) in [2, 1, 0].into_iter().zip(&nodes) {
+            let (_, msg) = ClientEnrollment::start(&card, "111111", "222222");
+            let (s, v) = node
+                .call(
+                    "POST",
+                    "/v1/app/enrollments",
+                    None,
+                    Some(json!({"pan": card, "spake_msg": b64_encode(&msg)})),
+                )
+                .await;
+            assert_eq!(s, 201, "{}: {v}", node.url);
+            assert_eq!(v["tries_left"], left, "{}: {v}", node.url);
+            first.get_or_insert(v);
+        }
+        let (_, msg) = ClientEnrollment::start(&card, "111111", "222222");
+        let (s, v) = nodes[0]
+            .call(
+                "POST",
+                "/v1/app/enrollments",
+                None,
+                Some(json!({"pan": card, "spake_msg": b64_encode(&msg)})),
+            )
+            .await;
+        assert_eq!(s, 429, "{v}");
+        assert_eq!(v["error"]["code"], "enrollment_tries_used_up", "{v}");
+        let path = format!(
+            "/v1/app/enrollments/{}/confirm",
+            first.unwrap()["enrollment_id"].as_str().unwrap()
+        );
+        let guess = Some(json!({"confirm": b64_encode(&[7u8; 32])}));
+        let (s, v) = nodes[1].call("POST", &path, None, guess.clone()).await;
+        assert_eq!(s, 403, "{v}");
+        assert_eq!(v["error"]["tries_left"], 0, "{v}");
+        let (s, v) = nodes[2].call("POST", &path, None, guess).await;
+        assert_eq!(s, 404, "one answer per run, whichever node: {v}");
+    }
 }
 
 // ------------------------------------------------------------------ 4. outbox, once each

@@ -84,10 +84,12 @@ async fn a_control_character_in_a_merchant_name_is_named() {
 }
 
 /// The app sees wrong codes itself (the server's confirmation does not match) and never sends its
-/// own: the third such run uses the activation up, and the branch sees that at once.
+/// own: with `max_tries_total = 3` the third such run uses the activation up (all addresses
+/// together), and the branch sees that at once.
 #[tokio::test]
 async fn a_used_up_activation_is_shown_dead_at_once() {
-    let srv = TestServer::start().await;
+    let cfg = format!("{TEST_CONFIG}[policy.activation]\nmax_tries_total = 3\n");
+    let srv = TestServer::start_with(&cfg, &[]).await;
     srv.with_card().await;
     let (receipt, sms) = srv.activate_app(PAN, MOBILE).await;
     let wrong = if sms == "000000" { "111111" } else { "000000" };

@@ -217,6 +217,31 @@ async fn enroll_finish(
     })
 }
 
+/// No enrollment is possible with these codes: the start gets a run like any other (the server
+/// tells no card's state to someone who has not proven the codes), the app's check of the
+/// server's confirmation fails, and a confirmation sent anyway is `wrong_activation_codes`.
+async fn assert_cannot_enroll(srv: &TestServer, pan: &str, receipt: &str, sms: &str) {
+    let (st, v, client) = enroll_start(srv, pan, receipt, sms, None).await;
+    assert_eq!(st, 201, "every well-formed start gets a run: {v}");
+    match enroll_finish(srv, client, &v).await {
+        Err((0, _)) => {}
+        other => panic!(
+            "enrolled, or the app's check passed: {:?}",
+            other.map(|t| t.token_id)
+        ),
+    }
+    let id = v["enrollment_id"].as_str().unwrap();
+    let (st, e) = srv
+        .call(
+            "POST",
+            &format!("/v1/app/enrollments/{id}/confirm"),
+            None,
+            Some(json!({"confirm": b64_encode(&[7u8; 32])})),
+        )
+        .await;
+    assert_error(&(st, e), 403, "wrong_activation_codes");
+}
+
 /// A whole enrollment with a holder-chosen lifetime; also answers the start's `tries_left`.
 async fn enroll_lifetime(
     srv: &TestServer,
@@ -548,8 +573,7 @@ async fn r5_five_wrong_passwords_lock_until_atm_activation() {
     )
     .await;
     // The app cannot enroll again by itself.
-    let (st, v, _) = enroll_start(&srv, PAN, "123456", "123456", None).await;
-    assert_error(&(st, v), 409, "no_pending_activation");
+    assert_cannot_enroll(&srv, PAN, "123456", "123456").await;
 
     // Activation at the ATM starts from the start.
     let (r, s) = srv.activate_app(PAN, MOBILE).await;
@@ -748,8 +772,7 @@ async fn r8_other_mobile_refused_no_sms_state_unchanged() {
     .await;
     approved(&srv, PAN2, "second", STATIC_SECOND).await;
     // Nothing can be enrolled on the refused card.
-    let (st, v, _) = enroll_start(&srv, PAN2, "123456", "123456", None).await;
-    assert_error(&(st, v), 409, "no_pending_activation");
+    assert_cannot_enroll(&srv, PAN2, "123456", "123456").await;
     assert_no_sms_since(&srv, before).await;
 }
 
@@ -759,7 +782,8 @@ async fn r8_both_codes_needed_three_tries() {
     srv.with_card().await;
     let (r, s) = srv.activate_app(PAN, MOBILE).await;
 
-    // Wrong receipt code, then wrong SMS code, then both wrong: each run costs a try.
+    // Wrong receipt code, then wrong SMS code, then both wrong: each run costs a try of this
+    // address.
     let runs = [
         (wrong(&r), s.clone()),
         (r.clone(), wrong(&s)),
@@ -775,14 +799,22 @@ async fn r8_both_codes_needed_three_tries() {
         assert_eq!(err.1["tries_left"], json!(2 - i as u64), "{}", err.1);
         assert_ne!(state(&srv, PAN).await.1, "active");
     }
-    // The codes are right now, but the activation is used up.
+    // The codes are right now, but this address has used its tries for this card: the same
+    // answer for every card number, with the time they come back.
     let (st, v, _) = enroll_start(&srv, PAN, &r, &s, None).await;
-    assert_error(&(st, v), 403, "activation_exhausted");
+    assert_error(&(st, v.clone()), 429, "enrollment_tries_used_up");
+    assert_eq!(v["error"]["retry_after_secs"], json!(24 * 3600), "{v}");
     assert_ne!(state(&srv, PAN).await.1, "active");
     approved(&srv, PAN, "second", STATIC_SECOND).await;
 
-    // Another ATM visit gives three new tries.
+    // The activation itself is not used up (other addresses, `max_tries_total`): once this
+    // address's window has passed, the same codes enroll the holder while it lives; a new ATM
+    // visit would do as well.
+    srv.advance(DAY_MS - 60 * SEC).await;
+    let (st, _, _) = enroll_start(&srv, PAN, &r, &s, None).await;
+    assert_eq!(st, 429, "the window lasts the activation's life");
     let (r, s) = srv.activate_app(PAN, MOBILE).await;
+    srv.advance(60 * SEC).await;
     let (st, v, client) = enroll_start(&srv, PAN, &r, &s, None).await;
     assert_eq!(st, 201, "{v}");
     assert_eq!(v["tries_left"], 2);
@@ -845,8 +877,7 @@ async fn r8_activation_expires_after_24_hours() {
 
     let (r, s) = srv.activate_app(PAN2, MOBILE).await;
     srv.advance(DAY_MS + SEC).await;
-    let (st, v, _) = enroll_start(&srv, PAN2, &r, &s, None).await;
-    assert_error(&(st, v), 410, "activation_expired");
+    assert_cannot_enroll(&srv, PAN2, &r, &s).await;
     assert_eq!(state(&srv, PAN2).await.1, "inactive");
     approved(&srv, PAN2, "second", STATIC_SECOND).await;
 }
@@ -855,10 +886,9 @@ async fn r8_activation_expires_after_24_hours() {
 async fn r8_enrollment_needs_a_pending_activation_of_a_known_card() {
     let srv = TestServer::start().await;
     srv.with_card().await;
-    let (st, v, _) = enroll_start(&srv, PAN, "123456", "654321", None).await;
-    assert_error(&(st, v), 409, "no_pending_activation");
-    let (st, v, _) = enroll_start(&srv, PAN3, "123456", "654321", None).await;
-    assert_error(&(st, v), 404, "unknown_card");
+    // No activation, no such card: no enrollment, and no word of which.
+    assert_cannot_enroll(&srv, PAN, "123456", "654321").await;
+    assert_cannot_enroll(&srv, PAN3, "123456", "654321").await;
     let (st, v, _) = enroll_start(&srv, "6280231234567899", "123456", "654321", None).await;
     assert_error(&(st, v), 422, "invalid_pan");
     assert_eq!(state(&srv, PAN).await, ("none".into(), "inactive".into()));
@@ -933,8 +963,7 @@ async fn r10_deactivation_brings_back_static_password() {
     .await;
     approved(&srv, PAN, "second", STATIC_SECOND).await;
     // Activating again needs another ATM visit.
-    let (st, v, _) = enroll_start(&srv, PAN, "123456", "123456", None).await;
-    assert_error(&(st, v), 409, "no_pending_activation");
+    assert_cannot_enroll(&srv, PAN, "123456", "123456").await;
     let got = srv
         .call(
             "POST",
@@ -1100,8 +1129,7 @@ async fn r12_mobile_change_revokes_every_token_of_the_customer() {
     }
 
     // The activation made on the old number is dead too.
-    let (st, v, _) = enroll_start(&srv, PAN3, &r3, &s3, None).await;
-    assert_error(&(st, v), 409, "no_pending_activation");
+    assert_cannot_enroll(&srv, PAN3, &r3, &s3).await;
 
     // Activation on the old number is refused; on the new one it works.
     let got = atm(&srv, "activate-app", PAN, PIN, Some(MOBILE)).await;
@@ -1338,7 +1366,7 @@ async fn activating_again_replaces_the_old_token() {
             Some(json!({"confirm": b64_encode(&finish.confirm)})),
         )
         .await;
-    assert_error(&got, 404, "unknown_enrollment");
+    assert_error(&got, 403, "wrong_activation_codes");
     assert_eq!(state(&srv, PAN).await, ("app".into(), "pending".into()));
     srv.advance(STEP * SEC).await;
     let now = srv.now_ms().await;

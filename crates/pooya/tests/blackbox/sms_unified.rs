@@ -579,7 +579,7 @@ async fn outbox_status_for_the_admin() {
     assert_eq!(
         v,
         json!({"queued": 0, "oldest_age_ms": null, "retrying": 0, "failed_attempts": 0,
-               "given_up": 0, "sent": 0})
+               "given_up": 0, "refused": 0, "sent": 0})
     );
     for role in ["branch", "atm", "sms", "switch"] {
         let r = srv.get("/v1/admin/outbox", role).await;

@@ -43,6 +43,8 @@ pub struct TestServer {
     pub shared: Option<Arc<tempfile::TempDir>>,
     /// Secrets seen and answers received, scanned for leaks when the server drops.
     pub hygiene: Arc<hygiene::Ledger>,
+    /// The umask the server runs under, when not the test's own.
+    pub umask: Option<u32>,
 }
 
 pub const PG_URL_ENV: &str = "POOYA_TEST_POSTGRES_URL";
@@ -111,6 +113,64 @@ fn run_pg(url: &str, sql: String) -> Result<(), String> {
     .map_err(|_| "thread panicked".to_string())?
 }
 
+/// The database of a test server of its own: its own SQLite, or a fresh PostgreSQL database.
+fn own_db() -> Option<Arc<TempPg>> {
+    postgres_mode().then(|| {
+        let url = postgres_url().unwrap_or_else(|| {
+            panic!("POOYA_TEST_STORE=postgres needs {PG_URL_ENV} (e.g. postgres://postgres@127.0.0.1:5432/test)")
+        });
+        Arc::new(TempPg::create(&url))
+    })
+}
+
+/// The URL of `srv`'s database, for SQL played by an attacker who has only the database.
+pub fn db_url(srv: &TestServer) -> String {
+    match &srv.db {
+        Some(pg) => pg.url.clone(),
+        None => format!(
+            "sqlite://{}",
+            srv.data_dir().join("pooya.sqlite3").display()
+        ),
+    }
+}
+
+async fn db_connection(srv: &TestServer) -> sqlx::AnyConnection {
+    sqlx::any::install_default_drivers();
+    <sqlx::AnyConnection as sqlx::Connection>::connect(&db_url(srv))
+        .await
+        .expect("connect to the test database")
+}
+
+/// Runs `statement` (no parameters; several statements allowed) on `srv`'s database.
+pub async fn sql(srv: &TestServer, statement: &str) {
+    use sqlx::Executor;
+    db_connection(srv)
+        .await
+        .execute(sqlx::AssertSqlSafe(statement.to_owned()))
+        .await
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+}
+
+/// Runs `statement` on `srv`'s database with text parameters `$1`, `$2`, …: rows changed.
+pub async fn sql_with(srv: &TestServer, statement: &str, args: &[&str]) -> u64 {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()));
+    for a in args {
+        q = q.bind(a.to_string());
+    }
+    q.execute(&mut db_connection(srv).await)
+        .await
+        .unwrap_or_else(|e| panic!("{statement}: {e}"))
+        .rows_affected()
+}
+
+/// The one text column of the rows `query` selects, read from `srv`'s database.
+pub async fn sql_texts(srv: &TestServer, query: &str) -> Vec<String> {
+    sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(query.to_owned()))
+        .fetch_all(&mut db_connection(srv).await)
+        .await
+        .unwrap_or_else(|e| panic!("{query}: {e}"))
+}
+
 fn install_crypto() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
@@ -122,15 +182,12 @@ impl TestServer {
 
     /// Starts with `config` (TOML) and extra `serve` arguments.
     pub async fn start_with(config: &str, extra_args: &[&str]) -> TestServer {
-        let db = if postgres_mode() {
-            let url = postgres_url().unwrap_or_else(|| {
-                panic!("POOYA_TEST_STORE=postgres needs {PG_URL_ENV} (e.g. postgres://postgres@127.0.0.1:5432/test)")
-            });
-            Some(Arc::new(TempPg::create(&url)))
-        } else {
-            None
-        };
-        Self::start_node(config, extra_args, db, None)
+        Self::start_node(config, extra_args, own_db(), None)
+    }
+
+    /// Starts with `config`, the server running under `umask`.
+    pub async fn start_under_umask(config: &str, umask: u32) -> TestServer {
+        Self::start_node_under(config, &[], own_db(), None, Some(umask))
     }
 
     /// A server on `db` (None: its own SQLite). `keys`: the cluster's keys, when another node
@@ -140,6 +197,17 @@ impl TestServer {
         extra_args: &[&str],
         db: Option<Arc<TempPg>>,
         keys: Option<Value>,
+    ) -> TestServer {
+        Self::start_node_under(config, extra_args, db, keys, None)
+    }
+
+    /// [`Self::start_node`], the server running under `umask` when given.
+    pub fn start_node_under(
+        config: &str,
+        extra_args: &[&str],
+        db: Option<Arc<TempPg>>,
+        keys: Option<Value>,
+        umask: Option<u32>,
     ) -> TestServer {
         install_crypto();
         let dir = tempfile::tempdir().expect("tempdir");
@@ -159,6 +227,7 @@ impl TestServer {
             outbox_file,
             shared: None,
             hygiene: Arc::default(),
+            umask,
         };
         if let Some(path) = sms_path_in(config) {
             s.outbox_file = path;
@@ -223,7 +292,17 @@ impl TestServer {
             .append(true)
             .open(self.log_path())
             .expect("log file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pooya"))
+        let mut cmd = match self.umask {
+            None => Command::new(env!("CARGO_BIN_EXE_pooya")),
+            Some(mask) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("umask {mask:03o} && exec \"$0\" \"$@\""))
+                    .arg(env!("CARGO_BIN_EXE_pooya"));
+                sh
+            }
+        };
+        let mut child = cmd
             .arg("serve")
             .arg("--data-dir")
             .arg(self.data_dir())
