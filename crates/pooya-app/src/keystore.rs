@@ -10,7 +10,9 @@
 use zeroize::Zeroizing;
 
 use crate::error::{AppError, Result};
-use crate::vault::KEYSTORE_SERVICE;
+
+/// The service name of the app's entries in the OS key store.
+pub const KEYSTORE_SERVICE: &str = "pooya-app";
 
 /// Somewhere to keep one secret per account name, outside the vault file.
 pub trait KeyStore {

@@ -4,8 +4,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{FileKek, Kek, KekError, Pkcs11Kek};
-
 /// The environment variable that holds the PKCS#11 user PIN when neither `pin_env` nor `pin_file`
 /// is given.
 pub const DEFAULT_PIN_ENV: &str = "POOYA_PKCS11_PIN";
@@ -50,7 +48,23 @@ pub struct Pkcs11Config {
     pub pin_file: Option<PathBuf>,
 }
 
-/// A KEK's location with every default filled in.
+impl Pkcs11Config {
+    /// What an operator reads: the key, the token and the module.
+    pub(crate) fn describe(&self) -> String {
+        let token = match (&self.token_label, self.slot) {
+            (Some(t), _) => format!("token {t:?}"),
+            (None, Some(s)) => format!("slot {s}"),
+            (None, None) => "no token".into(),
+        };
+        format!(
+            "PKCS#11 key {:?} in {token} of {}",
+            self.key_label,
+            self.module.display()
+        )
+    }
+}
+
+/// A KEK's location with every default filled in (opened by [`KekSpec::open`], in `lib.rs`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KekSpec {
     File(PathBuf),
@@ -96,29 +110,10 @@ impl KeysSection {
 }
 
 impl KekSpec {
-    /// Opens the KEK. A missing key file is created (32 random bytes, mode 0600) only when
-    /// `create_file` is set; an HSM key is never created here (`pooya keys create-kek`).
-    pub fn open(&self, create_file: bool) -> Result<Kek, KekError> {
-        match self {
-            KekSpec::File(path) if create_file => FileKek::open_or_create(path).map(Kek::File),
-            KekSpec::File(path) => FileKek::open(path).map(Kek::File),
-            KekSpec::Pkcs11(cfg) => Pkcs11Kek::open(cfg).map(Kek::Pkcs11),
-        }
-    }
-
-    /// Creates a new KEK here: a new key file, or a new AES-256 key in the token (non-extractable,
-    /// sensitive). Refuses if one exists already.
-    pub fn create(&self) -> Result<Kek, KekError> {
-        match self {
-            KekSpec::File(path) => FileKek::create(path).map(Kek::File),
-            KekSpec::Pkcs11(cfg) => Pkcs11Kek::create(cfg).map(Kek::Pkcs11),
-        }
-    }
-
     pub fn describe(&self) -> String {
         match self {
             KekSpec::File(p) => format!("key file {}", p.display()),
-            KekSpec::Pkcs11(c) => crate::pkcs11::describe(c),
+            KekSpec::Pkcs11(c) => c.describe(),
         }
     }
 }

@@ -58,6 +58,29 @@ pub enum KekError {
     Unwrap(String),
 }
 
+/// Opening a configured KEK: the one place that knows every kind of KEK (`config.rs` only
+/// describes where one is).
+impl KekSpec {
+    /// Opens the KEK. A missing key file is created (32 random bytes, mode 0600) only when
+    /// `create_file` is set; an HSM key is never created here (`pooya keys create-kek`).
+    pub fn open(&self, create_file: bool) -> Result<Kek, KekError> {
+        match self {
+            KekSpec::File(path) if create_file => FileKek::open_or_create(path).map(Kek::File),
+            KekSpec::File(path) => FileKek::open(path).map(Kek::File),
+            KekSpec::Pkcs11(cfg) => Pkcs11Kek::open(cfg).map(Kek::Pkcs11),
+        }
+    }
+
+    /// Creates a new KEK here: a new key file, or a new AES-256 key in the token (non-extractable,
+    /// sensitive). Refuses if one exists already.
+    pub fn create(&self) -> Result<Kek, KekError> {
+        match self {
+            KekSpec::File(path) => FileKek::create(path).map(Kek::File),
+            KekSpec::Pkcs11(cfg) => Pkcs11Kek::create(cfg).map(Kek::Pkcs11),
+        }
+    }
+}
+
 /// A key encryption key, ready to wrap and unwrap data keys.
 pub enum Kek {
     File(FileKek),

@@ -31,19 +31,6 @@ pub struct Pkcs11Kek {
     id: String,
 }
 
-pub(crate) fn describe(c: &Pkcs11Config) -> String {
-    let token = match (&c.token_label, c.slot) {
-        (Some(t), _) => format!("token {t:?}"),
-        (None, Some(s)) => format!("slot {s}"),
-        (None, None) => "no token".into(),
-    };
-    format!(
-        "PKCS#11 key {:?} in {token} of {}",
-        c.key_label,
-        c.module.display()
-    )
-}
-
 fn err(what: &str) -> impl FnOnce(CkError) -> KekError + '_ {
     move |e| KekError::Pkcs11(format!("{what}: {e}"))
 }
@@ -156,7 +143,7 @@ impl Pkcs11Kek {
         }
         Err(KekError::Pkcs11(format!(
             "no initialised token matches: {}",
-            describe(cfg)
+            cfg.describe()
         )))
     }
 
@@ -206,7 +193,7 @@ impl Pkcs11Kek {
     }
 
     pub fn describe(&self) -> String {
-        describe(&self.cfg)
+        self.cfg.describe()
     }
 
     pub fn id(&self) -> &str {

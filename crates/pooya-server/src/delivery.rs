@@ -6,11 +6,14 @@
 //! tell it took that message already (the file provider: by the message id in its lines) does not
 //! send it twice; for the others delivery is at least once. Several servers on one database share
 //! the outbox: each message is leased to one worker at a time.
+//! A message the provider refuses for good (a permanent failure: the SMSC refused its
+//! destination, say) is given up at once, with the provider's reason.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use pooya_issuer::Issuer;
+use pooya_sms::SendError;
 pub use pooya_sms::{FileProvider, SmsProvider};
 
 /// How long a worker owns the messages it claimed: time enough to hand 100 messages over.
@@ -75,7 +78,13 @@ pub async fn deliver_due(issuer: &Issuer, provider: &dyn SmsProvider) -> usize {
                     tracing::error!(id = m.id, error = %e, "SMS sent but not marked; it may be sent again");
                 }
             }
-            Err(why) => {
+            Err(SendError::Permanent(why)) => {
+                tracing::warn!(id = m.id, to = %m.sms.to.masked(), %why, "SMS given up: the provider refused it for good");
+                metrics::counter!("pooya_sms_delivery_failures_total", "outcome" => "given_up")
+                    .increment(1);
+                let _ = store.outbox_give_up(m.id, &why, now).await;
+            }
+            Err(SendError::Temporary(why)) => {
                 tracing::warn!(id = m.id, attempts = m.attempts + 1, %why, "SMS not sent; will retry");
                 metrics::counter!("pooya_sms_delivery_failures_total", "outcome" => "retry")
                     .increment(1);

@@ -14,6 +14,7 @@ use pooya_issuer::Issuer;
 use pooya_keys::{KekSpec, LoadEvent};
 
 pub mod apikeys;
+pub mod app_guard;
 pub mod config;
 pub mod datadir;
 pub mod delivery;

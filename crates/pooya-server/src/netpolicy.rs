@@ -3,19 +3,12 @@
 //! it is read from the one header the configuration names. Nothing is assumed: with no trusted
 //! proxy, every forwarding header is ignored.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
-use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
-
-use crate::error::ApiError;
-use crate::state::AppState;
 
 /// `[network]` of the configuration file.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -179,43 +172,6 @@ impl NetPolicy {
         let client = canonical(client);
         self.allow.iter().any(|n| n.contains(&client))
     }
-}
-
-fn network_refused() -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "network_not_allowed",
-        "adding or removing a token is not accepted from this network (R18)",
-    )
-}
-
-/// The guard of `/v1/app/*`: the network policy (R18), then the per-address limit.
-pub async fn guard_app(State(s): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let client = peer.and_then(|p| s.net.client_addr(p, req.headers()));
-    let allowed = match client {
-        Some(ip) => s.net.app_allowed(ip),
-        // Only an open policy lets in a client it cannot place.
-        None => s.net.allows_everything(),
-    };
-    if !allowed {
-        tracing::info!(
-            client = %client.map_or_else(|| "unknown".to_owned(), |c| c.to_string()),
-            "provisioning refused: the client's network is not allowed (R18)"
-        );
-        return network_refused().into_response();
-    }
-    // Clients that cannot be placed share one bucket.
-    let key = client.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    if let Err(limited) = s.limits.app_request(key) {
-        tracing::info!(client = %key, "provisioning refused: over the per-address limit");
-        return ApiError::from(limited).into_response();
-    }
-    req.extensions_mut().insert(ClientAddr(key));
-    next.run(req).await
 }
 
 #[cfg(test)]

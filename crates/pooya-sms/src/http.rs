@@ -22,7 +22,10 @@
 //! A 2xx answer means the gateway took the message. Anything else — another status, a timeout, a
 //! refused connection, an answer that is not HTTP — is an error whose reason names what happened
 //! and never holds the message's text (nor the URL, which may carry a key): the delivery worker
-//! logs it and tries again later.
+//! logs it and tries again later. Every such error is [`SendError::Temporary`]: gateways give their
+//! 4xx statuses meanings of their own (an empty account, a bad key, a refused number), and no
+//! status says for every gateway that the message itself can never go, so the outbox keeps
+//! trying until the message's code expires.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -32,7 +35,7 @@ use pooya_issuer::domain::Mobile;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::SmsProvider;
+use crate::{SendError, SmsProvider};
 
 /// `[sms_provider.http]`.
 #[derive(Clone, Deserialize, serde::Serialize, PartialEq, Eq)]
@@ -220,7 +223,7 @@ impl HttpProvider {
         serde_json::to_vec(&body).expect("a JSON value always serialises")
     }
 
-    async fn post(&self, body: Vec<u8>) -> Result<(), String> {
+    async fn post(&self, body: Vec<u8>) -> Result<(), SendError> {
         let res = self
             .client
             .post(self.url.clone())
@@ -228,7 +231,7 @@ impl HttpProvider {
             .body(body)
             .send()
             .await
-            .map_err(|e| reason(&e, self.timeout_ms))?;
+            .map_err(|e| SendError::Temporary(reason(&e, self.timeout_ms)))?;
         let status = res.status();
         // Read the answer to its end (within the timeout) so the connection can be reused; its
         // content is not kept: a gateway may echo the message.
@@ -236,7 +239,10 @@ impl HttpProvider {
         if status.is_success() {
             Ok(())
         } else {
-            Err(format!("the gateway answered HTTP {}", status.as_u16()))
+            Err(SendError::Temporary(format!(
+                "the gateway answered HTTP {}",
+                status.as_u16()
+            )))
         }
     }
 }
@@ -259,7 +265,7 @@ fn reason(e: &reqwest::Error, timeout_ms: u64) -> String {
 
 #[async_trait]
 impl SmsProvider for HttpProvider {
-    async fn send(&self, to: &Mobile, text: &str, _sent_at_ms: i64) -> Result<(), String> {
+    async fn send(&self, to: &Mobile, text: &str, _sent_at_ms: i64) -> Result<(), SendError> {
         self.post(self.body_for(to, text, "")).await
     }
 
@@ -270,7 +276,7 @@ impl SmsProvider for HttpProvider {
         to: &Mobile,
         text: &str,
         _sent_at_ms: i64,
-    ) -> Result<(), String> {
+    ) -> Result<(), SendError> {
         let message_id = format!("{id}-{queued_at_ms}");
         self.post(self.body_for(to, text, &message_id)).await
     }

@@ -1,16 +1,50 @@
 //! SMS providers: where the outbox's messages leave the bank. One trait, one implementation per
-//! kind of gateway, chosen by configuration (`[sms_provider] kind`).
-
-use std::io::Write;
-use std::path::PathBuf;
+//! kind of gateway, chosen by configuration (`[sms_provider] kind`): [`FileProvider`] (a JSON-lines
+//! file, the default), [`http::HttpProvider`] (a JSON-over-HTTP gateway) and
+//! [`smpp::SmppProvider`] (an SMPP 3.4 session to the bank's SMSC, which also brings the holders'
+//! messages in). A provider that fails says whether the failure is temporary ([`SendError`]): the
+//! delivery worker tries a temporary one again later and gives a permanent one up.
 
 use async_trait::async_trait;
 use pooya_issuer::domain::Mobile;
 
+mod file;
+pub mod http;
+pub mod smpp;
+
+pub use file::FileProvider;
+
+/// Why a provider did not take a message. The text names what happened and never holds any part
+/// of the message; the outbox records it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Worth trying again later: the gateway or the SMSC may take the message then (a timeout, a
+    /// lost or refused connection, throttling, a full queue, an answer whose cause may pass).
+    #[error("{0}")]
+    Temporary(String),
+    /// The message can never go as it is: sending it again could only be refused again (the SMSC
+    /// refused its destination or its length, the text needs more parts than SMS allows).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl SendError {
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, SendError::Permanent(_))
+    }
+
+    /// What happened, in words that hold no part of the message.
+    pub fn reason(&self) -> &str {
+        match self {
+            SendError::Temporary(why) | SendError::Permanent(why) => why,
+        }
+    }
+}
+
 #[async_trait]
 pub trait SmsProvider: Send + Sync + 'static {
-    /// Hands one message to the network. `Err` holds a reason that contains no part of the text.
-    async fn send(&self, to: &Mobile, text: &str, sent_at_ms: i64) -> Result<(), String>;
+    /// Hands one message to the network.
+    async fn send(&self, to: &Mobile, text: &str, sent_at_ms: i64) -> Result<(), SendError>;
 
     /// Hands over message `id` of the outbox, queued at `queued_at_ms`. The delivery worker calls
     /// this one. A provider that can tell it already took this very message (the server died
@@ -23,133 +57,8 @@ pub trait SmsProvider: Send + Sync + 'static {
         to: &Mobile,
         text: &str,
         sent_at_ms: i64,
-    ) -> Result<(), String> {
+    ) -> Result<(), SendError> {
         let _ = (id, queued_at_ms);
         self.send(to, text, sent_at_ms).await
     }
 }
-
-/// The default provider: every message appended to a JSON-lines file (API.md), synced to disk.
-/// A line of an outbox message also carries `"message_id"` (the outbox row and the time it was
-/// queued): a message found in the file already is not written again, so a crash between the
-/// write and the outbox's mark does not send it twice — also when several servers share the file.
-pub struct FileProvider {
-    path: PathBuf,
-    /// The ids seen in the file, and how far it has been read.
-    seen: tokio::sync::Mutex<Seen>,
-}
-
-#[derive(Default)]
-struct Seen {
-    offset: u64,
-    ids: std::collections::HashSet<String>,
-}
-
-impl FileProvider {
-    pub fn new(path: PathBuf) -> FileProvider {
-        FileProvider {
-            path,
-            seen: tokio::sync::Mutex::new(Seen::default()),
-        }
-    }
-
-    async fn append(&self, line: serde_json::Value) -> Result<(), String> {
-        let mut line = serde_json::to_string(&line).map_err(|e| e.to_string())?;
-        line.push('\n');
-        let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
-            // It holds live codes: readable by the server's user only.
-            let mut f = pooya_issuer::fsutil::open_private(&path, true)?;
-            f.write_all(line.as_bytes())?;
-            f.sync_data()
-        })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("cannot append to the outbox file: {e}"))
-    }
-}
-
-/// Reads the lines appended to `path` since `seen.offset` and notes their message ids.
-fn catch_up(path: &std::path::Path, seen: &mut Seen) -> std::io::Result<()> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            *seen = Seen::default();
-            return Ok(());
-        }
-        Err(e) => return Err(e),
-    };
-    let len = f.metadata()?.len();
-    if len < seen.offset {
-        // Truncated or replaced: read it again from the start.
-        *seen = Seen::default();
-    }
-    f.seek(SeekFrom::Start(seen.offset))?;
-    let mut buf = Vec::new();
-    f.read_to_end(&mut buf)?;
-    // Only whole lines: another writer may be half-way through one.
-    let Some(end) = buf.iter().rposition(|&b| b == b'\n') else {
-        return Ok(());
-    };
-    for line in buf[..end].split(|&b| b == b'\n') {
-        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) {
-            if let Some(id) = v.get("message_id").and_then(|i| i.as_str()) {
-                seen.ids.insert(id.to_owned());
-            }
-        }
-    }
-    seen.offset += end as u64 + 1;
-    Ok(())
-}
-
-#[async_trait]
-impl SmsProvider for FileProvider {
-    async fn send(&self, to: &Mobile, text: &str, sent_at_ms: i64) -> Result<(), String> {
-        let _guard = self.seen.lock().await;
-        self.append(serde_json::json!({
-            "to": to.as_str(),
-            "text": text,
-            "sent_at": pooya_issuer::clock::rfc3339(sent_at_ms),
-        }))
-        .await
-    }
-
-    async fn send_queued(
-        &self,
-        id: i64,
-        queued_at_ms: i64,
-        to: &Mobile,
-        text: &str,
-        sent_at_ms: i64,
-    ) -> Result<(), String> {
-        let message_id = format!("{id}-{queued_at_ms}");
-        let mut seen = self.seen.lock().await;
-        let path = self.path.clone();
-        let mut state = std::mem::take(&mut *seen);
-        let (state, read) = tokio::task::spawn_blocking(move || {
-            let r = catch_up(&path, &mut state);
-            (state, r)
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        *seen = state;
-        read.map_err(|e| format!("cannot read the outbox file: {e}"))?;
-        if seen.ids.contains(&message_id) {
-            tracing::info!(id, "SMS already in the outbox file; not written again");
-            return Ok(());
-        }
-        self.append(serde_json::json!({
-            "to": to.as_str(),
-            "text": text,
-            "sent_at": pooya_issuer::clock::rfc3339(sent_at_ms),
-            "message_id": message_id,
-        }))
-        .await?;
-        seen.ids.insert(message_id);
-        Ok(())
-    }
-}
-
-pub mod http;
-pub mod smpp;

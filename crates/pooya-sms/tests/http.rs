@@ -7,10 +7,16 @@ use std::time::{Duration, Instant};
 
 use pooya_issuer::domain::Mobile;
 use pooya_sms::http::{HttpProvider, HttpProviderConfig};
-use pooya_sms::SmsProvider;
+use pooya_sms::{SendError, SmsProvider};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// The reason of a failure that the outbox must try again.
+fn temporary(e: SendError) -> String {
+    assert!(!e.is_permanent(), "{e:?} should be temporary");
+    e.to_string()
+}
 
 /// A message like the ones the issuer sends: a code, Persian text, a quote and a newline.
 const TEXT: &str = "Pooya Bank\nرمز دوم پویا: 12345678\nMerchant: \"Shop\" & co";
@@ -90,7 +96,7 @@ async fn server_errors_are_failures_without_the_text() {
     for status in [500, 502, 503] {
         let server = gateway(status).await;
         let p = HttpProvider::new(&config(format!("{}/send", server.uri()), 5000)).unwrap();
-        let why = p.send(&to(), TEXT, 0).await.unwrap_err();
+        let why = temporary(p.send(&to(), TEXT, 0).await.unwrap_err());
         assert!(why.contains(&status.to_string()), "{why}");
         assert_clean(&why);
     }
@@ -101,7 +107,7 @@ async fn client_errors_and_redirects_are_failures() {
     for status in [400, 401, 404, 429, 301] {
         let server = gateway(status).await;
         let p = HttpProvider::new(&config(format!("{}/send", server.uri()), 5000)).unwrap();
-        let why = p.send(&to(), TEXT, 0).await.unwrap_err();
+        let why = temporary(p.send(&to(), TEXT, 0).await.unwrap_err());
         assert!(why.contains(&status.to_string()), "{why}");
         assert_clean(&why);
     }
@@ -116,7 +122,7 @@ async fn a_slow_answer_times_out() {
         .await;
     let p = HttpProvider::new(&config(format!("{}/send", server.uri()), 300)).unwrap();
     let started = Instant::now();
-    let why = p.send(&to(), TEXT, 0).await.unwrap_err();
+    let why = temporary(p.send(&to(), TEXT, 0).await.unwrap_err());
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "gave up in time"
@@ -141,7 +147,7 @@ async fn a_refused_connection_is_a_failure() {
         l.local_addr().unwrap().port()
     };
     let p = HttpProvider::new(&config(format!("http://127.0.0.1:{port}/send"), 2000)).unwrap();
-    let why = p.send(&to(), TEXT, 0).await.unwrap_err();
+    let why = temporary(p.send(&to(), TEXT, 0).await.unwrap_err());
     assert!(why.contains("connect"), "{why}");
     assert_clean(&why);
 }
@@ -161,7 +167,7 @@ async fn an_answer_that_is_not_http_is_a_failure() {
         let _ = sock.shutdown().await;
     });
     let p = HttpProvider::new(&config(format!("http://{addr}/send"), 2000)).unwrap();
-    let why = p.send(&to(), TEXT, 0).await.unwrap_err();
+    let why = temporary(p.send(&to(), TEXT, 0).await.unwrap_err());
     assert_clean(&why);
     served.await.unwrap();
 }
@@ -175,7 +181,7 @@ async fn a_connection_closed_without_an_answer_is_a_failure() {
         drop(sock);
     });
     let p = HttpProvider::new(&config(format!("http://{addr}/send"), 2000)).unwrap();
-    let why = p.send(&to(), TEXT, 0).await.unwrap_err();
+    let why = temporary(p.send(&to(), TEXT, 0).await.unwrap_err());
     assert_clean(&why);
     served.await.unwrap();
 }

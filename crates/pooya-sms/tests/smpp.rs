@@ -8,8 +8,14 @@ use pooya_issuer::domain::Mobile;
 use pooya_sms::smpp::pdu::{self, status, ShortMessage};
 use pooya_sms::smpp::simulator::{OnSubmit, Simulator};
 use pooya_sms::smpp::{InboundSms, SmppConfig, SmppProvider};
-use pooya_sms::SmsProvider;
+use pooya_sms::{SendError, SmsProvider};
 use tokio::sync::mpsc;
+
+/// The reason of a failure that the outbox must try again.
+fn temporary(e: SendError) -> String {
+    assert!(!e.is_permanent(), "{e:?} should be temporary");
+    e.to_string()
+}
 
 const ID: &str = "pooya";
 const PW: &str = "secret";
@@ -132,7 +138,7 @@ async fn wrong_password_keeps_retrying_and_sends_fail_clearly() {
     let (p, _rx) = SmppProvider::start(cfg(sim.port()));
     assert!(sim.wait_until(WAIT, |s| s.binds_refused >= 2).await);
 
-    let e = p.send(&mobile(), "Your code 1", 0).await.unwrap_err();
+    let e = temporary(p.send(&mobile(), "Your code 1", 0).await.unwrap_err());
     assert!(e.contains("ESME_RINVPASWD"), "{e}");
     assert!(e.contains("no bound SMPP session"), "{e}");
     assert!(!e.contains(PW) && !e.contains("Your code"), "{e}");
@@ -154,13 +160,13 @@ async fn an_error_status_is_an_error_and_the_session_stays() {
     let sim = Simulator::start(ID, PW).await;
     let (p, _rx) = started(&sim, cfg(sim.port())).await;
     sim.on_next_submit(OnSubmit::Status(status::ESME_RTHROTTLED));
-    let e = p.send(&mobile(), "Your code 1", 0).await.unwrap_err();
+    let e = temporary(p.send(&mobile(), "Your code 1", 0).await.unwrap_err());
     assert!(e.contains("ESME_RTHROTTLED (0x00000058)"), "{e}");
 
     // A refused later part fails the whole message: the outbox sends it again.
     sim.on_next_submit(OnSubmit::Accept);
     sim.on_next_submit(OnSubmit::Status(status::ESME_RMSGQFUL));
-    let e = p.send(&mobile(), &"x".repeat(200), 0).await.unwrap_err();
+    let e = temporary(p.send(&mobile(), &"x".repeat(200), 0).await.unwrap_err());
     assert!(
         e.contains("part 2 of 2") && e.contains("ESME_RMSGQFUL"),
         "{e}"
@@ -174,11 +180,56 @@ async fn an_error_status_is_an_error_and_the_session_stays() {
 }
 
 #[tokio::test]
+async fn a_refusal_of_the_message_itself_is_permanent_and_others_are_not() {
+    let sim = Simulator::start(ID, PW).await;
+    let (p, _rx) = started(&sim, cfg(sim.port())).await;
+    // The SMSC refuses the destination, the length or the esm_class: no retry can change that.
+    for st in [
+        status::ESME_RINVDSTADR,
+        status::ESME_RINVDSTTON,
+        status::ESME_RINVDSTNPI,
+        status::ESME_RINVMSGLEN,
+        status::ESME_RINVESMCLASS,
+    ] {
+        sim.on_next_submit(OnSubmit::Status(st));
+        let e = p.send(&mobile(), "Your code 1", 0).await.unwrap_err();
+        assert!(e.is_permanent(), "{e:?}");
+        assert!(e.reason().contains(pdu::status_name(st)), "{e}");
+        assert!(!e.reason().contains("Your code"), "{e}");
+    }
+    // Throttling, a full queue, a system error, a vague or a vendor-specific status may pass.
+    for st in [
+        status::ESME_RTHROTTLED,
+        status::ESME_RMSGQFUL,
+        status::ESME_RSYSERR,
+        status::ESME_RSUBMITFAIL,
+        status::ESME_RUNKNOWNERR,
+        0x0000_0401,
+    ] {
+        sim.on_next_submit(OnSubmit::Status(st));
+        let e = p.send(&mobile(), "Your code 1", 0).await.unwrap_err();
+        assert!(!e.is_permanent(), "{e:?}");
+    }
+    // A text that needs more than 255 parts never fits; nothing of it is submitted.
+    let e = p
+        .send(&mobile(), &"x".repeat(153 * 255 + 1), 0)
+        .await
+        .unwrap_err();
+    assert!(e.is_permanent() && e.reason().contains("255"), "{e:?}");
+    assert!(!e.reason().contains("xxx"));
+    assert!(sim.submits().is_empty());
+    // None of these touched the session.
+    p.send(&mobile(), "Your code 2", 0).await.unwrap();
+    assert_eq!(sim.stats().connections, 1);
+    p.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_connection_dropped_mid_submit_is_an_error_then_the_provider_reconnects() {
     let sim = Simulator::start(ID, PW).await;
     let (p, _rx) = started(&sim, cfg(sim.port())).await;
     sim.on_next_submit(OnSubmit::Drop);
-    let e = p.send(&mobile(), "Your code 1", 0).await.unwrap_err();
+    let e = temporary(p.send(&mobile(), "Your code 1", 0).await.unwrap_err());
     assert!(e.contains("closed the connection"), "{e}");
     assert!(e.contains("may or may not have been accepted"), "{e}");
 
@@ -201,7 +252,7 @@ async fn a_silent_smsc_times_out_and_the_session_is_rebuilt() {
     let (p, _rx) = started(&sim, c).await;
     sim.on_next_submit(OnSubmit::Silent);
     let t0 = Instant::now();
-    let e = p.send(&mobile(), "Your code 1", 0).await.unwrap_err();
+    let e = temporary(p.send(&mobile(), "Your code 1", 0).await.unwrap_err());
     assert!(t0.elapsed() < Duration::from_secs(2));
     assert!(e.contains("did not answer within 300 ms"), "{e}");
     p.send(&mobile(), "Your code 1", 0).await.unwrap();
@@ -217,7 +268,7 @@ async fn garbage_from_the_smsc_is_a_clear_error_and_a_reconnect() {
     sim.on_next_submit(OnSubmit::Garbage(
         b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec(),
     ));
-    let e = p.send(&mobile(), "Your code 1", 0).await.unwrap_err();
+    let e = temporary(p.send(&mobile(), "Your code 1", 0).await.unwrap_err());
     assert!(e.contains("invalid SMPP PDU"), "{e}");
     assert!(e.contains("may or may not have been accepted"), "{e}");
     p.send(&mobile(), "Your code 1", 0).await.unwrap();
@@ -361,7 +412,7 @@ async fn no_smsc_means_a_clear_error_within_the_timeout() {
     c.response_timeout_ms = 300;
     let (p, _rx) = SmppProvider::start(c);
     let t0 = Instant::now();
-    let e = p.send(&mobile(), "Your code 1", 0).await.unwrap_err();
+    let e = temporary(p.send(&mobile(), "Your code 1", 0).await.unwrap_err());
     assert!(t0.elapsed() < Duration::from_secs(2));
     assert!(e.contains("cannot connect to the SMSC"), "{e}");
     let t0 = Instant::now();
@@ -376,7 +427,7 @@ async fn shutdown_unbinds_and_later_sends_fail() {
     p.send(&mobile(), "Your code 1", 0).await.unwrap();
     p.shutdown().await;
     assert!(sim.wait_until(WAIT, |s| s.unbinds == 1 && !s.bound).await);
-    let e = p.send(&mobile(), "Your code 2", 0).await.unwrap_err();
+    let e = temporary(p.send(&mobile(), "Your code 2", 0).await.unwrap_err());
     assert!(e.contains("shut down"), "{e}");
     assert!(!p.stats().bound);
 }

@@ -10,9 +10,9 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::format::{VAULT_FORMAT, VAULT_VERSION};
 use super::kdf::{derive_key, KdfParams, KDF_ALG, KEY_LEN, SALT_LEN};
 use crate::error::{AppError, Result};
-use crate::vault::{VAULT_FORMAT, VAULT_VERSION};
 
 /// Length of an XChaCha20-Poly1305 nonce.
 pub(crate) const NONCE_LEN: usize = 24;

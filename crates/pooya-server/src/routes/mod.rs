@@ -16,10 +16,10 @@ pub mod sms;
 pub mod switch;
 
 pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
-    // R18 and the per-address limit guard the app's endpoints (crate::netpolicy).
+    // R18 and the per-address limit guard the app's endpoints (crate::app_guard).
     let app = app::routes().route_layer(axum::middleware::from_fn_with_state(
         state.clone(),
-        crate::netpolicy::guard_app,
+        crate::app_guard::guard_app,
     ));
     Router::new()
         .merge(branch::routes())

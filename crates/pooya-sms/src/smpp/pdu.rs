@@ -55,6 +55,8 @@ pub mod status {
     pub const ESME_RMSGQFUL: u32 = 0x0000_0014;
     pub const ESME_RINVESMCLASS: u32 = 0x0000_0043;
     pub const ESME_RSUBMITFAIL: u32 = 0x0000_0045;
+    pub const ESME_RINVDSTTON: u32 = 0x0000_0050;
+    pub const ESME_RINVDSTNPI: u32 = 0x0000_0051;
     pub const ESME_RTHROTTLED: u32 = 0x0000_0058;
     pub const ESME_RX_T_APPN: u32 = 0x0000_0064;
     pub const ESME_RX_P_APPN: u32 = 0x0000_0065;
@@ -88,8 +90,8 @@ pub fn status_name(s: u32) -> &'static str {
         ESME_RSUBMITFAIL => "ESME_RSUBMITFAIL",
         0x48 => "ESME_RINVSRCTON",
         0x49 => "ESME_RINVSRCNPI",
-        0x50 => "ESME_RINVDSTTON",
-        0x51 => "ESME_RINVDSTNPI",
+        ESME_RINVDSTTON => "ESME_RINVDSTTON",
+        ESME_RINVDSTNPI => "ESME_RINVDSTNPI",
         0x53 => "ESME_RINVSYSTYP",
         ESME_RTHROTTLED => "ESME_RTHROTTLED",
         0x61 => "ESME_RINVSCHED",

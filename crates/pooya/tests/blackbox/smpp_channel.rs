@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use crate::common::*;
-use pooya_sms::smpp::simulator::Simulator;
+use pooya_sms::smpp::pdu::status;
+use pooya_sms::smpp::simulator::{OnSubmit, Simulator};
 use serde_json::json;
 
 fn config(port: u16) -> String {
@@ -136,4 +137,49 @@ async fn a_refusing_smsc_keeps_the_message_queued_until_it_accepts() {
     let m = messages(&sim, 1).await;
     assert_eq!(m.len(), 1);
     assert!(first_digit_run(&m[0].text, 6).is_some());
+}
+
+#[tokio::test]
+async fn a_message_the_smsc_refuses_for_good_is_given_up_not_retried() {
+    let sim = Simulator::start("pooya", "secret").await;
+    let srv = TestServer::start_with(&config(sim.port()), &[]).await;
+    srv.with_card().await;
+    // The SMSC does not serve the destination: no retry can change that.
+    sim.on_next_submit(OnSubmit::Status(status::ESME_RINVDSTADR));
+    let (s, _) = srv
+        .post(
+            "/v1/atm/activate-app",
+            "atm",
+            json!({"pan": PAN, "pin": PIN, "mobile": MOBILE}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (s, v) = srv.get("/v1/admin/outbox", "admin").await;
+        assert_eq!(s, 200, "{v}");
+        if v["given_up"] == 1 {
+            assert_eq!(
+                (v["queued"].as_i64(), v["sent"].as_i64()),
+                (Some(0), Some(0)),
+                "{v}"
+            );
+            break;
+        }
+        assert_eq!(
+            v["failed_attempts"], 0,
+            "a permanent refusal is not retried: {v}"
+        );
+        assert!(std::time::Instant::now() < deadline, "not given up: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Past every backoff nothing is tried again.
+    srv.advance(600_000).await;
+    let (_, v) = srv.get("/v1/admin/outbox", "admin").await;
+    assert_eq!(
+        (v["given_up"].as_i64(), v["queued"].as_i64()),
+        (Some(1), Some(0)),
+        "{v}"
+    );
+    assert!(sim.messages().is_empty());
 }
