@@ -17,13 +17,16 @@ pub struct ErrorDetail {
     pub code: String,
     /// Human text. Never repeats a value the client sent.
     #[serde(default)]
+    #[schema(required = true)]
     pub message: String,
     /// Only with `wrong_activation_codes`: runs this address may still start for the card number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub tries_left: Option<u32>,
     /// Only with `rate_limited` and `enrollment_tries_used_up`: seconds until a try comes back
     /// (also in the `Retry-After` header).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub retry_after_secs: Option<u64>,
 }
 

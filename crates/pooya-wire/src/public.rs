@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use crate::error::ErrorDetail;
 
-/// 200 to `GET /v1/time` and `POST /v1/test/clock`.
+/// 200 to `GET /v1/time` (and to the tests' clock, where the server has one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Time {
     /// The server's clock, Unix time in ms.
@@ -27,6 +27,7 @@ pub struct Health {
     pub status: HealthStatus,
     /// Only when unavailable: `store_unavailable`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub error: Option<ErrorDetail>,
 }
 
