@@ -107,9 +107,9 @@ async fn start(
     Ok((
         StatusCode::CREATED,
         Json(EnrollmentStarted {
-            enrollment_id: r.enrollment_id,
-            spake_msg: b64_encode(&r.msg),
-            confirm: b64_encode(&r.confirm),
+            spake_msg: b64_encode(&r.reply.msg),
+            confirm: b64_encode(&r.reply.confirm),
+            enrollment_id: r.reply.enrollment_id,
             tries_left: r.tries_left,
         }),
     ))
