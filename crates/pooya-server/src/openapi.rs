@@ -421,4 +421,23 @@ mod tests {
             .unwrap()
             .contains(&"tries_left".into()));
     }
+
+    /// The document a server without a fake clock serves is `docs/openapi.json`, committed: a
+    /// change of any request or response type (a field renamed, removed, added or retyped), of a
+    /// path or of a status shows there, in review, and fails here until the file is renewed:
+    /// `POOYA_WRITE_OPENAPI=1 cargo test -p pooya-server --lib openapi` writes it.
+    #[test]
+    fn the_committed_document_is_the_generated_one() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+        let generated = format!("{}\n", spec_json(false));
+        if std::env::var_os("POOYA_WRITE_OPENAPI").is_some() {
+            std::fs::write(path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/openapi.json is not the document the server generates: if the API changed on \
+             purpose, renew it with POOYA_WRITE_OPENAPI=1 cargo test -p pooya-server --lib openapi"
+        );
+    }
 }

@@ -22,7 +22,7 @@ struct Pkg<'a> {
     n: u64,
 }
 
-fn pkg(serial: &str, totp: bool, digits: u8, suite: &str, key: &[u8], n: u64) -> String {
+pub(crate) fn pkg(serial: &str, totp: bool, digits: u8, suite: &str, key: &[u8], n: u64) -> String {
     let p = Pkg {
         serial,
         totp,
@@ -61,7 +61,7 @@ fn pkg(serial: &str, totp: bool, digits: u8, suite: &str, key: &[u8], n: u64) ->
     )
 }
 
-fn container(packages: &[String]) -> String {
+pub(crate) fn container(packages: &[String]) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<KeyContainer Version=\"1.0\" \
          xmlns=\"urn:ietf:params:xml:ns:keyprov:pskc\">\n{}\n</KeyContainer>\n",
