@@ -469,17 +469,15 @@ pub async fn enroll<T: Transport>(
     });
     let start: EnrollmentStarted =
         call_json(t, Method::Post, "/v1/app/enrollments", Some(&start), 201)
-        .await
-        .map_err(explain)?;
+            .await
+            .map_err(explain)?;
     let server_msg = decode_b64(&server, "spake_msg", &start.spake_msg)?;
     let server_confirm = decode_b64(&server, "confirm", &start.confirm)?;
 
     // 2. Check the server's confirmation locally: a mismatch means wrong codes (or no activation).
     let finish = match state.finish(&server_msg, &server_confirm) {
         Ok(f) => f,
-        Err(EnrollError::ConfirmMismatch) => {
-            return Err(wrong_codes(Some(start.tries_left)))
-        }
+        Err(EnrollError::ConfirmMismatch) => return Err(wrong_codes(Some(start.tries_left))),
         Err(_) => {
             return Err(AppError::Garbage(
                 server.clone(),

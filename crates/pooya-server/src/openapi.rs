@@ -8,8 +8,8 @@
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
-use axum::http::header;
 use axum::extract::State;
+use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::Router;

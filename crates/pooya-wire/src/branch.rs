@@ -66,6 +66,17 @@ pub enum DynamicMode {
     Sms,
 }
 
+impl DynamicMode {
+    /// `none`, `app` or `sms`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DynamicMode::None => "none",
+            DynamicMode::App => "app",
+            DynamicMode::Sms => "sms",
+        }
+    }
+}
+
 /// Where the card's dynamic service stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -74,6 +85,18 @@ pub enum DynamicState {
     Pending,
     Active,
     Locked,
+}
+
+impl DynamicState {
+    /// `inactive`, `pending`, `active` or `locked`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DynamicState::Inactive => "inactive",
+            DynamicState::Pending => "pending",
+            DynamicState::Active => "active",
+            DynamicState::Locked => "locked",
+        }
+    }
 }
 
 /// The card's dynamic service: its channel and its state.

@@ -84,7 +84,10 @@ mod tests {
         // 15 digits passing Luhn: too short.
         let fifteen = format!("62802312345678{}", check_digit("62802312345678"));
         assert!(luhn_ok(&fifteen) && !is_valid(&fifteen));
-        assert!(is_valid(&format!("628023123456789012{}", check_digit("628023123456789012"))));
+        assert!(is_valid(&format!(
+            "628023123456789012{}",
+            check_digit("628023123456789012")
+        )));
         let twenty = format!("6280231234567890123{}", check_digit("6280231234567890123"));
         assert!(luhn_ok(&twenty) && !is_valid(&twenty));
     }

@@ -473,7 +473,9 @@ fn wrong_activation_codes_change_nothing_but_each_run_costs_a_try() {
         );
         // The app sees the mismatch itself...
         assert_eq!(
-            s.client.finish(&s.started.reply.msg, &s.started.reply.confirm).err(),
+            s.client
+                .finish(&s.started.reply.msg, &s.started.reply.confirm)
+                .err(),
             Some(pooya_enroll::EnrollError::ConfirmMismatch)
         );
         // ...and a client that confirms anyway is refused, and changes nothing.

@@ -194,9 +194,7 @@ impl Issuer {
                 ..Commit::default()
             };
             match self.commit(commit).await {
-                Ok(()) => {
-                    return Ok(EnrollmentStarted { reply, tries_left })
-                }
+                Ok(()) => return Ok(EnrollmentStarted { reply, tries_left }),
                 Err(StoreError::Conflict) => {
                     tokio::task::yield_now().await;
                     continue;

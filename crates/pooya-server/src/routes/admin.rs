@@ -99,9 +99,7 @@ async fn import_pskc(
         password: b.password.as_deref().map(str::as_bytes),
     };
     let n = s.issuer.import_pskc(&b.pskc, &secrets, &assign).await?;
-    Ok(Json(PskcImported {
-        imported: n as u64,
-    }))
+    Ok(Json(PskcImported { imported: n as u64 }))
 }
 
 // The request types holding secrets wipe them when dropped (issue 6, item 8): checked at compile

@@ -152,11 +152,7 @@ async fn create_card(
         (status = 422, description = "`invalid_pan`", body = ErrorBody),
     )
 )]
-async fn card(
-    _: Auth,
-    State(s): St,
-    Path(pan): Path<String>,
-) -> Result<Json<CardView>, ApiError> {
+async fn card(_: Auth, State(s): St, Path(pan): Path<String>) -> Result<Json<CardView>, ApiError> {
     let pan = Pan::parse(&pan)?;
     let v = s.issuer.card_view(&pan).await?;
     Ok(Json(CardView {
