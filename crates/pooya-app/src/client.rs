@@ -11,8 +11,14 @@ use std::time::Duration;
 use pooya_enroll::{
     b64_decode, b64_encode, removal_proof, ClientEnrollment, EnrollError, IssuedToken, Seed,
 };
+use pooya_wire::app::{
+    EnrollmentConfirm, EnrollmentParameters, EnrollmentStart, EnrollmentStarted, Removal,
+    RemovalChallenge, Removed, TokenIssued,
+};
+use pooya_wire::public::Time;
+use pooya_wire::{ErrorBody, ErrorDetail};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::Serialize;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
@@ -200,9 +206,7 @@ fn error_text(e: &reqwest::Error) -> String {
 #[derive(Debug, Clone)]
 struct Refusal {
     status: u16,
-    code: String,
-    message: String,
-    extra: Value,
+    error: ErrorDetail,
 }
 
 enum CallError {
@@ -231,7 +235,8 @@ impl CallError {
                 explain(&r)
                     .or_else(|| common_refusal(&r))
                     .unwrap_or_else(|| {
-                        let (status, code, message) = (r.status, clean(&r.code), clean(&r.message));
+                        let (status, code, message) =
+                            (r.status, clean(&r.error.code), clean(&r.error.message));
                         tr!(
                             "the server refused (HTTP {status}, {code}): {message}",
                             "کارساز نپذیرفت (HTTP {status}، {code}): {message}"
@@ -244,7 +249,7 @@ impl CallError {
 
 /// Refusals any app endpoint may give.
 fn common_refusal(r: &Refusal) -> Option<String> {
-    Some(match r.code.as_str() {
+    Some(match r.error.code.as_str() {
         "network_not_allowed" => tr!(
             "the bank refuses to add or remove tokens from this network: turn off any VPN, \
              proxy or other IP changer and try again on a direct connection",
@@ -284,25 +289,11 @@ async fn call_json<T: Transport, R: DeserializeOwned>(
             ))
         });
     }
-    #[derive(Deserialize)]
-    struct ErrorBody {
-        error: ErrorObject,
-    }
-    #[derive(Deserialize)]
-    struct ErrorObject {
-        code: String,
-        #[serde(default)]
-        message: String,
-        #[serde(flatten)]
-        extra: Value,
-    }
     if (400..600).contains(&reply.status) {
         if let Ok(ErrorBody { error }) = serde_json::from_slice::<ErrorBody>(&reply.body) {
             return Err(CallError::Refused(Refusal {
                 status: reply.status,
-                code: error.code,
-                message: error.message,
-                extra: error.extra,
+                error,
             }));
         }
     }
@@ -310,6 +301,11 @@ async fn call_json<T: Transport, R: DeserializeOwned>(
         return Err(CallError::ServerFailed(reply.status));
     }
     Err(CallError::Garbage(format!("HTTP {}", reply.status)))
+}
+
+/// A request body as the transport sends it.
+fn body(request: &impl Serialize) -> Value {
+    serde_json::to_value(request).expect("a request body serializes")
 }
 
 /// Percent-encodes an id the server gave us, for use as one path segment.
@@ -331,39 +327,6 @@ fn decode_b64(server: &str, what: &str, s: &str) -> Result<Vec<u8>> {
 
 // ------------------------------------------------------------------------------------------------
 // Enrollment
-
-#[derive(Deserialize)]
-struct TimeReply {
-    unix_ms: i64,
-}
-
-#[derive(Deserialize)]
-struct ParametersReply {
-    protocol: String,
-    receipt_code_digits: u8,
-    sms_code_digits: u8,
-}
-
-#[derive(Deserialize)]
-struct StartReply {
-    enrollment_id: String,
-    spake_msg: String,
-    confirm: String,
-    tries_left: u32,
-}
-
-#[derive(Deserialize)]
-struct ConfirmReply {
-    token_id: String,
-    pan_masked: String,
-    bank_name: String,
-    lifetime_secs: u32,
-    algorithm: String,
-    first_digits: u8,
-    second_digits: u8,
-    server_unix_ms: i64,
-    mac: String,
-}
 
 /// What the holder typed to add a card (R16).
 pub struct EnrollRequest<'a> {
@@ -391,7 +354,7 @@ pub struct Enrolled {
 pub async fn measure_clock<T: Transport>(t: &T, now_ms: impl Fn() -> i64) -> Result<IssuerClock> {
     let server = t.server().to_owned();
     let t0 = now_ms();
-    let time: TimeReply = call_json(t, Method::Get, "/v1/time", None, 200)
+    let time: Time = call_json(t, Method::Get, "/v1/time", None, 200)
         .await
         .map_err(|e| e.into_app(&server, |_| None))?;
     let t1 = now_ms();
@@ -406,7 +369,7 @@ pub async fn measure_clock<T: Transport>(t: &T, now_ms: impl Fn() -> i64) -> Res
 
 /// The one answer to codes that do not check out: the server says the same whether no activation
 /// is waiting for the card (none made, expired, used up, no such card) or the codes are wrong.
-fn wrong_codes(tries_left: Option<u64>) -> AppError {
+fn wrong_codes(tries_left: Option<u32>) -> AppError {
     let head = tr!(
         "no app activation is waiting for this card, or the receipt code or the SMS code is \
          wrong: check the card number and both codes; if they are right, the activation may have \
@@ -434,17 +397,13 @@ fn wrong_codes(tries_left: Option<u64>) -> AppError {
 }
 
 fn enrollment_refusal(r: &Refusal) -> Option<String> {
-    Some(match r.code.as_str() {
+    Some(match r.error.code.as_str() {
         "invalid_pan" => tr!(
             "the bank says this card number is not valid",
             "بانک می‌گوید این شمارهٔ کارت معتبر نیست"
         ),
         "enrollment_tries_used_up" => {
-            let hours = r
-                .extra
-                .get("retry_after_secs")
-                .and_then(Value::as_u64)
-                .map_or(24, |s| s.div_ceil(3600));
+            let hours = r.error.retry_after_secs.map_or(24, |s| s.div_ceil(3600));
             tr!(
                 "no tries are left for this card from this network; they come back within \
                  {hours} h, or add the card from another network (mobile data instead of Wi-Fi, \
@@ -481,7 +440,7 @@ pub async fn enroll<T: Transport>(
 
     // 0. The bank's code lengths (costs no try, tells nothing about any card), and the codes
     //    checked against them: a typo costs no try either.
-    let params: ParametersReply =
+    let params: EnrollmentParameters =
         call_json(t, Method::Get, "/v1/app/enrollment-parameters", None, 200)
             .await
             .map_err(explain)?;
@@ -503,19 +462,22 @@ pub async fn enroll<T: Transport>(
 
     // 1. Start: our SPAKE2 message, the server's answer and key confirmation.
     let (state, client_msg) = ClientEnrollment::start(req.pan, &receipt_code, &sms_code);
-    let body = json!({ "pan": req.pan, "spake_msg": b64_encode(&client_msg) });
-    let start: StartReply = call_json(t, Method::Post, "/v1/app/enrollments", Some(&body), 201)
-        .await
-        .map_err(explain)?;
+    let start = body(&EnrollmentStart {
+        pan: req.pan.to_owned(),
+        spake_msg: b64_encode(&client_msg),
+        lifetime_secs: None,
+    });
+    let start: EnrollmentStarted =
+        call_json(t, Method::Post, "/v1/app/enrollments", Some(&start), 201)
+            .await
+            .map_err(explain)?;
     let server_msg = decode_b64(&server, "spake_msg", &start.spake_msg)?;
     let server_confirm = decode_b64(&server, "confirm", &start.confirm)?;
 
     // 2. Check the server's confirmation locally: a mismatch means wrong codes (or no activation).
     let finish = match state.finish(&server_msg, &server_confirm) {
         Ok(f) => f,
-        Err(EnrollError::ConfirmMismatch) => {
-            return Err(wrong_codes(Some(start.tries_left.into())))
-        }
+        Err(EnrollError::ConfirmMismatch) => return Err(wrong_codes(Some(start.tries_left))),
         Err(_) => {
             return Err(AppError::Garbage(
                 server.clone(),
@@ -530,17 +492,17 @@ pub async fn enroll<T: Transport>(
         "/v1/app/enrollments/{}/confirm",
         segment(&start.enrollment_id)
     );
-    let body = json!({ "confirm": b64_encode(&finish.confirm) });
+    let confirm = body(&EnrollmentConfirm {
+        confirm: b64_encode(&finish.confirm),
+    });
     let t0 = now_ms();
-    let confirmed: std::result::Result<ConfirmReply, CallError> =
-        call_json(t, Method::Post, &path, Some(&body), 200).await;
+    let confirmed: std::result::Result<TokenIssued, CallError> =
+        call_json(t, Method::Post, &path, Some(&confirm), 200).await;
     let t1 = now_ms();
     let c = match confirmed {
         Ok(c) => c,
-        Err(CallError::Refused(r)) if r.code == "wrong_activation_codes" => {
-            return Err(wrong_codes(
-                r.extra.get("tries_left").and_then(Value::as_u64),
-            ))
+        Err(CallError::Refused(r)) if r.error.code == "wrong_activation_codes" => {
+            return Err(wrong_codes(r.error.tries_left))
         }
         Err(e) => return Err(explain(e)),
     };
@@ -610,18 +572,8 @@ pub async fn enroll<T: Transport>(
 // ------------------------------------------------------------------------------------------------
 // Removal
 
-#[derive(Deserialize)]
-struct ChallengeReply {
-    nonce: String,
-}
-
-#[derive(Deserialize)]
-struct RemovalReply {
-    removed: bool,
-}
-
 fn removal_refusal(r: &Refusal) -> Option<String> {
-    Some(match r.code.as_str() {
+    Some(match r.error.code.as_str() {
         "unknown_token" => tr!(
             "the server does not know this token (a new activation may have replaced it, or the \
              bank revoked it); `remove --local-only` deletes it from this vault without asking \
@@ -649,7 +601,7 @@ pub async fn remove_token<T: Transport>(t: &T, token: &Token) -> Result<()> {
     let explain = |e: CallError| e.into_app(&server, removal_refusal);
     let id = segment(&token.token_id);
 
-    let challenge: ChallengeReply = call_json(
+    let challenge: RemovalChallenge = call_json(
         t,
         Method::Post,
         &format!("/v1/app/tokens/{id}/removal-challenge"),
@@ -666,12 +618,15 @@ pub async fn remove_token<T: Transport>(t: &T, token: &Token) -> Result<()> {
         ))
     })?;
     let proof = Zeroizing::new(removal_proof(&seed, &token.token_id, &nonce));
-    let body = json!({ "nonce": challenge.nonce, "proof": b64_encode(&proof) });
-    let reply: RemovalReply = call_json(
+    let removal = body(&Removal {
+        nonce: challenge.nonce,
+        proof: b64_encode(&proof),
+    });
+    let reply: Removed = call_json(
         t,
         Method::Post,
         &format!("/v1/app/tokens/{id}/removal"),
-        Some(&body),
+        Some(&removal),
         200,
     )
     .await

@@ -25,7 +25,7 @@ use ratatui::widgets::{
 use ratatui::Frame;
 use zeroize::Zeroizing;
 
-use crate::cards::PasswordKind;
+use crate::cards::{KindName, PasswordKind};
 use crate::clock::{local_now_ms, Correction};
 use crate::error::{AppError, Result};
 use crate::tr;

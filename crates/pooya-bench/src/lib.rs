@@ -14,7 +14,12 @@ use std::ops::Range;
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
-use serde_json::{json, Value};
+use pooya_wire::admin::PskcImport;
+use pooya_wire::card_number;
+use pooya_wire::switch::VerifyResult;
+use pooya_wire::ErrorBody;
+use serde::Deserialize;
+use serde_json::Value;
 use zeroize::Zeroizing;
 
 pub type Res<T> = Result<T, String>;
@@ -28,25 +33,7 @@ pub const STEP_SECS: u32 = 300;
 
 /// `body` (15 digits) and its Luhn check digit.
 pub fn luhn_pan(body: &str) -> String {
-    let sum: u32 = body
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 0 {
-                let x = d * 2;
-                if x > 9 {
-                    x - 9
-                } else {
-                    x
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
+    format!("{body}{}", card_number::check_digit(body))
 }
 
 /// The card number of card `i` (below 10^9) of a run.
@@ -127,7 +114,7 @@ impl HardwareCards {
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
              <KeyContainer Version=\"1.0\" xmlns=\"urn:ietf:params:xml:ns:keyprov:pskc\">\n",
         );
-        let mut assign = serde_json::Map::new();
+        let mut assign = std::collections::BTreeMap::new();
         for i in cards {
             let serial = token_serial(i);
             let seed = b64.encode(self.seed(i).as_bytes());
@@ -142,10 +129,16 @@ impl HardwareCards {
                  </Key></KeyPackage>\n",
                 seed
             ));
-            assign.insert(serial, Value::String(card_pan(i)));
+            assign.insert(serial, card_pan(i));
         }
         xml.push_str("</KeyContainer>\n");
-        json!({"pskc": xml, "assign": assign})
+        let import = PskcImport {
+            pskc: xml,
+            assign,
+            preshared_key_hex: None,
+            password: None,
+        };
+        serde_json::to_value(&import).expect("a PSKC import serializes")
     }
 }
 
@@ -173,30 +166,31 @@ pub struct Judged {
 /// (health); for errors the API's error code.
 pub fn label(status: u16, body: &Value) -> String {
     if status == 200 {
-        match (body["response_code"].as_str(), body["reason"].as_str()) {
-            (Some(code), Some(reason)) => format!("200 {code} {reason}"),
-            _ => "200".to_owned(),
+        match VerifyResult::deserialize(body) {
+            Ok(r) => format!("200 {} {}", r.response_code, r.reason),
+            Err(_) => "200".to_owned(),
         }
     } else {
-        format!(
-            "{status} {}",
-            body["error"]["code"].as_str().unwrap_or("(no error code)")
-        )
+        match ErrorBody::deserialize(body) {
+            Ok(e) => format!("{status} {}", e.error.code),
+            Err(_) => format!("{status} (no error code)"),
+        }
     }
 }
 
 /// Judges one answer against what it must be.
 pub fn judge(expect: Expect, status: u16, body: &Value) -> Judged {
     let label = label(status, body);
+    let verdict = || VerifyResult::deserialize(body).ok();
     let ok = match expect {
         Expect::Approved => {
-            status == 200 && body["approved"] == Value::Bool(true) && body["response_code"] == "00"
+            status == 200 && verdict().is_some_and(|r| r.approved && r.response_code == "00")
         }
         Expect::WrongPassword => {
             status == 200
-                && body["approved"] == Value::Bool(false)
-                && body["response_code"] == "55"
-                && body["reason"] == "wrong_password"
+                && verdict().is_some_and(|r| {
+                    !r.approved && r.response_code == "55" && r.reason == "wrong_password"
+                })
         }
         Expect::Healthy => status == 200,
     };
@@ -526,29 +520,12 @@ mod tests {
     #[test]
     fn card_numbers_pass_luhn() {
         assert_eq!(luhn_pan("628023123456789"), "6280231234567898");
-        // Every number of a run passes the Luhn check (sum of the digits, every second one from
-        // the right doubled, is a multiple of 10) and is unique.
-        let luhn_ok = |pan: &str| {
-            let sum: u32 = pan
-                .bytes()
-                .rev()
-                .enumerate()
-                .map(|(i, b)| {
-                    let d = u32::from(b - b'0');
-                    match (i % 2, d * 2) {
-                        (0, _) => d,
-                        (_, x) if x > 9 => x - 9,
-                        (_, x) => x,
-                    }
-                })
-                .sum();
-            sum % 10 == 0
-        };
+        // Every number of a run is a card number (16 digits passing the Luhn check) and unique.
         for i in [0, 1, 9, 12_345, 999_999, 9_999_999, 999_999_999] {
             let pan = card_pan(i);
             assert_eq!(pan.len(), 16);
             assert!(pan.starts_with("628023"));
-            assert!(luhn_ok(&pan), "{i}");
+            assert!(card_number::is_valid(&pan), "{i}");
         }
         assert_ne!(card_pan(1), card_pan(10));
     }

@@ -475,11 +475,17 @@ pub struct ActivationCodes {
     pub expires_at: i64,
 }
 
-/// A run begun against the card's live activation: the server's answer and what the run keeps.
-pub struct EnrollStarted {
+/// What the app is answered when it starts a run: the run's id, the server's SPAKE2 message and
+/// its key confirmation.
+pub struct EnrollReply {
     pub enrollment_id: String,
     pub msg: Vec<u8>,
     pub confirm: Vec<u8>,
+}
+
+/// A run begun against the card's live activation: the server's answer and what the run keeps.
+pub struct EnrollStarted {
+    pub reply: EnrollReply,
     pub run: LiveRun,
 }
 
@@ -1359,9 +1365,11 @@ impl CardRecord {
                 pending_sealed: keys.seal(&b64_aad("enrollment", &pan_hash, &run_id), &pending),
                 lifetime_secs: lifetime,
             },
-            enrollment_id: run_id,
-            msg: resp.msg,
-            confirm: resp.confirm,
+            reply: EnrollReply {
+                enrollment_id: run_id,
+                msg: resp.msg,
+                confirm: resp.confirm,
+            },
         })
     }
 

@@ -49,7 +49,7 @@ pub struct Pan(String);
 
 impl Pan {
     pub fn parse(s: &str) -> Result<Pan, InvalidValue> {
-        if !(16..=19).contains(&s.len()) || !all_ascii_digits(s) || !luhn_ok(s) {
+        if !pooya_wire::card_number::is_valid(s) {
             return Err(InvalidValue::Pan);
         }
         Ok(Pan(s.to_owned()))
@@ -59,8 +59,7 @@ impl Pan {
     }
     /// First 6 and last 4 digits, the rest as `*` (PCI DSS display rule).
     pub fn masked(&self) -> String {
-        let n = self.0.len();
-        format!("{}{}{}", &self.0[..6], "*".repeat(n - 10), &self.0[n - 4..])
+        pooya_wire::card_number::mask(&self.0)
     }
     pub fn last4(&self) -> &str {
         &self.0[self.0.len() - 4..]
@@ -83,28 +82,6 @@ impl fmt::Display for Pan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.masked())
     }
-}
-
-fn luhn_ok(digits: &str) -> bool {
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 1 {
-                let x = d * 2;
-                if x > 9 {
-                    x - 9
-                } else {
-                    x
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum % 10 == 0
 }
 
 /// An Iranian mobile number, kept in the national form `09xxxxxxxxx`.
@@ -341,23 +318,8 @@ impl TxnType {
     }
 }
 
-/// Which of the card's two passwords (R1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PasswordKind {
-    /// Replaces the PIN at ATM and POS: 4 digits by default.
-    First,
-    /// Card-not-present and internet payments: 8 digits by default.
-    Second,
-}
-
-impl PasswordKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PasswordKind::First => "first",
-            PasswordKind::Second => "second",
-        }
-    }
-}
+/// Which of the card's two passwords (R1): one definition, the wire's, shared with the app.
+pub use pooya_wire::PasswordKind;
 
 /// The roles of the bank's channel keys (API.md, "Who may call what").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

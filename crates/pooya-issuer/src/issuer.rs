@@ -193,9 +193,8 @@ pub struct SmsActivationIssued {
 
 /// What an enrollment start answers: alike for every card number asked about.
 pub struct EnrollmentStarted {
-    pub enrollment_id: String,
-    pub msg: Vec<u8>,
-    pub confirm: Vec<u8>,
+    /// The card's live run, or a run that can never confirm, made alike.
+    pub reply: crate::card::EnrollReply,
     /// Runs this address may still start for this card number.
     pub tries_left: u32,
 }

@@ -5,14 +5,17 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use pooya_issuer::domain::InvalidValue;
 use pooya_issuer::IssuerError;
-use serde_json::json;
+use pooya_wire::{ErrorBody, ErrorDetail};
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
-    pub extra: Option<(&'static str, serde_json::Value)>,
+    /// `wrong_activation_codes`: runs left for the card number from this address.
+    pub tries_left: Option<u32>,
+    /// A limit's wait, in the error object and in `Retry-After`.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -21,7 +24,8 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            extra: None,
+            tries_left: None,
+            retry_after_secs: None,
         }
     }
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -48,17 +52,17 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut err = json!({"code": self.code, "message": self.message});
-        // A rate limit's wait goes in `Retry-After` too (crate::limits).
-        let retry_after = match &self.extra {
-            Some(("retry_after_secs", v)) => v.as_u64(),
-            _ => None,
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+                tries_left: self.tries_left,
+                retry_after_secs: self.retry_after_secs,
+            },
         };
-        if let Some((k, v)) = self.extra {
-            err[k] = v;
-        }
-        let mut r = (self.status, axum::Json(json!({ "error": err }))).into_response();
-        if let Some(secs) = retry_after {
+        let mut r = (self.status, axum::Json(body)).into_response();
+        // A limit's wait goes in `Retry-After` too (crate::limits).
+        if let Some(secs) = self.retry_after_secs {
             r.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from(secs),
@@ -114,13 +118,13 @@ impl From<IssuerError> for ApiError {
             E::MalformedMessage => (S::BAD_REQUEST, "bad_request"),
             E::WrongActivationCodes { tries_left } => {
                 let mut a = ApiError::new(S::FORBIDDEN, "wrong_activation_codes", message);
-                a.extra = Some(("tries_left", json!(tries_left)));
+                a.tries_left = Some(*tries_left);
                 return a;
             }
             E::EnrollmentTriesUsedUp { retry_after_secs } => {
                 let mut a =
                     ApiError::new(S::TOO_MANY_REQUESTS, "enrollment_tries_used_up", message);
-                a.extra = Some(("retry_after_secs", json!(retry_after_secs)));
+                a.retry_after_secs = Some(*retry_after_secs);
                 return a;
             }
             E::UnknownEnrollment => (S::NOT_FOUND, "unknown_enrollment"),

@@ -23,6 +23,7 @@ pub mod extract;
 pub mod limits;
 pub mod netpolicy;
 pub mod openapi;
+pub mod router;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
@@ -260,7 +261,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         limits: limits.clone(),
         client_certs,
     });
-    let app = routes::router(state, opened.config.server.max_body_bytes);
+    let app = router::router(state, opened.config.server.max_body_bytes);
     let forget = tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {

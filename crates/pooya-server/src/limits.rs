@@ -25,7 +25,6 @@ use governor::{Quota, RateLimiter};
 use pooya_issuer::clock::Clock;
 use pooya_issuer::domain::{Mobile, Pan};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
@@ -187,7 +186,7 @@ impl From<RateLimited> for ApiError {
             "rate_limited",
             format!("too many requests; try again in {secs} s"),
         );
-        e.extra = Some(("retry_after_secs", json!(secs)));
+        e.retry_after_secs = Some(secs);
         e
     }
 }

@@ -1,23 +1,23 @@
 //! The OpenAPI 3.1 description of the HTTP API, generated from the handlers' `#[utoipa::path]`
-//! annotations, served at `GET /v1/openapi.json`, with a plain HTML page at `GET /docs` (built on
-//! the server from the same description: no script, nothing downloaded). Neither needs a key.
-//!
-//! The response types here describe the JSON the handlers build with `json!`; the handlers keep
-//! building it themselves, so these types are never constructed.
-#![allow(dead_code)]
+//! annotations and the schemas of the `pooya_wire` types they take and return (the very types
+//! they parse and answer with), served at `GET /v1/openapi.json`, with a plain HTML page at
+//! `GET /docs` (built on the server from the same description: no script, nothing downloaded).
+//! Neither needs a key. `/v1/test/clock` is described only by a server started with
+//! `--unsafe-fake-clock`, the only one where it moves a clock.
 
 use std::fmt::Write as _;
 use std::sync::{Arc, OnceLock};
 
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::Router;
-use serde::Serialize;
+use pooya_wire::{ErrorBody, ErrorDetail};
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{RefOr, ResponseBuilder};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 use crate::routes;
 use crate::state::AppState;
@@ -140,16 +140,60 @@ fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut
     .flatten()
 }
 
-/// The description, built once.
-pub fn spec() -> &'static utoipa::openapi::OpenApi {
-    static SPEC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
-    SPEC.get_or_init(ApiDoc::openapi)
+/// The path that exists only on a server with a fake clock.
+const TEST_CLOCK: &str = "/v1/test/clock";
+
+/// The description, built once for each kind of server: with `/v1/test/clock` where the server
+/// has a fake clock (`fake_clock`), without it (and the schemas only it uses) elsewhere.
+pub fn spec(fake_clock: bool) -> &'static utoipa::openapi::OpenApi {
+    static WITH_CLOCK: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    static WITHOUT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    if fake_clock {
+        WITH_CLOCK.get_or_init(ApiDoc::openapi)
+    } else {
+        WITHOUT.get_or_init(|| {
+            let mut api = ApiDoc::openapi();
+            api.paths.paths.remove(TEST_CLOCK);
+            drop_unreferenced_schemas(&mut api);
+            api
+        })
+    }
 }
 
-fn spec_json() -> &'static str {
-    static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| {
-        spec()
+/// Removes the component schemas nothing refers to any more (directly or through another
+/// schema that is referred to).
+fn drop_unreferenced_schemas(api: &mut utoipa::openapi::OpenApi) {
+    let Some(components) = api.components.as_mut() else {
+        return;
+    };
+    let refs = |text: &str| -> Vec<String> {
+        text.split("#/components/schemas/")
+            .skip(1)
+            .filter_map(|r| r.split('"').next())
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut keep: Vec<String> = refs(&serde_json::to_string(&api.paths).unwrap_or_default());
+    let mut i = 0;
+    while i < keep.len() {
+        if let Some(schema) = components.schemas.get(&keep[i]) {
+            for name in refs(&serde_json::to_string(schema).unwrap_or_default()) {
+                if !keep.contains(&name) {
+                    keep.push(name);
+                }
+            }
+        }
+        i += 1;
+    }
+    components.schemas.retain(|name, _| keep.contains(name));
+}
+
+fn spec_json(fake_clock: bool) -> &'static str {
+    static WITH_CLOCK: OnceLock<String> = OnceLock::new();
+    static WITHOUT: OnceLock<String> = OnceLock::new();
+    let json = if fake_clock { &WITH_CLOCK } else { &WITHOUT };
+    json.get_or_init(|| {
+        spec(fake_clock)
             .to_pretty_json()
             .expect("the OpenAPI description serializes")
     })
@@ -168,8 +212,11 @@ pub fn routes() -> Router<Arc<AppState>> {
     tag = "public",
     responses((status = 200, description = "The OpenAPI 3.1 description of this API", content_type = "application/json"))
 )]
-async fn openapi_json() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], spec_json())
+async fn openapi_json(State(s): State<Arc<AppState>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        spec_json(s.fake_clock.is_some()),
+    )
 }
 
 /// A page listing every endpoint, its role and its answers, built from this description.
@@ -179,9 +226,12 @@ async fn openapi_json() -> impl IntoResponse {
     tag = "public",
     responses((status = 200, description = "An HTML page", content_type = "text/html"))
 )]
-async fn docs() -> Html<&'static str> {
-    static PAGE: OnceLock<String> = OnceLock::new();
-    Html(PAGE.get_or_init(|| docs_page(spec())))
+async fn docs(State(s): State<Arc<AppState>>) -> Html<&'static str> {
+    static WITH_CLOCK: OnceLock<String> = OnceLock::new();
+    static WITHOUT: OnceLock<String> = OnceLock::new();
+    let fake_clock = s.fake_clock.is_some();
+    let page = if fake_clock { &WITH_CLOCK } else { &WITHOUT };
+    Html(page.get_or_init(|| docs_page(spec(fake_clock))))
 }
 
 fn esc(s: &str) -> String {
@@ -277,254 +327,117 @@ pub fn docs_page(api: &utoipa::openapi::OpenApi) -> String {
     h
 }
 
-// What the endpoints answer (schemas only).
-
-/// Every refusal: `{"error": {"code", "message"}}`.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// A snake_case code, e.g. `bad_request`, `unauthenticated`, `invalid_pan`.
-    pub code: String,
-    /// Human text.
-    pub message: String,
-    /// Only with `wrong_activation_codes`: tries left before the activation dies.
-    #[schema(required = false)]
-    pub tries_left: Option<u32>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Customer {
-    pub customer_id: String,
-    /// Always in the form `09121234567`.
-    pub mobile: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct MobileChanged {
-    pub mobile: String,
-    /// App tokens revoked by the change (R12).
-    pub revoked_tokens: u64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CardCreated {
-    /// The first 6 and last 4 digits.
-    pub pan_masked: String,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum DynamicMode {
-    None,
-    App,
-    Sms,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum DynamicState {
-    Inactive,
-    Pending,
-    Active,
-    Locked,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Dynamic {
-    pub mode: DynamicMode,
-    pub state: DynamicState,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CardView {
-    pub pan_masked: String,
-    pub customer_id: String,
-    pub dynamic: Dynamic,
-    pub second_password_blocked: bool,
-    pub recent_failures: u64,
-    /// Too many wrong first passwords and ATM PINs: only a branch unlocks it.
-    pub pin_locked: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SecondPasswordStatus {
-    pub second_password_blocked: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PinStatus {
-    pub pin_locked: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AppActivation {
-    /// The code printed on the receipt (the other one goes by SMS to the registered mobile).
-    pub receipt_code: String,
-    /// RFC 3339.
-    pub expires_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SmsActivation {
-    /// 4 digits.
-    pub fixed_part: String,
-    pub receipt_text: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Deactivated {
-    /// Always `{"mode": "none", "state": "inactive"}`.
-    pub dynamic: Dynamic,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Accepted {
-    pub accepted: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct VerifyResult {
-    pub approved: bool,
-    /// ISO 8583 field 39: `00`, `14`, `54`, `55`, `57` or `75`.
-    pub response_code: String,
-    /// `approved`, `unknown_card`, `expired_card`, `wrong_password`, `replayed`,
-    /// `expired_password`, `static_password_disabled`, `wrong_transaction`,
-    /// `second_password_blocked` or `locked`.
-    pub reason: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct OtpAccepted {
-    pub accepted: bool,
-    /// False when the same request came again within the interval and the code already sent
-    /// stands.
-    pub queued: bool,
-    /// When the transaction's code dies, RFC 3339.
-    pub expires_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct OutboxSummary {
-    pub queued: i64,
-    /// Null when none is queued.
-    pub oldest_age_ms: Option<i64>,
-    pub retrying: i64,
-    pub failed_attempts: i64,
-    /// Given up: their code expired before they could leave.
-    pub given_up: i64,
-    /// Refused, never sent: their sealed body did not open for their id and recipient (the row
-    /// was altered).
-    pub refused: i64,
-    pub sent: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PskcImported {
-    /// Keys imported.
-    pub imported: u64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct EnrollmentParameters {
-    /// `pooya-enroll-v2`.
-    pub protocol: String,
-    /// Digits of the receipt code the ATM prints.
-    pub receipt_code_digits: u8,
-    /// Digits of the code the SMS brings.
-    pub sms_code_digits: u8,
-    /// Enrollment runs one address may start for one card number within an activation's life.
-    pub tries_per_address: u32,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct EnrollmentStarted {
-    pub enrollment_id: String,
-    /// The server's SPAKE2 message, base64url.
-    pub spake_msg: String,
-    /// The server's key confirmation, base64url.
-    pub confirm: String,
-    /// Runs this address may still start for this card number.
-    pub tries_left: u32,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TokenIssued {
-    pub token_id: String,
-    pub pan_masked: String,
-    pub bank_name: String,
-    pub lifetime_secs: u32,
-    pub algorithm: String,
-    pub first_digits: u8,
-    pub second_digits: u8,
-    pub server_unix_ms: i64,
-    /// HMAC-SHA256 of the fields above under a key of the run (pooya-enroll's `IssuedToken`),
-    /// base64url: the app keeps the token only if it checks out.
-    pub mac: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct RemovalChallenge {
-    /// base64url.
-    pub nonce: String,
-    /// RFC 3339.
-    pub expires_at: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Removed {
-    pub removed: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Time {
-    pub unix_ms: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Health {
-    /// `ok`, or `unavailable` (with `error`) when the store does not answer.
-    pub status: String,
-    #[schema(required = false)]
-    pub error: Option<ErrorDetail>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn spec_value(fake_clock: bool) -> serde_json::Value {
+        serde_json::from_str(spec_json(fake_clock)).unwrap()
+    }
+
     #[test]
     fn spec_builds_as_openapi_3_1() {
-        let v: serde_json::Value = serde_json::from_str(spec_json()).unwrap();
-        assert!(v["openapi"].as_str().unwrap().starts_with("3.1."), "{v}");
-        let paths = v["paths"].as_object().unwrap();
-        for p in [
-            "/v1/customers",
-            "/v1/cards/{pan}",
-            "/v1/verify",
-            "/v1/app/enrollments",
-            "/v1/openapi.json",
-        ] {
-            assert!(paths.contains_key(p), "{p} missing");
-        }
-        assert_eq!(
-            v["paths"]["/v1/customers"]["post"]["security"][0]["bearer"][0],
-            "branch"
-        );
-        assert!(v["paths"]["/v1/sms/inbound"]["post"]["responses"]["202"].is_object());
-        // Every schema a path refers to is defined.
-        let text = spec_json();
-        for name in text.split("#/components/schemas/").skip(1) {
-            let name = name.split('"').next().unwrap();
-            assert!(
-                v["components"]["schemas"][name].is_object(),
-                "{name} is referenced but not defined"
+        for fake_clock in [false, true] {
+            let v = spec_value(fake_clock);
+            assert!(v["openapi"].as_str().unwrap().starts_with("3.1."), "{v}");
+            let paths = v["paths"].as_object().unwrap();
+            for p in [
+                "/v1/customers",
+                "/v1/cards/{pan}",
+                "/v1/verify",
+                "/v1/app/enrollments",
+                "/v1/openapi.json",
+            ] {
+                assert!(paths.contains_key(p), "{p} missing");
+            }
+            assert_eq!(
+                v["paths"]["/v1/customers"]["post"]["security"][0]["bearer"][0],
+                "branch"
             );
+            assert!(v["paths"]["/v1/sms/inbound"]["post"]["responses"]["202"].is_object());
+            // Every schema a path refers to is defined.
+            let text = spec_json(fake_clock);
+            for name in text.split("#/components/schemas/").skip(1) {
+                let name = name.split('"').next().unwrap();
+                assert!(
+                    v["components"]["schemas"][name].is_object(),
+                    "{name} is referenced but not defined"
+                );
+            }
+            let page = docs_page(spec(fake_clock));
+            assert!(page.contains("<code>POST /v1/customers</code>"), "{page}");
         }
-        let page = docs_page(spec());
-        assert!(page.contains("<code>POST /v1/customers</code>"), "{page}");
+    }
+
+    /// Issue 18: the tests' clock is described only where it exists.
+    #[test]
+    fn the_test_clock_is_described_only_with_a_fake_clock() {
+        let with = spec_value(true);
+        assert!(with["paths"][TEST_CLOCK]["post"].is_object());
+        assert!(with["components"]["schemas"]["MoveClock"].is_object());
+        let without = spec_value(false);
+        assert!(without["paths"].get(TEST_CLOCK).is_none());
+        assert!(!spec_json(false).contains("/v1/test/"));
+        assert!(without["components"]["schemas"].get("MoveClock").is_none());
+        // What other paths use stays.
+        for name in ["Time", "ErrorBody", "ErrorDetail", "VerifyRequest", "Txn"] {
+            assert!(without["components"]["schemas"][name].is_object(), "{name}");
+        }
+        assert!(!docs_page(spec(false)).contains("/v1/test/clock"));
+    }
+
+    /// The schemas are the wire types': a body the handlers answer with validates field by
+    /// field (spot check; the black-box suite checks every endpoint's real answers).
+    #[test]
+    fn schemas_are_the_wire_types() {
+        let v = spec_value(false);
+        let card = &v["components"]["schemas"]["CardView"];
+        let mut required: Vec<&str> = card["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        required.sort_unstable();
+        assert_eq!(
+            required,
+            [
+                "customer_id",
+                "dynamic",
+                "pan_masked",
+                "pin_locked",
+                "recent_failures",
+                "second_password_blocked"
+            ]
+        );
+        let outbox = &v["components"]["schemas"]["OutboxSummary"];
+        assert!(outbox["required"]
+            .as_array()
+            .unwrap()
+            .contains(&"oldest_age_ms".into()));
+        let detail = &v["components"]["schemas"]["ErrorDetail"];
+        assert!(!detail["required"]
+            .as_array()
+            .unwrap()
+            .contains(&"tries_left".into()));
+    }
+
+    /// The document a server without a fake clock serves is `docs/openapi.json`, committed: a
+    /// change of any request or response type (a field renamed, removed, added or retyped), of a
+    /// path or of a status shows there, in review, and fails here until the file is renewed:
+    /// `POOYA_WRITE_OPENAPI=1 cargo test -p pooya-server --lib openapi` writes it.
+    #[test]
+    fn the_committed_document_is_the_generated_one() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+        let generated = format!("{}\n", spec_json(false));
+        if std::env::var_os("POOYA_WRITE_OPENAPI").is_some() {
+            std::fs::write(path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/openapi.json is not the document the server generates: if the API changed on \
+             purpose, renew it with POOYA_WRITE_OPENAPI=1 cargo test -p pooya-server --lib openapi"
+        );
     }
 }

@@ -227,10 +227,10 @@ impl Ctx {
     fn confirm(&self, card: &mut CardRecord, s: Started, now: i64) -> Result<Enrolled, AppRefusal> {
         let fin = s
             .client
-            .finish(&s.started.msg, &s.started.confirm)
+            .finish(&s.started.reply.msg, &s.started.reply.confirm)
             .expect("the app accepts the server's confirmation");
         let (token, seed) = card.enroll_confirm(
-            &s.started.enrollment_id,
+            &s.started.reply.enrollment_id,
             &s.started.run,
             &fin.confirm,
             now,
@@ -473,13 +473,15 @@ fn wrong_activation_codes_change_nothing_but_each_run_costs_a_try() {
         );
         // The app sees the mismatch itself...
         assert_eq!(
-            s.client.finish(&s.started.msg, &s.started.confirm).err(),
+            s.client
+                .finish(&s.started.reply.msg, &s.started.reply.confirm)
+                .err(),
             Some(pooya_enroll::EnrollError::ConfirmMismatch)
         );
         // ...and a client that confirms anyway is refused, and changes nothing.
         let before = card.clone();
         let r = card.enroll_confirm(
-            &s.started.enrollment_id,
+            &s.started.reply.enrollment_id,
             &s.started.run,
             &[0u8; 32],
             now + SEC,
@@ -577,14 +579,14 @@ fn runs_do_not_replace_each_other_and_die_with_their_activation() {
     c.confirm(&mut other, second, T0 + 2 * SEC).unwrap();
     let fin = first
         .client
-        .finish(&first.started.msg, &first.started.confirm)
+        .finish(&first.started.reply.msg, &first.started.reply.confirm)
         .unwrap();
     // A new activation leaves an earlier run nothing to confirm.
     let mut renewed = card.clone();
     c.activate_app(&mut renewed, &pan, T0 + 2 * SEC);
     let before = renewed.clone();
     let r = renewed.enroll_confirm(
-        &first.started.enrollment_id,
+        &first.started.reply.enrollment_id,
         &first.started.run,
         &fin.confirm,
         T0 + 3 * SEC,
@@ -596,7 +598,7 @@ fn runs_do_not_replace_each_other_and_die_with_their_activation() {
     // No activation at all: the same.
     let (_, mut fresh) = c.card(PAN_A);
     let r = fresh.enroll_confirm(
-        &first.started.enrollment_id,
+        &first.started.reply.enrollment_id,
         &first.started.run,
         &fin.confirm,
         T0,
@@ -617,7 +619,7 @@ fn runs_do_not_replace_each_other_and_die_with_their_activation() {
     // Under its own, it completes.
     let (token, seed) = card
         .enroll_confirm(
-            &first.started.enrollment_id,
+            &first.started.reply.enrollment_id,
             &first.started.run,
             &fin.confirm,
             T0 + 2 * SEC,
@@ -634,6 +636,7 @@ fn second_id_of(c: &Ctx, card: &mut CardRecord, pan: &Pan, codes: &ActivationCod
     c.start(card, pan, &codes.receipt_code, &codes.sms_code, None, T0)
         .unwrap()
         .started
+        .reply
         .enrollment_id
 }
 

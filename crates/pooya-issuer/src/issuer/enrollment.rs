@@ -19,7 +19,7 @@ use std::net::IpAddr;
 use pooya_enroll::{ActivationSecret, IssuedToken};
 
 use super::{heavy, EnrollmentStarted, Issuer, IssuerError, TokenIssued, MAX_ATTEMPTS};
-use crate::card::{AppRefusal, CardRecord};
+use crate::card::{AppRefusal, CardRecord, EnrollReply};
 use crate::domain::Pan;
 use crate::keys::random_bytes;
 use crate::store::{AuditRecord, Commit, EnrollmentRunRecord, RunKind, StoreError, TryTaken};
@@ -144,20 +144,14 @@ impl Issuer {
                     .map_err(Some),
                 None => Err(None),
             });
-            let (id, msg, confirm, kind, detail) = match live {
+            let (reply, kind, detail) = match live {
                 Ok(s) => {
                     let left = next
                         .as_ref()
                         .and_then(|c| c.svc.activation.as_ref())
                         .map_or(0, |a| a.tries_left);
                     let detail = format!("tries_left={left} (all addresses)");
-                    (
-                        s.enrollment_id,
-                        s.msg,
-                        s.confirm,
-                        RunKind::Live(s.run),
-                        detail,
-                    )
+                    (s.reply, RunKind::Live(s.run), detail)
                 }
                 Err(
                     why @ (None
@@ -174,19 +168,17 @@ impl Issuer {
                         heavy(|| pooya_enroll::server_respond(&secret, pan.digits(), client_msg))
                             .map_err(|_| IssuerError::MalformedMessage)?;
                     next = None;
-                    let id = crate::keys::random_id();
-                    (
-                        id,
-                        r.msg,
-                        r.confirm,
-                        RunKind::Decoy,
-                        decoy_reason(why).to_owned(),
-                    )
+                    let reply = EnrollReply {
+                        enrollment_id: crate::keys::random_id(),
+                        msg: r.msg,
+                        confirm: r.confirm,
+                    };
+                    (reply, RunKind::Decoy, decoy_reason(why).to_owned())
                 }
                 Err(Some(r)) => return Err(r.into()),
             };
             let run = EnrollmentRunRecord {
-                id: id.clone(),
+                id: reply.enrollment_id.clone(),
                 pan_hash: pan_hash.clone(),
                 pan_masked: pan_masked.clone(),
                 tries_key: tries_key.clone(),
@@ -202,14 +194,7 @@ impl Issuer {
                 ..Commit::default()
             };
             match self.commit(commit).await {
-                Ok(()) => {
-                    return Ok(EnrollmentStarted {
-                        enrollment_id: id,
-                        msg,
-                        confirm,
-                        tries_left,
-                    })
-                }
+                Ok(()) => return Ok(EnrollmentStarted { reply, tries_left }),
                 Err(StoreError::Conflict) => {
                     tokio::task::yield_now().await;
                     continue;

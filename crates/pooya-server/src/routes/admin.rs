@@ -6,7 +6,8 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use pooya_wire::admin::{OutboxSummary, PskcImport, PskcImported};
+use pooya_wire::ErrorBody;
 
 use crate::error::ApiError;
 use crate::extract::{AdminRole, Authorized};
@@ -25,9 +26,9 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
     summary = "The SMS outbox at a glance",
     security(("bearer" = ["admin"])),
     responses(
-        (status = 200, description = "Messages waiting, how long the oldest has waited, retries, failures, given up, refused, sent", body = crate::openapi::OutboxSummary),
-        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
+        (status = 200, description = "Messages waiting, how long the oldest has waited, retries, failures, given up, refused, sent", body = OutboxSummary),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = ErrorBody),
     )
 )]
 /// `{"queued", "oldest_age_ms" (null when none is queued), "retrying", "failed_attempts",
@@ -38,33 +39,17 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
 async fn outbox(
     _: Authorized<AdminRole>,
     State(s): State<Arc<AppState>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OutboxSummary>, ApiError> {
     let (st, now) = s.issuer.outbox_status().await?;
-    Ok(Json(json!({
-        "queued": st.queued,
-        "oldest_age_ms": st.oldest_queued_at.map(|t| (now - t).max(0)),
-        "retrying": st.retrying,
-        "failed_attempts": st.failed_attempts,
-        "given_up": st.given_up,
-        "refused": st.refused,
-        "sent": st.sent,
-    })))
-}
-
-// The file's keys, its password and pre-shared key are wiped when the request is dropped.
-#[derive(serde::Deserialize, utoipa::ToSchema, zeroize::ZeroizeOnDrop)]
-struct PskcImport {
-    /// The `<KeyContainer>` as text.
-    pskc: String,
-    /// Serial number of each token → the PAN of the card it goes to.
-    #[zeroize(skip)]
-    assign: std::collections::BTreeMap<String, String>,
-    /// The pre-shared key of an encrypted file (RFC 6030 §6.1), in hex.
-    #[serde(default)]
-    preshared_key_hex: Option<String>,
-    /// The password of a file encrypted with a PBKDF2-derived key (RFC 6030 §6.2).
-    #[serde(default)]
-    password: Option<String>,
+    Ok(Json(OutboxSummary {
+        queued: st.queued,
+        oldest_age_ms: st.oldest_queued_at.map(|t| (now - t).max(0)),
+        retrying: st.retrying,
+        failed_attempts: st.failed_attempts,
+        given_up: st.given_up,
+        refused: st.refused,
+        sent: st.sent,
+    }))
 }
 
 #[utoipa::path(
@@ -75,12 +60,12 @@ struct PskcImport {
     security(("bearer" = ["admin"])),
     request_body = PskcImport,
     responses(
-        (status = 200, description = "How many keys were imported", body = crate::openapi::PskcImported),
-        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
-        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`unknown_card`: an assigned card does not exist; nothing imported", body = crate::openapi::ErrorBody),
-        (status = 422, description = "`invalid_pskc`: a bad file, key or assignment, nothing imported; `invalid_pan`", body = crate::openapi::ErrorBody),
+        (status = 200, description = "How many keys were imported", body = PskcImported),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = ErrorBody),
+        (status = 404, description = "`unknown_card`: an assigned card does not exist; nothing imported", body = ErrorBody),
+        (status = 422, description = "`invalid_pskc`: a bad file, key or assignment, nothing imported; `invalid_pan`", body = ErrorBody),
     )
 )]
 /// `POST /v1/admin/pskc`: every key of the file becomes the second-password token of the card its
@@ -90,7 +75,7 @@ async fn import_pskc(
     _: Authorized<AdminRole>,
     State(s): State<Arc<AppState>>,
     crate::extract::Body(b): crate::extract::Body<PskcImport>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PskcImported>, ApiError> {
     let invalid = |m: String| {
         ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
@@ -114,7 +99,7 @@ async fn import_pskc(
         password: b.password.as_deref().map(str::as_bytes),
     };
     let n = s.issuer.import_pskc(&b.pskc, &secrets, &assign).await?;
-    Ok(Json(json!({ "imported": n })))
+    Ok(Json(PskcImported { imported: n as u64 }))
 }
 
 // The request types holding secrets wipe them when dropped (issue 6, item 8): checked at compile

@@ -9,8 +9,11 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use pooya_enroll::{b64_decode, b64_encode};
 use pooya_issuer::domain::Pan;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use pooya_wire::app::{
+    EnrollmentConfirm, EnrollmentParameters, EnrollmentStart, EnrollmentStarted, Removal,
+    RemovalChallenge, Removed, TokenIssued,
+};
+use pooya_wire::ErrorBody;
 
 use crate::error::ApiError;
 use crate::extract::Body;
@@ -43,32 +46,25 @@ fn id_ok(id: &str) -> bool {
     (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-struct Start {
-    pan: String,
-    spake_msg: String,
-    lifetime_secs: Option<u32>,
-}
-
 #[utoipa::path(
     get,
     path = "/v1/app/enrollment-parameters",
     tag = "app",
     summary = "What the app checks before it sends anything that costs a try: the bank's code lengths (the same for every card)",
     responses(
-        (status = 200, description = "The bank's parameters", body = crate::openapi::EnrollmentParameters),
-        (status = 403, description = "`network_not_allowed` (R18)", body = crate::openapi::ErrorBody),
-        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many requests from this address", body = crate::openapi::ErrorBody),
+        (status = 200, description = "The bank's parameters", body = EnrollmentParameters),
+        (status = 403, description = "`network_not_allowed` (R18)", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many requests from this address", body = ErrorBody),
     )
 )]
-async fn parameters(State(s): St) -> Json<Value> {
+async fn parameters(State(s): St) -> Json<EnrollmentParameters> {
     let p = s.issuer.enrollment_parameters();
-    Json(json!({
-        "protocol": pooya_enroll::PROTOCOL,
-        "receipt_code_digits": p.receipt_code_digits,
-        "sms_code_digits": p.sms_code_digits,
-        "tries_per_address": p.tries_per_address,
-    }))
+    Json(EnrollmentParameters {
+        protocol: pooya_enroll::PROTOCOL.to_owned(),
+        receipt_code_digits: p.receipt_code_digits,
+        sms_code_digits: p.sms_code_digits,
+        tries_per_address: p.tries_per_address,
+    })
 }
 
 #[utoipa::path(
@@ -76,20 +72,20 @@ async fn parameters(State(s): St) -> Json<Value> {
     path = "/v1/app/enrollments",
     tag = "app",
     summary = "Start enrolling the app (R8, R16): SPAKE2 keyed by the two ATM codes. Every well-formed start gets a run, whatever the card: only the confirmation tells, and only to the holder of the codes",
-    request_body = Start,
+    request_body = EnrollmentStart,
     responses(
-        (status = 201, description = "The server's SPAKE2 message and key confirmation; `tries_left`: runs this address may still start for this card number", body = crate::openapi::EnrollmentStarted),
-        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type; `bad_request`: a field is not base64url or the SPAKE2 message is malformed (counts nowhere)", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`network_not_allowed` (R18)", body = crate::openapi::ErrorBody),
-        (status = 422, description = "`invalid_pan`; `invalid_lifetime`", body = crate::openapi::ErrorBody),
-        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many requests from this address, or too many starts for this card from this address; `enrollment_tries_used_up` (with `retry_after_secs`, and `Retry-After`): this address's runs for this card number are used up", body = crate::openapi::ErrorBody),
+        (status = 201, description = "The server's SPAKE2 message and key confirmation; `tries_left`: runs this address may still start for this card number", body = EnrollmentStarted),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type; `bad_request`: a field is not base64url or the SPAKE2 message is malformed (counts nowhere)", body = ErrorBody),
+        (status = 403, description = "`network_not_allowed` (R18)", body = ErrorBody),
+        (status = 422, description = "`invalid_pan`; `invalid_lifetime`", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many requests from this address, or too many starts for this card from this address; `enrollment_tries_used_up` (with `retry_after_secs`, and `Retry-After`): this address's runs for this card number are used up", body = ErrorBody),
     )
 )]
 async fn start(
     State(s): St,
     Extension(ClientAddr(client)): Extension<ClientAddr>,
-    Body(b): Body<Start>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Body(b): Body<EnrollmentStart>,
+) -> Result<(StatusCode, Json<EnrollmentStarted>), ApiError> {
     // Everything that can be refused for the request alone is, before anything is counted.
     let pan = Pan::parse(&b.pan)?;
     let msg = bytes("spake_msg", &b.spake_msg)?;
@@ -110,18 +106,13 @@ async fn start(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "enrollment_id": r.enrollment_id,
-            "spake_msg": b64_encode(&r.msg),
-            "confirm": b64_encode(&r.confirm),
-            "tries_left": r.tries_left,
-        })),
+        Json(EnrollmentStarted {
+            spake_msg: b64_encode(&r.reply.msg),
+            confirm: b64_encode(&r.reply.confirm),
+            enrollment_id: r.reply.enrollment_id,
+            tries_left: r.tries_left,
+        }),
     ))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-struct Confirm {
-    confirm: String,
 }
 
 #[utoipa::path(
@@ -129,40 +120,41 @@ struct Confirm {
     path = "/v1/app/enrollments/{enrollment_id}/confirm",
     tag = "app",
     summary = "Confirm the enrollment: the token is issued, its description MACed under the run's key",
-    request_body = Confirm,
+    request_body = EnrollmentConfirm,
     params(
         ("enrollment_id" = String, Path, description = "From the start of the enrollment"),
     ),
     responses(
-        (status = 200, description = "The new token, and `mac` over it (pooya-enroll's `IssuedToken::mac`)", body = crate::openapi::TokenIssued),
-        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type; `bad_request`: `confirm` is not base64url", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`wrong_activation_codes` (with `tries_left`): the codes are wrong, or no activation is waiting for the card (alike: no such card, none made, expired, used up); `network_not_allowed` (R18)", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`unknown_enrollment`: no such run, it has run out, or it was answered already", body = crate::openapi::ErrorBody),
-        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many requests from this address", body = crate::openapi::ErrorBody),
+        (status = 200, description = "The new token, and `mac` over it (pooya-enroll's `IssuedToken::mac`)", body = TokenIssued),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type; `bad_request`: `confirm` is not base64url", body = ErrorBody),
+        (status = 403, description = "`wrong_activation_codes` (with `tries_left`): the codes are wrong, or no activation is waiting for the card (alike: no such card, none made, expired, used up); `network_not_allowed` (R18)", body = ErrorBody),
+        (status = 404, description = "`unknown_enrollment`: no such run, it has run out, or it was answered already", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many requests from this address", body = ErrorBody),
     )
 )]
 async fn confirm(
     State(s): St,
     Path(id): Path<String>,
-    Body(b): Body<Confirm>,
-) -> Result<Json<Value>, ApiError> {
+    Body(b): Body<EnrollmentConfirm>,
+) -> Result<Json<TokenIssued>, ApiError> {
     let c = bytes("confirm", &b.confirm)?;
     if !id_ok(&id) {
         return Err(pooya_issuer::IssuerError::UnknownEnrollment.into());
     }
     let issued = s.issuer.enroll_confirm(&id, &c).await?;
-    let t = &issued.token;
-    Ok(Json(json!({
-        "token_id": t.token_id,
-        "pan_masked": t.pan_masked,
-        "bank_name": t.bank_name,
-        "lifetime_secs": t.lifetime_secs,
-        "algorithm": t.algorithm,
-        "first_digits": t.first_digits,
-        "second_digits": t.second_digits,
-        "server_unix_ms": t.server_unix_ms,
-        "mac": b64_encode(&issued.mac),
-    })))
+    let mac = b64_encode(&issued.mac);
+    let t = issued.token;
+    Ok(Json(TokenIssued {
+        token_id: t.token_id,
+        pan_masked: t.pan_masked,
+        bank_name: t.bank_name,
+        lifetime_secs: t.lifetime_secs,
+        algorithm: t.algorithm,
+        first_digits: t.first_digits,
+        second_digits: t.second_digits,
+        server_unix_ms: t.server_unix_ms,
+        mac,
+    }))
 }
 
 #[utoipa::path(
@@ -174,27 +166,24 @@ async fn confirm(
         ("token_id" = String, Path, description = "The token"),
     ),
     responses(
-        (status = 200, description = "The nonce", body = crate::openapi::RemovalChallenge),
-        (status = 403, description = "`network_not_allowed` (R18)", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`unknown_token`", body = crate::openapi::ErrorBody),
-        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many requests from this address", body = crate::openapi::ErrorBody),
+        (status = 200, description = "The nonce", body = RemovalChallenge),
+        (status = 403, description = "`network_not_allowed` (R18)", body = ErrorBody),
+        (status = 404, description = "`unknown_token`", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many requests from this address", body = ErrorBody),
     )
 )]
-async fn removal_challenge(State(s): St, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn removal_challenge(
+    State(s): St,
+    Path(id): Path<String>,
+) -> Result<Json<RemovalChallenge>, ApiError> {
     if !id_ok(&id) {
         return Err(pooya_issuer::IssuerError::UnknownToken.into());
     }
     let c = s.issuer.removal_challenge(&id).await?;
-    Ok(Json(json!({
-        "nonce": b64_encode(&c.nonce),
-        "expires_at": super::rfc3339(c.expires_at),
-    })))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-struct Removal {
-    nonce: String,
-    proof: String,
+    Ok(Json(RemovalChallenge {
+        nonce: b64_encode(&c.nonce),
+        expires_at: super::rfc3339(c.expires_at),
+    }))
 }
 
 #[utoipa::path(
@@ -207,24 +196,24 @@ struct Removal {
         ("token_id" = String, Path, description = "The token"),
     ),
     responses(
-        (status = 200, description = "Removed", body = crate::openapi::Removed),
-        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type; `bad_request`: a field is not base64url", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`bad_proof`; `network_not_allowed` (R18)", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`unknown_token`", body = crate::openapi::ErrorBody),
-        (status = 410, description = "`challenge_expired`", body = crate::openapi::ErrorBody),
-        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many requests from this address", body = crate::openapi::ErrorBody),
+        (status = 200, description = "Removed", body = Removed),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type; `bad_request`: a field is not base64url", body = ErrorBody),
+        (status = 403, description = "`bad_proof`; `network_not_allowed` (R18)", body = ErrorBody),
+        (status = 404, description = "`unknown_token`", body = ErrorBody),
+        (status = 410, description = "`challenge_expired`", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many requests from this address", body = ErrorBody),
     )
 )]
 async fn removal(
     State(s): St,
     Path(id): Path<String>,
     Body(b): Body<Removal>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Removed>, ApiError> {
     let nonce = bytes("nonce", &b.nonce)?;
     let proof = bytes("proof", &b.proof)?;
     if !id_ok(&id) {
         return Err(pooya_issuer::IssuerError::UnknownToken.into());
     }
     s.issuer.remove_token(&id, &nonce, &proof).await?;
-    Ok(Json(json!({"removed": true})))
+    Ok(Json(Removed { removed: true }))
 }

@@ -7,8 +7,9 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use pooya_issuer::domain::{Digits, Mobile, Pan};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use pooya_wire::atm::{Activate, AppActivation, CardAndPin, Deactivated, SmsActivation};
+use pooya_wire::branch::{Dynamic, SecondPasswordStatus};
+use pooya_wire::ErrorBody;
 
 use crate::error::ApiError;
 use crate::extract::{AtmRole, Authorized, Body};
@@ -25,21 +26,6 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
         .route("/v1/atm/block-second-password", post(block_second))
 }
 
-// The request's secrets are wiped when it is dropped.
-#[derive(Deserialize, utoipa::ToSchema, zeroize::ZeroizeOnDrop)]
-struct CardAndPin {
-    pan: String,
-    pin: String,
-}
-
-// The request's secrets are wiped when it is dropped.
-#[derive(Deserialize, utoipa::ToSchema, zeroize::ZeroizeOnDrop)]
-struct WithMobile {
-    pan: String,
-    pin: String,
-    mobile: String,
-}
-
 /// The PIN field: the static PIN or a dynamic first password, 4 to 10 ASCII digits.
 fn parse_pin(pin: &str) -> Result<Digits, ApiError> {
     match Digits::typed_password(pin) {
@@ -52,7 +38,7 @@ fn parse_pin(pin: &str) -> Result<Digits, ApiError> {
     }
 }
 
-fn parse(b: &WithMobile) -> Result<(Pan, Digits, Mobile), ApiError> {
+fn parse(b: &Activate) -> Result<(Pan, Digits, Mobile), ApiError> {
     Ok((
         Pan::parse(&b.pan)?,
         parse_pin(&b.pin)?,
@@ -66,27 +52,27 @@ fn parse(b: &WithMobile) -> Result<(Pan, Digits, Mobile), ApiError> {
     tag = "atm",
     summary = "Activate the app channel (R8): a receipt code here, the other code by SMS to the registered mobile",
     security(("bearer" = ["atm"])),
-    request_body = WithMobile,
+    request_body = Activate,
     responses(
-        (status = 200, description = "The receipt code and when the activation dies", body = crate::openapi::AppActivation),
-        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
-        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: a key of another role; `wrong_pin`; `pin_tries_exceeded`; `pin_locked` (only a branch unlocks it); `expired_card`; `mobile_mismatch`: not the registered mobile", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
-        (status = 422, description = "`invalid_pan`; `invalid_pin`; `invalid_mobile`", body = crate::openapi::ErrorBody),
+        (status = 200, description = "The receipt code and when the activation dies", body = AppActivation),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role; `wrong_pin`; `pin_tries_exceeded`; `pin_locked` (only a branch unlocks it); `expired_card`; `mobile_mismatch`: not the registered mobile", body = ErrorBody),
+        (status = 404, description = "`unknown_card`", body = ErrorBody),
+        (status = 422, description = "`invalid_pan`; `invalid_pin`; `invalid_mobile`", body = ErrorBody),
     )
 )]
 async fn activate_app(
     _: Auth,
     State(s): St,
-    Body(b): Body<WithMobile>,
-) -> Result<Json<Value>, ApiError> {
+    Body(b): Body<Activate>,
+) -> Result<Json<AppActivation>, ApiError> {
     let (pan, pin, mobile) = parse(&b)?;
     let issued = s.issuer.atm_activate_app(&pan, &pin, &mobile).await?;
-    Ok(Json(json!({
-        "receipt_code": issued.receipt_code.as_str(),
-        "expires_at": super::rfc3339(issued.expires_at),
-    })))
+    Ok(Json(AppActivation {
+        receipt_code: issued.receipt_code.as_str().to_owned(),
+        expires_at: super::rfc3339(issued.expires_at),
+    }))
 }
 
 #[utoipa::path(
@@ -95,27 +81,27 @@ async fn activate_app(
     tag = "atm",
     summary = "Activate the SMS channel (R20)",
     security(("bearer" = ["atm"])),
-    request_body = WithMobile,
+    request_body = Activate,
     responses(
-        (status = 200, description = "The fixed part and the receipt text", body = crate::openapi::SmsActivation),
-        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
-        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: a key of another role; `wrong_pin`; `pin_tries_exceeded`; `pin_locked` (only a branch unlocks it); `expired_card`; `mobile_mismatch`: not the registered mobile", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
-        (status = 422, description = "`invalid_pan`; `invalid_pin`; `invalid_mobile`", body = crate::openapi::ErrorBody),
+        (status = 200, description = "The fixed part and the receipt text", body = SmsActivation),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role; `wrong_pin`; `pin_tries_exceeded`; `pin_locked` (only a branch unlocks it); `expired_card`; `mobile_mismatch`: not the registered mobile", body = ErrorBody),
+        (status = 404, description = "`unknown_card`", body = ErrorBody),
+        (status = 422, description = "`invalid_pan`; `invalid_pin`; `invalid_mobile`", body = ErrorBody),
     )
 )]
 async fn activate_sms(
     _: Auth,
     State(s): St,
-    Body(b): Body<WithMobile>,
-) -> Result<Json<Value>, ApiError> {
+    Body(b): Body<Activate>,
+) -> Result<Json<SmsActivation>, ApiError> {
     let (pan, pin, mobile) = parse(&b)?;
     let issued = s.issuer.atm_activate_sms(&pan, &pin, &mobile).await?;
-    Ok(Json(json!({
-        "fixed_part": issued.fixed_part.as_str(),
-        "receipt_text": issued.receipt_text.as_str(),
-    })))
+    Ok(Json(SmsActivation {
+        fixed_part: issued.fixed_part.as_str().to_owned(),
+        receipt_text: issued.receipt_text.as_str().to_owned(),
+    }))
 }
 
 #[utoipa::path(
@@ -126,25 +112,25 @@ async fn activate_sms(
     security(("bearer" = ["atm"])),
     request_body = CardAndPin,
     responses(
-        (status = 200, description = "Deactivated", body = crate::openapi::Deactivated),
-        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
-        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: a key of another role; `wrong_pin`; `pin_tries_exceeded`; `pin_locked` (only a branch unlocks it); `expired_card`", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
-        (status = 422, description = "`invalid_pan`; `invalid_pin`", body = crate::openapi::ErrorBody),
+        (status = 200, description = "Deactivated", body = Deactivated),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role; `wrong_pin`; `pin_tries_exceeded`; `pin_locked` (only a branch unlocks it); `expired_card`", body = ErrorBody),
+        (status = 404, description = "`unknown_card`", body = ErrorBody),
+        (status = 422, description = "`invalid_pan`; `invalid_pin`", body = ErrorBody),
     )
 )]
 async fn deactivate(
     _: Auth,
     State(s): St,
     Body(b): Body<CardAndPin>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Deactivated>, ApiError> {
     let pan = Pan::parse(&b.pan)?;
     let pin = parse_pin(&b.pin)?;
     s.issuer.atm_deactivate(&pan, &pin).await?;
-    Ok(Json(
-        json!({"dynamic": {"mode": "none", "state": "inactive"}}),
-    ))
+    Ok(Json(Deactivated {
+        dynamic: Dynamic::NONE,
+    }))
 }
 
 #[utoipa::path(
@@ -155,23 +141,25 @@ async fn deactivate(
     security(("bearer" = ["atm"])),
     request_body = CardAndPin,
     responses(
-        (status = 200, description = "Blocked", body = crate::openapi::SecondPasswordStatus),
-        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
-        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: a key of another role; `wrong_pin`; `pin_tries_exceeded`; `pin_locked` (only a branch unlocks it); `expired_card`", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
-        (status = 422, description = "`invalid_pan`; `invalid_pin`", body = crate::openapi::ErrorBody),
+        (status = 200, description = "Blocked", body = SecondPasswordStatus),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role; `wrong_pin`; `pin_tries_exceeded`; `pin_locked` (only a branch unlocks it); `expired_card`", body = ErrorBody),
+        (status = 404, description = "`unknown_card`", body = ErrorBody),
+        (status = 422, description = "`invalid_pan`; `invalid_pin`", body = ErrorBody),
     )
 )]
 async fn block_second(
     _: Auth,
     State(s): St,
     Body(b): Body<CardAndPin>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SecondPasswordStatus>, ApiError> {
     let pan = Pan::parse(&b.pan)?;
     let pin = parse_pin(&b.pin)?;
     s.issuer.atm_block_second(&pan, &pin).await?;
-    Ok(Json(json!({"second_password_blocked": true})))
+    Ok(Json(SecondPasswordStatus {
+        second_password_blocked: true,
+    }))
 }
 
 // The request types holding secrets wipe them when dropped (issue 6, item 8): checked at compile
@@ -179,5 +167,7 @@ async fn block_second(
 const _: fn() = || {
     fn wiped<T: zeroize::ZeroizeOnDrop>() {}
     wiped::<CardAndPin>();
-    wiped::<WithMobile>();
+    wiped::<Activate>();
+    wiped::<AppActivation>();
+    wiped::<SmsActivation>();
 };

@@ -6,9 +6,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use pooya_issuer::card::{Mode, ServiceState};
 use pooya_issuer::domain::{CustomerId, Digits, Expiry, Mobile, Pan};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use pooya_wire::branch::{
+    CardCreated, CardView, Customer, Dynamic, DynamicMode, DynamicState, MobileChanged, NewCard,
+    NewCustomer, NewMobile, PinStatus, SecondPasswordStatus,
+};
+use pooya_wire::ErrorBody;
 
 use crate::error::ApiError;
 use crate::extract::{Authorized, Body, BranchRole};
@@ -27,12 +31,6 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
         .route("/v1/cards/{pan}/pin/unlock", post(unlock_pin))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-struct NewCustomer {
-    customer_id: String,
-    mobile: String,
-}
-
 #[utoipa::path(
     post,
     path = "/v1/customers",
@@ -41,31 +39,29 @@ struct NewCustomer {
     security(("bearer" = ["branch"])),
     request_body = NewCustomer,
     responses(
-        (status = 201, description = "The customer, mobile in the form 09121234567", body = crate::openapi::Customer),
-        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
-        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
-        (status = 409, description = "`already_exists`: the customer exists", body = crate::openapi::ErrorBody),
-        (status = 422, description = "`invalid_customer_id`; `invalid_mobile`", body = crate::openapi::ErrorBody),
+        (status = 201, description = "The customer, mobile in the form 09121234567", body = Customer),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = ErrorBody),
+        (status = 409, description = "`already_exists`: the customer exists", body = ErrorBody),
+        (status = 422, description = "`invalid_customer_id`; `invalid_mobile`", body = ErrorBody),
     )
 )]
 async fn create_customer(
     _: Auth,
     State(s): St,
     Body(b): Body<NewCustomer>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Customer>), ApiError> {
     let id = CustomerId::parse(&b.customer_id)?;
     let mobile = Mobile::parse(&b.mobile)?;
     let c = s.issuer.create_customer(id, mobile).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"customer_id": c.id.as_str(), "mobile": c.mobile.as_str()})),
+        Json(Customer {
+            customer_id: c.id.as_str().to_owned(),
+            mobile: c.mobile.as_str().to_owned(),
+        }),
     ))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-struct NewMobile {
-    mobile: String,
 }
 
 #[utoipa::path(
@@ -79,12 +75,12 @@ struct NewMobile {
         ("customer_id" = String, Path, description = "The customer"),
     ),
     responses(
-        (status = 200, description = "The new mobile and how many tokens were revoked", body = crate::openapi::MobileChanged),
-        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
-        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`unknown_customer`", body = crate::openapi::ErrorBody),
-        (status = 422, description = "`invalid_customer_id`; `invalid_mobile`", body = crate::openapi::ErrorBody),
+        (status = 200, description = "The new mobile and how many tokens were revoked", body = MobileChanged),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = ErrorBody),
+        (status = 404, description = "`unknown_customer`", body = ErrorBody),
+        (status = 422, description = "`invalid_customer_id`; `invalid_mobile`", body = ErrorBody),
     )
 )]
 async fn change_mobile(
@@ -92,23 +88,14 @@ async fn change_mobile(
     State(s): St,
     Path(customer_id): Path<String>,
     Body(b): Body<NewMobile>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MobileChanged>, ApiError> {
     let id = CustomerId::parse(&customer_id)?;
     let mobile = Mobile::parse(&b.mobile)?;
     let (mobile, revoked) = s.issuer.change_mobile(&id, mobile).await?;
-    Ok(Json(
-        json!({"mobile": mobile.as_str(), "revoked_tokens": revoked}),
-    ))
-}
-
-// The request's secrets are wiped when it is dropped.
-#[derive(Deserialize, utoipa::ToSchema, zeroize::ZeroizeOnDrop)]
-struct NewCard {
-    pan: String,
-    customer_id: String,
-    expiry: String,
-    pin: String,
-    second_password: String,
+    Ok(Json(MobileChanged {
+        mobile: mobile.as_str().to_owned(),
+        revoked_tokens: revoked.into(),
+    }))
 }
 
 #[utoipa::path(
@@ -119,20 +106,20 @@ struct NewCard {
     security(("bearer" = ["branch"])),
     request_body = NewCard,
     responses(
-        (status = 201, description = "The card, PAN masked", body = crate::openapi::CardCreated),
-        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
-        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`unknown_customer`", body = crate::openapi::ErrorBody),
-        (status = 409, description = "`already_exists`: the card exists", body = crate::openapi::ErrorBody),
-        (status = 422, description = "`invalid_pan`; `invalid_customer_id`; `invalid_expiry`; `invalid_pin`; `invalid_second_password`", body = crate::openapi::ErrorBody),
+        (status = 201, description = "The card, PAN masked", body = CardCreated),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = ErrorBody),
+        (status = 404, description = "`unknown_customer`", body = ErrorBody),
+        (status = 409, description = "`already_exists`: the card exists", body = ErrorBody),
+        (status = 422, description = "`invalid_pan`; `invalid_customer_id`; `invalid_expiry`; `invalid_pin`; `invalid_second_password`", body = ErrorBody),
     )
 )]
 async fn create_card(
     _: Auth,
     State(s): St,
     Body(b): Body<NewCard>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CardCreated>), ApiError> {
     let pan = Pan::parse(&b.pan)?;
     let customer = CustomerId::parse(&b.customer_id)?;
     let expiry = Expiry::parse(&b.expiry)?;
@@ -142,7 +129,10 @@ async fn create_card(
         .issuer
         .create_card(&pan, customer, expiry, pin, second)
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "pan_masked": masked }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(CardCreated { pan_masked: masked }),
+    ))
 }
 
 #[utoipa::path(
@@ -155,24 +145,41 @@ async fn create_card(
         ("pan" = String, Path, description = "The full PAN (16 digits)"),
     ),
     responses(
-        (status = 200, description = "The card", body = crate::openapi::CardView),
-        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
-        (status = 422, description = "`invalid_pan`", body = crate::openapi::ErrorBody),
+        (status = 200, description = "The card", body = CardView),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = ErrorBody),
+        (status = 404, description = "`unknown_card`", body = ErrorBody),
+        (status = 422, description = "`invalid_pan`", body = ErrorBody),
     )
 )]
-async fn card(_: Auth, State(s): St, Path(pan): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn card(_: Auth, State(s): St, Path(pan): Path<String>) -> Result<Json<CardView>, ApiError> {
     let pan = Pan::parse(&pan)?;
     let v = s.issuer.card_view(&pan).await?;
-    Ok(Json(json!({
-        "pan_masked": v.pan_masked,
-        "customer_id": v.customer_id,
-        "dynamic": {"mode": v.mode.as_str(), "state": v.state.as_str()},
-        "second_password_blocked": v.second_blocked,
-        "recent_failures": v.recent_failures,
-        "pin_locked": v.pin_locked,
-    })))
+    Ok(Json(CardView {
+        pan_masked: v.pan_masked,
+        customer_id: v.customer_id,
+        dynamic: dynamic(v.mode, v.state),
+        second_password_blocked: v.second_blocked,
+        recent_failures: v.recent_failures as u64,
+        pin_locked: v.pin_locked,
+    }))
+}
+
+/// The card's dynamic service as the wire spells it.
+fn dynamic(mode: Mode, state: ServiceState) -> Dynamic {
+    Dynamic {
+        mode: match mode {
+            Mode::None => DynamicMode::None,
+            Mode::App => DynamicMode::App,
+            Mode::Sms => DynamicMode::Sms,
+        },
+        state: match state {
+            ServiceState::Inactive => DynamicState::Inactive,
+            ServiceState::Pending => DynamicState::Pending,
+            ServiceState::Active => DynamicState::Active,
+            ServiceState::Locked => DynamicState::Locked,
+        },
+    }
 }
 
 #[utoipa::path(
@@ -185,17 +192,23 @@ async fn card(_: Auth, State(s): St, Path(pan): Path<String>) -> Result<Json<Val
         ("pan" = String, Path, description = "The full PAN (16 digits)"),
     ),
     responses(
-        (status = 200, description = "Unblocked", body = crate::openapi::SecondPasswordStatus),
-        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
-        (status = 422, description = "`invalid_pan`", body = crate::openapi::ErrorBody),
+        (status = 200, description = "Unblocked", body = SecondPasswordStatus),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = ErrorBody),
+        (status = 404, description = "`unknown_card`", body = ErrorBody),
+        (status = 422, description = "`invalid_pan`", body = ErrorBody),
     )
 )]
-async fn unblock(_: Auth, State(s): St, Path(pan): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn unblock(
+    _: Auth,
+    State(s): St,
+    Path(pan): Path<String>,
+) -> Result<Json<SecondPasswordStatus>, ApiError> {
     let pan = Pan::parse(&pan)?;
     s.issuer.unblock_second(&pan).await?;
-    Ok(Json(json!({"second_password_blocked": false})))
+    Ok(Json(SecondPasswordStatus {
+        second_password_blocked: false,
+    }))
 }
 
 #[utoipa::path(
@@ -208,21 +221,21 @@ async fn unblock(_: Auth, State(s): St, Path(pan): Path<String>) -> Result<Json<
         ("pan" = String, Path, description = "The full PAN (16 digits)"),
     ),
     responses(
-        (status = 200, description = "Unlocked", body = crate::openapi::PinStatus),
-        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
-        (status = 422, description = "`invalid_pan`", body = crate::openapi::ErrorBody),
+        (status = 200, description = "Unlocked", body = PinStatus),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = ErrorBody),
+        (status = 404, description = "`unknown_card`", body = ErrorBody),
+        (status = 422, description = "`invalid_pan`", body = ErrorBody),
     )
 )]
 async fn unlock_pin(
     _: Auth,
     State(s): St,
     Path(pan): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PinStatus>, ApiError> {
     let pan = Pan::parse(&pan)?;
     s.issuer.unlock_pin(&pan).await?;
-    Ok(Json(json!({"pin_locked": false})))
+    Ok(Json(PinStatus { pin_locked: false }))
 }
 
 // The request types holding secrets wipe them when dropped (issue 6, item 8): checked at compile

@@ -7,8 +7,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use pooya_wire::public::{Health, HealthStatus, MoveClock, Time};
+use pooya_wire::{ErrorBody, ErrorDetail};
 
 use crate::error::ApiError;
 use crate::extract::{AdminRole, Authorized, Body};
@@ -27,11 +27,13 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
     tag = "public",
     summary = "The server's clock (R19)",
     responses(
-        (status = 200, description = "Unix time in ms", body = crate::openapi::Time),
+        (status = 200, description = "Unix time in ms", body = Time),
     )
 )]
-async fn time(State(s): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({"unix_ms": s.issuer.now_ms()}))
+async fn time(State(s): State<Arc<AppState>>) -> Json<Time> {
+    Json(Time {
+        unix_ms: s.issuer.now_ms(),
+    })
 }
 
 #[utoipa::path(
@@ -40,26 +42,30 @@ async fn time(State(s): State<Arc<AppState>>) -> Json<Value> {
     tag = "public",
     summary = "Health: 200 once the store answers",
     responses(
-        (status = 200, description = "`{\"status\": \"ok\"}`", body = crate::openapi::Health),
-        (status = 503, description = "`{\"status\": \"unavailable\", \"error\": {\"code\": \"store_unavailable\", …}}`: the store does not answer", body = crate::openapi::Health),
+        (status = 200, description = "`{\"status\": \"ok\"}`", body = Health),
+        (status = 503, description = "`{\"status\": \"unavailable\", \"error\": {\"code\": \"store_unavailable\", …}}`: the store does not answer", body = Health),
     )
 )]
-async fn health(State(s): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
+async fn health(State(s): State<Arc<AppState>>) -> (StatusCode, Json<Health>) {
     match s.issuer.health().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ok"}))),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(Health {
+                status: HealthStatus::Ok,
+                error: None,
+            }),
+        ),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(
-                json!({"status": "unavailable", "error": {"code": "store_unavailable", "message": "the store does not answer"}}),
-            ),
+            Json(Health {
+                status: HealthStatus::Unavailable,
+                error: Some(ErrorDetail::new(
+                    "store_unavailable",
+                    "the store does not answer",
+                )),
+            }),
         ),
     }
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-struct MoveClock {
-    advance_ms: Option<i64>,
-    set_unix_ms: Option<i64>,
 }
 
 #[utoipa::path(
@@ -70,19 +76,19 @@ struct MoveClock {
     security(("bearer" = ["admin"])),
     request_body = MoveClock,
     responses(
-        (status = 200, description = "The clock now", body = crate::openapi::Time),
-        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
-        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`not_found`: the server has no fake clock", body = crate::openapi::ErrorBody),
-        (status = 422, description = "`invalid_clock`: the time would overflow or leave 1970 to 9999; the clock did not move", body = crate::openapi::ErrorBody),
+        (status = 200, description = "The clock now", body = Time),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = ErrorBody),
+        (status = 404, description = "`not_found`: the server has no fake clock", body = ErrorBody),
+        (status = 422, description = "`invalid_clock`: the time would overflow or leave 1970 to 9999; the clock did not move", body = ErrorBody),
     )
 )]
 async fn move_clock(
     _: Authorized<AdminRole>,
     State(s): State<Arc<AppState>>,
     Body(b): Body<MoveClock>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Time>, ApiError> {
     let Some(clock) = &s.fake_clock else {
         return Err(ApiError::not_found());
     };
@@ -104,5 +110,7 @@ async fn move_clock(
             ),
         ));
     }
-    Ok(Json(json!({"unix_ms": s.issuer.now_ms()})))
+    Ok(Json(Time {
+        unix_ms: s.issuer.now_ms(),
+    }))
 }

@@ -8,8 +8,8 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use pooya_issuer::domain::Mobile;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use pooya_wire::sms::{Accepted, InboundSms};
+use pooya_wire::ErrorBody;
 
 use crate::error::ApiError;
 use crate::extract::{Authorized, Body, SmsRole};
@@ -17,13 +17,6 @@ use crate::state::AppState;
 
 pub fn routes() -> axum::Router<Arc<AppState>> {
     Router::new().route("/v1/sms/inbound", post(inbound))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-struct Inbound {
-    from: String,
-    to: String,
-    text: String,
 }
 
 /// Longer than any real SMS (a concatenated one holds at most a few thousand characters).
@@ -35,21 +28,21 @@ const MAX_TEXT_CHARS: usize = 1600;
     tag = "sms",
     summary = "A message the bank's short number received (R21, R22); replies leave through the SMS outbox",
     security(("bearer" = ["sms"])),
-    request_body = Inbound,
+    request_body = InboundSms,
     responses(
-        (status = 202, description = "Accepted", body = crate::openapi::Accepted),
-        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
-        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
-        (status = 422, description = "`invalid_mobile`; `invalid_short_number`; `invalid_text`; `unknown_short_number`", body = crate::openapi::ErrorBody),
-        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many messages from this sender", body = crate::openapi::ErrorBody),
+        (status = 202, description = "Accepted", body = Accepted),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = ErrorBody),
+        (status = 422, description = "`invalid_mobile`; `invalid_short_number`; `invalid_text`; `unknown_short_number`", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many messages from this sender", body = ErrorBody),
     )
 )]
 async fn inbound(
     _: Authorized<SmsRole>,
     State(s): State<Arc<AppState>>,
-    Body(b): Body<Inbound>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Body(b): Body<InboundSms>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let from = Mobile::parse(&b.from)?;
     if b.to.is_empty() || !b.to.bytes().all(|c| c.is_ascii_digit()) {
         return Err(ApiError::new(
@@ -67,5 +60,5 @@ async fn inbound(
     }
     s.limits.sms_inbound(&from)?;
     s.issuer.sms_inbound(&from, &b.to, &b.text).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"accepted": true}))))
+    Ok((StatusCode::ACCEPTED, Json(Accepted { accepted: true })))
 }

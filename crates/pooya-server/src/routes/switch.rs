@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use pooya_issuer::domain::{Digits, Pan, PasswordKind, Transaction, TxnType};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use pooya_wire::switch::{OtpAccepted, OtpRequest, VerifyRequest, VerifyResult};
+use pooya_wire::ErrorBody;
 
 use crate::error::ApiError;
 use crate::extract::{Authorized, Body, SwitchRole};
@@ -22,81 +22,44 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
         .route("/v1/otp-requests", post(otp_request))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-struct Txn {
-    id: String,
-    amount: i64,
-    merchant: String,
-}
-
-// The request's secrets are wiped when it is dropped.
-#[derive(Deserialize, utoipa::ToSchema, zeroize::ZeroizeOnDrop)]
-struct Verify {
-    pan: String,
-    kind: String,
-    password: String,
-    #[zeroize(skip)]
-    txn: Txn,
-}
-
 #[utoipa::path(
     post,
     path = "/v1/verify",
     tag = "switch",
     summary = "Verify the password a holder typed for a transaction; a declined transaction is 200 with its response code. Idempotent on `txn.id` for the same card: a resend gets the stored answer whatever password it carries",
     security(("bearer" = ["switch"])),
-    request_body = Verify,
+    request_body = VerifyRequest,
     responses(
-        (status = 200, description = "The verdict (ISO 8583 field 39)", body = crate::openapi::VerifyResult),
-        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
-        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: a key of another role", body = crate::openapi::ErrorBody),
-        (status = 409, description = "`txn_conflict`: the same `txn.id` with another kind, amount or merchant (a resend with any password gets the stored answer)", body = crate::openapi::ErrorBody),
-        (status = 422, description = "`invalid_pan`; `invalid_kind`; `invalid_password`; `invalid_txn_id`; `invalid_amount`; `invalid_merchant`", body = crate::openapi::ErrorBody),
+        (status = 200, description = "The verdict (ISO 8583 field 39)", body = VerifyResult),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role", body = ErrorBody),
+        (status = 409, description = "`txn_conflict`: the same `txn.id` with another kind, amount or merchant (a resend with any password gets the stored answer)", body = ErrorBody),
+        (status = 422, description = "`invalid_pan`; `invalid_kind`; `invalid_password`; `invalid_txn_id`; `invalid_amount`; `invalid_merchant`", body = ErrorBody),
     )
 )]
 async fn verify(
     _: Authorized<SwitchRole>,
     State(s): State<Arc<AppState>>,
-    Body(b): Body<Verify>,
-) -> Result<Json<Value>, ApiError> {
+    Body(b): Body<VerifyRequest>,
+) -> Result<Json<VerifyResult>, ApiError> {
     let pan = Pan::parse(&b.pan)?;
-    let kind = match b.kind.as_str() {
-        "first" => PasswordKind::First,
-        "second" => PasswordKind::Second,
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_kind",
-                "kind must be \"first\" or \"second\"",
-            ))
-        }
-    };
+    let kind = PasswordKind::parse(&b.kind).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_kind",
+            "kind must be \"first\" or \"second\"",
+        )
+    })?;
     let password = Digits::typed_password(&b.password)?;
     let txn = Transaction::new(&b.txn.id, b.txn.amount, &b.txn.merchant)?;
     let out = s.issuer.verify(&pan, kind, &password, &txn).await?;
     crate::telemetry::record_verify(out.response_code, out.reason);
-    Ok(Json(json!({
-        "approved": out.approved,
-        "response_code": out.response_code,
-        "reason": out.reason,
-    })))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-struct OtpTxn {
-    id: String,
-    amount: i64,
-    merchant: String,
-    /// `purchase` (default), `transfer`, `bill` or `topup`: named in the SMS.
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-struct OtpRequest {
-    pan: String,
-    txn: OtpTxn,
+    Ok(Json(VerifyResult {
+        approved: out.approved,
+        response_code: out.response_code.to_owned(),
+        reason: out.reason.to_owned(),
+    }))
 }
 
 #[utoipa::path(
@@ -107,13 +70,13 @@ struct OtpRequest {
     security(("bearer" = ["switch"])),
     request_body = OtpRequest,
     responses(
-        (status = 202, description = "Queued (or, for the same request again within the interval, the code already sent stands)", body = crate::openapi::OtpAccepted),
-        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = crate::openapi::ErrorBody),
-        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = crate::openapi::ErrorBody),
-        (status = 403, description = "`forbidden`: a key of another role; `second_password_blocked`; `locked`; `expired_card`", body = crate::openapi::ErrorBody),
-        (status = 404, description = "`unknown_card`", body = crate::openapi::ErrorBody),
-        (status = 409, description = "`txn_already_verified`", body = crate::openapi::ErrorBody),
-        (status = 422, description = "`invalid_pan`; `invalid_txn_id`; `invalid_amount`; `invalid_merchant`; `invalid_txn_type`", body = crate::openapi::ErrorBody),
+        (status = 202, description = "Queued (or, for the same request again within the interval, the code already sent stands)", body = OtpAccepted),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type", body = ErrorBody),
+        (status = 401, description = "`unauthenticated`: no key, or an unknown one", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a key of another role; `second_password_blocked`; `locked`; `expired_card`", body = ErrorBody),
+        (status = 404, description = "`unknown_card`", body = ErrorBody),
+        (status = 409, description = "`txn_already_verified`", body = ErrorBody),
+        (status = 422, description = "`invalid_pan`; `invalid_txn_id`; `invalid_amount`; `invalid_merchant`; `invalid_txn_type`", body = ErrorBody),
     )
 )]
 /// R24: a one-time second password for this card and transaction, sent to the holder's
@@ -123,7 +86,7 @@ async fn otp_request(
     _: Authorized<SwitchRole>,
     State(s): State<Arc<AppState>>,
     Body(b): Body<OtpRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<OtpAccepted>), ApiError> {
     let pan = Pan::parse(&b.pan)?;
     let txn = Transaction::new(&b.txn.id, b.txn.amount, &b.txn.merchant)?;
     let kind = match &b.txn.kind {
@@ -133,11 +96,11 @@ async fn otp_request(
     let out = s.issuer.otp_request(&pan, &txn, kind).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "accepted": true,
-            "queued": out.queued,
-            "expires_at": super::rfc3339(out.expires_at),
-        })),
+        Json(OtpAccepted {
+            accepted: true,
+            queued: out.queued,
+            expires_at: super::rfc3339(out.expires_at),
+        }),
     ))
 }
 
@@ -145,5 +108,5 @@ async fn otp_request(
 // time.
 const _: fn() = || {
     fn wiped<T: zeroize::ZeroizeOnDrop>() {}
-    wiped::<Verify>();
+    wiped::<VerifyRequest>();
 };

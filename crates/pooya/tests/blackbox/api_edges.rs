@@ -296,12 +296,12 @@ async fn settle(srv: &TestServer, barrier_pan: &str) -> Vec<Value> {
 
 /// The card PAN as a fresh card: no dynamic service, not blocked, no failures.
 #[track_caller]
-fn assert_untouched(info: &Value) {
-    assert_eq!(info["dynamic"]["mode"], "none", "{info}");
-    assert_eq!(info["dynamic"]["state"], "inactive", "{info}");
-    assert_eq!(info["second_password_blocked"], false, "{info}");
-    assert_eq!(info["recent_failures"], 0, "{info}");
-    assert_eq!(info["customer_id"], "C1", "{info}");
+fn assert_untouched(info: &CardView) {
+    assert_eq!(info.dynamic.mode, DynamicMode::None, "{info:?}");
+    assert_eq!(info.dynamic.state, DynamicState::Inactive, "{info:?}");
+    assert!(!info.second_password_blocked, "{info:?}");
+    assert_eq!(info.recent_failures, 0, "{info:?}");
+    assert_eq!(info.customer_id, "C1", "{info:?}");
 }
 
 /// After a batch of refusals: nothing was created, changed or sent.
@@ -321,7 +321,7 @@ async fn assert_nothing_changed(srv: &TestServer, barrier: &str) {
     assert_eq!(s, 201, "C9 was not created by a refused request: {v}");
     srv.card(PAN2, "C1").await;
     let v = srv.verify(PAN, "second", STATIC_SECOND, "TB").await;
-    assert_eq!(v["approved"], true, "TB was not recorded: {v}");
+    assert!(v.approved, "TB was not recorded: {v:?}");
     let (s, v) = srv
         .post(
             "/v1/atm/activate-sms",
@@ -686,7 +686,7 @@ async fn reasonable_values_are_accepted() {
     assert_eq!(v, json!({"pan_masked": "628023******7898"}));
     srv.card(PAN2, long_id).await;
     let v = srv.verify(PAN2, "second", "55555", "five-digit").await;
-    assert_eq!(v["approved"], true, "{v}");
+    assert!(v.approved, "{v:?}");
     for (i, (id, merchant)) in [
         ("T-0123456789_abcdefghij.KLMNOP".to_owned(), "M".repeat(40)),
         ("t-1_2.3:4".to_owned(), "ف".repeat(40)),
@@ -707,7 +707,7 @@ async fn reasonable_values_are_accepted() {
         assert_eq!(v["approved"], true, "{v}");
     }
     let v = srv.verify(PAN, "first", "0000", "pin").await;
-    assert_eq!(v["approved"], true, "{v}");
+    assert!(v.approved, "{v:?}");
 }
 
 #[tokio::test]
@@ -803,13 +803,13 @@ async fn duplicates_are_409() {
     }
     // Still C1's card with its PIN and static second password; C1 still has MOBILE.
     let info = srv.card_info(PAN).await;
-    assert_eq!(info["customer_id"], "C1");
+    assert_eq!(info.customer_id, "C1");
     let v = srv.verify(PAN, "first", PIN, "P1").await;
-    assert_eq!(v["approved"], true, "{v}");
+    assert!(v.approved, "{v:?}");
     let v = srv.verify(PAN, "second", "99999", "P2").await;
-    assert_eq!(v["approved"], false, "{v}");
+    assert!(!v.approved, "{v:?}");
     let v = srv.verify(PAN, "second", STATIC_SECOND, "P3").await;
-    assert_eq!(v["approved"], true, "{v}");
+    assert!(v.approved, "{v:?}");
     let (s, v) = srv
         .post(
             "/v1/atm/activate-app",
@@ -827,13 +827,10 @@ async fn duplicates_are_409() {
 async fn verify_unknown_card_is_response_code_14() {
     let srv = TestServer::start().await;
     let v = srv.verify(UNKNOWN_PAN, "second", "12345678", "T1").await;
-    assert_eq!(
-        v,
-        json!({"approved": false, "response_code": "14", "reason": "unknown_card"})
-    );
+    assert_eq!(v, verdict(false, "14", "unknown_card"));
     let v = srv.verify(UNKNOWN_PAN, "first", "1234", "T2").await;
-    assert_eq!(v["response_code"], "14", "{v}");
-    assert_eq!(v["reason"], "unknown_card", "{v}");
+    assert_eq!(v.response_code, "14", "{v:?}");
+    assert_eq!(v.reason, "unknown_card", "{v:?}");
 }
 
 #[tokio::test]
@@ -859,22 +856,19 @@ async fn verify_expired_card_is_response_code_54() {
     srv.advance(next_month_ms - 1 - now).await;
     let v = srv.verify(PAN, "second", STATIC_SECOND, "T1").await;
     assert_eq!(
-        v["response_code"], "00",
-        "valid through the month's end: {v}"
+        v.response_code, "00",
+        "valid through the month's end: {v:?}"
     );
     // The month after: expired.
     srv.advance(1 + 86_400_000).await;
     let v = srv.verify(PAN, "second", STATIC_SECOND, "T2").await;
-    assert_eq!(
-        v,
-        json!({"approved": false, "response_code": "54", "reason": "expired_card"})
-    );
+    assert_eq!(v, verdict(false, "54", "expired_card"));
     let v = srv.verify(PAN, "first", PIN, "T3").await;
-    assert_eq!(v["response_code"], "54", "{v}");
+    assert_eq!(v.response_code, "54", "{v:?}");
     // ~40 days later, still.
     srv.advance(40 * 86_400_000).await;
     let v = srv.verify(PAN, "second", "00000000", "T4").await;
-    assert_eq!(v["response_code"], "54", "{v}");
+    assert_eq!(v.response_code, "54", "{v:?}");
 }
 
 #[tokio::test]
@@ -908,7 +902,7 @@ async fn verify_is_idempotent_on_the_transaction_id() {
             .await;
         assert_eq!((s, &v), (200, &approved), "retry");
     }
-    assert_eq!(srv.card_info(PAN).await["recent_failures"], 0);
+    assert_eq!(srv.card_info(PAN).await.recent_failures, 0);
     // Another transaction with the same code: replayed (R3).
     let (s, v) = srv
         .post(
@@ -919,7 +913,7 @@ async fn verify_is_idempotent_on_the_transaction_id() {
         .await;
     assert_eq!(s, 200);
     assert_eq!(v["reason"], "replayed", "{v}");
-    assert_eq!(srv.card_info(PAN).await["recent_failures"], 1);
+    assert_eq!(srv.card_info(PAN).await.recent_failures, 1);
     // Another password under the same id is no new transaction: the stored answer, whatever the
     // password (else the answer would tell a right guess from a wrong one).
     let other_code = if code == "00000000" {
@@ -944,7 +938,7 @@ async fn verify_is_idempotent_on_the_transaction_id() {
         let got = srv.post("/v1/verify", "switch", b).await;
         assert_error(&got, 409, "txn_conflict", what);
     }
-    assert_eq!(srv.card_info(PAN).await["recent_failures"], 1);
+    assert_eq!(srv.card_info(PAN).await.recent_failures, 1);
     // A declined retry answers the same and counts once.
     for _ in 0..3 {
         let (s, v) = srv
@@ -957,7 +951,7 @@ async fn verify_is_idempotent_on_the_transaction_id() {
         assert_eq!(s, 200);
         assert_eq!(v["reason"], "replayed", "{v}");
     }
-    assert_eq!(srv.card_info(PAN).await["recent_failures"], 1);
+    assert_eq!(srv.card_info(PAN).await.recent_failures, 1);
     // The same id on another card is another transaction.
     let (s, v) = srv
         .post(
@@ -974,7 +968,7 @@ async fn verify_is_idempotent_on_the_transaction_id() {
     let v = srv
         .verify(PAN, "second", &token.code("second", now), "T3")
         .await;
-    assert_eq!(v, approved);
+    assert_eq!(v, verdict(true, "00", "approved"));
 }
 
 // ------------------------------------------------------------------ transport
@@ -1021,9 +1015,9 @@ async fn bodies_over_64_kib_are_413_and_change_nothing() {
     )
     .await;
     assert_error(&got, 413, "payload_too_large", "sms");
-    assert_eq!(srv.card_info(PAN).await["recent_failures"], 0);
+    assert_eq!(srv.card_info(PAN).await.recent_failures, 0);
     let v = srv.verify(PAN, "second", &code, "T1").await;
-    assert_eq!(v["approved"], true, "{v}");
+    assert!(v.approved, "{v:?}");
     srv.customer("BIG", MOBILE2).await;
 }
 

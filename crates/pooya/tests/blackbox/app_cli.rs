@@ -139,7 +139,7 @@ async fn add_list_code_and_remove_a_card() {
 
     let o = ok(add(&vault.path, &srv, PAN, &receipt, &sms, Some("salary")));
     assert!(!stdout(&o).contains(PAN) && !stderr(&o).contains(PAN));
-    assert_eq!(srv.card_info(PAN).await["dynamic"]["state"], "active");
+    assert_eq!(srv.card_info(PAN).await.dynamic.state, DynamicState::Active);
     let bytes = std::fs::read(&vault.path).unwrap();
     for secret in [PAN, receipt.as_str(), sms.as_str(), "salary"] {
         assert!(
@@ -161,7 +161,7 @@ async fn add_list_code_and_remove_a_card() {
         8,
     );
     let v = srv.verify(PAN, "second", &second, "T1").await;
-    assert_eq!(v["reason"], "approved", "{v}");
+    assert_eq!(v.reason, "approved", "{v:?}");
     // --second is the default; by full PAN too: the same code, now used.
     let again = plain_code(
         app(
@@ -175,7 +175,7 @@ async fn add_list_code_and_remove_a_card() {
     let by_pan = plain_code(app(&vault.path, APP_PASSWORD, &["code", PAN, "--plain"]), 8);
     assert_eq!(by_pan, second);
     let v = srv.verify(PAN, "second", &by_pan, "T2").await;
-    assert_eq!(v["reason"], "replayed", "{v}");
+    assert_eq!(v.reason, "replayed", "{v:?}");
 
     // code by last 4 digits: the first password.
     let first = plain_code(
@@ -187,7 +187,7 @@ async fn add_list_code_and_remove_a_card() {
         4,
     );
     let v = srv.verify(PAN, "first", &first, "T3").await;
-    assert_eq!(v["reason"], "approved", "{v}");
+    assert_eq!(v.reason, "approved", "{v:?}");
 
     // Without --plain: the code with the masked card and the time left, never the full PAN.
     let o = ok(app(&vault.path, APP_PASSWORD, &["code", "salary"]));
@@ -204,7 +204,7 @@ async fn add_list_code_and_remove_a_card() {
     let o = ok(app(&vault.path, APP_PASSWORD, &["remove", "salary"]));
     assert!(!stdout(&o).contains(PAN));
     let info = srv.card_info(PAN).await;
-    assert_eq!(info["dynamic"]["state"], "inactive", "{info}");
+    assert_eq!(info.dynamic.state, DynamicState::Inactive, "{info:?}");
     let o = ok(app(&vault.path, APP_PASSWORD, &["list"]));
     assert!(!stdout(&o).contains("salary"), "{}", stdout(&o));
     assert!(!stdout(&o).contains("7898"), "{}", stdout(&o));
@@ -245,16 +245,19 @@ async fn several_cards_in_one_vault() {
     );
     // R4: each card's code is its own.
     let v = srv.verify(PAN, "second", &c2, "X1").await;
-    assert_eq!(v["approved"], false, "{v}");
+    assert!(!v.approved, "{v:?}");
     let v = srv.verify(PAN2, "second", &c2, "X2").await;
-    assert_eq!(v["reason"], "approved", "{v}");
+    assert_eq!(v.reason, "approved", "{v:?}");
     let v = srv.verify(PAN, "second", &c1, "X3").await;
-    assert_eq!(v["reason"], "approved", "{v}");
+    assert_eq!(v.reason, "approved", "{v:?}");
 
     // Removing one leaves the other.
     ok(app(&vault.path, APP_PASSWORD, &["remove", "7880"]));
-    assert_eq!(srv.card_info(PAN2).await["dynamic"]["state"], "inactive");
-    assert_eq!(srv.card_info(PAN).await["dynamic"]["state"], "active");
+    assert_eq!(
+        srv.card_info(PAN2).await.dynamic.state,
+        DynamicState::Inactive
+    );
+    assert_eq!(srv.card_info(PAN).await.dynamic.state, DynamicState::Active);
     let out = stdout(&ok(app(&vault.path, APP_PASSWORD, &["list"])));
     assert!(out.contains("salary") && !out.contains("7880"), "{out}");
 }
@@ -301,7 +304,10 @@ async fn a_wrong_sms_code_adds_nothing() {
     );
     let o = ok(app(&vault.path, APP_PASSWORD, &["list"]));
     assert!(!stdout(&o).contains("salary") && !stdout(&o).contains("7898"));
-    assert_eq!(srv.card_info(PAN).await["dynamic"]["state"], "pending");
+    assert_eq!(
+        srv.card_info(PAN).await.dynamic.state,
+        DynamicState::Pending
+    );
 
     // The right codes still work (the activation allows 3 tries).
     ok(add(&vault.path, &srv, PAN, &receipt, &sms, Some("salary")));
@@ -310,7 +316,7 @@ async fn a_wrong_sms_code_adds_nothing() {
         8,
     );
     let v = srv.verify(PAN, "second", &code, "T1").await;
-    assert_eq!(v["reason"], "approved", "{v}");
+    assert_eq!(v.reason, "approved", "{v:?}");
 }
 
 #[tokio::test]
@@ -347,7 +353,10 @@ async fn a_wrong_app_password_changes_nothing() {
         "vault unchanged"
     );
     // The activation was not touched: no try was spent.
-    assert_eq!(srv.card_info(PAN).await["dynamic"]["state"], "pending");
+    assert_eq!(
+        srv.card_info(PAN).await.dynamic.state,
+        DynamicState::Pending
+    );
     ok(app(&vault.path, APP_PASSWORD, &add_args));
     let after_add = std::fs::read(&vault.path).unwrap();
 
@@ -371,13 +380,13 @@ async fn a_wrong_app_password_changes_nothing() {
         );
         assert_eq!(std::fs::read(&vault.path).unwrap(), after_add, "{args:?}");
     }
-    assert_eq!(srv.card_info(PAN).await["dynamic"]["state"], "active");
+    assert_eq!(srv.card_info(PAN).await.dynamic.state, DynamicState::Active);
     let code = plain_code(
         app(&vault.path, APP_PASSWORD, &["code", "salary", "--plain"]),
         8,
     );
     let v = srv.verify(PAN, "second", &code, "T1").await;
-    assert_eq!(v["reason"], "approved", "{v}");
+    assert_eq!(v.reason, "approved", "{v:?}");
 }
 
 #[tokio::test]
@@ -440,7 +449,7 @@ async fn a_token_replaced_at_the_atm_is_removed_with_forget() {
         8,
     );
     let v = srv.verify(PAN, "second", &code, "T1").await;
-    assert_eq!(v["approved"], false, "{v}");
+    assert!(!v.approved, "{v:?}");
     // The server no longer knows the token: remove says so and keeps it; --forget drops it.
     let before = std::fs::read(&vault.path).unwrap();
     let o = fails(app(&vault.path, APP_PASSWORD, &["remove", "salary"]));
@@ -454,5 +463,8 @@ async fn a_token_replaced_at_the_atm_is_removed_with_forget() {
     let out = stdout(&ok(app(&vault.path, APP_PASSWORD, &["list"])));
     assert!(!out.contains("salary"), "{out}");
     // The pending activation on the server was not touched.
-    assert_eq!(srv.card_info(PAN).await["dynamic"]["state"], "pending");
+    assert_eq!(
+        srv.card_info(PAN).await.dynamic.state,
+        DynamicState::Pending
+    );
 }

@@ -76,7 +76,7 @@ async fn a_typo_costs_no_try_and_persian_digits_enroll() {
         &[],
         &add_args(&srv.url, PAN, &receipt_fa, &persian(&sms), "salary"),
     ));
-    assert_eq!(srv.card_info(PAN).await["dynamic"]["state"], "active");
+    assert_eq!(srv.card_info(PAN).await.dynamic.state, DynamicState::Active);
 }
 
 #[tokio::test]

@@ -170,7 +170,7 @@ async fn an_existing_data_directory_open_to_others_is_named_and_the_servers_file
         0o755,
         "the operator's choice: named, left alone"
     );
-    assert_eq!(srv.card_info(PAN).await["pan_masked"], "628023******7898");
+    assert_eq!(srv.card_info(PAN).await.pan_masked, "628023******7898");
 }
 
 // ------------------------------------------------------------------ the database alone
@@ -220,14 +220,14 @@ async fn a_pin_or_static_password_hash_copied_onto_another_card_unlocks_nothing(
     let (s, v) = atm_deactivate(&srv, PAN, PAN2_PIN).await;
     assert_eq!((s, &v["error"]["code"]), (403, &json!("wrong_pin")), "{v}");
     let v = srv.verify(PAN, "second", PAN2_SECOND, "t1").await;
-    assert_eq!(v["approved"], false, "{v}");
+    assert!(!v.approved, "{v:?}");
     let v = srv.verify(PAN, "first", PAN2_PIN, "t2").await;
-    assert_eq!(v["approved"], false, "{v}");
+    assert!(!v.approved, "{v:?}");
     // On their own card they still work.
     let (s, v) = atm_deactivate(&srv, PAN2, PAN2_PIN).await;
     assert_eq!(s, 200, "{v}");
     let v = srv.verify(PAN2, "second", PAN2_SECOND, "t3").await;
-    assert_eq!(v["approved"], true, "{v}");
+    assert!(v.approved, "{v:?}");
 }
 
 #[tokio::test]
@@ -263,12 +263,12 @@ async fn sms_channel_macs_copied_onto_another_card_unlock_nothing() {
     let v = srv
         .verify(PAN, "second", &format!("{fixed2}{var2}"), "t1")
         .await;
-    assert_eq!(v["approved"], false, "{v}");
+    assert!(!v.approved, "{v:?}");
     // On his own card it was a good password.
     let v = srv
         .verify(PAN2, "second", &format!("{fixed2}{var2}"), "t2")
         .await;
-    assert_eq!(v["approved"], true, "{v}");
+    assert!(v.approved, "{v:?}");
 }
 
 #[tokio::test]
@@ -463,14 +463,14 @@ async fn a_database_written_before_is_upgraded_at_start_and_keeps_working() {
     let v = srv
         .verify(PAN, "second", &format!("{}{var_a}", f.fixed_part_a), "a1")
         .await;
-    assert_eq!(v["approved"], true, "{v}");
+    assert!(v.approved, "{v:?}");
     // Card B: the queued transaction code, for its own transaction; the static passwords.
     let txn_code = first_digit_run(&text(MOBILE2, 8), 8).unwrap();
     srv.hygiene.secret(&txn_code, hygiene::Allowed::Sms);
     let v = srv.verify(PAN2, "second", &txn_code, "TB1").await;
-    assert_eq!(v["approved"], true, "{v}");
+    assert!(v.approved, "{v:?}");
     let v = srv.verify(PAN2, "second", PAN2_SECOND, "b2").await;
-    assert_eq!(v["approved"], true, "{v}");
+    assert!(v.approved, "{v:?}");
     let (s, v) = atm_deactivate(&srv, PAN2, PAN2_PIN).await;
     assert_eq!(s, 200, "{v}");
     // Card C: the app activation, with the old receipt and the queued SMS code.

@@ -183,7 +183,7 @@ async fn race_with_default_lockout_approves_once_then_locks() {
     assert_eq!(count(&answers, "replayed"), 5, "{answers:?}");
     assert_eq!(count(&answers, "locked"), 10, "{answers:?}");
     let info = srv.card_info(PAN).await;
-    assert_eq!(info["dynamic"]["state"], "locked", "{info}");
+    assert_eq!(info.dynamic.state, DynamicState::Locked, "{info:?}");
 }
 
 /// Concurrent retries of one transaction: every answer is the same, the code is used once.
@@ -216,9 +216,9 @@ async fn concurrent_retries_of_one_transaction_answer_alike() {
         assert_eq!(s, 200, "{v}");
         assert_eq!(v["reason"], "approved", "{v}");
     }
-    assert_eq!(srv.card_info(PAN).await["recent_failures"], 0);
+    assert_eq!(srv.card_info(PAN).await.recent_failures, 0);
     let v = srv.verify(PAN, "second", &code, "OTHER").await;
-    assert_eq!(v["reason"], "replayed", "{v}");
+    assert_eq!(v.reason, "replayed", "{v:?}");
 }
 
 // ------------------------------------------------------------------ kill -9
@@ -237,21 +237,21 @@ async fn an_approved_code_stays_used_after_kill_9() {
     let second = token.code("second", now);
     let first = token.code("first", now);
     let v = srv.verify(PAN, "second", &second, "T1").await;
-    assert_eq!(v["reason"], "approved", "{v}");
+    assert_eq!(v.reason, "approved", "{v:?}");
     let v = srv.verify(PAN, "first", &first, "T2").await;
-    assert_eq!(v["reason"], "approved", "{v}");
+    assert_eq!(v.reason, "approved", "{v:?}");
     srv.kill9();
     srv.restart();
     let v = srv.verify(PAN, "second", &second, "T3").await;
-    assert_eq!(v["reason"], "replayed", "{v}");
+    assert_eq!(v.reason, "replayed", "{v:?}");
     let v = srv.verify(PAN, "first", &first, "T4").await;
-    assert_eq!(v["approved"], false, "{v}");
+    assert!(!v.approved, "{v:?}");
     // The retry of the approved transaction still answers approved, and nothing more is used.
     let v = srv.verify(PAN, "second", &second, "T1").await;
-    assert_eq!(v["reason"], "approved", "{v}");
+    assert_eq!(v.reason, "approved", "{v:?}");
     let info = srv.card_info(PAN).await;
-    assert_eq!(info["dynamic"]["state"], "active", "{info}");
-    assert_eq!(info["recent_failures"], 2, "{info}");
+    assert_eq!(info.dynamic.state, DynamicState::Active, "{info:?}");
+    assert_eq!(info.recent_failures, 2, "{info:?}");
 }
 
 #[tokio::test]
@@ -265,32 +265,35 @@ async fn failure_counts_and_locks_survive_kill_9() {
         let v = srv
             .verify(PAN, "second", "00000000", &format!("W{i}"))
             .await;
-        assert_eq!(v["approved"], false, "{v}");
+        assert!(!v.approved, "{v:?}");
     }
     for i in 0..5 {
         let v = srv
             .verify(PAN2, "second", "00000000", &format!("W{i}"))
             .await;
-        assert_eq!(v["approved"], false, "{v}");
+        assert!(!v.approved, "{v:?}");
     }
-    assert_eq!(srv.card_info(PAN).await["recent_failures"], 3);
-    assert_eq!(srv.card_info(PAN2).await["dynamic"]["state"], "locked");
+    assert_eq!(srv.card_info(PAN).await.recent_failures, 3);
+    assert_eq!(
+        srv.card_info(PAN2).await.dynamic.state,
+        DynamicState::Locked
+    );
     srv.restart();
     let info = srv.card_info(PAN).await;
-    assert_eq!(info["recent_failures"], 3, "{info}");
-    assert_eq!(info["dynamic"]["state"], "active", "{info}");
+    assert_eq!(info.recent_failures, 3, "{info:?}");
+    assert_eq!(info.dynamic.state, DynamicState::Active, "{info:?}");
     let info = srv.card_info(PAN2).await;
-    assert_eq!(info["dynamic"]["state"], "locked", "{info}");
+    assert_eq!(info.dynamic.state, DynamicState::Locked, "{info:?}");
     let v = srv.verify(PAN2, "second", "00000000", "W9").await;
-    assert_eq!(v["response_code"], "75", "{v}");
+    assert_eq!(v.response_code, "75", "{v:?}");
     // Two more failures lock PAN: the count went on from 3.
     for i in 3..5 {
         let v = srv
             .verify(PAN, "second", "00000000", &format!("W{i}"))
             .await;
-        assert_eq!(v["response_code"], "55", "{v}");
+        assert_eq!(v.response_code, "55", "{v:?}");
     }
-    assert_eq!(srv.card_info(PAN).await["dynamic"]["state"], "locked");
+    assert_eq!(srv.card_info(PAN).await.dynamic.state, DynamicState::Locked);
 }
 
 #[tokio::test]
@@ -321,7 +324,10 @@ async fn activation_and_sms_service_survive_kill_9() {
     let msgs = srv.outbox_wait(before + 1).await;
     let var = srv.variable_part(msgs[before]["text"].as_str().unwrap(), "7880");
     srv.restart();
-    assert_eq!(srv.card_info(PAN).await["dynamic"]["state"], "pending");
+    assert_eq!(
+        srv.card_info(PAN).await.dynamic.state,
+        DynamicState::Pending
+    );
     let token = srv
         .enroll(PAN, &receipt, &sms_code)
         .await
@@ -330,11 +336,11 @@ async fn activation_and_sms_service_survive_kill_9() {
     let v = srv
         .verify(PAN, "second", &token.code("second", now), "T1")
         .await;
-    assert_eq!(v["reason"], "approved", "{v}");
+    assert_eq!(v.reason, "approved", "{v:?}");
     let v = srv
         .verify(PAN2, "second", &format!("{fixed}{var}"), "T2")
         .await;
-    assert_eq!(v["reason"], "approved", "{v}");
+    assert_eq!(v.reason, "approved", "{v:?}");
 }
 
 // ------------------------------------------------------------------ keys and shutdown
@@ -379,7 +385,7 @@ async fn bootstrap_keys_are_private_written_once_and_kept() {
     // The same keys work after the restarts, each for its own role.
     srv.card_info(PAN).await;
     let v = srv.verify(PAN, "second", STATIC_SECOND, "T1").await;
-    assert_eq!(v["approved"], true, "{v}");
+    assert!(v.approved, "{v:?}");
     let (s, v) = srv.get(&format!("/v1/cards/{PAN}"), "switch").await;
     assert_eq!(s, 403, "{v}");
     // The keys are written nowhere else in clear: not in the database, its journal, the outbox or
@@ -416,7 +422,7 @@ async fn a_deleted_keys_file_is_not_made_again() {
     assert!(!path.exists(), "no new keys file on a store that has keys");
     srv.card_info(PAN).await;
     let v = srv.verify(PAN, "second", STATIC_SECOND, "T1").await;
-    assert_eq!(v["approved"], true, "{v}");
+    assert!(v.approved, "{v:?}");
 }
 
 /// R3 across channels: the dynamic first password typed at the ATM in place of the PIN and the
@@ -493,7 +499,7 @@ async fn sigterm_exits_cleanly_and_keeps_the_data() {
     assert_eq!(srv.outbox().len(), 1, "the queued SMS was delivered");
     srv.restart();
     let info = srv.card_info(PAN).await;
-    assert_eq!(info["dynamic"]["state"], "pending", "{info}");
+    assert_eq!(info.dynamic.state, DynamicState::Pending, "{info:?}");
     let status = srv.terminate();
     assert_eq!(status.code(), Some(0));
 }
@@ -629,12 +635,12 @@ async fn the_log_holds_no_secret() {
         let code = token.code(kind, now);
         secrets.push((format!("{kind} code"), code.clone()));
         let v = srv.verify(PAN, kind, &code, &format!("A-{kind}")).await;
-        assert_eq!(v["approved"], true, "{v}");
+        assert!(v.approved, "{v:?}");
         let v = srv.verify(PAN, kind, &code, &format!("B-{kind}")).await;
-        assert_eq!(v["reason"], "replayed", "{v}");
+        assert_eq!(v.reason, "replayed", "{v:?}");
     }
     let v = srv.verify(PAN, "second", "98765432", "C").await;
-    assert_eq!(v["approved"], false);
+    assert!(!v.approved);
     secrets.push(("typed wrong password".into(), "98765432".into()));
     // The first password at the ATM in place of the PIN.
     srv.advance(i64::from(token.step_secs) * 1000).await;
@@ -674,7 +680,7 @@ async fn the_log_holds_no_secret() {
     let v = srv
         .verify(PAN2, "second", &format!("{fixed}{var}"), "D")
         .await;
-    assert_eq!(v["approved"], true, "{v}");
+    assert!(v.approved, "{v:?}");
     secrets.push(("SMS password".into(), format!("{fixed}{var}")));
     // Refusals with secrets in them, and a PAN in a URL.
     srv.post(

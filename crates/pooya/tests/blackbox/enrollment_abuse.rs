@@ -92,7 +92,7 @@ async fn a_strangers_wrong_runs_leave_the_holder_his_tries() {
     assert_eq!(st, 201, "{v}");
     assert_eq!(v["tries_left"], 2, "{v}");
     finish_from(&srv, HOLDER, client, &v).await;
-    assert_eq!(srv.card_info(PAN).await["dynamic"]["state"], "active");
+    assert_eq!(srv.card_info(PAN).await.dynamic.state, DynamicState::Active);
 }
 
 /// 13.2 (b): starts that do not parse cost the card nothing, and the stranger's well-formed ones
@@ -144,7 +144,7 @@ async fn a_new_start_does_not_replace_the_holders_run() {
     let (st, v, _) = start_from(&srv, HOLDER, PAN, &r, &s).await;
     assert_eq!(st, 201, "{v}");
     finish_from(&srv, HOLDER, client, &holders).await;
-    assert_eq!(srv.card_info(PAN).await["dynamic"]["state"], "active");
+    assert_eq!(srv.card_info(PAN).await.dynamic.state, DynamicState::Active);
 }
 
 /// The cards of the 13.3 test, one per case a stranger must not tell apart.
@@ -229,8 +229,8 @@ async fn every_card_looks_alike_to_a_caller_without_the_codes() {
     }
     // The stranger's runs used the live activation's runs (3 here) and nothing else.
     let info = srv.card_info(LIVE).await;
-    assert_eq!(info["recent_failures"], 0, "{info}");
-    assert_ne!(info["dynamic"]["state"], "locked", "{info}");
+    assert_eq!(info.recent_failures, 0, "{info:?}");
+    assert_ne!(info.dynamic.state, DynamicState::Locked, "{info:?}");
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -25,9 +25,7 @@ fn verdict(code: &str, reason: &str) -> (u16, Value) {
 
 /// The card's R5 failures in the window, as the branch sees them.
 async fn failures(srv: &TestServer) -> u64 {
-    srv.card_info(PAN).await["recent_failures"]
-        .as_u64()
-        .unwrap()
+    srv.card_info(PAN).await.recent_failures
 }
 
 /// Issue 13, point 1, its reproduction: after an approved transaction, resending it with guessed
@@ -59,7 +57,7 @@ async fn a_resent_transaction_answers_the_same_whatever_password_it_carries() {
     for i in 0..4 {
         send(&srv, "second", "99999", &format!("W{i}")).await;
     }
-    assert_eq!(srv.card_info(PAN).await["dynamic"]["state"], "locked");
+    assert_eq!(srv.card_info(PAN).await.dynamic.state, DynamicState::Locked);
     for g in ["1233", PIN, "1235"] {
         assert_eq!(send(&srv, "first", g, "PIN2").await, approved, "{g}");
         assert_eq!(send(&srv, "first", g, "PIN3").await, wrong, "{g}");
@@ -150,13 +148,16 @@ async fn a_thiefs_slow_guessing_over_days_ends_in_a_pin_lock() {
             let v = srv
                 .verify(PAN, "first", &format!("{:04}", 5000 + n), &format!("G{n}"))
                 .await;
-            assert_eq!(v["reason"], "wrong_password", "{v}");
-            if srv.card_info(PAN).await["pin_locked"] == true {
+            assert_eq!(v.reason, "wrong_password", "{v:?}");
+            if srv.card_info(PAN).await.pin_locked {
                 locked_after = Some((d, n));
                 break 'days;
             }
         }
-        assert_eq!(srv.card_info(PAN).await["dynamic"]["state"], "inactive");
+        assert_eq!(
+            srv.card_info(PAN).await.dynamic.state,
+            DynamicState::Inactive
+        );
         srv.advance(day).await;
     }
     // The tenth wrong entry within 90 days, on the third day.
@@ -165,13 +166,13 @@ async fn a_thiefs_slow_guessing_over_days_ends_in_a_pin_lock() {
     assert_eq!(atm_pin(&srv, PIN).await, (403, "pin_locked".into()));
     let v = srv.verify(PAN, "first", PIN, "RIGHT").await;
     assert_eq!(
-        (&v["response_code"], &v["reason"]),
-        (&json!("75"), &json!("locked"))
+        (v.response_code.as_str(), v.reason.as_str()),
+        ("75", "locked")
     );
-    assert_eq!(srv.card_info(PAN).await["recent_failures"], 1);
+    assert_eq!(srv.card_info(PAN).await.recent_failures, 1);
     // The second password is not the PIN: it still works.
     let v = srv.verify(PAN, "second", STATIC_SECOND, "CNP").await;
-    assert_eq!(v["approved"], true, "{v}");
+    assert!(v.approved, "{v:?}");
     // Time does not lift it ...
     srv.advance(365 * day).await;
     assert_eq!(atm_pin(&srv, PIN).await, (403, "pin_locked".into()));
@@ -180,10 +181,10 @@ async fn a_thiefs_slow_guessing_over_days_ends_in_a_pin_lock() {
         .post(&format!("/v1/cards/{PAN}/pin/unlock"), "branch", json!({}))
         .await;
     assert_eq!((s, v), (200, json!({"pin_locked": false})));
-    assert_eq!(srv.card_info(PAN).await["pin_locked"], false);
+    assert!(!srv.card_info(PAN).await.pin_locked);
     assert_eq!(atm_pin(&srv, PIN).await, (200, String::new()));
     let v = srv.verify(PAN, "first", PIN, "AFTER").await;
-    assert_eq!(v["approved"], true, "{v}");
+    assert!(v.approved, "{v:?}");
 }
 
 /// The PIN lock's settings: a bank may lock after fewer failures in a shorter window; failures
@@ -201,9 +202,9 @@ async fn the_pin_lock_follows_its_settings() {
     for pin in ["5003", "5004"] {
         assert_eq!(atm_pin(&srv, pin).await, (403, "wrong_pin".into()));
     }
-    assert_eq!(srv.card_info(PAN).await["pin_locked"], false);
+    assert!(!srv.card_info(PAN).await.pin_locked);
     let v = srv.verify(PAN, "first", "5005", "T1").await;
-    assert_eq!(v["reason"], "wrong_password");
-    assert_eq!(srv.card_info(PAN).await["pin_locked"], true);
+    assert_eq!(v.reason, "wrong_password");
+    assert!(srv.card_info(PAN).await.pin_locked);
     assert_eq!(atm_pin(&srv, PIN).await, (403, "pin_locked".into()));
 }

@@ -108,13 +108,13 @@ async fn round(srv: &TestServer, token: &Token, r: &mut Rounds) {
     r.n += 1;
     let code = token.code("second", now);
     let v = srv.verify(PAN, "second", &code, &format!("R{i}")).await;
-    assert_eq!(v["reason"], "approved", "round {i}: {v}");
+    assert_eq!(v.reason, "approved", "round {i}: {v:?}");
     let wrong: String = code
         .chars()
         .map(|c| char::from(b'0' + (c as u8 - b'0' + 1) % 10))
         .collect();
     let v = srv.verify(PAN, "second", &wrong, &format!("W{i}")).await;
-    assert_eq!(v["reason"], "wrong_password", "round {i}: {v}");
+    assert_eq!(v.reason, "wrong_password", "round {i}: {v:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -187,7 +187,7 @@ async fn rotation_under_load_then_only_the_new_kek_is_needed() {
         "no key file is made beside data keys that exist"
     );
     round(&srv, &token, &mut r).await;
-    assert_eq!(srv.card_info(PAN).await["pan_masked"], "628023******7898");
+    assert_eq!(srv.card_info(PAN).await.pan_masked, "628023******7898");
     let status = ok(&keys_cmd(
         &srv,
         &srv.dir.path().join("pooya.toml"),

@@ -323,18 +323,18 @@ async fn spraying_the_public_endpoints_cannot_lock_the_holder_out() {
         assert_eq!(s, 403, "a removal without the seed is refused");
     }
     let info = srv.card_info(PAN).await;
-    assert_eq!(info["dynamic"]["state"], "active", "{info}");
-    assert_eq!(info["recent_failures"], 0, "{info}");
+    assert_eq!(info.dynamic.state, DynamicState::Active, "{info:?}");
+    assert_eq!(info.recent_failures, 0, "{info:?}");
     // The holder's code still passes; the token was not removed.
     let v = srv
         .verify(PAN, "second", &token.code("second", now), "T1")
         .await;
-    assert_eq!(v["approved"], true, "{v}");
+    assert!(v.approved, "{v:?}");
 
     // Only the switch counts toward R5.
     let v = srv.verify(PAN, "second", "00000000", "T2").await;
-    assert_eq!(v["reason"], "wrong_password");
-    assert_eq!(srv.card_info(PAN).await["recent_failures"], 1);
+    assert_eq!(v.reason, "wrong_password");
+    assert_eq!(srv.card_info(PAN).await.recent_failures, 1);
 }
 
 /// With an activation pending, wrong enrollment runs cost the tries of the address they come
@@ -378,8 +378,8 @@ async fn wrong_enrollment_runs_count_only_against_their_address() {
     assert_eq!(retry.as_deref(), Some("86400"));
     // ... and that is all: no failure toward R5, no lock, and the holder enrolls.
     let info = srv.card_info(PAN).await;
-    assert_eq!(info["recent_failures"], 0, "{info}");
-    assert_eq!(info["dynamic"]["state"], "pending", "{info}");
+    assert_eq!(info.recent_failures, 0, "{info:?}");
+    assert_eq!(info.dynamic.state, DynamicState::Pending, "{info:?}");
     srv.enroll(PAN, &r, &sms)
         .await
         .expect("the holder at his own address enrolls");

@@ -37,3 +37,4 @@ mod rules_sms;
 mod smpp_channel;
 mod sms_unified;
 mod tls;
+mod wire_schema;

@@ -36,5 +36,5 @@ async fn a_server_with_another_master_key_refuses_to_start() {
     // With its own key back, it starts and knows the card.
     std::fs::write(&key, original).unwrap();
     srv.restart();
-    assert_eq!(srv.card_info(PAN).await["pan_masked"], "628023******7898");
+    assert_eq!(srv.card_info(PAN).await.pan_masked, "628023******7898");
 }

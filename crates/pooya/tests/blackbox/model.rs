@@ -733,18 +733,18 @@ async fn step(srv: &TestServer, m: &mut Model, a: &Action) -> Result<(), TestCas
     let (mode, state) = m.effective();
     prop_assert_eq!(
         (
-            card["dynamic"]["mode"].as_str(),
-            card["dynamic"]["state"].as_str(),
-            card["second_password_blocked"].as_bool(),
-            card["recent_failures"].as_u64(),
-            card["pin_locked"].as_bool(),
+            card.dynamic.mode.as_str(),
+            card.dynamic.state.as_str(),
+            card.second_password_blocked,
+            card.recent_failures,
+            card.pin_locked,
         ),
         (
-            Some(mode),
-            Some(state),
-            Some(m.second_blocked),
-            Some(m.recent_failures() as u64),
-            Some(m.pin_locked),
+            mode,
+            state,
+            m.second_blocked,
+            m.recent_failures() as u64,
+            m.pin_locked,
         ),
         "card after {:?}",
         a

@@ -22,7 +22,7 @@ struct Pkg<'a> {
     n: u64,
 }
 
-fn pkg(serial: &str, totp: bool, digits: u8, suite: &str, key: &[u8], n: u64) -> String {
+pub(crate) fn pkg(serial: &str, totp: bool, digits: u8, suite: &str, key: &[u8], n: u64) -> String {
     let p = Pkg {
         serial,
         totp,
@@ -61,7 +61,7 @@ fn pkg(serial: &str, totp: bool, digits: u8, suite: &str, key: &[u8], n: u64) ->
     )
 }
 
-fn container(packages: &[String]) -> String {
+pub(crate) fn container(packages: &[String]) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<KeyContainer Version=\"1.0\" \
          xmlns=\"urn:ietf:params:xml:ns:keyprov:pskc\">\n{}\n</KeyContainer>\n",
@@ -98,8 +98,8 @@ async fn three_cards(srv: &TestServer) {
 async fn mode(srv: &TestServer, pan: &str) -> (String, String) {
     let v = srv.card_info(pan).await;
     (
-        v["dynamic"]["mode"].as_str().unwrap().to_owned(),
-        v["dynamic"]["state"].as_str().unwrap().to_owned(),
+        v.dynamic.mode.as_str().to_owned(),
+        v.dynamic.state.as_str().to_owned(),
     )
 }
 
@@ -109,7 +109,7 @@ fn none() -> (String, String) {
 
 async fn assert_reason(srv: &TestServer, pan: &str, code: &str, txn: &str, reason: &str) {
     let v = srv.verify(pan, "second", code, txn).await;
-    assert_eq!(v["reason"], reason, "{pan} {code} {txn}: {v}");
+    assert_eq!(v.reason, reason, "{pan} {code} {txn}: {v:?}");
 }
 
 #[tokio::test]
@@ -152,7 +152,7 @@ async fn totp_tokens_accept_the_rfc6238_vectors() {
     // R9: the static second password is dead; the first password is the static PIN.
     assert_reason(&srv, PAN2, STATIC_SECOND, "D1", "static_password_disabled").await;
     let v = srv.verify(PAN2, "first", PIN, "D2").await;
-    assert_eq!(v["reason"], "approved", "{v}");
+    assert_eq!(v.reason, "approved", "{v:?}");
 }
 
 #[tokio::test]
@@ -205,7 +205,7 @@ async fn hotp_look_ahead_and_resync() {
     assert_reason(&srv, PAN, &hotp(KEY20, 52, 6, sha1), "H8", "approved").await;
     assert_reason(&srv, PAN, &hotp(KEY20, 51, 6, sha1), "H9", "replayed").await;
     let v = srv.card_info(PAN).await;
-    assert_eq!(v["recent_failures"], 4, "{v}");
+    assert_eq!(v.recent_failures, 4, "{v:?}");
 }
 
 #[tokio::test]

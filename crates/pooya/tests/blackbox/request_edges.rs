@@ -80,7 +80,7 @@ async fn a_control_character_in_a_merchant_name_is_named() {
         let m = assert_error(&got, 422, "invalid_merchant");
         assert!(m.contains("control character"), "{path} {merchant:?}: {m}");
     }
-    assert_eq!(srv.card_info(PAN).await["recent_failures"], 0);
+    assert_eq!(srv.card_info(PAN).await.recent_failures, 0);
 }
 
 /// The app sees wrong codes itself (the server's confirmation does not match) and never sends its
@@ -104,16 +104,16 @@ async fn a_used_up_activation_is_shown_dead_at_once() {
             )
             .await;
         assert_eq!((s, &v["tries_left"]), (201, &json!(left)), "{v}");
-        let want = if left > 0 { "pending" } else { "inactive" };
+        let want = if left > 0 {
+            DynamicState::Pending
+        } else {
+            DynamicState::Inactive
+        };
         let card = srv.card_info(PAN).await;
-        assert_eq!(card["dynamic"]["state"], want, "{card}");
+        assert_eq!(card.dynamic.state, want, "{card:?}");
     }
     let card = srv.card_info(PAN).await;
-    assert_eq!(
-        card["dynamic"],
-        json!({"mode": "none", "state": "inactive"}),
-        "{card}"
-    );
+    assert_eq!(card.dynamic, Dynamic::NONE, "{card:?}");
 }
 
 #[tokio::test]

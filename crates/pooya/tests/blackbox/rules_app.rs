@@ -100,10 +100,10 @@ fn config(extra: &str) -> String {
 }
 
 #[track_caller]
-fn assert_verdict(v: &Value, code: &str, reason: &str) {
-    assert_eq!(v["response_code"], code, "{v}");
-    assert_eq!(v["reason"], reason, "{v}");
-    assert_eq!(v["approved"], code == "00", "{v}");
+fn assert_verdict(v: &VerifyResult, code: &str, reason: &str) {
+    assert_eq!(v.response_code, code, "{v:?}");
+    assert_eq!(v.reason, reason, "{v:?}");
+    assert_eq!(v.approved, code == "00", "{v:?}");
 }
 
 #[track_caller]
@@ -122,11 +122,11 @@ async fn check(srv: &TestServer, pan: &str, kind: &str, password: &str, code: &s
     }
     let v = srv.verify(pan, kind, password, &tx()).await;
     assert_eq!(
-        (v["response_code"].as_str(), v["reason"].as_str()),
-        (Some(code), Some(reason)),
-        "verify {kind} {password}: {v}"
+        (v.response_code.as_str(), v.reason.as_str()),
+        (code, reason),
+        "verify {kind} {password}: {v:?}"
     );
-    assert_eq!(v["approved"], code == "00", "{v}");
+    assert_eq!(v.approved, code == "00", "{v:?}");
 }
 
 async fn approved(srv: &TestServer, pan: &str, kind: &str, password: &str) {
@@ -137,10 +137,10 @@ async fn approved(srv: &TestServer, pan: &str, kind: &str, password: &str) {
 async fn status(srv: &TestServer, pan: &str) -> (String, String, bool, u64) {
     let v = srv.card_info(pan).await;
     (
-        v["dynamic"]["mode"].as_str().expect("mode").to_owned(),
-        v["dynamic"]["state"].as_str().expect("state").to_owned(),
-        v["second_password_blocked"].as_bool().expect("blocked"),
-        v["recent_failures"].as_u64().expect("recent_failures"),
+        v.dynamic.mode.as_str().to_owned(),
+        v.dynamic.state.as_str().to_owned(),
+        v.second_password_blocked,
+        v.recent_failures,
     )
 }
 

@@ -82,14 +82,14 @@ async fn request_variable(srv: &TestServer, last4: &str) -> String {
     var
 }
 
-async fn verify_second(srv: &TestServer, pan: &str, password: &str, txn: &str) -> Value {
+async fn verify_second(srv: &TestServer, pan: &str, password: &str, txn: &str) -> VerifyResult {
     srv.verify(pan, "second", password, txn).await
 }
 
-fn assert_verdict(v: &Value, code: &str, reason: &str) {
-    assert_eq!(v["response_code"], code, "{v}");
-    assert_eq!(v["reason"], reason, "{v}");
-    assert_eq!(v["approved"], code == "00", "{v}");
+fn assert_verdict(v: &VerifyResult, code: &str, reason: &str) {
+    assert_eq!(v.response_code, code, "{v:?}");
+    assert_eq!(v.reason, reason, "{v:?}");
+    assert_eq!(v.approved, code == "00", "{v:?}");
 }
 
 /// A customer and a card whose app activation is used as a barrier in the outbox.
@@ -149,8 +149,8 @@ async fn r20_sms_activation_prints_the_fixed_part_and_the_short_number() {
     assert!(receipt.contains(SHORT_NUMBER), "{receipt}");
     assert!(!receipt.contains(PAN), "no full PAN on the receipt");
     let info = srv.card_info(PAN).await;
-    assert_eq!(info["dynamic"]["mode"], "sms", "{info}");
-    assert_eq!(info["dynamic"]["state"], "active", "{info}");
+    assert_eq!(info.dynamic.mode, DynamicMode::Sms, "{info:?}");
+    assert_eq!(info.dynamic.state, DynamicState::Active, "{info:?}");
 }
 
 #[tokio::test]
@@ -161,7 +161,7 @@ async fn r20_sms_activation_accepts_every_form_of_the_registered_mobile() {
         let (s, v) = activate_sms(&srv, PAN, m).await;
         assert_eq!(s, 200, "{m}: {v}");
     }
-    assert_eq!(srv.card_info(PAN).await["dynamic"]["mode"], "sms");
+    assert_eq!(srv.card_info(PAN).await.dynamic.mode, DynamicMode::Sms);
 }
 
 #[tokio::test]
@@ -173,8 +173,8 @@ async fn r20_mobile_mismatch_issues_and_sends_nothing() {
     assert_eq!(s, 403, "{v}");
     assert_eq!(v["error"]["code"], "mobile_mismatch", "{v}");
     let info = srv.card_info(PAN).await;
-    assert_eq!(info["dynamic"]["mode"], "none", "{info}");
-    assert_eq!(info["dynamic"]["state"], "inactive", "{info}");
+    assert_eq!(info.dynamic.mode, DynamicMode::None, "{info:?}");
+    assert_eq!(info.dynamic.state, DynamicState::Inactive, "{info:?}");
     // The static second password still works: nothing was activated.
     let v = verify_second(&srv, PAN, STATIC_SECOND, "T1").await;
     assert_verdict(&v, "00", "approved");
@@ -193,8 +193,8 @@ async fn r20_a_new_sms_activation_replaces_the_fixed_part() {
     }
     let var = request_variable(&srv, "7898").await;
     let v = verify_second(&srv, PAN, &format!("{old}{var}"), "T1").await;
-    assert_eq!(v["approved"], false, "the old fixed part is dead: {v}");
-    assert_eq!(v["response_code"], "55", "{v}");
+    assert!(!v.approved, "the old fixed part is dead: {v:?}");
+    assert_eq!(v.response_code, "55", "{v:?}");
     // The variable part is still unused: a new one comes only after the request interval.
     srv.advance(REQUEST_INTERVAL_MS).await;
     let var = request_variable(&srv, "7898").await;
@@ -236,8 +236,8 @@ async fn r21_a_new_request_kills_the_previous_variable_part() {
         new = request_variable(&srv, "7898").await;
     }
     let v = verify_second(&srv, PAN, &format!("{fixed}{old}"), "T1").await;
-    assert_eq!(v["approved"], false, "{v}");
-    assert_eq!(v["response_code"], "55", "{v}");
+    assert!(!v.approved, "{v:?}");
+    assert_eq!(v.response_code, "55", "{v:?}");
     let v = verify_second(&srv, PAN, &format!("{fixed}{new}"), "T2").await;
     assert_verdict(&v, "00", "approved");
 }
@@ -305,10 +305,10 @@ async fn r21_wrong_fixed_part_is_a_wrong_password() {
         format!("{var}{fixed}")
     };
     let v = verify_second(&srv, PAN, &reversed, "T2").await;
-    assert_eq!(v["approved"], false, "{v}");
+    assert!(!v.approved, "{v:?}");
     let v = verify_second(&srv, PAN, &var, "T3").await;
-    assert_eq!(v["approved"], false, "{v}");
-    assert_eq!(srv.card_info(PAN).await["recent_failures"], 3);
+    assert!(!v.approved, "{v:?}");
+    assert_eq!(srv.card_info(PAN).await.recent_failures, 3);
 }
 
 #[tokio::test]
@@ -372,8 +372,8 @@ async fn r4_sms_password_of_one_card_is_not_valid_for_another() {
     fixed_part(&srv, PAN2).await;
     let var = request_variable(&srv, "7898").await;
     let v = verify_second(&srv, PAN2, &format!("{fixed}{var}"), "T1").await;
-    assert_eq!(v["approved"], false, "{v}");
-    assert_eq!(v["response_code"], "55", "{v}");
+    assert!(!v.approved, "{v:?}");
+    assert_eq!(v.response_code, "55", "{v:?}");
     let v = verify_second(&srv, PAN, &format!("{fixed}{var}"), "T2").await;
     assert_verdict(&v, "00", "approved");
 }
@@ -386,20 +386,14 @@ async fn switching_channels_kills_the_old_credentials() {
     let fixed = fixed_part(&srv, PAN).await;
     let now = srv.now_ms().await;
     let v = verify_second(&srv, PAN, &token.code("second", now), "T1").await;
-    assert_eq!(
-        v["approved"], false,
-        "app token dead after SMS activation: {v}"
-    );
-    assert_eq!(v["response_code"], "55", "{v}");
+    assert!(!v.approved, "app token dead after SMS activation: {v:?}");
+    assert_eq!(v.response_code, "55", "{v:?}");
     // SMS → app: the fixed part and the variable part die.
     let var = request_variable(&srv, "7898").await;
     srv.activate_app(PAN, MOBILE).await;
     let v = verify_second(&srv, PAN, &format!("{fixed}{var}"), "T2").await;
-    assert_eq!(
-        v["approved"], false,
-        "SMS password dead after app activation: {v}"
-    );
-    assert_eq!(v["response_code"], "55", "{v}");
+    assert!(!v.approved, "SMS password dead after app activation: {v:?}");
+    assert_eq!(v.response_code, "55", "{v:?}");
 }
 
 // ------------------------------------------------------------------ R22
@@ -489,9 +483,12 @@ async fn r22_deactivated_or_locked_sms_card_gets_nothing() {
     fixed_part(&srv, PAN2).await;
     for i in 0..5 {
         let v = verify_second(&srv, PAN2, "00000000", &format!("W{i}")).await;
-        assert_eq!(v["approved"], false, "{v}");
+        assert!(!v.approved, "{v:?}");
     }
-    assert_eq!(srv.card_info(PAN2).await["dynamic"]["state"], "locked");
+    assert_eq!(
+        srv.card_info(PAN2).await.dynamic.state,
+        DynamicState::Locked
+    );
     for last4 in ["7898", "7880"] {
         let (s, v) = inbound(&srv, MOBILE, SHORT_NUMBER, last4).await;
         assert_eq!(s, 202, "{v}");
@@ -550,7 +547,7 @@ async fn r22_two_sms_cards_ending_alike_get_one_reply_without_a_code() {
     assert_eq!(msgs.len(), 1, "{msgs:?}");
     for (pan, fixed) in [(&a, &fixed_a), (&b, &fixed_b)] {
         let v = verify_second(&srv, pan, &format!("{fixed}4321"), "T1").await;
-        assert_eq!(v["approved"], false, "{v}");
+        assert!(!v.approved, "{v:?}");
     }
 }
 
@@ -619,7 +616,7 @@ async fn r8_activation_sms_holds_the_code_in_ascii_digits() {
     srv.enroll(PAN, &receipt, &code)
         .await
         .expect("enrollment with the SMS code");
-    assert_eq!(srv.card_info(PAN).await["dynamic"]["state"], "active");
+    assert_eq!(srv.card_info(PAN).await.dynamic.state, DynamicState::Active);
 }
 
 #[tokio::test]

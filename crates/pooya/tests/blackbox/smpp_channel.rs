@@ -87,7 +87,7 @@ async fn activation_code_and_sms_passwords_travel_over_smpp() {
     let v = srv
         .verify(PAN, "second", &format!("{fixed}{variable}"), "T1")
         .await;
-    assert_eq!(v["response_code"], "00", "{v}");
+    assert_eq!(v.response_code, "00", "{v:?}");
 
     // R22 over SMPP: another sender gets nothing.
     sim.deliver("989351234567", "10002516", "7898")

@@ -187,7 +187,7 @@ async fn r24_request_sms_then_verify_only_that_transaction_once() {
     )
     .await;
     assert_verdict(&r, "55", "wrong_transaction");
-    assert_eq!(srv.card_info(PAN).await["recent_failures"], 2);
+    assert_eq!(srv.card_info(PAN).await.recent_failures, 2);
 
     // Its own transaction: approved, once.
     let r = verify_txn(&srv, PAN, code, txn.clone()).await;
@@ -257,7 +257,7 @@ async fn r24_codes_stand_beside_the_app_and_are_bound_to_the_card() {
     let now = srv.now_ms().await;
     let r = verify_txn(&srv, PAN, &token.code("second", now), txn_of("T2", 1, "x")).await;
     assert_verdict(&r, "00", "approved");
-    assert_eq!(srv.card_info(PAN).await["dynamic"]["state"], "active");
+    assert_eq!(srv.card_info(PAN).await.dynamic.state, DynamicState::Active);
 }
 
 #[tokio::test]
@@ -369,7 +369,10 @@ async fn r24_blocked_locked_or_expired_cards_get_no_code() {
         let r = verify_txn(&srv, PAN2, "00000000", txn_of(&format!("W{i}"), 1, "x")).await;
         assert_eq!(r.1["approved"], false);
     }
-    assert_eq!(srv.card_info(PAN2).await["dynamic"]["state"], "locked");
+    assert_eq!(
+        srv.card_info(PAN2).await.dynamic.state,
+        DynamicState::Locked
+    );
     let r = otp_request(&srv, PAN2, txn_of("T2", 1000, "Shop")).await;
     assert_error(&r, 403, "locked");
     assert!(settle(&srv, &barrier).await.is_empty(), "nothing sent");

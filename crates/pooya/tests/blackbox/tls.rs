@@ -159,7 +159,7 @@ async fn https_from_the_command_line_flags() {
     // With no client CA configured every channel works on its key alone.
     srv.with_card().await;
     let v = srv.verify(PAN, "second", STATIC_SECOND, "T1").await;
-    assert_eq!(v["approved"], true, "{v}");
+    assert!(v.approved, "{v:?}");
     // Plain HTTP to the HTTPS port gets no answer.
     let plain = srv.url.replacen("https://", "http://", 1);
     let r = reqwest::Client::new()

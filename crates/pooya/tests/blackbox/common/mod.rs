@@ -6,11 +6,20 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pooya_enroll::{b64_decode, b64_encode, ClientEnrollment, Seed};
-use serde_json::{json, Value};
+use pooya_wire::app::{EnrollmentConfirm, EnrollmentStart, EnrollmentStarted, TokenIssued};
+use pooya_wire::atm::{Activate, AppActivation};
+pub use pooya_wire::branch::{CardView, Dynamic, DynamicMode, DynamicState};
+use pooya_wire::branch::{NewCard, NewCustomer};
+use pooya_wire::public::{MoveClock, Time};
+pub use pooya_wire::switch::VerifyResult;
+use pooya_wire::switch::{Txn, VerifyRequest};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
 
 pub mod hygiene;
 
@@ -45,6 +54,21 @@ pub struct TestServer {
     pub hygiene: Arc<hygiene::Ledger>,
     /// The umask the server runs under, when not the test's own.
     pub umask: Option<u32>,
+    /// Whether the server runs with `--unsafe-fake-clock` (every test server but one that checks
+    /// a real server's face).
+    fake_clock: bool,
+    /// Every answer since [`TestServer::record_answers`], when asked for.
+    answers: Mutex<Option<Vec<Answer>>>,
+}
+
+/// One answer of the server, as [`TestServer::call`] got it.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub content_type: String,
+    pub body: Value,
 }
 
 pub const PG_URL_ENV: &str = "POOYA_TEST_POSTGRES_URL";
@@ -190,6 +214,11 @@ impl TestServer {
         Self::start_node_under(config, &[], own_db(), None, Some(umask))
     }
 
+    /// Starts with `config` and a real clock: no `--unsafe-fake-clock`, as in production.
+    pub async fn start_with_real_clock(config: &str) -> TestServer {
+        Self::start_node_with(config, &[], own_db(), None, None, false)
+    }
+
     /// A server on `db` (None: its own SQLite). `keys`: the cluster's keys, when another node
     /// already bootstrapped them.
     pub fn start_node(
@@ -208,6 +237,17 @@ impl TestServer {
         db: Option<Arc<TempPg>>,
         keys: Option<Value>,
         umask: Option<u32>,
+    ) -> TestServer {
+        Self::start_node_with(config, extra_args, db, keys, umask, true)
+    }
+
+    fn start_node_with(
+        config: &str,
+        extra_args: &[&str],
+        db: Option<Arc<TempPg>>,
+        keys: Option<Value>,
+        umask: Option<u32>,
+        fake_clock: bool,
     ) -> TestServer {
         install_crypto();
         let dir = tempfile::tempdir().expect("tempdir");
@@ -228,6 +268,8 @@ impl TestServer {
             shared: None,
             hygiene: Arc::default(),
             umask,
+            fake_clock,
+            answers: Mutex::new(None),
         };
         if let Some(path) = sms_path_in(config) {
             s.outbox_file = path;
@@ -310,7 +352,7 @@ impl TestServer {
             .arg("127.0.0.1:0")
             .arg("--config")
             .arg(&cfg)
-            .arg("--unsafe-fake-clock")
+            .args(self.fake_clock.then_some("--unsafe-fake-clock"))
             .args(
                 self.db
                     .iter()
@@ -386,6 +428,12 @@ impl TestServer {
         }
         let res = req.send().await.expect("request");
         let status = res.status().as_u16();
+        let content_type = res
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
         let text = res.text().await.expect("body");
         let v = if text.is_empty() {
             Value::Null
@@ -393,7 +441,38 @@ impl TestServer {
             serde_json::from_str(&text).unwrap_or(Value::String(text.clone()))
         };
         self.hygiene.answer(&format!("{method} {path}"), &text, &v);
+        if let Some(answers) = self.answers.lock().unwrap().as_mut() {
+            answers.push(Answer {
+                method: method.to_owned(),
+                path: path.to_owned(),
+                status,
+                content_type,
+                body: v.clone(),
+            });
+        }
         (status, v)
+    }
+
+    /// Sends `body`, a request type of pooya-wire.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        role: Option<&str>,
+        body: &impl Serialize,
+    ) -> (u16, Value) {
+        let body = serde_json::to_value(body).expect("a request body serializes");
+        self.call(method, path, role, Some(body)).await
+    }
+
+    /// From now on, keeps every answer [`Self::call`] gets, for [`Self::answers`].
+    pub fn record_answers(&self) {
+        self.answers.lock().unwrap().get_or_insert_with(Vec::new);
+    }
+
+    /// The answers kept since [`Self::record_answers`].
+    pub fn answers(&self) -> Vec<Answer> {
+        self.answers.lock().unwrap().clone().unwrap_or_default()
     }
 
     pub async fn post(&self, path: &str, role: &str, body: Value) -> (u16, Value) {
@@ -409,14 +488,26 @@ impl TestServer {
     pub async fn now_ms(&self) -> i64 {
         let (s, v) = self.call("GET", "/v1/time", None, None).await;
         assert_eq!(s, 200);
-        v["unix_ms"].as_i64().expect("unix_ms")
+        read::<Time>(v).unix_ms
     }
 
     pub async fn advance(&self, ms: i64) {
-        let (s, _) = self
-            .post("/v1/test/clock", "admin", json!({ "advance_ms": ms }))
-            .await;
+        let (s, _) = self.move_clock(Some(ms), None).await;
         assert_eq!(s, 200);
+    }
+
+    /// `POST /v1/test/clock`.
+    pub async fn move_clock(
+        &self,
+        advance_ms: Option<i64>,
+        set_unix_ms: Option<i64>,
+    ) -> (u16, Value) {
+        let body = MoveClock {
+            advance_ms,
+            set_unix_ms,
+        };
+        self.send("POST", "/v1/test/clock", Some("admin"), &body)
+            .await
     }
 
     /// Moves the clock to the start of the next `step_secs` step plus `offset_ms`, so a test knows
@@ -425,9 +516,7 @@ impl TestServer {
         let now = self.now_ms().await;
         let step = step_secs * 1000;
         let target = (now / step + 1) * step + offset_ms;
-        let (s, _) = self
-            .post("/v1/test/clock", "admin", json!({ "set_unix_ms": target }))
-            .await;
+        let (s, _) = self.move_clock(None, Some(target)).await;
         assert_eq!(s, 200);
         target
     }
@@ -435,25 +524,25 @@ impl TestServer {
     // ------------------------------------------------------------ branch
 
     pub async fn customer(&self, id: &str, mobile: &str) {
+        let body = NewCustomer {
+            customer_id: id.to_owned(),
+            mobile: mobile.to_owned(),
+        };
         let (s, v) = self
-            .post(
-                "/v1/customers",
-                "branch",
-                json!({"customer_id": id, "mobile": mobile}),
-            )
+            .send("POST", "/v1/customers", Some("branch"), &body)
             .await;
         assert_eq!(s, 201, "{v}");
     }
 
     pub async fn card(&self, pan: &str, customer: &str) {
-        let (s, v) = self
-            .post(
-                "/v1/cards",
-                "branch",
-                json!({"pan": pan, "customer_id": customer, "expiry": "9912",
-                       "pin": PIN, "second_password": STATIC_SECOND}),
-            )
-            .await;
+        let body = NewCard {
+            pan: pan.to_owned(),
+            customer_id: customer.to_owned(),
+            expiry: "9912".to_owned(),
+            pin: PIN.to_owned(),
+            second_password: STATIC_SECOND.to_owned(),
+        };
+        let (s, v) = self.send("POST", "/v1/cards", Some("branch"), &body).await;
         assert_eq!(s, 201, "{v}");
     }
 
@@ -463,10 +552,10 @@ impl TestServer {
         self.card(PAN, "C1").await;
     }
 
-    pub async fn card_info(&self, pan: &str) -> Value {
+    pub async fn card_info(&self, pan: &str) -> CardView {
         let (s, v) = self.get(&format!("/v1/cards/{pan}"), "branch").await;
         assert_eq!(s, 200, "{v}");
-        v
+        read(v)
     }
 
     // ------------------------------------------------------------ SMS outbox
@@ -531,15 +620,16 @@ impl TestServer {
     /// ATM app activation; returns (receipt code, SMS code read from the outbox).
     pub async fn activate_app(&self, pan: &str, mobile: &str) -> (String, String) {
         let before = self.outbox().len();
+        let body = Activate {
+            pan: pan.to_owned(),
+            pin: PIN.to_owned(),
+            mobile: mobile.to_owned(),
+        };
         let (s, v) = self
-            .post(
-                "/v1/atm/activate-app",
-                "atm",
-                json!({"pan": pan, "pin": PIN, "mobile": mobile}),
-            )
+            .send("POST", "/v1/atm/activate-app", Some("atm"), &body)
             .await;
         assert_eq!(s, 200, "{v}");
-        let receipt = v["receipt_code"].as_str().expect("receipt_code").to_owned();
+        let receipt = read::<AppActivation>(v).receipt_code.clone();
         let msgs = self.outbox_wait(before + 1).await;
         let sms = msgs[before]["text"].as_str().expect("text");
         let code = first_digit_run(sms, 6).expect("a 6-digit code in the SMS");
@@ -550,43 +640,39 @@ impl TestServer {
     /// Runs the app's side of enrollment over HTTP with the real client library.
     pub async fn enroll(&self, pan: &str, receipt: &str, sms: &str) -> Result<Token, (u16, Value)> {
         let (client, msg) = ClientEnrollment::start(pan, receipt, sms);
-        let (s, v) = self
-            .call(
-                "POST",
-                "/v1/app/enrollments",
-                None,
-                Some(json!({"pan": pan, "spake_msg": b64_encode(&msg)})),
-            )
-            .await;
+        let start = EnrollmentStart {
+            pan: pan.to_owned(),
+            spake_msg: b64_encode(&msg),
+            lifetime_secs: None,
+        };
+        let (s, v) = self.send("POST", "/v1/app/enrollments", None, &start).await;
         if s != 201 {
             return Err((s, v));
         }
-        let server_msg = b64_decode(v["spake_msg"].as_str().unwrap()).unwrap();
-        let server_confirm = b64_decode(v["confirm"].as_str().unwrap()).unwrap();
-        let id = v["enrollment_id"].as_str().unwrap().to_owned();
+        let started: EnrollmentStarted = read(v.clone());
+        let server_msg = b64_decode(&started.spake_msg).unwrap();
+        let server_confirm = b64_decode(&started.confirm).unwrap();
         let finish = match client.finish(&server_msg, &server_confirm) {
             Ok(f) => f,
             Err(_) => return Err((0, v)),
         };
-        let (s, t) = self
-            .call(
-                "POST",
-                &format!("/v1/app/enrollments/{id}/confirm"),
-                None,
-                Some(json!({"confirm": b64_encode(&finish.confirm)})),
-            )
-            .await;
+        let confirm = EnrollmentConfirm {
+            confirm: b64_encode(&finish.confirm),
+        };
+        let path = format!("/v1/app/enrollments/{}/confirm", started.enrollment_id);
+        let (s, t) = self.send("POST", &path, None, &confirm).await;
         if s != 200 {
             return Err((s, t));
         }
         self.hygiene.seed(finish.seed.as_bytes());
+        let t: TokenIssued = read(t);
         Ok(Token {
-            token_id: t["token_id"].as_str().unwrap().to_owned(),
+            token_id: t.token_id,
             seed: finish.seed,
-            step_secs: t["lifetime_secs"].as_u64().unwrap() as u32,
-            algorithm: t["algorithm"].as_str().unwrap().parse().unwrap(),
-            first_digits: t["first_digits"].as_u64().unwrap() as u8,
-            second_digits: t["second_digits"].as_u64().unwrap() as u8,
+            step_secs: t.lifetime_secs,
+            algorithm: t.algorithm.parse().unwrap(),
+            first_digits: t.first_digits,
+            second_digits: t.second_digits,
         })
     }
 
@@ -599,17 +685,16 @@ impl TestServer {
 
     // ------------------------------------------------------------ switch
 
-    pub async fn verify(&self, pan: &str, kind: &str, password: &str, txn: &str) -> Value {
-        let (s, v) = self
-            .post(
-                "/v1/verify",
-                "switch",
-                json!({"pan": pan, "kind": kind, "password": password,
-                       "txn": {"id": txn, "amount": 1_250_000, "merchant": "Shop"}}),
-            )
-            .await;
+    pub async fn verify(&self, pan: &str, kind: &str, password: &str, txn: &str) -> VerifyResult {
+        let body = VerifyRequest {
+            pan: pan.to_owned(),
+            kind: kind.to_owned(),
+            password: password.to_owned(),
+            txn: wire_txn(txn),
+        };
+        let (s, v) = self.send("POST", "/v1/verify", Some("switch"), &body).await;
         assert_eq!(s, 200, "{v}");
-        v
+        read(v)
     }
 }
 
@@ -689,13 +774,41 @@ pub fn first_digit_run(text: &str, n: usize) -> Option<String> {
     digit_runs(text, n).into_iter().next()
 }
 
-pub fn txn(id: &str) -> Value {
-    json!({"id": id, "amount": 1_250_000, "merchant": "Shop"})
+/// The test's usual transaction `id`: 1 250 000 rials at "Shop".
+pub fn wire_txn(id: &str) -> Txn {
+    Txn {
+        id: id.to_owned(),
+        amount: 1_250_000,
+        merchant: "Shop".to_owned(),
+    }
 }
 
-/// Whether `digits` pass the Luhn check (card numbers).
+pub fn txn(id: &str) -> Value {
+    serde_json::to_value(wire_txn(id)).expect("a transaction serializes")
+}
+
+/// The verdict `/v1/verify` answers: approved or not, response code, reason.
+pub fn verdict(approved: bool, response_code: &str, reason: &str) -> VerifyResult {
+    VerifyResult {
+        approved,
+        response_code: response_code.to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// An answer read as the pooya-wire type `T`; panics, showing the body, if it is not one.
+pub fn read<T: DeserializeOwned>(body: Value) -> T {
+    serde_json::from_value(body.clone()).unwrap_or_else(|e| {
+        panic!(
+            "the answer is not a {}: {e}: {body}",
+            std::any::type_name::<T>()
+        )
+    })
+}
+
+/// Whether `digits` is a card number: 16 to 19 digits passing the Luhn check.
 pub fn luhn_ok(digits: &str) -> bool {
-    pooya_issuer::domain::Pan::parse(digits).is_ok()
+    pooya_wire::card_number::is_valid(digits)
 }
 
 /// The card number `prefix` + the one digit that makes it pass Luhn + `tail`.

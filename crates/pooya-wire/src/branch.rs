@@ -1,0 +1,141 @@
+//! Branch (role `branch`): in-person registration of customers and cards.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use zeroize::ZeroizeOnDrop;
+
+/// `POST /v1/customers`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NewCustomer {
+    /// The bank's id of the customer: 1 to 64 letters, digits, `-`, `_` or `.`.
+    pub customer_id: String,
+    /// `09121234567`, `9121234567`, `989121234567` or `+989121234567`.
+    pub mobile: String,
+}
+
+/// 201 to `POST /v1/customers`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Customer {
+    pub customer_id: String,
+    /// Always in the form `09121234567`.
+    pub mobile: String,
+}
+
+/// `PUT /v1/customers/{customer_id}/mobile`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct NewMobile {
+    pub mobile: String,
+}
+
+/// 200 to `PUT /v1/customers/{customer_id}/mobile`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MobileChanged {
+    /// Always in the form `09121234567`.
+    pub mobile: String,
+    /// App tokens revoked by the change (R12).
+    pub revoked_tokens: u64,
+}
+
+/// `POST /v1/cards`. Its secrets are wiped when it is dropped.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, ZeroizeOnDrop)]
+pub struct NewCard {
+    /// 16 to 19 digits passing the Luhn check.
+    pub pan: String,
+    pub customer_id: String,
+    /// `YYMM`.
+    pub expiry: String,
+    /// 4 digits.
+    pub pin: String,
+    /// 5 to 12 digits.
+    pub second_password: String,
+}
+
+/// 201 to `POST /v1/cards`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CardCreated {
+    /// The first 6 and last 4 digits.
+    pub pan_masked: String,
+}
+
+/// The card's dynamic-password channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DynamicMode {
+    None,
+    App,
+    Sms,
+}
+
+impl DynamicMode {
+    /// `none`, `app` or `sms`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DynamicMode::None => "none",
+            DynamicMode::App => "app",
+            DynamicMode::Sms => "sms",
+        }
+    }
+}
+
+/// Where the card's dynamic service stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DynamicState {
+    Inactive,
+    Pending,
+    Active,
+    Locked,
+}
+
+impl DynamicState {
+    /// `inactive`, `pending`, `active` or `locked`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DynamicState::Inactive => "inactive",
+            DynamicState::Pending => "pending",
+            DynamicState::Active => "active",
+            DynamicState::Locked => "locked",
+        }
+    }
+}
+
+/// The card's dynamic service: its channel and its state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Dynamic {
+    pub mode: DynamicMode,
+    pub state: DynamicState,
+}
+
+impl Dynamic {
+    /// No dynamic service: `{"mode": "none", "state": "inactive"}`.
+    pub const NONE: Dynamic = Dynamic {
+        mode: DynamicMode::None,
+        state: DynamicState::Inactive,
+    };
+}
+
+/// 200 to `GET /v1/cards/{pan}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CardView {
+    /// The first 6 and last 4 digits.
+    pub pan_masked: String,
+    pub customer_id: String,
+    pub dynamic: Dynamic,
+    pub second_password_blocked: bool,
+    /// Failures counted in the window of R5.
+    pub recent_failures: u64,
+    /// Too many wrong first passwords and ATM PINs: only a branch unlocks it.
+    pub pin_locked: bool,
+}
+
+/// 200 to `POST /v1/cards/{pan}/second-password/unblock` (and the ATM's block).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SecondPasswordStatus {
+    pub second_password_blocked: bool,
+}
+
+/// 200 to `POST /v1/cards/{pan}/pin/unlock`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PinStatus {
+    pub pin_locked: bool,
+}
