@@ -2785,4 +2785,5 @@ fn hardware_token_dies_with_a_lock_and_an_atm_activation_but_not_a_mobile_change
     assert_eq!(ctx.second(&mut card, "287082", T0), Verdict::WrongPassword);
 }
 
+mod documents;
 mod pin_lock;
