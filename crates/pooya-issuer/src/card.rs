@@ -678,11 +678,7 @@ impl CardRecord {
             .open(&b64_aad("seed", &self.pan_hash, &t.id), &t.seed_sealed)
             .ok()?;
         let alg = t.algorithm.parse().ok()?;
-        let info = match kind {
-            PasswordKind::First => pooya_otp::FIRST_PASSWORD_INFO,
-            PasswordKind::Second => pooya_otp::SECOND_PASSWORD_INFO,
-        };
-        let key = pooya_otp::derive_password_key(&seed, info);
+        let key = pooya_otp::derive_password_key(&seed, kind.key_info());
         Some((pooya_otp::HotpKey::new(key.as_bytes(), alg), t, alg))
     }
 

@@ -341,23 +341,8 @@ impl TxnType {
     }
 }
 
-/// Which of the card's two passwords (R1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PasswordKind {
-    /// Replaces the PIN at ATM and POS: 4 digits by default.
-    First,
-    /// Card-not-present and internet payments: 8 digits by default.
-    Second,
-}
-
-impl PasswordKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PasswordKind::First => "first",
-            PasswordKind::Second => "second",
-        }
-    }
-}
+/// Which of the card's two passwords (R1): defined once, in `pooya-otp`, for the issuer and the app.
+pub use pooya_otp::PasswordKind;
 
 /// The roles of the bank's channel keys (API.md, "Who may call what").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
