@@ -1216,16 +1216,7 @@ impl Issuer {
 /// Digits of an inbound SMS: Persian (۰–۹) and Arabic-Indic (٠–٩) digits become ASCII, spaces
 /// and dashes go; anything else makes it no card request.
 pub fn normalize_sms_digits(text: &str) -> Option<String> {
-    let mut out = String::new();
-    for ch in text.chars() {
-        let d = match ch {
-            '0'..='9' => ch,
-            '۰'..='۹' => char::from(b'0' + (ch as u32 - '۰' as u32) as u8),
-            '٠'..='٩' => char::from(b'0' + (ch as u32 - '٠' as u32) as u8),
-            c if c.is_whitespace() || c == '-' || c == '\u{200c}' => continue,
-            _ => return None,
-        };
-        out.push(d);
-    }
-    (!out.is_empty()).then_some(out)
+    let skip = |c: char| c.is_whitespace() || c == '-' || c == '\u{200c}';
+    let out: String = pooya_enroll::latin_digits(text, skip).collect();
+    (!out.is_empty() && out.bytes().all(|b| b.is_ascii_digit())).then_some(out)
 }
