@@ -714,7 +714,7 @@ impl CardRecord {
 
     fn static_second_matches(&self, typed: &str, keys: &Keyring) -> bool {
         (5..=12).contains(&typed.len())
-            && crate::issuer::heavy(|| {
+            && crate::blocking::in_place(|| {
                 keys.static_matches(
                     StaticSecret::SecondPassword,
                     &self.pan_hash,
@@ -726,7 +726,7 @@ impl CardRecord {
 
     fn static_pin_matches(&self, typed: &str, keys: &Keyring) -> bool {
         typed.len() == 4
-            && crate::issuer::heavy(|| {
+            && crate::blocking::in_place(|| {
                 keys.static_matches(StaticSecret::Pin, &self.pan_hash, typed, &self.pin_hash)
             })
     }

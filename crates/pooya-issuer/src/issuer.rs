@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
+use crate::blocking;
 use crate::card::{
     AppRefusal, AtmRefusal, CardRecord, Mode, ServiceState, TxnCodeIssue, TxnRefusal, Verdict,
     PAN_TAIL_MAX, PAN_TAIL_MIN,
@@ -234,18 +235,6 @@ type Decided<T> = (Result<T, IssuerError>, Option<Effects>);
 /// How often an operation decides again after losing a race before it gives up with 503.
 const MAX_ATTEMPTS: usize = 64;
 
-/// Runs CPU-heavy work (Argon2) without stalling the other requests of a multi-threaded runtime.
-/// Handing the worker thread over costs a thread wake-up, so only the Argon2 calls themselves go
-/// through here on the verification path (see `CardRecord::static_*_matches`).
-pub(crate) fn heavy<R>(f: impl FnOnce() -> R) -> R {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
-    }
-}
-
 pub struct Issuer {
     store: Arc<dyn Store>,
     keys: Arc<Keyring>,
@@ -349,7 +338,8 @@ impl Issuer {
             };
             let mut next = card.clone();
             let now = self.clock.now_ms();
-            let (result, effects) = heavy(|| decide(&mut next, customer.as_ref(), now));
+            let (result, effects) =
+                blocking::in_place(|| decide(&mut next, customer.as_ref(), now));
             let Some(effects) = effects else {
                 return result;
             };
@@ -484,7 +474,7 @@ impl Issuer {
         if self.store.card(&pan_hash).await?.is_some() {
             return Err(IssuerError::AlreadyExists);
         }
-        let (pin_hash, second_hash) = heavy(|| {
+        let (pin_hash, second_hash) = blocking::in_place(|| {
             let hash = |kind, secret: &Digits| {
                 self.keys
                     .hash_static(kind, &pan_hash, secret.as_str())
@@ -860,7 +850,7 @@ impl Issuer {
             let mut next = card;
             let now = self.clock.now_ms();
             let pin_was_locked = next.pin_locked();
-            // Argon2, when a decision needs it, hands its thread over by itself (`heavy`).
+            // Argon2, when a decision needs it, hands its thread over by itself (`blocking::in_place`).
             let verdict = next.verify_for(kind, password, Some(txn), now, &self.policy, &self.keys);
             let mut detail = format!(
                 "kind={} txn={} code={} reason={}",
@@ -1111,7 +1101,7 @@ impl Issuer {
         secrets: &pooya_pskc::Secrets<'_>,
         assign: &[(String, Pan)],
     ) -> Result<usize, IssuerError> {
-        let keys = heavy(|| pooya_pskc::parse(xml, secrets))
+        let keys = blocking::in_place(|| pooya_pskc::parse(xml, secrets))
             .map_err(|e| IssuerError::InvalidPskc(e.to_string()))?;
         // Maps, not nested scans: a bank's file holds thousands of key packages.
         let mut card_of_serial: HashMap<&str, &Pan> = HashMap::with_capacity(assign.len());

@@ -4,6 +4,7 @@
 
 pub mod at_rest;
 pub mod audit;
+mod blocking;
 pub mod card;
 pub mod clock;
 pub mod domain;

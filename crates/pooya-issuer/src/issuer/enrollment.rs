@@ -18,7 +18,8 @@ use std::net::IpAddr;
 
 use pooya_enroll::{ActivationSecret, IssuedToken};
 
-use super::{heavy, EnrollmentStarted, Issuer, IssuerError, TokenIssued, MAX_ATTEMPTS};
+use super::{EnrollmentStarted, Issuer, IssuerError, TokenIssued, MAX_ATTEMPTS};
+use crate::blocking;
 use crate::card::{AppRefusal, CardRecord};
 use crate::domain::Pan;
 use crate::keys::random_bytes;
@@ -131,7 +132,7 @@ impl Issuer {
             let card = self.store.card(&pan_hash).await?;
             let now = self.clock.now_ms();
             let mut next = card.clone();
-            let live = heavy(|| match next.as_mut() {
+            let live = blocking::in_place(|| match next.as_mut() {
                 Some(c) => c
                     .enroll_start(
                         pan,
@@ -170,9 +171,10 @@ impl Issuer {
                     // The same step the live run takes, under a password nobody knows.
                     let secret = ActivationSecret::from_bytes(&random_bytes::<32>())
                         .expect("32 bytes make a secret");
-                    let r =
-                        heavy(|| pooya_enroll::server_respond(&secret, pan.digits(), client_msg))
-                            .map_err(|_| IssuerError::MalformedMessage)?;
+                    let r = blocking::in_place(|| {
+                        pooya_enroll::server_respond(&secret, pan.digits(), client_msg)
+                    })
+                    .map_err(|_| IssuerError::MalformedMessage)?;
                     next = None;
                     let id = crate::keys::random_id();
                     (
@@ -241,7 +243,7 @@ impl Issuer {
             let card = self.store.card(&run.pan_hash).await?;
             let used = self.store.enrollment_tries(&run.tries_key, now).await?;
             let mut next = card.clone();
-            let outcome = heavy(|| match (&run.kind, next.as_mut()) {
+            let outcome = blocking::in_place(|| match (&run.kind, next.as_mut()) {
                 (RunKind::Live(live), Some(c)) => {
                     c.enroll_confirm(&run.id, live, client_confirm, now, &self.policy, &self.keys)
                 }
