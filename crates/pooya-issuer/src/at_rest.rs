@@ -21,6 +21,7 @@ use zeroize::Zeroizing;
 use crate::card::DynamicService;
 use crate::domain::Mobile;
 use crate::keys::{is_sealed_static_hash, random_id, CardCode, Keyring, StaticSecret};
+pub use crate::store::AtRestUpgrade;
 use crate::store::OutgoingSms;
 
 /// The associated data every SMS body was sealed with before bodies were bound to their rows.
@@ -114,22 +115,6 @@ pub fn bind_card(
         seal(StaticSecret::Pin, pin_hash),
         seal(StaticSecret::SecondPassword, second_hash),
     )
-}
-
-/// What the start-time upgrade found or did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AtRestUpgrade {
-    /// Nothing to upgrade: the database is new or upgraded already. `plain_cards` cards hold a
-    /// plain (unsealed) PIN or second-password hash beside the sealed ones: written by an older
-    /// server after the upgrade, or planted; they are refused.
-    Current { plain_cards: i64 },
-    /// A database written before: every card's hashes sealed and MACs bound, every queued SMS
-    /// resealed to its row or, when its body did not open, refused.
-    Upgraded {
-        cards: i64,
-        sms_resealed: i64,
-        sms_refused: i64,
-    },
 }
 
 #[cfg(test)]

@@ -170,10 +170,11 @@ async fn upgrade_once(
         customer_id: None,
         detail: format!("cards={cards} sms_resealed={sms_resealed} sms_refused={sms_refused}"),
     };
-    let lane = crate::audit::lane_of(&Commit {
+    let lane = Commit {
         audit: vec![record.clone()],
         ..Commit::default()
-    });
+    }
+    .audit_lane();
     append_audit(&mut tx, backend, keys, lane, &[record]).await?;
     tx.commit().await.map_err(write_error)?;
     Ok(AtRestUpgrade::Upgraded {
