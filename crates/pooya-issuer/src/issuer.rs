@@ -949,7 +949,7 @@ impl Issuer {
                 Err(r) => return (Err(r.into()), None),
             };
             let text = match messages::unified_otp(
-                policy,
+                &policy.templates,
                 policy.sms.language,
                 &messages::UnifiedOtp {
                     bank: &policy.bank_name,

@@ -1401,10 +1401,7 @@ async fn apply_fast(
     mut heads: LockedHeads,
 ) -> Result<Vec<Option<Result<(), StoreError>>>, StoreError> {
     let mut results: Vec<Option<Result<(), StoreError>>> = batch.iter().map(|_| None).collect();
-    let lanes: Vec<i64> = batch
-        .iter()
-        .map(|(c, _)| c.audit_lane())
-        .collect();
+    let lanes: Vec<i64> = batch.iter().map(|(c, _)| c.audit_lane()).collect();
 
     // 1. The cards, guarded by version. In card order: two batches sharing cards lock them in one
     //    order.

@@ -304,11 +304,7 @@ pub trait Store: Send + Sync + 'static {
 
     async fn audit_tail(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
     /// Up to `limit` audit records with ids above `after_id`, in id order, with their links.
-    async fn audit_page(
-        &self,
-        after_id: i64,
-        limit: i64,
-    ) -> Result<Vec<StoredAudit>, StoreError>;
+    async fn audit_page(&self, after_id: i64, limit: i64) -> Result<Vec<StoredAudit>, StoreError>;
     /// The head of every audit lane (`audit_chains`).
     async fn audit_heads(&self) -> Result<Vec<AuditHead>, StoreError>;
     /// Records `value` (a check value of the master key, not the key) on first use and answers
