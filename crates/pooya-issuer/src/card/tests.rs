@@ -2,7 +2,9 @@
 //! verdict, with fixed times (unix ms) and cheap Argon2.
 use super::*;
 
-use crate::keys::HashCost;
+use crate::domain::{CustomerId, Digits, Expiry, Mobile, Pan, PasswordKind, Transaction};
+use crate::keys::{HashCost, Keyring, StaticSecret};
+use crate::policy::Policy;
 use pooya_enroll::{ClientEnrollment, Seed};
 use pooya_otp::{derive_password_keys, Algorithm, PasswordKeys, Totp};
 
