@@ -64,15 +64,29 @@
 //! too many wrong first passwords and ATM PINs over weeks refuse the 4 digits until a branch
 //! lifts it.
 //!
+//! The boxes of the drawing are the variants of [`Service`], each holding exactly its data: none,
+//! app pending (the [`Activation`]), app (the [`AppToken`]), hardware (the [`HardwareToken`],
+//! shown as app/active), SMS (the [`SmsService`]) and locked (the mode it is shown under). What
+//! outlives a change of service — failures, transaction codes, the flags above — sits beside it in
+//! [`DynamicService`]. The stored document keeps the shape it had before (`card/document.rs`).
+//!
 //! Every function here is a pure decision over the record and a time `now` (unix ms): it mutates a
 //! copy that the issuer then commits with a version check, so two servers deciding at once cannot
-//! both win.
+//! both win. The modules:
+//! - `record`: the [`CardRecord`] and what it says of itself (mode and state, number tails,
+//!   expiry, the associated data of its sealed values);
+//! - `service`, `document`, `b64`: the service and its credentials, and their stored form;
+//! - `verdict`: what the decisions answer ([`Verdict`]) and each channel's refusals;
+//! - `verify`: the verification decisions, and the ATM's PIN check;
+//! - `atm`, `app`, `sms`, `switch`, `branch`, `admin`, `pin_lock`: the operations of each channel
+//!   on the card, as the issuer's modules and the server's routes are split.
 
 mod admin;
 mod app;
 mod atm;
 mod b64;
 mod branch;
+mod document;
 mod pin_lock;
 mod record;
 mod service;
@@ -89,7 +103,7 @@ pub use atm::ActivationCodes;
 pub use record::{CardRecord, PAN_TAIL_MAX, PAN_TAIL_MIN};
 pub use service::{
     Activation, AppToken, DynamicService, HardwareKind, HardwareToken, Mode, RemovalChallenge,
-    ServiceState, SmsService, TxnCode, VariablePart,
+    Service, ServiceState, SmsService, TxnCode, VariablePart,
 };
 pub use switch::{TxnCodeIssue, MAX_TXN_CODES};
 pub use verdict::{AppRefusal, AtmRefusal, TxnRefusal, Verdict};

@@ -723,9 +723,7 @@ impl Issuer {
             .await?
             .into_iter()
             .filter(|c| {
-                c.svc.mode == Mode::Sms
-                    && !c.svc.locked
-                    && c.svc.sms.as_ref().is_some_and(|s| &s.mobile == from)
+                c.svc.sms().is_some_and(|s| &s.mobile == from)
                     && c.number_ends_with(&digits, &self.keys)
             })
             .collect();
@@ -738,7 +736,7 @@ impl Issuer {
             [card] => {
                 let policy = &self.policy;
                 self.update_card(&card.pan_hash, false, |card, _, now| {
-                    if !card.svc.sms.as_ref().is_some_and(|s| &s.mobile == from) {
+                    if !card.svc.sms().is_some_and(|s| &s.mobile == from) {
                         return (Ok(()), None);
                     }
                     if card.variable_part_recently_sent(now, policy) {
@@ -849,7 +847,7 @@ impl Issuer {
             };
             let mut next = card;
             let now = self.clock.now_ms();
-            let pin_was_locked = next.pin_locked();
+            let (was_locked, pin_was_locked) = (next.svc.is_locked(), next.pin_locked());
             // Argon2, when a decision needs it, hands its thread over by itself (`blocking::in_place`).
             let verdict = next.verify_for(kind, password, Some(txn), now, &self.policy, &self.keys);
             let mut detail = format!(
@@ -859,7 +857,8 @@ impl Issuer {
                 verdict.response_code(),
                 verdict.reason()
             );
-            let now_locked = next.svc.locked && verdict.response_code() == "55";
+            // R5: this verification's failure locked the service.
+            let now_locked = !was_locked && next.svc.is_locked();
             if now_locked {
                 detail.push_str(" now_locked");
             }

@@ -447,7 +447,7 @@ fn tail_macs(c: &CardRecord) -> Option<String> {
 }
 
 fn token_id(c: &CardRecord) -> Option<String> {
-    c.svc.token.as_ref().map(|t| t.id.clone())
+    c.token_id().map(str::to_owned)
 }
 
 /// The cards' column `enrollment_id`: no longer used (runs have a table of their own since

@@ -1,7 +1,7 @@
 //! Administration on the card: a hardware token from a PSKC file.
 
-use super::record::{b64_aad, CardRecord};
-use super::service::{HardwareKind, HardwareToken, Mode};
+use super::record::{CardRecord, Sealed};
+use super::service::{HardwareKind, HardwareToken, Service};
 use crate::keys::{random_id, Keyring};
 
 /// What an import installs on a card: the key as the file gives it.
@@ -39,11 +39,8 @@ impl CardRecord {
             return Err("an empty key".into());
         }
         let id = random_id();
-        let key_sealed = keys.seal(&b64_aad("hardware", &self.pan_hash, &id), hw.key);
-        self.reset_service();
-        self.svc.mode = Mode::App;
-        self.svc.static_second_disabled = true;
-        self.svc.hardware = Some(HardwareToken {
+        let key_sealed = keys.seal(&Sealed::Hardware.aad(&self.pan_hash, &id), hw.key);
+        self.replace_service(Service::Hardware(HardwareToken {
             id,
             serial: hw.serial.to_owned(),
             kind: hw.kind,
@@ -59,7 +56,8 @@ impl CardRecord {
             last_step: None,
             resync_counter: None,
             imported_at: now,
-        });
+        }));
+        self.svc.static_second_disabled = true;
         Ok(())
     }
 }

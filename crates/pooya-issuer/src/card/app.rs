@@ -1,7 +1,7 @@
 //! The app's channel on the card: enrollment (R16) and the token's removal.
 
-use super::record::{b64_aad, CardRecord};
-use super::service::{AppToken, Mode, RemovalChallenge};
+use super::record::{CardRecord, Sealed};
+use super::service::{AppToken, RemovalChallenge, Service};
 use super::verdict::AppRefusal;
 use crate::domain::Pan;
 use crate::keys::{random_bytes, random_id, Keyring};
@@ -43,11 +43,8 @@ impl CardRecord {
         let lifetime = policy
             .enrollment_lifetime(lifetime_secs)
             .ok_or(AppRefusal::InvalidLifetime)?;
-        if self.svc.locked || self.svc.mode != Mode::App || self.svc.token.is_some() {
-            return Err(AppRefusal::NoPendingActivation);
-        }
         let pan_hash = self.pan_hash.clone();
-        let Some(act) = self.svc.activation.as_mut() else {
+        let Service::AppPending(act) = &mut self.svc.service else {
             return Err(AppRefusal::NoPendingActivation);
         };
         if now >= act.expires_at {
@@ -58,7 +55,7 @@ impl CardRecord {
         }
         let secret = keys
             .open(
-                &b64_aad("activation", &pan_hash, &act.id),
+                &Sealed::Activation.aad(&pan_hash, &act.id),
                 &act.secret_sealed,
             )
             .ok()
@@ -72,7 +69,7 @@ impl CardRecord {
         Ok(EnrollStarted {
             run: LiveRun {
                 activation_id: act.id.clone(),
-                pending_sealed: keys.seal(&b64_aad("enrollment", &pan_hash, &run_id), &pending),
+                pending_sealed: keys.seal(&Sealed::Enrollment.aad(&pan_hash, &run_id), &pending),
                 lifetime_secs: lifetime,
             },
             enrollment_id: run_id,
@@ -94,12 +91,7 @@ impl CardRecord {
         keys: &Keyring,
     ) -> Result<(AppToken, pooya_enroll::Seed), AppRefusal> {
         let pan_hash = self.pan_hash.clone();
-        let Some(act) = self
-            .svc
-            .activation
-            .as_ref()
-            .filter(|a| a.id == run.activation_id)
-        else {
+        let Some(act) = self.svc.activation().filter(|a| a.id == run.activation_id) else {
             return Err(AppRefusal::WrongActivationCodes);
         };
         if now >= act.expires_at {
@@ -107,7 +99,7 @@ impl CardRecord {
         }
         let pending = keys
             .open(
-                &b64_aad("enrollment", &pan_hash, enrollment_id),
+                &Sealed::Enrollment.aad(&pan_hash, enrollment_id),
                 &run.pending_sealed,
             )
             .ok()
@@ -117,7 +109,7 @@ impl CardRecord {
             .map_err(|_| AppRefusal::WrongActivationCodes)?;
         let token_id = random_id();
         let token = AppToken {
-            seed_sealed: keys.seal(&b64_aad("seed", &pan_hash, &token_id), seed.as_bytes()),
+            seed_sealed: keys.seal(&Sealed::Seed.aad(&pan_hash, &token_id), seed.as_bytes()),
             id: token_id,
             mobile: act.mobile.clone(),
             algorithm: policy.otp.algorithm.clone(),
@@ -129,9 +121,7 @@ impl CardRecord {
             issued_at: now,
             removal: None,
         };
-        self.svc.activation = None;
-        self.svc.token = Some(token.clone());
-        self.svc.mode = Mode::App;
+        self.svc.service = Service::App(token.clone());
         self.svc.static_second_disabled = true;
         self.svc.failures.clear();
         Ok((token, seed))
@@ -146,8 +136,7 @@ impl CardRecord {
     ) -> Result<RemovalChallenge, AppRefusal> {
         let t = self
             .svc
-            .token
-            .as_mut()
+            .token_mut()
             .filter(|t| t.id == token_id)
             .ok_or(AppRefusal::UnknownToken)?;
         let c = RemovalChallenge {
@@ -171,8 +160,7 @@ impl CardRecord {
         let pan_hash = self.pan_hash.clone();
         let t = self
             .svc
-            .token
-            .as_mut()
+            .token_mut()
             .filter(|t| t.id == token_id)
             .ok_or(AppRefusal::UnknownToken)?;
         let Some(c) = t.removal.take() else {
@@ -185,15 +173,14 @@ impl CardRecord {
             return Err(AppRefusal::ChallengeExpired);
         }
         let seed = keys
-            .open(&b64_aad("seed", &pan_hash, &t.id), &t.seed_sealed)
+            .open(&Sealed::Seed.aad(&pan_hash, &t.id), &t.seed_sealed)
             .ok()
             .and_then(|s| pooya_enroll::Seed::from_bytes(&s).ok())
             .ok_or(AppRefusal::BadProof)?;
         if !pooya_enroll::verify_removal_proof(&seed, token_id, nonce, proof) {
             return Err(AppRefusal::BadProof);
         }
-        self.svc.token = None;
-        self.svc.mode = Mode::None;
+        self.svc.service = Service::None;
         Ok(())
     }
 }

@@ -3,8 +3,8 @@
 
 use zeroize::Zeroizing;
 
-use super::record::{b64_aad, CardRecord};
-use super::service::{Activation, Mode, SmsService};
+use super::record::{CardRecord, Sealed};
+use super::service::{Activation, Service, SmsService};
 use super::verdict::AtmRefusal;
 use crate::domain::{Mobile, Pan};
 use crate::keys::{random_digits, random_id, CardCode, Keyring};
@@ -18,14 +18,12 @@ pub struct ActivationCodes {
 }
 
 impl CardRecord {
-    /// Clears every dynamic credential: used when an activation replaces the card's service.
-    pub(super) fn reset_service(&mut self) {
-        self.svc.token = None;
-        self.svc.hardware = None;
-        self.svc.sms = None;
-        self.svc.activation = None;
+    /// An ATM activation or deactivation, or a hardware token's import, replaces the card's
+    /// service: the old one's credentials die (a lock with them), and so do the card's
+    /// transaction codes and its failures (R5).
+    pub(super) fn replace_service(&mut self, service: Service) {
+        self.svc.service = service;
         self.svc.txn_codes.clear();
-        self.svc.locked = false;
         self.svc.failures.clear();
     }
 
@@ -49,18 +47,16 @@ impl CardRecord {
         let id = random_id();
         let expires_at = now + a.ttl_secs as i64 * 1000;
         let sealed = keys.seal(
-            &b64_aad("activation", &self.pan_hash, &id),
+            &Sealed::Activation.aad(&self.pan_hash, &id),
             secret.as_bytes(),
         );
-        self.reset_service();
-        self.svc.mode = Mode::App;
-        self.svc.activation = Some(Activation {
+        self.replace_service(Service::AppPending(Activation {
             id,
             secret_sealed: sealed,
             mobile: registered.clone(),
             expires_at,
             tries_left: a.max_tries_total,
-        });
+        }));
         Ok(ActivationCodes {
             receipt_code,
             sms_code,
@@ -80,21 +76,19 @@ impl CardRecord {
             return Err(AtmRefusal::MobileMismatch);
         }
         let fixed = random_digits(usize::from(policy.sms.fixed_part_digits));
-        self.reset_service();
-        self.svc.mode = Mode::Sms;
-        self.svc.static_second_disabled = true;
-        self.svc.sms = Some(SmsService {
+        let fixed_mac = keys.card_code_mac(CardCode::SmsFixed, &self.pan_hash, &fixed);
+        self.replace_service(Service::Sms(SmsService {
             mobile: registered.clone(),
-            fixed_mac: keys.card_code_mac(CardCode::SmsFixed, &self.pan_hash, &fixed),
+            fixed_mac,
             variable: None,
-        });
+        }));
+        self.svc.static_second_disabled = true;
         Ok(fixed)
     }
 
     /// R10: back to the static passwords.
     pub fn deactivate(&mut self) {
-        self.reset_service();
-        self.svc.mode = Mode::None;
+        self.replace_service(Service::None);
         self.svc.static_second_disabled = false;
     }
 }

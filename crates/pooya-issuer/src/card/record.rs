@@ -1,6 +1,6 @@
 //! A card as stored, and what it says of itself: its number's tail, expiry, mode and state.
 
-use super::service::{DynamicService, Mode, ServiceState};
+use super::service::{DynamicService, Mode, Service, ServiceState};
 use crate::domain::{CustomerId, Expiry, Pan};
 use crate::keys::Keyring;
 use crate::policy::Policy;
@@ -8,7 +8,7 @@ use crate::policy::Policy;
 /// The digits of the card number a request SMS may give (R21: the last 4; up to 8 to tell two
 /// cards ending alike apart).
 pub const PAN_TAIL_MIN: usize = 4;
-
+/// See [`PAN_TAIL_MIN`].
 pub const PAN_TAIL_MAX: usize = 8;
 
 /// A card as stored.
@@ -47,18 +47,41 @@ impl std::fmt::Debug for CardRecord {
     }
 }
 
-/// The associated data binding a sealed value to its row: `pooya/v1/{kind}/{pan_hash}/{id}`.
-pub(super) fn b64_aad(kind: &str, pan_hash: &str, id: &str) -> Vec<u8> {
-    const PREFIX: &[u8] = b"pooya/v1/";
-    // One allocation of the exact size (this runs on every verification).
-    let mut aad = Vec::with_capacity(PREFIX.len() + kind.len() + pan_hash.len() + id.len() + 2);
-    aad.extend_from_slice(PREFIX);
-    aad.extend_from_slice(kind.as_bytes());
-    aad.push(b'/');
-    aad.extend_from_slice(pan_hash.as_bytes());
-    aad.push(b'/');
-    aad.extend_from_slice(id.as_bytes());
-    aad
+/// What a value sealed on the card is: its associated data names it, the card and its own id
+/// (`pooya/v1/{kind}/{pan_hash}/{id}`), so a sealed value copied to another field, card or id
+/// does not open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Sealed {
+    /// An app activation's enrollment secret (its id: the activation's).
+    Activation,
+    /// An enrollment run's SPAKE2 state (its id: the run's).
+    Enrollment,
+    /// An app token's seed (its id: the token's).
+    Seed,
+    /// A hardware token's key (its id: the token's).
+    Hardware,
+}
+
+impl Sealed {
+    /// The associated data of this kind of value for card `pan_hash` and id `id`.
+    pub(super) fn aad(self, pan_hash: &str, id: &str) -> Vec<u8> {
+        const PREFIX: &[u8] = b"pooya/v1/";
+        let kind = match self {
+            Sealed::Activation => "activation",
+            Sealed::Enrollment => "enrollment",
+            Sealed::Seed => "seed",
+            Sealed::Hardware => "hardware",
+        };
+        // One allocation of the exact size (this runs on every verification).
+        let mut aad = Vec::with_capacity(PREFIX.len() + kind.len() + pan_hash.len() + id.len() + 2);
+        aad.extend_from_slice(PREFIX);
+        aad.extend_from_slice(kind.as_bytes());
+        aad.push(b'/');
+        aad.extend_from_slice(pan_hash.as_bytes());
+        aad.push(b'/');
+        aad.extend_from_slice(id.as_bytes());
+        aad
+    }
 }
 
 fn in_window(times: &[i64], now: i64, window_ms: i64) -> usize {
@@ -115,41 +138,26 @@ impl CardRecord {
             .is_some_and(|m| pooya_otp::ct_eq(&keys.pan_tail_mac(&self.pan_hash, digits), m))
     }
 
-    /// Whether the app activation can still be started on: in time, with tries left. One whose
-    /// tries are used up is shown dead at once (issue 13), though its last run, begun with the
-    /// right codes, may still be confirmed for `activation.enrollment_ttl_secs`.
-    fn activation_alive(&self, now: i64) -> bool {
-        self.svc
-            .activation
-            .as_ref()
-            .is_some_and(|a| now < a.expires_at && a.tries_left > 0)
-    }
-
     /// The mode and state as the bank sees them at `now`.
     pub fn effective(&self, now: i64) -> (Mode, ServiceState) {
-        let s = &self.svc;
-        let state = if s.locked {
-            ServiceState::Locked
-        } else if s.mode == Mode::App && (s.token.is_some() || s.hardware.is_some()) {
-            ServiceState::Active
-        } else if s.mode == Mode::App && self.activation_alive(now) {
-            ServiceState::Pending
-        } else if s.mode == Mode::Sms && s.sms.is_some() {
-            ServiceState::Active
-        } else {
-            ServiceState::Inactive
-        };
-        // A dead app activation (expired, tries used up) leaves no service at all.
-        let mode = if state == ServiceState::Inactive
-            && s.token.is_none()
-            && s.sms.is_none()
-            && s.hardware.is_none()
-        {
-            Mode::None
-        } else {
-            s.mode
-        };
-        (mode, state)
+        match &self.svc.service {
+            Service::Locked(mode) => (*mode, ServiceState::Locked),
+            Service::App(_) | Service::Hardware(_) => (Mode::App, ServiceState::Active),
+            Service::AppPending(a) if a.alive(now) => (Mode::App, ServiceState::Pending),
+            Service::Sms(_) => (Mode::Sms, ServiceState::Active),
+            // A dead app activation (expired, tries used up) leaves no service at all.
+            Service::AppPending(_) | Service::None => (Mode::None, ServiceState::Inactive),
+        }
+    }
+
+    /// The id of the app's token, if the card has one (the store looks cards up by it).
+    pub fn token_id(&self) -> Option<&str> {
+        self.svc.token().map(|t| t.id.as_str())
+    }
+
+    /// The service as stored: its JSON document (`card/document.rs`).
+    pub fn service_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(&self.svc)
     }
 
     pub fn recent_failures(&self, now: i64, policy: &Policy) -> usize {

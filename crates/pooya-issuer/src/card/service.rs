@@ -91,7 +91,7 @@ pub struct RemovalChallenge {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SmsService {
     pub mobile: Mobile,
-    /// The fixed part's MAC, bound to the card ([`Keyring::card_code_mac`]).
+    /// The fixed part's MAC, bound to the card ([`crate::keys::Keyring::card_code_mac`]).
     #[serde(with = "super::b64")]
     pub fixed_mac: Vec<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,7 +100,7 @@ pub struct SmsService {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VariablePart {
-    /// The variable part's MAC, bound to the card ([`Keyring::card_code_mac`]).
+    /// The variable part's MAC, bound to the card ([`crate::keys::Keyring::card_code_mac`]).
     #[serde(with = "super::b64")]
     pub mac: Vec<u8>,
     pub issued_at: i64,
@@ -159,58 +159,119 @@ pub struct HardwareToken {
     pub imported_at: i64,
 }
 
-/// The mutable part of a card, stored as one document (JSON, the `svc` column).
-///
-/// Absent optional values and an empty `txn_codes` are left out of the document rather than
-/// written as `null` / `[]`: less to write and to read on every request. Readers, this code and
-/// the code before it alike, take a missing optional field as `None` and a missing `txn_codes`
-/// as empty, and documents with the `null`s (every row written before) read as they always did.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// The card's dynamic-password service: the channel that serves its dynamic passwords and the
+/// credential it holds, each state with exactly its data (the drawing of [`crate::card`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Service {
+    /// No dynamic service: the static passwords serve (R10), unless R9 killed the second.
+    #[default]
+    None,
+    /// R8: an app activation started at an ATM, waiting for the app's enrollment (R16). Shown
+    /// pending while it is alive ([`Activation::alive`]); a dead one is shown none/inactive but
+    /// kept until something replaces it, as a run begun with the right codes may still confirm.
+    AppPending(Activation),
+    /// R16: the app's token.
+    App(AppToken),
+    /// A hardware token from a PSKC file, serving the second password; the bank sees mode app.
+    Hardware(HardwareToken),
+    /// R20, R21: the SMS channel.
+    Sms(SmsService),
+    /// R5: too many wrong passwords. Every credential is dead and every password refused until
+    /// the holder activates again at an ATM (or deactivates). It is shown under the mode it was
+    /// locked in, or none once the customer's mobile changed (R12).
+    Locked(Mode),
+}
+
+impl Service {
+    /// The mode the bank sees, locked or not.
+    pub fn mode(&self) -> Mode {
+        match self {
+            Service::None => Mode::None,
+            Service::AppPending(_) | Service::App(_) | Service::Hardware(_) => Mode::App,
+            Service::Sms(_) => Mode::Sms,
+            Service::Locked(mode) => *mode,
+        }
+    }
+}
+
+impl Activation {
+    /// Whether it can still be started on: in time, with runs left. One whose runs are used up is
+    /// shown dead at once (issue 13), though its last run, begun with the right codes, may still
+    /// be confirmed for `activation.enrollment_ttl_secs`.
+    pub fn alive(&self, now: i64) -> bool {
+        now < self.expires_at && self.tries_left > 0
+    }
+}
+
+/// The mutable part of a card: its service, and what outlives a change of service. Stored as one
+/// JSON document (the `svc` column) in the shape it always had: see `card/document.rs`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DynamicService {
-    pub mode: Mode,
-    pub locked: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub activation: Option<Activation>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<AppToken>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sms: Option<SmsService>,
+    pub service: Service,
+    /// R9: set when a dynamic second password becomes active, cleared only by an ATM
+    /// deactivation: removing the app's token or a lock never brings the static one back.
     pub static_second_disabled: bool,
     /// R5: times (unix ms) of recent wrong passwords.
     pub failures: Vec<i64>,
     /// Times of recent wrong PINs at the ATM.
     pub pin_failures: Vec<i64>,
-    /// R24: codes of the unified transaction SMS, newest last.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// R24: codes of the unified transaction SMS, newest last. They stand beside the service.
     pub txn_codes: Vec<TxnCode>,
-    /// A hardware token imported from a PSKC file (mode app, in place of `token`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hardware: Option<HardwareToken>,
     /// The PIN lock (`card::pin_lock`): times of recent wrong first passwords and wrong ATM PINs.
-    /// No activation clears them; absent from records written before it.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// No activation clears them.
     pub pin_lock_failures: Vec<i64>,
     /// Too many of those: every first password and every ATM operation is refused until a branch
     /// unlocks the PIN.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pin_locked: bool,
 }
 
-impl Default for DynamicService {
-    fn default() -> Self {
-        DynamicService {
-            mode: Mode::None,
-            locked: false,
-            activation: None,
-            token: None,
-            sms: None,
-            static_second_disabled: false,
-            failures: Vec::new(),
-            pin_failures: Vec::new(),
-            txn_codes: Vec::new(),
-            hardware: None,
-            pin_lock_failures: Vec::new(),
-            pin_locked: false,
+impl DynamicService {
+    /// The mode the bank sees, locked or not.
+    pub fn mode(&self) -> Mode {
+        self.service.mode()
+    }
+
+    /// R5: whether the service is locked.
+    pub fn is_locked(&self) -> bool {
+        matches!(self.service, Service::Locked(_))
+    }
+
+    /// The app activation waiting for the app, alive or dead.
+    pub fn activation(&self) -> Option<&Activation> {
+        match &self.service {
+            Service::AppPending(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The app's token.
+    pub fn token(&self) -> Option<&AppToken> {
+        match &self.service {
+            Service::App(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub(super) fn token_mut(&mut self) -> Option<&mut AppToken> {
+        match &mut self.service {
+            Service::App(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The SMS channel.
+    pub fn sms(&self) -> Option<&SmsService> {
+        match &self.service {
+            Service::Sms(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The hardware token.
+    pub fn hardware(&self) -> Option<&HardwareToken> {
+        match &self.service {
+            Service::Hardware(h) => Some(h),
+            _ => None,
         }
     }
 }

@@ -3,7 +3,7 @@
 use zeroize::Zeroizing;
 
 use super::record::CardRecord;
-use super::service::{Mode, VariablePart};
+use super::service::{Service, VariablePart};
 use crate::keys::{random_digits, CardCode, Keyring};
 use crate::policy::Policy;
 
@@ -16,10 +16,12 @@ impl CardRecord {
         policy: &Policy,
         keys: &Keyring,
     ) -> Option<(Zeroizing<String>, i64)> {
-        if self.svc.locked || self.svc.mode != Mode::Sms || self.is_expired(now) {
+        if self.is_expired(now) {
             return None;
         }
-        let sms = self.svc.sms.as_mut()?;
+        let Service::Sms(sms) = &mut self.svc.service else {
+            return None;
+        };
         let var = random_digits(usize::from(policy.sms.variable_part_digits));
         let expires_at = now + policy.lifetime_ms();
         sms.variable = Some(VariablePart {
@@ -36,8 +38,7 @@ impl CardRecord {
     pub fn variable_part_recently_sent(&self, now: i64, policy: &Policy) -> bool {
         let interval = policy.sms.request_interval_secs as i64 * 1000;
         self.svc
-            .sms
-            .as_ref()
+            .sms()
             .and_then(|s| s.variable.as_ref())
             .is_some_and(|v| !v.used && now < v.expires_at && now - v.issued_at < interval)
     }

@@ -51,7 +51,7 @@ impl CardRecord {
         if self.second_blocked {
             return Err(TxnRefusal::SecondPasswordBlocked);
         }
-        if self.svc.locked {
+        if self.svc.is_locked() {
             return Err(TxnRefusal::Locked);
         }
         if self.is_expired(now) {

@@ -1,7 +1,7 @@
 //! The verification decisions (R1, R3, R5, R9, R11, R19, R21, R24) and the ATM's PIN check.
 
-use super::record::{b64_aad, CardRecord};
-use super::service::{AppToken, HardwareKind, Mode};
+use super::record::{CardRecord, Sealed};
+use super::service::{AppToken, HardwareKind, Service};
 use super::switch::txn_binding;
 use super::verdict::{AtmRefusal, Verdict};
 use crate::domain::{Digits, PasswordKind, Transaction};
@@ -56,12 +56,9 @@ impl CardRecord {
         kind: PasswordKind,
         keys: &Keyring,
     ) -> Option<(pooya_otp::HotpKey, &AppToken, pooya_otp::Algorithm)> {
-        let t = self.svc.token.as_ref()?;
-        if self.svc.mode != Mode::App || self.svc.locked {
-            return None;
-        }
+        let t = self.svc.token()?;
         let seed = keys
-            .open(&b64_aad("seed", &self.pan_hash, &t.id), &t.seed_sealed)
+            .open(&Sealed::Seed.aad(&self.pan_hash, &t.id), &t.seed_sealed)
             .ok()?;
         let alg = t.algorithm.parse().ok()?;
         let key = pooya_otp::derive_password_key(&seed, kind.key_info());
@@ -143,7 +140,7 @@ impl CardRecord {
         if kind == PasswordKind::Second && self.second_blocked {
             return Verdict::SecondPasswordBlocked;
         }
-        if self.svc.locked || (kind == PasswordKind::First && self.svc.pin_locked) {
+        if self.svc.is_locked() || (kind == PasswordKind::First && self.svc.pin_locked) {
             return Verdict::Locked;
         }
         if self.is_expired(now) {
@@ -169,11 +166,7 @@ impl CardRecord {
         self.svc.failures.push(now);
         if self.recent_failures(now, policy) >= policy.lockout.max_failures as usize {
             // R5: the service is disabled; the holder starts again at an ATM.
-            self.svc.locked = true;
-            self.svc.token = None;
-            self.svc.hardware = None;
-            self.svc.sms = None;
-            self.svc.activation = None;
+            self.svc.service = Service::Locked(self.svc.mode());
             self.svc.txn_codes.clear();
         }
     }
@@ -181,7 +174,7 @@ impl CardRecord {
     fn decide_first(&mut self, typed: &str, now: i64, policy: &Policy, keys: &Keyring) -> Verdict {
         let dynamic = self.check_token_code(PasswordKind::First, typed, now, policy, keys);
         if let Ok(Some(step)) = dynamic {
-            if let Some(t) = self.svc.token.as_mut() {
+            if let Some(t) = self.svc.token_mut() {
                 t.last_step_first = Some(step);
             }
             return Verdict::Approved;
@@ -209,36 +202,38 @@ impl CardRecord {
         if let Some(v) = self.check_txn_code(typed, txn, now, policy, keys) {
             return v;
         }
-        let s = &self.svc;
-        if s.mode == Mode::App && s.hardware.is_some() {
-            match self.check_hardware_code(typed, now, policy, keys) {
-                Ok(()) => return Verdict::Approved,
-                Err(Verdict::WrongPassword) => {}
-                Err(v) => return v,
-            }
-        } else if s.mode == Mode::App && s.token.is_some() {
-            match self.check_token_code(PasswordKind::Second, typed, now, policy, keys) {
-                Ok(Some(step)) => {
-                    if let Some(t) = self.svc.token.as_mut() {
-                        t.last_step_second = Some(step);
+        // The card's own channel; a code of no channel may still be the static password.
+        let channel = match self.svc.service {
+            Service::Hardware(_) => self.check_hardware_code(typed, now, policy, keys),
+            Service::App(_) => {
+                match self.check_token_code(PasswordKind::Second, typed, now, policy, keys) {
+                    Ok(Some(step)) => {
+                        if let Some(t) = self.svc.token_mut() {
+                            t.last_step_second = Some(step);
+                        }
+                        Ok(())
                     }
-                    return Verdict::Approved;
+                    // The seed does not open: no code of this token is right.
+                    Ok(None) => Err(Verdict::WrongPassword),
+                    Err(v) => Err(v),
                 }
-                Ok(None) | Err(Verdict::WrongPassword) => {}
-                Err(v) => return v,
             }
-        } else if s.mode == Mode::Sms && s.sms.is_some() {
-            match self.check_sms_password(typed, now, policy, keys) {
-                Ok(()) => return Verdict::Approved,
-                Err(Verdict::WrongPassword) => {}
-                Err(v) => return v,
+            Service::Sms(_) => self.check_sms_password(typed, now, policy, keys),
+            Service::None | Service::AppPending(_) | Service::Locked(_) => {
+                if !self.svc.static_second_disabled {
+                    return if self.static_second_matches(typed, keys) {
+                        Verdict::Approved
+                    } else {
+                        Verdict::WrongPassword
+                    };
+                }
+                Err(Verdict::WrongPassword)
             }
-        } else if !s.static_second_disabled {
-            return if self.static_second_matches(typed, keys) {
-                Verdict::Approved
-            } else {
-                Verdict::WrongPassword
-            };
+        };
+        match channel {
+            Ok(()) => return Verdict::Approved,
+            Err(Verdict::WrongPassword) => {}
+            Err(v) => return v,
         }
         // R9: the dynamic service is (or was) active: the static second password is dead.
         if self.static_second_matches(typed, keys) {
@@ -292,10 +287,10 @@ impl CardRecord {
         policy: &Policy,
         keys: &Keyring,
     ) -> Result<(), Verdict> {
-        let Some(h) = self.svc.hardware.as_mut() else {
+        let Service::Hardware(h) = &mut self.svc.service else {
             return Err(Verdict::WrongPassword);
         };
-        let Ok(raw) = keys.open(&b64_aad("hardware", &self.pan_hash, &h.id), &h.key_sealed) else {
+        let Ok(raw) = keys.open(&Sealed::Hardware.aad(&self.pan_hash, &h.id), &h.key_sealed) else {
             return Err(Verdict::WrongPassword);
         };
         let (Ok(alg), Ok(digits)) = (
@@ -372,7 +367,7 @@ impl CardRecord {
     ) -> Result<(), Verdict> {
         let fixed_len = usize::from(policy.sms.fixed_part_digits);
         let var_len = usize::from(policy.sms.variable_part_digits);
-        let Some(sms) = self.svc.sms.as_mut() else {
+        let Service::Sms(sms) = &mut self.svc.service else {
             return Err(Verdict::WrongPassword);
         };
         if typed.len() != fixed_len + var_len {
@@ -422,7 +417,7 @@ impl CardRecord {
         let typed = pin.as_str();
         let dynamic = self.check_token_code(PasswordKind::First, typed, now, policy, keys);
         if let Ok(Some(step)) = dynamic {
-            if let Some(t) = self.svc.token.as_mut() {
+            if let Some(t) = self.svc.token_mut() {
                 t.last_step_first = Some(step);
             }
             return Ok(());

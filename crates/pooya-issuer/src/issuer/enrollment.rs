@@ -149,7 +149,7 @@ impl Issuer {
                 Ok(s) => {
                     let left = next
                         .as_ref()
-                        .and_then(|c| c.svc.activation.as_ref())
+                        .and_then(|c| c.svc.activation())
                         .map_or(0, |a| a.tries_left);
                     let detail = format!("tries_left={left} (all addresses)");
                     (

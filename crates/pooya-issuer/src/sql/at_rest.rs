@@ -102,7 +102,7 @@ async fn upgrade_once(
                 &mut svc,
             );
             // Only a card with MACs to bind has its document written again.
-            if svc.sms.is_some() {
+            if svc.sms().is_some() {
                 svc_text = serde_json::to_string(&svc).map_err(corrupt)?;
             }
             let done = sqlx::query(
