@@ -8,6 +8,7 @@ mod blocking;
 pub mod card;
 pub mod clock;
 pub mod domain;
+pub mod error;
 pub mod fsutil;
 pub mod issuer;
 pub mod jalali;
@@ -18,4 +19,5 @@ mod resend;
 pub mod sql;
 pub mod store;
 
-pub use issuer::{Issuer, IssuerError};
+pub use error::IssuerError;
+pub use issuer::Issuer;

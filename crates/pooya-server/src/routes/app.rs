@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use pooya_enroll::{b64_decode, b64_encode};
+use pooya_issuer::card::AppRefusal;
 use pooya_issuer::domain::Pan;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -100,7 +101,7 @@ async fn start(
         .enrollment_lifetime(b.lifetime_secs)
         .is_none()
     {
-        return Err(pooya_issuer::IssuerError::InvalidLifetime.into());
+        return Err(pooya_issuer::IssuerError::from(AppRefusal::InvalidLifetime).into());
     }
     let client = crate::limits::address_bucket(client);
     s.limits.enrollment_start(&pan, client)?;
@@ -182,7 +183,7 @@ async fn confirm(
 )]
 async fn removal_challenge(State(s): St, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     if !id_ok(&id) {
-        return Err(pooya_issuer::IssuerError::UnknownToken.into());
+        return Err(pooya_issuer::IssuerError::from(AppRefusal::UnknownToken).into());
     }
     let c = s.issuer.removal_challenge(&id).await?;
     Ok(Json(json!({
@@ -223,7 +224,7 @@ async fn removal(
     let nonce = bytes("nonce", &b.nonce)?;
     let proof = bytes("proof", &b.proof)?;
     if !id_ok(&id) {
-        return Err(pooya_issuer::IssuerError::UnknownToken.into());
+        return Err(pooya_issuer::IssuerError::from(AppRefusal::UnknownToken).into());
     }
     s.issuer.remove_token(&id, &nonce, &proof).await?;
     Ok(Json(json!({"removed": true})))

@@ -1,4 +1,5 @@
-//! R8, R16: the app's enrollment, as the public sees it.
+//! The app's operations (`routes/app.rs`, no key): enrollment (R8, R16) as the public sees it, and
+//! the token's removal.
 //!
 //! Whoever knows a card number may call it, so two things hold for a caller who has not proven
 //! the two codes:
@@ -18,12 +19,14 @@ use std::net::IpAddr;
 
 use pooya_enroll::{ActivationSecret, IssuedToken};
 
-use super::{EnrollmentStarted, Issuer, IssuerError, TokenIssued, MAX_ATTEMPTS};
+use super::base::{Decision, Effects, Issuer};
+use crate::audit::{AuditEvent, AuditRecord};
 use crate::blocking;
 use crate::card::{AppRefusal, CardRecord};
 use crate::domain::Pan;
+use crate::error::IssuerError;
 use crate::keys::random_bytes;
-use crate::store::{AuditRecord, Commit, EnrollmentRunRecord, RunKind, StoreError, TryTaken};
+use crate::store::{Commit, EnrollmentRunRecord, RunKind, TryTaken};
 
 /// What the app needs before it sends anything that costs a try. The same for every card.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +35,26 @@ pub struct EnrollmentParameters {
     pub sms_code_digits: u8,
     /// Runs one address may start for one card number (`policy.activation.max_tries`).
     pub tries_per_address: u32,
+}
+
+/// What an enrollment start answers: alike for every card number asked about.
+pub struct EnrollmentStarted {
+    pub enrollment_id: String,
+    pub msg: Vec<u8>,
+    pub confirm: Vec<u8>,
+    /// Runs this address may still start for this card number.
+    pub tries_left: u32,
+}
+
+/// What the app learns about its new token, and the MAC of it under the run's key.
+pub struct TokenIssued {
+    pub token: pooya_enroll::IssuedToken,
+    pub mac: Vec<u8>,
+}
+
+pub struct RemovalChallengeIssued {
+    pub nonce: Vec<u8>,
+    pub expires_at: i64,
 }
 
 /// Why a start got a decoy run, for the audit trail only.
@@ -80,18 +103,18 @@ impl Issuer {
     fn enrollment_audit(
         &self,
         now: i64,
-        event: &str,
+        event: AuditEvent,
         card: Option<&CardRecord>,
         pan_masked: &str,
         detail: String,
     ) -> AuditRecord {
-        AuditRecord {
-            at: now,
-            event: event.to_owned(),
-            pan_masked: Some(pan_masked.to_owned()),
-            customer_id: card.map(|c| c.customer_id.as_str().to_owned()),
+        AuditRecord::new(
+            event,
+            now,
+            Some(pan_masked.to_owned()),
+            card.map(|c| c.customer_id.as_str().to_owned()),
             detail,
-        }
+        )
     }
 
     /// R8, R16: the app's first message, from `client` (its address, an IPv6 client's by its /64).
@@ -107,8 +130,8 @@ impl Issuer {
         let lifetime = self
             .policy
             .enrollment_lifetime(lifetime_secs)
-            .ok_or(IssuerError::InvalidLifetime)?;
-        pooya_enroll::check_client_msg(client_msg).map_err(|_| IssuerError::MalformedMessage)?;
+            .ok_or(AppRefusal::InvalidLifetime)?;
+        pooya_enroll::check_client_msg(client_msg).map_err(|_| AppRefusal::MalformedMessage)?;
         let a = &self.policy.activation;
         let pan_hash = self.pan_hash(pan);
         let pan_masked = pan.masked();
@@ -128,8 +151,9 @@ impl Issuer {
             }
         };
         let tries_left = a.max_tries.saturating_sub(tries.used);
-        for _ in 0..MAX_ATTEMPTS {
-            let card = self.store.card(&pan_hash).await?;
+        let (pan_hash, pan_masked, tries_key) = (&pan_hash, &pan_masked, &tries_key);
+        self.commit_with_retry(|| async move {
+            let card = self.store.card(pan_hash).await?;
             let now = self.clock.now_ms();
             let mut next = card.clone();
             let live = blocking::in_place(|| match next.as_mut() {
@@ -174,7 +198,7 @@ impl Issuer {
                     let r = blocking::in_place(|| {
                         pooya_enroll::server_respond(&secret, pan.digits(), client_msg)
                     })
-                    .map_err(|_| IssuerError::MalformedMessage)?;
+                    .map_err(|_| AppRefusal::MalformedMessage)?;
                     next = None;
                     let id = crate::keys::random_id();
                     (
@@ -195,31 +219,28 @@ impl Issuer {
                 kind,
                 expires_at: now + a.enrollment_ttl_secs as i64 * 1000,
             };
-            let audit =
-                self.enrollment_audit(now, "app.enroll_start", card.as_ref(), &pan_masked, detail);
+            let audit = self.enrollment_audit(
+                now,
+                AuditEvent::AppEnrollStart,
+                card.as_ref(),
+                pan_masked,
+                detail,
+            );
             let commit = Commit {
                 cards: next.into_iter().collect(),
                 new_enrollment_runs: vec![run],
                 audit: vec![audit],
                 ..Commit::default()
             };
-            match self.commit(commit).await {
-                Ok(()) => {
-                    return Ok(EnrollmentStarted {
-                        enrollment_id: id,
-                        msg,
-                        confirm,
-                        tries_left,
-                    })
-                }
-                Err(StoreError::Conflict) => {
-                    tokio::task::yield_now().await;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(IssuerError::Unavailable("too much contention".into()))
+            let started = EnrollmentStarted {
+                enrollment_id: id,
+                msg,
+                confirm,
+                tries_left,
+            };
+            Ok(Decision::Commit(commit, Ok(started)))
+        })
+        .await
     }
 
     /// R16, R9: the app's key confirmation; the token is born. Every run takes one answer. Every
@@ -230,7 +251,8 @@ impl Issuer {
         client_confirm: &[u8],
     ) -> Result<TokenIssued, IssuerError> {
         let max = self.policy.activation.max_tries;
-        for _ in 0..MAX_ATTEMPTS {
+        // A lost race: the card changed, or another server answered this run first.
+        self.commit_with_retry(|| async move {
             let run = self
                 .store
                 .enrollment_run(enrollment_id)
@@ -266,9 +288,12 @@ impl Issuer {
                         server_unix_ms: now,
                     };
                     let mac = issued.mac(&seed);
-                    commit
-                        .audit
-                        .push(self.audit(now, "app.enrolled", Some(&card), String::new()));
+                    commit.audit.push(self.audit(
+                        now,
+                        AuditEvent::AppEnrolled,
+                        Some(&card),
+                        String::new(),
+                    ));
                     // The holder proved the codes: the tries of the address are the holder's again.
                     commit.cleared_enrollment_tries.push(run.tries_key.clone());
                     commit.cards.push(card);
@@ -283,7 +308,7 @@ impl Issuer {
                     let tries_left = max.saturating_sub(used);
                     commit.audit.push(self.enrollment_audit(
                         now,
-                        "app.enroll_failed",
+                        AuditEvent::AppEnrollFailed,
                         card.as_ref(),
                         &run.pan_masked,
                         format!("{why}; tries_left={tries_left} (this address)"),
@@ -291,21 +316,99 @@ impl Issuer {
                     Err(IssuerError::WrongActivationCodes { tries_left })
                 }
             };
-            match self.commit(commit).await {
-                Ok(()) => {
-                    if result.is_ok() {
-                        metrics::counter!("pooya_enrollments_total").increment(1);
-                    }
-                    return result;
+            Ok(Decision::Commit(commit, result))
+        })
+        .await
+        .inspect(|_| metrics::counter!("pooya_enrollments_total").increment(1))
+    }
+
+    /// Token removal, first step: a fresh nonce the app must MAC with its seed.
+    pub async fn removal_challenge(
+        &self,
+        token_id: &str,
+    ) -> Result<RemovalChallengeIssued, IssuerError> {
+        let card = self
+            .store
+            .card_by_token(token_id)
+            .await?
+            .ok_or(AppRefusal::UnknownToken)?;
+        self.update_card(&card.pan_hash, false, |card, _, now| {
+            match card.removal_challenge(token_id, now, &self.policy) {
+                Ok(c) => {
+                    let mut e = Effects::default();
+                    e.audit.push(self.audit(
+                        now,
+                        AuditEvent::AppRemovalChallenge,
+                        Some(card),
+                        String::new(),
+                    ));
+                    (
+                        Ok(RemovalChallengeIssued {
+                            nonce: c.nonce,
+                            expires_at: c.expires_at,
+                        }),
+                        Some(e),
+                    )
                 }
-                // The card changed, or another server answered this run first: read again.
-                Err(StoreError::Conflict) => {
-                    tokio::task::yield_now().await;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
+                Err(r) => (Err(r.into()), None),
             }
-        }
-        Err(IssuerError::Unavailable("too much contention".into()))
+        })
+        .await
+        .map_err(unknown_card_is_unknown_token)
+    }
+
+    /// Token removal, second step: the proof of the seed over the challenge's nonce.
+    pub async fn remove_token(
+        &self,
+        token_id: &str,
+        nonce: &[u8],
+        proof: &[u8],
+    ) -> Result<(), IssuerError> {
+        let card = self
+            .store
+            .card_by_token(token_id)
+            .await?
+            .ok_or(AppRefusal::UnknownToken)?;
+        self.update_card(&card.pan_hash, false, |card, _, now| {
+            match card.remove_token(token_id, nonce, proof, now, &self.keys) {
+                Ok(()) => {
+                    let mut e = Effects::default();
+                    e.audit.push(self.audit(
+                        now,
+                        AuditEvent::AppTokenRemoved,
+                        Some(card),
+                        String::new(),
+                    ));
+                    (Ok(()), Some(e))
+                }
+                // The challenge was used up: commit that too.
+                Err(r @ (AppRefusal::BadProof | AppRefusal::ChallengeExpired)) => {
+                    let mut e = Effects::default();
+                    let why = if r == AppRefusal::BadProof {
+                        "bad proof"
+                    } else {
+                        "challenge expired"
+                    };
+                    e.audit.push(self.audit(
+                        now,
+                        AuditEvent::AppTokenRemovalRefused,
+                        Some(card),
+                        why.to_owned(),
+                    ));
+                    (Err(r.into()), Some(e))
+                }
+                Err(r) => (Err(r.into()), None),
+            }
+        })
+        .await
+        .map_err(unknown_card_is_unknown_token)
+    }
+}
+
+/// The card of a token gone between its lookup and its update: the token is what is unknown.
+fn unknown_card_is_unknown_token(e: IssuerError) -> IssuerError {
+    match e {
+        IssuerError::UnknownCard => AppRefusal::UnknownToken.into(),
+        e => e,
     }
 }
