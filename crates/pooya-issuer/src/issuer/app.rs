@@ -1,7 +1,7 @@
 //! The app's operations (`routes/app.rs`, no key): enrollment (R8, R16) as the public sees it, and
 //! the token's removal.
 //!
-//! Whoever knows a card number may call it, so two things hold for a caller who has not proven
+//! Whoever knows a card number may start an enrollment, so two things hold for a caller who has not proven
 //! the two codes:
 //!
 //! - **Every card looks alike.** Every well-formed start gets a run: against the card's live
@@ -19,7 +19,7 @@ use std::net::IpAddr;
 
 use pooya_enroll::{ActivationSecret, IssuedToken};
 
-use super::base::{Decision, Effects, Issuer};
+use super::base::{Decided, Decision, Effects, Issuer};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::blocking;
 use crate::card::{AppRefusal, CardRecord};
@@ -327,12 +327,7 @@ impl Issuer {
         &self,
         token_id: &str,
     ) -> Result<RemovalChallengeIssued, IssuerError> {
-        let card = self
-            .store
-            .card_by_token(token_id)
-            .await?
-            .ok_or(AppRefusal::UnknownToken)?;
-        self.update_card(&card.pan_hash, false, |card, _, now| {
+        self.update_card_of_token(token_id, |card, now| {
             match card.removal_challenge(token_id, now, &self.policy) {
                 Ok(c) => {
                     let mut e = Effects::default();
@@ -354,7 +349,6 @@ impl Issuer {
             }
         })
         .await
-        .map_err(unknown_card_is_unknown_token)
     }
 
     /// Token removal, second step: the proof of the seed over the challenge's nonce.
@@ -364,12 +358,7 @@ impl Issuer {
         nonce: &[u8],
         proof: &[u8],
     ) -> Result<(), IssuerError> {
-        let card = self
-            .store
-            .card_by_token(token_id)
-            .await?
-            .ok_or(AppRefusal::UnknownToken)?;
-        self.update_card(&card.pan_hash, false, |card, _, now| {
+        self.update_card_of_token(token_id, |card, now| {
             match card.remove_token(token_id, nonce, proof, now, &self.keys) {
                 Ok(()) => {
                     let mut e = Effects::default();
@@ -401,14 +390,25 @@ impl Issuer {
             }
         })
         .await
-        .map_err(unknown_card_is_unknown_token)
     }
-}
 
-/// The card of a token gone between its lookup and its update: the token is what is unknown.
-fn unknown_card_is_unknown_token(e: IssuerError) -> IssuerError {
-    match e {
-        IssuerError::UnknownCard => AppRefusal::UnknownToken.into(),
-        e => e,
+    /// `update_card` on the card of the app's token `token_id`: `UnknownToken` when there is none.
+    async fn update_card_of_token<T>(
+        &self,
+        token_id: &str,
+        decide: impl Fn(&mut CardRecord, i64) -> Decided<T>,
+    ) -> Result<T, IssuerError> {
+        let card = self
+            .store
+            .card_by_token(token_id)
+            .await?
+            .ok_or(AppRefusal::UnknownToken)?;
+        self.update_card(&card.pan_hash, false, |card, _, now| decide(card, now))
+            .await
+            .map_err(|e| match e {
+                // Gone between its lookup and its update: the token is what is unknown.
+                IssuerError::UnknownCard => AppRefusal::UnknownToken.into(),
+                e => e,
+            })
     }
 }
