@@ -1,8 +1,8 @@
 //! The app's operations (`routes/app.rs`, no key): enrollment (R8, R16) as the public sees it, and
 //! the token's removal.
 //!
-//! Whoever knows a card number may start an enrollment, so two things hold for a caller who has not proven
-//! the two codes:
+//! Whoever knows a card number may start an enrollment, so two things hold for a caller who has
+//! not proven the two codes:
 //!
 //! - **Every card looks alike.** Every well-formed start gets a run: against the card's live
 //!   activation when it has one, else a *decoy* run (no such card, no activation waiting, one
