@@ -229,17 +229,25 @@ pub fn normalize_pan(pan: &str) -> String {
 /// `"482913"` are the same code. The app checks the result is all digits, of the bank's length,
 /// before it sends anything.
 pub fn normalize_code(code: &str) -> Zeroizing<String> {
+    // The result is never longer than `code`: no reallocation leaves a copy behind.
     let mut out = Zeroizing::new(String::with_capacity(code.len()));
-    for ch in code.chars() {
-        let ch = match ch {
-            '۰'..='۹' => char::from(b'0' + (u32::from(ch) - u32::from('۰')) as u8),
-            '٠'..='٩' => char::from(b'0' + (u32::from(ch) - u32::from('٠')) as u8),
-            c if c.is_whitespace() => continue,
-            c => c,
-        };
-        out.push(ch);
-    }
+    out.extend(latin_digits(code, char::is_whitespace));
     out
+}
+
+/// `text` as typed on a phone, in the digits the bank compares: Persian (۰–۹) and Arabic-Indic
+/// (٠–٩) digits become ASCII digits, the characters `skip` names are dropped, and anything else is
+/// kept as typed (the caller decides whether that is an error). [`normalize_code`] and the
+/// issuer's reading of an SMS to the short number both go through here.
+pub fn latin_digits<'a>(
+    text: &'a str,
+    skip: impl Fn(char) -> bool + 'a,
+) -> impl Iterator<Item = char> + 'a {
+    text.chars().filter(move |&c| !skip(c)).map(|ch| match ch {
+        '۰'..='۹' => char::from(b'0' + (u32::from(ch) - u32::from('۰')) as u8),
+        '٠'..='٩' => char::from(b'0' + (u32::from(ch) - u32::from('٠')) as u8),
+        c => c,
+    })
 }
 
 /// Feeds `x` preceded by its length (4-byte big-endian) into `h`.
@@ -707,6 +715,9 @@ mod tests {
         assert_eq!(normalize_code("۴۸۲ ۹۱۳").as_str(), "482913");
         assert_eq!(normalize_code("٤٨٢٩١٣").as_str(), "482913");
         assert_eq!(normalize_code("12a4").as_str(), "12a4");
+        let dashless = |t: &str| latin_digits(t, |c| c == '-').collect::<String>();
+        assert_eq!(dashless("۰۱۲۳۴-۵۶۷۸۹"), "0123456789");
+        assert_eq!(dashless("٠١٢٣٤٥٦٧٨٩ x"), "0123456789 x");
         // Persian digits derive the same secret as the ASCII ones.
         assert_eq!(
             activation_secret("6037991234567890", "۴۸۲۹۱۳", "٧٣١٠٥٤").as_bytes(),

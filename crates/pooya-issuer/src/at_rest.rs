@@ -18,9 +18,10 @@
 
 use zeroize::Zeroizing;
 
-use crate::card::DynamicService;
+use crate::card::{DynamicService, Service};
 use crate::domain::Mobile;
 use crate::keys::{is_sealed_static_hash, random_id, CardCode, Keyring, StaticSecret};
+pub use crate::store::AtRestUpgrade;
 use crate::store::OutgoingSms;
 
 /// The associated data every SMS body was sealed with before bodies were bound to their rows.
@@ -104,7 +105,7 @@ pub fn bind_card(
             keys.seal_static_hash(kind, pan_hash, stored)
         }
     };
-    if let Some(sms) = svc.sms.as_mut() {
+    if let Service::Sms(sms) = &mut svc.service {
         sms.fixed_mac = keys.bind_code_mac(CardCode::SmsFixed, pan_hash, &sms.fixed_mac);
         if let Some(v) = sms.variable.as_mut() {
             v.mac = keys.bind_code_mac(CardCode::SmsVariable, pan_hash, &v.mac);
@@ -114,22 +115,6 @@ pub fn bind_card(
         seal(StaticSecret::Pin, pin_hash),
         seal(StaticSecret::SecondPassword, second_hash),
     )
-}
-
-/// What the start-time upgrade found or did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AtRestUpgrade {
-    /// Nothing to upgrade: the database is new or upgraded already. `plain_cards` cards hold a
-    /// plain (unsealed) PIN or second-password hash beside the sealed ones: written by an older
-    /// server after the upgrade, or planted; they are refused.
-    Current { plain_cards: i64 },
-    /// A database written before: every card's hashes sealed and MACs bound, every queued SMS
-    /// resealed to its row or, when its body did not open, refused.
-    Upgraded {
-        cards: i64,
-        sms_resealed: i64,
-        sms_refused: i64,
-    },
 }
 
 #[cfg(test)]
@@ -205,7 +190,7 @@ mod tests {
         let pin = k.argon_hash("1234").unwrap();
         let second = k.argon_hash("55555").unwrap();
         let mut svc = DynamicService {
-            sms: Some(SmsService {
+            service: Service::Sms(SmsService {
                 mobile: mobile("09121234567"),
                 fixed_mac: k.code_mac("sms-fixed", &[b"4321"]),
                 variable: Some(VariablePart {
@@ -220,7 +205,7 @@ mod tests {
         let (p, s) = bind_card(&k, "card-a", &pin, &second, &mut svc);
         assert!(k.static_matches(StaticSecret::Pin, "card-a", "1234", &p));
         assert!(k.static_matches(StaticSecret::SecondPassword, "card-a", "55555", &s));
-        let sms = svc.sms.as_ref().unwrap();
+        let sms = svc.sms().unwrap();
         assert_eq!(
             sms.fixed_mac,
             k.card_code_mac(CardCode::SmsFixed, "card-a", "4321")

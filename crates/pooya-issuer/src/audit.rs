@@ -27,10 +27,109 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use crate::keys::Keyring;
-use crate::store::{AuditRecord, Commit};
 
 /// How many chains the records are spread over. Fixed: migration 0005 creates one head row each.
 pub const LANES: i64 = 16;
+
+/// An audit record: what happened to which card, never a secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub at: i64,
+    /// The event's stored name ([`AuditEvent::as_str`] for what the issuer writes; any text in
+    /// rows read back).
+    pub event: String,
+    pub pan_masked: Option<String>,
+    pub customer_id: Option<String>,
+    pub detail: String,
+}
+
+impl AuditRecord {
+    /// A record of `event` at `at`, about a card number (masked) and/or a customer.
+    pub fn new(
+        event: AuditEvent,
+        at: i64,
+        pan_masked: Option<String>,
+        customer_id: Option<String>,
+        detail: String,
+    ) -> AuditRecord {
+        AuditRecord {
+            at,
+            event: event.as_str().to_owned(),
+            pan_masked,
+            customer_id,
+            detail,
+        }
+    }
+}
+
+/// Every event the issuer records, by the name it is stored under (unchanged since each was
+/// first written: operators search the trail by these names, and the chain's MACs cover them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AuditEvent {
+    CustomerCreated,
+    CustomerMobileChanged,
+    CardCreated,
+    /// R12: tokens issued on a customer's old mobile died with its change.
+    CardTokensRevoked,
+    BranchUnblockSecond,
+    BranchUnlockPin,
+    AtmWrongPin,
+    AtmMobileMismatch,
+    AtmActivateApp,
+    AtmActivateSms,
+    AtmDeactivate,
+    AtmBlockSecond,
+    SmsVariablePart,
+    SmsRequestRepeated,
+    SmsAmbiguousCard,
+    /// Every verification's outcome (R1–R5, R9, R11, R21, R24).
+    Verify,
+    SwitchOtpRequest,
+    SwitchOtpRequestRepeated,
+    AppEnrollStart,
+    AppEnrolled,
+    AppEnrollFailed,
+    AppRemovalChallenge,
+    AppTokenRemoved,
+    AppTokenRemovalRefused,
+    AdminPskcImport,
+    /// The store's start-time upgrade of values at rest (`crate::at_rest`).
+    StoreUpgradedAtRest,
+}
+
+impl AuditEvent {
+    /// The name the event is stored under.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditEvent::CustomerCreated => "customer.created",
+            AuditEvent::CustomerMobileChanged => "customer.mobile_changed",
+            AuditEvent::CardCreated => "card.created",
+            AuditEvent::CardTokensRevoked => "card.tokens_revoked",
+            AuditEvent::BranchUnblockSecond => "branch.unblock_second",
+            AuditEvent::BranchUnlockPin => "branch.unlock_pin",
+            AuditEvent::AtmWrongPin => "atm.wrong_pin",
+            AuditEvent::AtmMobileMismatch => "atm.mobile_mismatch",
+            AuditEvent::AtmActivateApp => "atm.activate_app",
+            AuditEvent::AtmActivateSms => "atm.activate_sms",
+            AuditEvent::AtmDeactivate => "atm.deactivate",
+            AuditEvent::AtmBlockSecond => "atm.block_second",
+            AuditEvent::SmsVariablePart => "sms.variable_part",
+            AuditEvent::SmsRequestRepeated => "sms.request_repeated",
+            AuditEvent::SmsAmbiguousCard => "sms.ambiguous_card",
+            AuditEvent::Verify => "verify",
+            AuditEvent::SwitchOtpRequest => "switch.otp_request",
+            AuditEvent::SwitchOtpRequestRepeated => "switch.otp_request_repeated",
+            AuditEvent::AppEnrollStart => "app.enroll_start",
+            AuditEvent::AppEnrolled => "app.enrolled",
+            AuditEvent::AppEnrollFailed => "app.enroll_failed",
+            AuditEvent::AppRemovalChallenge => "app.removal_challenge",
+            AuditEvent::AppTokenRemoved => "app.token_removed",
+            AuditEvent::AppTokenRemovalRefused => "app.token_removal_refused",
+            AuditEvent::AdminPskcImport => "admin.pskc_import",
+            AuditEvent::StoreUpgradedAtRest => "store.upgraded_at_rest",
+        }
+    }
+}
 
 /// An audit record as stored, with its link of the chain (`None` for records written before
 /// the chain existed).
@@ -53,26 +152,9 @@ pub struct AuditHead {
     pub mac: String,
 }
 
-/// The lane of a commit's records: that of its first card, else of its first customer.
-pub fn lane_of(c: &Commit) -> i64 {
-    let subject = c
-        .cards
-        .first()
-        .or(c.new_cards.first())
-        .map(|card| card.pan_hash.clone())
-        .or_else(|| c.customers.first().map(|u| u.id.as_str().to_owned()))
-        .or_else(|| c.new_customers.first().map(|u| u.id.as_str().to_owned()))
-        .or_else(|| {
-            c.customer_guards
-                .first()
-                .map(|(id, _)| id.as_str().to_owned())
-        })
-        .or_else(|| {
-            c.audit
-                .first()
-                .and_then(|a| a.customer_id.clone().or(a.pan_masked.clone()))
-        })
-        .unwrap_or_default();
+/// The lane of the records about `subject` (a card's `pan_hash`, else a customer's id, else what
+/// the first record names): see [`crate::store::Commit::audit_lane`].
+pub fn lane_of_subject(subject: &str) -> i64 {
     let h = Sha256::digest(subject.as_bytes());
     i64::from(h[0]) % LANES
 }

@@ -318,8 +318,8 @@ impl TxnType {
     }
 }
 
-/// Which of the card's two passwords (R1): one definition, the wire's, shared with the app.
-pub use pooya_wire::PasswordKind;
+/// Which of the card's two passwords (R1): defined once, in `pooya-otp`, for the issuer and the app.
+pub use pooya_otp::PasswordKind;
 
 /// The roles of the bank's channel keys (API.md, "Who may call what").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -4,9 +4,19 @@
 //! The unified transaction SMS (R24) follows a template of the bank's (`[policy.templates.LANG]
 //! unified_otp`), checked at start-up: see [`check_unified_template`].
 
+use serde::{Deserialize, Serialize};
+
 use crate::domain::TxnType;
 use crate::jalali;
-use crate::policy::{Language, Policy};
+
+/// The language of the SMS texts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    #[default]
+    Fa,
+    En,
+}
 
 /// R8: the second activation code, sent to the registered mobile.
 pub fn activation_code(lang: Language, bank: &str, code: &str, valid_hours: u64) -> String {
@@ -123,6 +133,45 @@ pub const UNIFIED_PLACEHOLDERS: &[(&str, &str, bool)] = &[
     ("lifetime_secs", "the password's lifetime in seconds", false),
 ];
 
+/// Templates of one language. Placeholders are names in braces (`{code}`); `{{` and `}}` stand for
+/// a brace. See [`UNIFIED_PLACEHOLDERS`].
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LanguageTemplates {
+    /// R24: the central bank's unified second-password SMS for one transaction.
+    pub unified_otp: String,
+}
+
+/// The bank's SMS templates for each language; `sms.language` picks the one used.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Templates {
+    pub fa: LanguageTemplates,
+    pub en: LanguageTemplates,
+}
+
+impl Templates {
+    pub fn of(&self, lang: Language) -> &LanguageTemplates {
+        match lang {
+            Language::Fa => &self.fa,
+            Language::En => &self.en,
+        }
+    }
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Templates {
+            fa: LanguageTemplates {
+                unified_otp: UNIFIED_OTP_FA.into(),
+            },
+            en: LanguageTemplates {
+                unified_otp: UNIFIED_OTP_EN.into(),
+            },
+        }
+    }
+}
+
 /// What one unified transaction SMS says. `Debug` leaves the code out.
 #[derive(Clone, Copy)]
 pub struct UnifiedOtp<'a> {
@@ -217,8 +266,12 @@ pub fn render(template: &str, value: impl Fn(&str) -> Option<String>) -> Result<
 }
 
 /// R24: the unified transaction SMS in `lang` from the bank's template.
-pub fn unified_otp(policy: &Policy, lang: Language, f: &UnifiedOtp<'_>) -> Result<String, String> {
-    let template = &policy.templates.of(lang).unified_otp;
+pub fn unified_otp(
+    templates: &Templates,
+    lang: Language,
+    f: &UnifiedOtp<'_>,
+) -> Result<String, String> {
+    let template = &templates.of(lang).unified_otp;
     let issued = jalali::tehran(f.issued_at_ms);
     let expires = jalali::tehran(f.expires_at_ms);
     render(template, |name| {
@@ -260,11 +313,30 @@ pub fn sms_parts(text: &str) -> u32 {
     u32::try_from(parts).unwrap_or(u32::MAX)
 }
 
+/// The bank's settings a unified SMS template must fit (`Policy::template_limits`).
+#[derive(Clone, Copy, Debug)]
+pub struct TemplateLimits<'a> {
+    /// The bank's name.
+    pub bank: &'a str,
+    /// Digits of the code (`otp.second_digits`).
+    pub code_digits: u8,
+    /// The longest merchant name allowed (`sms.merchant_max_chars`).
+    pub merchant_max_chars: u32,
+    /// The code's lifetime (`otp.lifetime_secs`).
+    pub lifetime_secs: u32,
+    /// The most SMS parts the text may take (`sms.max_parts`).
+    pub max_parts: u32,
+}
+
 /// Start-up check of the unified template of `lang`: it renders, holds every required
 /// placeholder, and with the longest values it can meet (the longest merchant name allowed, the
 /// largest amount, the bank's name) it fits in `sms.max_parts` SMS parts.
-pub fn check_unified_template(policy: &Policy, lang: Language) -> Result<(), String> {
-    let template = &policy.templates.of(lang).unified_otp;
+pub fn check_unified_template(
+    templates: &Templates,
+    lang: Language,
+    limits: &TemplateLimits<'_>,
+) -> Result<(), String> {
+    let template = &templates.of(lang).unified_otp;
     let used = std::cell::RefCell::new(Vec::new());
     render(template, |name| {
         UNIFIED_PLACEHOLDERS
@@ -279,8 +351,8 @@ pub fn check_unified_template(policy: &Policy, lang: Language) -> Result<(), Str
             return Err(format!("the template must hold {{{name}}}"));
         }
     }
-    let code = "9".repeat(usize::from(policy.otp.second_digits));
-    let merchant = "م".repeat(policy.sms.merchant_max_chars as usize);
+    let code = "9".repeat(usize::from(limits.code_digits));
+    let merchant = "م".repeat(limits.merchant_max_chars as usize);
     let longest_type = [
         TxnType::Purchase,
         TxnType::Transfer,
@@ -291,7 +363,7 @@ pub fn check_unified_template(policy: &Policy, lang: Language) -> Result<(), Str
     .max_by_key(|t| txn_type_name(lang, *t).chars().count())
     .unwrap_or(TxnType::Purchase);
     let sample = UnifiedOtp {
-        bank: &policy.bank_name,
+        bank: limits.bank,
         code: &code,
         txn_type: longest_type,
         amount_rials: i64::MAX,
@@ -299,18 +371,18 @@ pub fn check_unified_template(policy: &Policy, lang: Language) -> Result<(), Str
         last4: "9999",
         // 1405/01/01 00:00 Tehran.
         issued_at_ms: 1_774_038_600_000,
-        expires_at_ms: 1_774_038_600_000 + policy.lifetime_ms(),
-        lifetime_secs: policy.otp.lifetime_secs,
+        expires_at_ms: 1_774_038_600_000 + i64::from(limits.lifetime_secs) * 1000,
+        lifetime_secs: limits.lifetime_secs,
     };
-    let text = unified_otp(policy, lang, &sample)?;
+    let text = unified_otp(templates, lang, &sample)?;
     if !text.contains(&code) {
         return Err("the rendered text does not show the code".into());
     }
     let parts = sms_parts(&text);
-    if parts > policy.sms.max_parts {
+    if parts > limits.max_parts {
         return Err(format!(
             "with the longest values it takes {parts} SMS parts; sms.max_parts allows {}",
-            policy.sms.max_parts
+            limits.max_parts
         ));
     }
     Ok(())
@@ -344,87 +416,6 @@ mod tests {
         assert!(render("{a", v).is_err());
         assert!(render("a}", v).is_err());
         assert!(render(&format!("{{{}", "x".repeat(40)), v).is_err());
-    }
-
-    fn sample<'a>(merchant: &'a str) -> UnifiedOtp<'a> {
-        UnifiedOtp {
-            bank: "Pooya Bank",
-            code: "12345678",
-            txn_type: TxnType::Purchase,
-            amount_rials: 1_250_000,
-            merchant,
-            last4: "7898",
-            // 2026-03-21T10:00:00Z = 1405/01/01 13:30 Tehran.
-            issued_at_ms: 1_774_087_200_000,
-            expires_at_ms: 1_774_087_260_000,
-            lifetime_secs: 60,
-        }
-    }
-
-    #[test]
-    fn unified_sms_in_persian_and_english() {
-        let p = Policy::default();
-        let fa = unified_otp(&p, Language::Fa, &sample("فروشگاه نمونه")).unwrap();
-        for part in [
-            "12345678",
-            "خرید",
-            "1,250,000 ریال",
-            "فروشگاه نمونه",
-            "7898",
-            "اعتبار تا: 13:31:00",
-            "1405/01/01 13:30",
-            "Pooya Bank",
-        ] {
-            assert!(fa.contains(part), "{part:?} in {fa}");
-        }
-        let en = unified_otp(&p, Language::En, &sample("Shop")).unwrap();
-        assert!(en.is_ascii(), "{en}");
-        for part in [
-            "12345678",
-            "Purchase",
-            "1,250,000 rials",
-            "Merchant: Shop",
-            "Valid until: 13:31:00",
-            "1405/01/01 13:30",
-        ] {
-            assert!(en.contains(part), "{part:?} in {en}");
-        }
-        assert!(sms_parts(&fa) <= p.sms.max_parts);
-    }
-
-    #[test]
-    fn default_templates_pass_the_start_up_check() {
-        let p = Policy::default();
-        check_unified_template(&p, Language::Fa).unwrap();
-        check_unified_template(&p, Language::En).unwrap();
-    }
-
-    #[test]
-    fn bad_templates_fail_the_start_up_check() {
-        let mut p = Policy::default();
-        p.templates.fa.unified_otp = UNIFIED_OTP_FA.replace("{code}", "");
-        assert!(check_unified_template(&p, Language::Fa)
-            .unwrap_err()
-            .contains("{code}"));
-        assert!(p.validate().is_err());
-        let mut p = Policy::default();
-        p.templates.en.unified_otp = format!("{UNIFIED_OTP_EN} {{nope}}");
-        assert!(check_unified_template(&p, Language::En)
-            .unwrap_err()
-            .contains("{nope}"));
-        let mut p = Policy::default();
-        p.templates.en.unified_otp = format!("{UNIFIED_OTP_EN} {{code");
-        assert!(check_unified_template(&p, Language::En).is_err());
-        // Too long for the allowed parts once the longest merchant name is in.
-        let mut p = Policy::default();
-        p.sms.max_parts = 1;
-        assert!(check_unified_template(&p, Language::Fa)
-            .unwrap_err()
-            .contains("parts"));
-        let mut p = Policy::default();
-        p.sms.merchant_max_chars = 100;
-        p.templates.fa.unified_otp = format!("{UNIFIED_OTP_FA}\n{{merchant}}\n{{merchant}}");
-        assert!(p.validate().is_err());
     }
 
     #[test]

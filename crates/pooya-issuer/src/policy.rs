@@ -3,14 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The language of the SMS texts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    #[default]
-    Fa,
-    En,
-}
+use crate::messages::TemplateLimits;
+pub use crate::messages::{Language, LanguageTemplates, Templates};
 
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -135,45 +129,6 @@ pub struct SmsPolicy {
     /// characters make one; longer texts are sent in parts of 67 or 153). Checked at start-up
     /// with the longest values a text can hold.
     pub max_parts: u32,
-}
-
-/// Templates of one language. Placeholders are names in braces (`{code}`); `{{` and `}}` stand for
-/// a brace. See [`crate::messages::UNIFIED_PLACEHOLDERS`].
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct LanguageTemplates {
-    /// R24: the central bank's unified second-password SMS for one transaction.
-    pub unified_otp: String,
-}
-
-/// The bank's SMS templates for each language; `sms.language` picks the one used.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Templates {
-    pub fa: LanguageTemplates,
-    pub en: LanguageTemplates,
-}
-
-impl Templates {
-    pub fn of(&self, lang: Language) -> &LanguageTemplates {
-        match lang {
-            Language::Fa => &self.fa,
-            Language::En => &self.en,
-        }
-    }
-}
-
-impl Default for Templates {
-    fn default() -> Self {
-        Templates {
-            fa: LanguageTemplates {
-                unified_otp: crate::messages::UNIFIED_OTP_FA.into(),
-            },
-            en: LanguageTemplates {
-                unified_otp: crate::messages::UNIFIED_OTP_EN.into(),
-            },
-        }
-    }
 }
 
 impl Default for Policy {
@@ -393,10 +348,21 @@ impl Policy {
             ("templates.fa.unified_otp", Language::Fa),
             ("templates.en.unified_otp", Language::En),
         ] {
-            crate::messages::check_unified_template(self, lang)
+            crate::messages::check_unified_template(&self.templates, lang, &self.template_limits())
                 .map_err(|why| PolicyError { setting, why })?;
         }
         Ok(())
+    }
+
+    /// What the unified SMS template must fit: the longest values a text can hold (R24).
+    pub fn template_limits(&self) -> TemplateLimits<'_> {
+        TemplateLimits {
+            bank: &self.bank_name,
+            code_digits: self.otp.second_digits,
+            merchant_max_chars: self.sms.merchant_max_chars,
+            lifetime_secs: self.otp.lifetime_secs,
+            max_parts: self.sms.max_parts,
+        }
     }
 
     pub fn lifetime_ms(&self) -> i64 {
@@ -416,6 +382,10 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::TxnType;
+    use crate::messages::{
+        check_unified_template, sms_parts, unified_otp, UnifiedOtp, UNIFIED_OTP_EN, UNIFIED_OTP_FA,
+    };
 
     #[test]
     fn defaults_and_profiles_validate() {
@@ -446,5 +416,92 @@ mod tests {
         p.pin_lock.window_secs = 1;
         p.pin_lock.max_failures = 0;
         p.validate().unwrap();
+    }
+
+    fn sample<'a>(merchant: &'a str) -> UnifiedOtp<'a> {
+        UnifiedOtp {
+            bank: "Pooya Bank",
+            code: "12345678",
+            txn_type: TxnType::Purchase,
+            amount_rials: 1_250_000,
+            merchant,
+            last4: "7898",
+            // 2026-03-21T10:00:00Z = 1405/01/01 13:30 Tehran.
+            issued_at_ms: 1_774_087_200_000,
+            expires_at_ms: 1_774_087_260_000,
+            lifetime_secs: 60,
+        }
+    }
+
+    #[test]
+    fn unified_sms_in_persian_and_english() {
+        let p = Policy::default();
+        let fa = unified_otp(&p.templates, Language::Fa, &sample("فروشگاه نمونه")).unwrap();
+        for part in [
+            "12345678",
+            "خرید",
+            "1,250,000 ریال",
+            "فروشگاه نمونه",
+            "7898",
+            "اعتبار تا: 13:31:00",
+            "1405/01/01 13:30",
+            "Pooya Bank",
+        ] {
+            assert!(fa.contains(part), "{part:?} in {fa}");
+        }
+        let en = unified_otp(&p.templates, Language::En, &sample("Shop")).unwrap();
+        assert!(en.is_ascii(), "{en}");
+        for part in [
+            "12345678",
+            "Purchase",
+            "1,250,000 rials",
+            "Merchant: Shop",
+            "Valid until: 13:31:00",
+            "1405/01/01 13:30",
+        ] {
+            assert!(en.contains(part), "{part:?} in {en}");
+        }
+        assert!(sms_parts(&fa) <= p.sms.max_parts);
+    }
+
+    #[test]
+    fn default_templates_pass_the_start_up_check() {
+        let p = Policy::default();
+        check_unified_template(&p.templates, Language::Fa, &p.template_limits()).unwrap();
+        check_unified_template(&p.templates, Language::En, &p.template_limits()).unwrap();
+    }
+
+    #[test]
+    fn bad_templates_fail_the_start_up_check() {
+        let mut p = Policy::default();
+        p.templates.fa.unified_otp = UNIFIED_OTP_FA.replace("{code}", "");
+        assert!(
+            check_unified_template(&p.templates, Language::Fa, &p.template_limits())
+                .unwrap_err()
+                .contains("{code}")
+        );
+        assert!(p.validate().is_err());
+        let mut p = Policy::default();
+        p.templates.en.unified_otp = format!("{UNIFIED_OTP_EN} {{nope}}");
+        assert!(
+            check_unified_template(&p.templates, Language::En, &p.template_limits())
+                .unwrap_err()
+                .contains("{nope}")
+        );
+        let mut p = Policy::default();
+        p.templates.en.unified_otp = format!("{UNIFIED_OTP_EN} {{code");
+        assert!(check_unified_template(&p.templates, Language::En, &p.template_limits()).is_err());
+        // Too long for the allowed parts once the longest merchant name is in.
+        let mut p = Policy::default();
+        p.sms.max_parts = 1;
+        assert!(
+            check_unified_template(&p.templates, Language::Fa, &p.template_limits())
+                .unwrap_err()
+                .contains("parts")
+        );
+        let mut p = Policy::default();
+        p.sms.merchant_max_chars = 100;
+        p.templates.fa.unified_otp = format!("{UNIFIED_OTP_FA}\n{{merchant}}\n{{merchant}}");
+        assert!(p.validate().is_err());
     }
 }

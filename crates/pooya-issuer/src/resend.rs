@@ -13,9 +13,9 @@
 //! password; every resend of such a transaction, the exact same request included, is 409
 //! `txn_conflict`, so that no answer about an old transaction depends on its password.
 
-use crate::card::Verdict;
+use crate::card::{TxnRefusal, Verdict};
 use crate::domain::{PasswordKind, Transaction};
-use crate::issuer::IssuerError;
+use crate::error::IssuerError;
 use crate::keys::Keyring;
 use crate::store::VerificationRecord;
 
@@ -45,7 +45,7 @@ pub(crate) fn stored_answer(
     fingerprint: &[u8],
 ) -> Result<Verdict, IssuerError> {
     if !pooya_otp::ct_eq(&prev.fingerprint, fingerprint) {
-        return Err(IssuerError::TxnConflict);
+        return Err(TxnRefusal::TxnConflict.into());
     }
     Verdict::parse(&prev.response_code, &prev.reason)
         .ok_or_else(|| IssuerError::Internal("stored verdict unknown".into()))
@@ -98,7 +98,7 @@ mod tests {
         ] {
             assert!(matches!(
                 stored_answer(&prev, &other),
-                Err(IssuerError::TxnConflict)
+                Err(IssuerError::Txn(TxnRefusal::TxnConflict))
             ));
         }
     }
@@ -124,7 +124,7 @@ mod tests {
         assert_ne!(f.len(), prev.fingerprint.len());
         assert!(matches!(
             stored_answer(&prev, &f),
-            Err(IssuerError::TxnConflict)
+            Err(IssuerError::Txn(TxnRefusal::TxnConflict))
         ));
     }
 }

@@ -447,7 +447,7 @@ fn tail_macs(c: &CardRecord) -> Option<String> {
 }
 
 fn token_id(c: &CardRecord) -> Option<String> {
-    c.svc.token.as_ref().map(|t| t.id.clone())
+    c.token_id().map(str::to_owned)
 }
 
 /// The cards' column `enrollment_id`: no longer used (runs have a table of their own since
@@ -1098,7 +1098,7 @@ async fn write_batch(pool: &AnyPool, backend: Backend, mut batch: Vec<Job>, stat
     // Each commit locks its audit lane's head row (PostgreSQL) until the batch commits. Batches
     // that take lanes in one order cannot deadlock on them across writers and servers.
     if backend == Backend::Postgres {
-        batch.sort_by_cached_key(|(c, _)| crate::audit::lane_of(c));
+        batch.sort_by_cached_key(|(c, _)| c.audit_lane());
     }
     if batch.len() == 1 {
         // Alone: no savepoint needed.
@@ -1170,7 +1170,7 @@ async fn lock_lanes_first<'a>(
     }
     let lanes: std::collections::BTreeSet<i64> = commits
         .filter(|c| !c.audit.is_empty())
-        .map(crate::audit::lane_of)
+        .map(Commit::audit_lane)
         .collect();
     if lanes.is_empty() {
         return Ok(heads);
@@ -1401,10 +1401,7 @@ async fn apply_fast(
     mut heads: LockedHeads,
 ) -> Result<Vec<Option<Result<(), StoreError>>>, StoreError> {
     let mut results: Vec<Option<Result<(), StoreError>>> = batch.iter().map(|_| None).collect();
-    let lanes: Vec<i64> = batch
-        .iter()
-        .map(|(c, _)| crate::audit::lane_of(c))
-        .collect();
+    let lanes: Vec<i64> = batch.iter().map(|(c, _)| c.audit_lane()).collect();
 
     // 1. The cards, guarded by version. In card order: two batches sharing cards lock them in one
     //    order.
@@ -1752,7 +1749,7 @@ async fn apply_commit(
             .audit_key
             .as_ref()
             .ok_or_else(|| corrupt("audit records given without the audit key (a bug): refused"))?;
-        append_audit(tx, backend, keys, crate::audit::lane_of(c), &c.audit).await?;
+        append_audit(tx, backend, keys, c.audit_lane(), &c.audit).await?;
     }
     Ok(())
 }

@@ -4,6 +4,8 @@
 
 use async_trait::async_trait;
 
+pub use crate::audit::AuditRecord;
+use crate::audit::{AuditHead, StoredAudit};
 use crate::card::{CardRecord, LiveRun};
 use crate::domain::{CustomerId, Mobile, Role};
 
@@ -95,16 +97,6 @@ pub struct OutboxStatus {
     pub sent: i64,
 }
 
-/// An audit record: what happened to which card, never a secret.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuditRecord {
-    pub at: i64,
-    pub event: String,
-    pub pan_masked: Option<String>,
-    pub customer_id: Option<String>,
-    pub detail: String,
-}
-
 /// One enrollment run (R16) between its two messages. Every well-formed start makes one, for any
 /// card number asked about: a run against a live activation, or one that can never confirm.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -171,6 +163,28 @@ pub struct Commit {
     pub audit_key: Option<std::sync::Arc<crate::keys::Keyring>>,
 }
 
+impl Commit {
+    /// The audit lane of the commit's records ([`crate::audit`]): that of its first card, else of
+    /// its first customer (rewritten, new or guarded), else of what its first record names.
+    pub fn audit_lane(&self) -> i64 {
+        let subject = self
+            .cards
+            .first()
+            .or(self.new_cards.first())
+            .map(|card| card.pan_hash.as_str())
+            .or_else(|| self.customers.first().map(|u| u.id.as_str()))
+            .or_else(|| self.new_customers.first().map(|u| u.id.as_str()))
+            .or_else(|| self.customer_guards.first().map(|(id, _)| id.as_str()))
+            .or_else(|| {
+                self.audit
+                    .first()
+                    .and_then(|a| a.customer_id.as_deref().or(a.pan_masked.as_deref()))
+            })
+            .unwrap_or_default();
+        crate::audit::lane_of_subject(subject)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiKeyRecord {
     pub key_hash: String,
@@ -197,6 +211,23 @@ impl std::fmt::Debug for WrappedDataKey {
             .field("kek_id", &self.kek_id)
             .finish_non_exhaustive()
     }
+}
+
+/// What the start-time upgrade of values at rest found or did ([`Store::upgrade_at_rest`],
+/// `crate::at_rest`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AtRestUpgrade {
+    /// Nothing to upgrade: the database is new or upgraded already. `plain_cards` cards hold a
+    /// plain (unsealed) PIN or second-password hash beside the sealed ones: written by an older
+    /// server after the upgrade, or planted; they are refused.
+    Current { plain_cards: i64 },
+    /// A database written before: every card's hashes sealed and MACs bound, every queued SMS
+    /// resealed to its row or, when its body did not open, refused.
+    Upgraded {
+        cards: i64,
+        sms_resealed: i64,
+        sms_refused: i64,
+    },
 }
 
 #[async_trait]
@@ -273,13 +304,9 @@ pub trait Store: Send + Sync + 'static {
 
     async fn audit_tail(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
     /// Up to `limit` audit records with ids above `after_id`, in id order, with their links.
-    async fn audit_page(
-        &self,
-        after_id: i64,
-        limit: i64,
-    ) -> Result<Vec<crate::audit::StoredAudit>, StoreError>;
+    async fn audit_page(&self, after_id: i64, limit: i64) -> Result<Vec<StoredAudit>, StoreError>;
     /// The head of every audit lane (`audit_chains`).
-    async fn audit_heads(&self) -> Result<Vec<crate::audit::AuditHead>, StoreError>;
+    async fn audit_heads(&self) -> Result<Vec<AuditHead>, StoreError>;
     /// Records `value` (a check value of the master key, not the key) on first use and answers
     /// whether it equals the recorded one: every server on one database must hold the same key.
     async fn master_key_check(&self, value: &str) -> Result<bool, StoreError>;
@@ -307,5 +334,5 @@ pub trait Store: Send + Sync + 'static {
         &self,
         keys: &crate::keys::Keyring,
         now: i64,
-    ) -> Result<crate::at_rest::AtRestUpgrade, StoreError>;
+    ) -> Result<AtRestUpgrade, StoreError>;
 }

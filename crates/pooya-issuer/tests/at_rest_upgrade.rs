@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use argon2::PasswordHasher;
 use pooya_issuer::at_rest::{open_sms, AtRestUpgrade};
-use pooya_issuer::card::{CardRecord, Mode, SmsService};
+use pooya_issuer::card::{CardRecord, Service, SmsService};
 use pooya_issuer::domain::{CustomerId, Expiry, Mobile, Pan};
 use pooya_issuer::keys::{CardCode, HashCost, Keyring, StaticSecret};
 use pooya_issuer::sql::{SqlOptions, SqlStore};
@@ -105,8 +105,7 @@ fn legacy_card(k: &Keyring, pan: &str, pin: &str, second: &str, fixed: Option<&s
         1,
     );
     if let Some(fixed) = fixed {
-        c.svc.mode = Mode::Sms;
-        c.svc.sms = Some(SmsService {
+        c.svc.service = Service::Sms(SmsService {
             mobile: Mobile::parse("09121234567").unwrap(),
             fixed_mac: k.code_mac("sms-fixed", &[fixed.as_bytes()]),
             variable: None,
@@ -178,7 +177,7 @@ async fn a_database_written_before_is_upgraded_once_by_one_of_two_servers() {
             &a2.second_hash
         ));
         assert_eq!(
-            a2.svc.sms.unwrap().fixed_mac,
+            a2.svc.sms().unwrap().fixed_mac,
             k.card_code_mac(CardCode::SmsFixed, &a.pan_hash, "4321"),
             "{name}"
         );

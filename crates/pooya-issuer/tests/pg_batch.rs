@@ -8,7 +8,7 @@ use support::TempPg;
 use std::sync::Arc;
 
 use pooya_issuer::audit::Verifier;
-use pooya_issuer::card::{AppToken, CardRecord};
+use pooya_issuer::card::{AppToken, CardRecord, Service};
 use pooya_issuer::domain::{CustomerId, Expiry, Mobile, Pan};
 use pooya_issuer::keys::{HashCost, Keyring};
 use pooya_issuer::sql::{SqlOptions, SqlStore};
@@ -326,7 +326,7 @@ async fn a_taken_token_id_sends_the_batch_one_commit_at_a_time() {
         .map(|i| {
             let mut c = card(&hashes[i]);
             if i < 2 {
-                c.svc.token = Some(token.clone());
+                c.svc.service = Service::App(token.clone());
             }
             verify_commit(&k, c, &format!("t{i}"), i as i64)
         })

@@ -5,7 +5,7 @@
 mod support;
 use support::TempPg;
 
-use pooya_issuer::card::CardRecord;
+use pooya_issuer::card::{CardRecord, Service};
 use pooya_issuer::domain::{CustomerId, Expiry, Mobile, Pan, Role};
 use pooya_issuer::sql::{SqlOptions, SqlStore};
 use pooya_issuer::store::*;
@@ -565,7 +565,7 @@ async fn token_keys_follow_every_kind_of_card_change() {
         for (i, (token, state_change)) in steps.into_iter().enumerate() {
             let read = store.card("h1").await.unwrap().unwrap();
             let mut next = read.clone();
-            next.svc.token = token.map(app_token);
+            next.svc.service = token.map_or(Service::None, |t| Service::App(app_token(t)));
             if state_change {
                 next.svc.failures.push(i as i64);
             }
@@ -577,7 +577,7 @@ async fn token_keys_follow_every_kind_of_card_change() {
             }
             store.commit(write(next.clone())).await.unwrap();
             let now = store.card("h1").await.unwrap().unwrap();
-            assert_eq!(now.svc.token, next.svc.token, "{name} step {i}");
+            assert_eq!(now.svc.token(), next.svc.token(), "{name} step {i}");
             assert_eq!(now.svc.failures, next.svc.failures, "{name} step {i}");
             assert_eq!(now.version, read.version + 1, "{name} step {i}");
             for t in ["T1", "T2"] {

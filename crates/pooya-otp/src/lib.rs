@@ -476,6 +476,40 @@ impl Totp {
     }
 }
 
+/// Which of a card's two dynamic passwords (R1). One definition for the issuer and the app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PasswordKind {
+    /// Replaces the PIN at ATM and POS: 4 digits by default.
+    First,
+    /// Card-not-present and internet payments: 8 digits by default.
+    Second,
+}
+
+impl PasswordKind {
+    /// `first` or `second`, as the API and the audit trail spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PasswordKind::First => "first",
+            PasswordKind::Second => "second",
+        }
+    }
+
+    /// From `first` or `second`.
+    pub fn parse(s: &str) -> Option<PasswordKind> {
+        [PasswordKind::First, PasswordKind::Second]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+
+    /// The HKDF info label of this password's key ([`derive_password_key`]).
+    pub fn key_info(self) -> &'static [u8] {
+        match self {
+            PasswordKind::First => FIRST_PASSWORD_INFO,
+            PasswordKind::Second => SECOND_PASSWORD_INFO,
+        }
+    }
+}
+
 /// The two password keys of one token.
 #[derive(Clone, Debug)]
 pub struct PasswordKeys {
@@ -483,6 +517,16 @@ pub struct PasswordKeys {
     pub first: OtpKey,
     /// The key of the second (8-digit, card-not-present) password.
     pub second: OtpKey,
+}
+
+impl PasswordKeys {
+    /// The key of the `kind` password.
+    pub fn of(&self, kind: PasswordKind) -> &OtpKey {
+        match kind {
+            PasswordKind::First => &self.first,
+            PasswordKind::Second => &self.second,
+        }
+    }
 }
 
 /// The HKDF info label of the first-password key.

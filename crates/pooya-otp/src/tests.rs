@@ -111,6 +111,22 @@ fn one_password_key_is_the_same_as_both() {
 }
 
 #[test]
+fn a_password_kind_names_its_key_and_its_label() {
+    let both = derive_password_keys(b"token seed");
+    for (kind, name, key) in [
+        (PasswordKind::First, "first", &both.first),
+        (PasswordKind::Second, "second", &both.second),
+    ] {
+        assert_eq!(kind.as_str(), name);
+        assert_eq!(both.of(kind).as_bytes(), key.as_bytes());
+        assert_eq!(
+            derive_password_key(b"token seed", kind.key_info()).as_bytes(),
+            key.as_bytes()
+        );
+    }
+}
+
+#[test]
 fn rfc4226_truncated_values_as_ten_digits() {
     // The "Decimal" column of Appendix D is the whole 31-bit value: the 10-digit code,
     // zero-padded (counters 2 and 7 have leading zeros).

@@ -3,6 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use pooya_issuer::card::{AppRefusal, AtmRefusal, TxnRefusal};
 use pooya_issuer::domain::InvalidValue;
 use pooya_issuer::IssuerError;
 use pooya_wire::{ErrorBody, ErrorDetail};
@@ -108,14 +109,36 @@ impl From<IssuerError> for ApiError {
             E::UnknownCard => (S::NOT_FOUND, "unknown_card"),
             E::UnknownCustomer => (S::NOT_FOUND, "unknown_customer"),
             E::AlreadyExists => (S::CONFLICT, "already_exists"),
-            E::ExpiredCard => (S::FORBIDDEN, "expired_card"),
-            E::WrongPin => (S::FORBIDDEN, "wrong_pin"),
-            E::PinTriesExceeded => (S::FORBIDDEN, "pin_tries_exceeded"),
-            E::PinLocked => (S::FORBIDDEN, "pin_locked"),
-            E::MobileMismatch => (S::FORBIDDEN, "mobile_mismatch"),
-            E::TxnConflict => (S::CONFLICT, "txn_conflict"),
-            E::InvalidLifetime => (S::UNPROCESSABLE_ENTITY, "invalid_lifetime"),
-            E::MalformedMessage => (S::BAD_REQUEST, "bad_request"),
+            E::Atm(r) => match r {
+                AtmRefusal::ExpiredCard => (S::FORBIDDEN, "expired_card"),
+                AtmRefusal::WrongPin => (S::FORBIDDEN, "wrong_pin"),
+                AtmRefusal::PinTriesExceeded => (S::FORBIDDEN, "pin_tries_exceeded"),
+                AtmRefusal::PinLocked => (S::FORBIDDEN, "pin_locked"),
+                AtmRefusal::MobileMismatch => (S::FORBIDDEN, "mobile_mismatch"),
+            },
+            E::Txn(r) => match r {
+                TxnRefusal::SecondPasswordBlocked => (S::FORBIDDEN, "second_password_blocked"),
+                TxnRefusal::Locked => (S::FORBIDDEN, "locked"),
+                TxnRefusal::ExpiredCard => (S::FORBIDDEN, "expired_card"),
+                TxnRefusal::TxnConflict => (S::CONFLICT, "txn_conflict"),
+                TxnRefusal::AlreadyVerified => (S::CONFLICT, "txn_already_verified"),
+            },
+            E::App(r) => match r {
+                AppRefusal::InvalidLifetime => (S::UNPROCESSABLE_ENTITY, "invalid_lifetime"),
+                AppRefusal::MalformedMessage => (S::BAD_REQUEST, "bad_request"),
+                AppRefusal::UnknownToken => (S::NOT_FOUND, "unknown_token"),
+                AppRefusal::ChallengeExpired => (S::GONE, "challenge_expired"),
+                AppRefusal::BadProof => (S::FORBIDDEN, "bad_proof"),
+                // An enrollment's activation refusals are answered as the enrollment answers
+                // them; the issuer never hands one out as it is.
+                AppRefusal::NoPendingActivation
+                | AppRefusal::ActivationExpired
+                | AppRefusal::ActivationExhausted
+                | AppRefusal::WrongActivationCodes => {
+                    tracing::error!(refusal = ?r, "an enrollment refusal reached the edge");
+                    return ApiError::new(S::INTERNAL_SERVER_ERROR, "internal", "internal error");
+                }
+            },
             E::WrongActivationCodes { tries_left } => {
                 let mut a = ApiError::new(S::FORBIDDEN, "wrong_activation_codes", message);
                 a.tries_left = Some(*tries_left);
@@ -128,17 +151,20 @@ impl From<IssuerError> for ApiError {
                 return a;
             }
             E::UnknownEnrollment => (S::NOT_FOUND, "unknown_enrollment"),
-            E::UnknownToken => (S::NOT_FOUND, "unknown_token"),
-            E::ChallengeExpired => (S::GONE, "challenge_expired"),
-            E::BadProof => (S::FORBIDDEN, "bad_proof"),
             E::UnknownShortNumber => (S::UNPROCESSABLE_ENTITY, "unknown_short_number"),
-            E::SecondPasswordBlocked => (S::FORBIDDEN, "second_password_blocked"),
-            E::Locked => (S::FORBIDDEN, "locked"),
-            E::TxnAlreadyVerified => (S::CONFLICT, "txn_already_verified"),
             E::MerchantTooLong { .. } | E::MerchantUnsafe => {
                 (S::UNPROCESSABLE_ENTITY, "invalid_merchant")
             }
             E::InvalidPskc(_) => (S::UNPROCESSABLE_ENTITY, "invalid_pskc"),
+            E::Contention => {
+                // The store answers; the same card kept changing under this request. Still 503, so
+                // a client that retries a 503 keeps working, with its own code and a short wait.
+                tracing::warn!("commit contention: a request lost every race for its rows");
+                metrics::counter!("pooya_commit_contention_total").increment(1);
+                let mut a = ApiError::new(S::SERVICE_UNAVAILABLE, "contention", message);
+                a.retry_after_secs = Some(1);
+                return a;
+            }
             E::Unavailable(why) => {
                 tracing::warn!(%why, "store unavailable");
                 metrics::counter!("pooya_store_errors_total").increment(1);
@@ -150,5 +176,68 @@ impl From<IssuerError> for ApiError {
             }
         };
         ApiError::new(status, code, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lost_commit_race_is_503_contention_with_a_short_wait() {
+        let e = ApiError::from(IssuerError::Contention);
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::SERVICE_UNAVAILABLE, "contention")
+        );
+        let r = e.into_response();
+        assert_eq!(r.headers()[axum::http::header::RETRY_AFTER], "1");
+        // An unavailable store keeps its own code.
+        let e = ApiError::from(IssuerError::Unavailable("down".into()));
+        assert_eq!(e.code, "store_unavailable");
+        assert!(e.retry_after_secs.is_none());
+    }
+
+    #[test]
+    fn the_card_refusals_keep_their_codes_and_messages() {
+        for (e, status, code, message) in [
+            (
+                IssuerError::from(AtmRefusal::WrongPin),
+                StatusCode::FORBIDDEN,
+                "wrong_pin",
+                "the PIN is wrong",
+            ),
+            (
+                IssuerError::from(TxnRefusal::ExpiredCard),
+                StatusCode::FORBIDDEN,
+                "expired_card",
+                "the card has expired",
+            ),
+            (
+                IssuerError::from(TxnRefusal::TxnConflict),
+                StatusCode::CONFLICT,
+                "txn_conflict",
+                "this transaction id was already used with another kind, amount or merchant (or \
+                 answered before an upgrade); a new transaction needs a new id",
+            ),
+            (
+                IssuerError::from(AppRefusal::ChallengeExpired),
+                StatusCode::GONE,
+                "challenge_expired",
+                "the removal challenge has expired",
+            ),
+            (
+                IssuerError::from(AppRefusal::NoPendingActivation),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error",
+            ),
+        ] {
+            let a = ApiError::from(e);
+            assert_eq!(
+                (a.status, a.code, a.message.as_str()),
+                (status, code, message)
+            );
+        }
     }
 }

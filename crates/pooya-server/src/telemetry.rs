@@ -98,6 +98,10 @@ fn describe() {
         "pooya_store_errors_total",
         "Requests refused with 503 because the store was unavailable"
     );
+    describe_counter!(
+        "pooya_commit_contention_total",
+        "Requests refused with 503 contention: every commit lost its race to concurrent changes"
+    );
 }
 
 /// `GET /metrics`: the Prometheus text format, for an admin key.

@@ -6,31 +6,19 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use zeroize::ZeroizeOnDrop;
 
-/// Which of the card's two passwords (R1), as `/v1/verify`'s `kind` spells it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum PasswordKind {
-    /// Replaces the PIN at ATM and POS: 4 digits by default.
-    First,
-    /// Card-not-present and internet payments: 8 digits by default.
-    Second,
-}
+/// Which of the card's two passwords (R1): one definition, pooya-otp's (the issuer and the app
+/// derive each password's key from it), spelled `first` or `second` on the wire.
+pub use pooya_otp::PasswordKind;
 
-impl PasswordKind {
-    /// `first` or `second`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PasswordKind::First => "first",
-            PasswordKind::Second => "second",
-        }
-    }
-
-    /// From `first` or `second`.
-    pub fn parse(s: &str) -> Option<PasswordKind> {
-        [PasswordKind::First, PasswordKind::Second]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-    }
+/// The schema of `kind`: the names [`PasswordKind::as_str`] gives, nothing else.
+fn password_kind_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some("Which of the card's two passwords (R1)."))
+        .enum_values(Some(
+            [PasswordKind::First, PasswordKind::Second].map(PasswordKind::as_str),
+        ))
+        .build()
 }
 
 /// The payment a password is typed for.
@@ -49,7 +37,7 @@ pub struct Txn {
 pub struct VerifyRequest {
     pub pan: String,
     /// `first` or `second` (anything else: 422 `invalid_kind`).
-    #[schema(value_type = PasswordKind)]
+    #[schema(schema_with = password_kind_schema)]
     pub kind: String,
     /// What the holder typed: a dynamic code, or the static password where the card has no
     /// dynamic service. 1 to 32 digits.

@@ -12,7 +12,7 @@
 //! A late (`expired_password`) or used (`replayed`) first password does not count: those are a
 //! holder's slips, and a guess hits one no more often than a live code.
 
-use super::CardRecord;
+use super::record::CardRecord;
 use crate::policy::Policy;
 
 impl CardRecord {

@@ -102,7 +102,7 @@ async fn upgrade_once(
                 &mut svc,
             );
             // Only a card with MACs to bind has its document written again.
-            if svc.sms.is_some() {
+            if svc.sms().is_some() {
                 svc_text = serde_json::to_string(&svc).map_err(corrupt)?;
             }
             let done = sqlx::query(
@@ -170,10 +170,11 @@ async fn upgrade_once(
         customer_id: None,
         detail: format!("cards={cards} sms_resealed={sms_resealed} sms_refused={sms_refused}"),
     };
-    let lane = crate::audit::lane_of(&Commit {
+    let lane = Commit {
         audit: vec![record.clone()],
         ..Commit::default()
-    });
+    }
+    .audit_lane();
     append_audit(&mut tx, backend, keys, lane, &[record]).await?;
     tx.commit().await.map_err(write_error)?;
     Ok(AtRestUpgrade::Upgraded {

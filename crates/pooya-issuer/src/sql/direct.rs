@@ -515,7 +515,7 @@ fn apply_commit(conn: &Connection, c: &Commit, heads: &mut AuditHeads) -> Result
             .audit_key
             .as_ref()
             .ok_or_else(|| corrupt("audit records given without the audit key (a bug): refused"))?;
-        append_audit(conn, keys, heads, crate::audit::lane_of(c), &c.audit)?;
+        append_audit(conn, keys, heads, c.audit_lane(), &c.audit)?;
     }
     Ok(())
 }

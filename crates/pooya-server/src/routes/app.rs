@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use pooya_enroll::{b64_decode, b64_encode};
+use pooya_issuer::card::AppRefusal;
 use pooya_issuer::domain::Pan;
 use pooya_wire::app::{
     EnrollmentConfirm, EnrollmentParameters, EnrollmentStart, EnrollmentStarted, Removal,
@@ -96,7 +97,7 @@ async fn start(
         .enrollment_lifetime(b.lifetime_secs)
         .is_none()
     {
-        return Err(pooya_issuer::IssuerError::InvalidLifetime.into());
+        return Err(pooya_issuer::IssuerError::from(AppRefusal::InvalidLifetime).into());
     }
     let client = crate::limits::address_bucket(client);
     s.limits.enrollment_start(&pan, client)?;
@@ -177,7 +178,7 @@ async fn removal_challenge(
     Path(id): Path<String>,
 ) -> Result<Json<RemovalChallenge>, ApiError> {
     if !id_ok(&id) {
-        return Err(pooya_issuer::IssuerError::UnknownToken.into());
+        return Err(pooya_issuer::IssuerError::from(AppRefusal::UnknownToken).into());
     }
     let c = s.issuer.removal_challenge(&id).await?;
     Ok(Json(RemovalChallenge {
@@ -212,7 +213,7 @@ async fn removal(
     let nonce = bytes("nonce", &b.nonce)?;
     let proof = bytes("proof", &b.proof)?;
     if !id_ok(&id) {
-        return Err(pooya_issuer::IssuerError::UnknownToken.into());
+        return Err(pooya_issuer::IssuerError::from(AppRefusal::UnknownToken).into());
     }
     s.issuer.remove_token(&id, &nonce, &proof).await?;
     Ok(Json(Removed { removed: true }))

@@ -29,7 +29,7 @@ fn a_thiefs_slow_guessing_over_days_ends_in_a_pin_lock() {
             assert_eq!(c.first(&mut card, &guess(n), t + n), Verdict::WrongPassword);
         }
         assert!(!card.pin_locked(), "day {day}");
-        assert!(!card.svc.locked);
+        assert!(!card.svc.is_locked());
     }
     // Day 3: the 9th failure does not lock, the 10th does.
     t += DAY;

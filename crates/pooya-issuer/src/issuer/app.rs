@@ -1,7 +1,8 @@
-//! R8, R16: the app's enrollment, as the public sees it.
+//! The app's operations (`routes/app.rs`, no key): enrollment (R8, R16) as the public sees it, and
+//! the token's removal.
 //!
-//! Whoever knows a card number may call it, so two things hold for a caller who has not proven
-//! the two codes:
+//! Whoever knows a card number may start an enrollment, so two things hold for a caller who has
+//! not proven the two codes:
 //!
 //! - **Every card looks alike.** Every well-formed start gets a run: against the card's live
 //!   activation when it has one, else a *decoy* run (no such card, no activation waiting, one
@@ -18,11 +19,14 @@ use std::net::IpAddr;
 
 use pooya_enroll::{ActivationSecret, IssuedToken};
 
-use super::{heavy, EnrollmentStarted, Issuer, IssuerError, TokenIssued, MAX_ATTEMPTS};
+use super::base::{Decided, Decision, Effects, Issuer};
+use crate::audit::{AuditEvent, AuditRecord};
+use crate::blocking;
 use crate::card::{AppRefusal, CardRecord, EnrollReply};
 use crate::domain::Pan;
+use crate::error::IssuerError;
 use crate::keys::random_bytes;
-use crate::store::{AuditRecord, Commit, EnrollmentRunRecord, RunKind, StoreError, TryTaken};
+use crate::store::{Commit, EnrollmentRunRecord, RunKind, TryTaken};
 
 /// What the app needs before it sends anything that costs a try. The same for every card.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +35,25 @@ pub struct EnrollmentParameters {
     pub sms_code_digits: u8,
     /// Runs one address may start for one card number (`policy.activation.max_tries`).
     pub tries_per_address: u32,
+}
+
+/// What an enrollment start answers: alike for every card number asked about.
+pub struct EnrollmentStarted {
+    /// The card's live run, or a run that can never confirm, made alike.
+    pub reply: crate::card::EnrollReply,
+    /// Runs this address may still start for this card number.
+    pub tries_left: u32,
+}
+
+/// What the app learns about its new token, and the MAC of it under the run's key.
+pub struct TokenIssued {
+    pub token: pooya_enroll::IssuedToken,
+    pub mac: Vec<u8>,
+}
+
+pub struct RemovalChallengeIssued {
+    pub nonce: Vec<u8>,
+    pub expires_at: i64,
 }
 
 /// Why a start got a decoy run, for the audit trail only.
@@ -79,18 +102,18 @@ impl Issuer {
     fn enrollment_audit(
         &self,
         now: i64,
-        event: &str,
+        event: AuditEvent,
         card: Option<&CardRecord>,
         pan_masked: &str,
         detail: String,
     ) -> AuditRecord {
-        AuditRecord {
-            at: now,
-            event: event.to_owned(),
-            pan_masked: Some(pan_masked.to_owned()),
-            customer_id: card.map(|c| c.customer_id.as_str().to_owned()),
+        AuditRecord::new(
+            event,
+            now,
+            Some(pan_masked.to_owned()),
+            card.map(|c| c.customer_id.as_str().to_owned()),
             detail,
-        }
+        )
     }
 
     /// R8, R16: the app's first message, from `client` (its address, an IPv6 client's by its /64).
@@ -106,8 +129,8 @@ impl Issuer {
         let lifetime = self
             .policy
             .enrollment_lifetime(lifetime_secs)
-            .ok_or(IssuerError::InvalidLifetime)?;
-        pooya_enroll::check_client_msg(client_msg).map_err(|_| IssuerError::MalformedMessage)?;
+            .ok_or(AppRefusal::InvalidLifetime)?;
+        pooya_enroll::check_client_msg(client_msg).map_err(|_| AppRefusal::MalformedMessage)?;
         let a = &self.policy.activation;
         let pan_hash = self.pan_hash(pan);
         let pan_masked = pan.masked();
@@ -127,11 +150,12 @@ impl Issuer {
             }
         };
         let tries_left = a.max_tries.saturating_sub(tries.used);
-        for _ in 0..MAX_ATTEMPTS {
-            let card = self.store.card(&pan_hash).await?;
+        let (pan_hash, pan_masked, tries_key) = (&pan_hash, &pan_masked, &tries_key);
+        self.commit_with_retry(|| async move {
+            let card = self.store.card(pan_hash).await?;
             let now = self.clock.now_ms();
             let mut next = card.clone();
-            let live = heavy(|| match next.as_mut() {
+            let live = blocking::in_place(|| match next.as_mut() {
                 Some(c) => c
                     .enroll_start(
                         pan,
@@ -148,7 +172,7 @@ impl Issuer {
                 Ok(s) => {
                     let left = next
                         .as_ref()
-                        .and_then(|c| c.svc.activation.as_ref())
+                        .and_then(|c| c.svc.activation())
                         .map_or(0, |a| a.tries_left);
                     let detail = format!("tries_left={left} (all addresses)");
                     (s.reply, RunKind::Live(s.run), detail)
@@ -164,9 +188,10 @@ impl Issuer {
                     // The same step the live run takes, under a password nobody knows.
                     let secret = ActivationSecret::from_bytes(&random_bytes::<32>())
                         .expect("32 bytes make a secret");
-                    let r =
-                        heavy(|| pooya_enroll::server_respond(&secret, pan.digits(), client_msg))
-                            .map_err(|_| IssuerError::MalformedMessage)?;
+                    let r = blocking::in_place(|| {
+                        pooya_enroll::server_respond(&secret, pan.digits(), client_msg)
+                    })
+                    .map_err(|_| AppRefusal::MalformedMessage)?;
                     next = None;
                     let reply = EnrollReply {
                         enrollment_id: crate::keys::random_id(),
@@ -185,24 +210,23 @@ impl Issuer {
                 kind,
                 expires_at: now + a.enrollment_ttl_secs as i64 * 1000,
             };
-            let audit =
-                self.enrollment_audit(now, "app.enroll_start", card.as_ref(), &pan_masked, detail);
+            let audit = self.enrollment_audit(
+                now,
+                AuditEvent::AppEnrollStart,
+                card.as_ref(),
+                pan_masked,
+                detail,
+            );
             let commit = Commit {
                 cards: next.into_iter().collect(),
                 new_enrollment_runs: vec![run],
                 audit: vec![audit],
                 ..Commit::default()
             };
-            match self.commit(commit).await {
-                Ok(()) => return Ok(EnrollmentStarted { reply, tries_left }),
-                Err(StoreError::Conflict) => {
-                    tokio::task::yield_now().await;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(IssuerError::Unavailable("too much contention".into()))
+            let started = EnrollmentStarted { reply, tries_left };
+            Ok(Decision::Commit(commit, Ok(started)))
+        })
+        .await
     }
 
     /// R16, R9: the app's key confirmation; the token is born. Every run takes one answer. Every
@@ -213,7 +237,8 @@ impl Issuer {
         client_confirm: &[u8],
     ) -> Result<TokenIssued, IssuerError> {
         let max = self.policy.activation.max_tries;
-        for _ in 0..MAX_ATTEMPTS {
+        // A lost race: the card changed, or another server answered this run first.
+        self.commit_with_retry(|| async move {
             let run = self
                 .store
                 .enrollment_run(enrollment_id)
@@ -226,7 +251,7 @@ impl Issuer {
             let card = self.store.card(&run.pan_hash).await?;
             let used = self.store.enrollment_tries(&run.tries_key, now).await?;
             let mut next = card.clone();
-            let outcome = heavy(|| match (&run.kind, next.as_mut()) {
+            let outcome = blocking::in_place(|| match (&run.kind, next.as_mut()) {
                 (RunKind::Live(live), Some(c)) => {
                     c.enroll_confirm(&run.id, live, client_confirm, now, &self.policy, &self.keys)
                 }
@@ -249,9 +274,12 @@ impl Issuer {
                         server_unix_ms: now,
                     };
                     let mac = issued.mac(&seed);
-                    commit
-                        .audit
-                        .push(self.audit(now, "app.enrolled", Some(&card), String::new()));
+                    commit.audit.push(self.audit(
+                        now,
+                        AuditEvent::AppEnrolled,
+                        Some(&card),
+                        String::new(),
+                    ));
                     // The holder proved the codes: the tries of the address are the holder's again.
                     commit.cleared_enrollment_tries.push(run.tries_key.clone());
                     commit.cards.push(card);
@@ -266,7 +294,7 @@ impl Issuer {
                     let tries_left = max.saturating_sub(used);
                     commit.audit.push(self.enrollment_audit(
                         now,
-                        "app.enroll_failed",
+                        AuditEvent::AppEnrollFailed,
                         card.as_ref(),
                         &run.pan_masked,
                         format!("{why}; tries_left={tries_left} (this address)"),
@@ -274,21 +302,99 @@ impl Issuer {
                     Err(IssuerError::WrongActivationCodes { tries_left })
                 }
             };
-            match self.commit(commit).await {
-                Ok(()) => {
-                    if result.is_ok() {
-                        metrics::counter!("pooya_enrollments_total").increment(1);
-                    }
-                    return result;
+            Ok(Decision::Commit(commit, result))
+        })
+        .await
+        .inspect(|_| metrics::counter!("pooya_enrollments_total").increment(1))
+    }
+
+    /// Token removal, first step: a fresh nonce the app must MAC with its seed.
+    pub async fn removal_challenge(
+        &self,
+        token_id: &str,
+    ) -> Result<RemovalChallengeIssued, IssuerError> {
+        self.update_card_of_token(token_id, |card, now| {
+            match card.removal_challenge(token_id, now, &self.policy) {
+                Ok(c) => {
+                    let mut e = Effects::default();
+                    e.audit.push(self.audit(
+                        now,
+                        AuditEvent::AppRemovalChallenge,
+                        Some(card),
+                        String::new(),
+                    ));
+                    (
+                        Ok(RemovalChallengeIssued {
+                            nonce: c.nonce,
+                            expires_at: c.expires_at,
+                        }),
+                        Some(e),
+                    )
                 }
-                // The card changed, or another server answered this run first: read again.
-                Err(StoreError::Conflict) => {
-                    tokio::task::yield_now().await;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
+                Err(r) => (Err(r.into()), None),
             }
-        }
-        Err(IssuerError::Unavailable("too much contention".into()))
+        })
+        .await
+    }
+
+    /// Token removal, second step: the proof of the seed over the challenge's nonce.
+    pub async fn remove_token(
+        &self,
+        token_id: &str,
+        nonce: &[u8],
+        proof: &[u8],
+    ) -> Result<(), IssuerError> {
+        self.update_card_of_token(token_id, |card, now| {
+            match card.remove_token(token_id, nonce, proof, now, &self.keys) {
+                Ok(()) => {
+                    let mut e = Effects::default();
+                    e.audit.push(self.audit(
+                        now,
+                        AuditEvent::AppTokenRemoved,
+                        Some(card),
+                        String::new(),
+                    ));
+                    (Ok(()), Some(e))
+                }
+                // The challenge was used up: commit that too.
+                Err(r @ (AppRefusal::BadProof | AppRefusal::ChallengeExpired)) => {
+                    let mut e = Effects::default();
+                    let why = if r == AppRefusal::BadProof {
+                        "bad proof"
+                    } else {
+                        "challenge expired"
+                    };
+                    e.audit.push(self.audit(
+                        now,
+                        AuditEvent::AppTokenRemovalRefused,
+                        Some(card),
+                        why.to_owned(),
+                    ));
+                    (Err(r.into()), Some(e))
+                }
+                Err(r) => (Err(r.into()), None),
+            }
+        })
+        .await
+    }
+
+    /// `update_card` on the card of the app's token `token_id`: `UnknownToken` when there is none.
+    async fn update_card_of_token<T>(
+        &self,
+        token_id: &str,
+        decide: impl Fn(&mut CardRecord, i64) -> Decided<T>,
+    ) -> Result<T, IssuerError> {
+        let card = self
+            .store
+            .card_by_token(token_id)
+            .await?
+            .ok_or(AppRefusal::UnknownToken)?;
+        self.update_card(&card.pan_hash, false, |card, _, now| decide(card, now))
+            .await
+            .map_err(|e| match e {
+                // Gone between its lookup and its update: the token is what is unknown.
+                IssuerError::UnknownCard => AppRefusal::UnknownToken.into(),
+                e => e,
+            })
     }
 }

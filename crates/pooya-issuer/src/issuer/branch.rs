@@ -1,0 +1,210 @@
+//! The branch's operations (`routes/branch.rs`): customers, cards, the mobile number (R12), and
+//! what only a branch lifts (R11's block, the PIN lock).
+
+use super::base::{Decision, Effects, Issuer};
+use crate::audit::{AuditEvent, AuditRecord};
+use crate::blocking;
+use crate::card::{CardRecord, Mode, ServiceState};
+use crate::domain::{CustomerId, Digits, Expiry, InvalidValue, Mobile, Pan};
+use crate::error::IssuerError;
+use crate::keys::StaticSecret;
+use crate::store::{Commit, CustomerRecord, StoreError};
+
+/// A card as the branch sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardView {
+    pub pan_masked: String,
+    pub customer_id: String,
+    pub mode: Mode,
+    pub state: ServiceState,
+    pub second_blocked: bool,
+    pub recent_failures: usize,
+    /// The PIN lock (`card::pin_lock`): only a branch lifts it.
+    pub pin_locked: bool,
+}
+
+impl Issuer {
+    pub async fn create_customer(
+        &self,
+        id: CustomerId,
+        mobile: Mobile,
+    ) -> Result<CustomerRecord, IssuerError> {
+        let now = self.clock.now_ms();
+        let rec = CustomerRecord {
+            id: id.clone(),
+            mobile: mobile.clone(),
+            created_at: now,
+            version: 0,
+        };
+        let commit = Commit {
+            new_customers: vec![rec.clone()],
+            audit: vec![AuditRecord::new(
+                AuditEvent::CustomerCreated,
+                now,
+                None,
+                Some(id.as_str().to_owned()),
+                format!("mobile {}", mobile.masked()),
+            )],
+            ..Commit::default()
+        };
+        self.commit(commit).await?;
+        Ok(rec)
+    }
+
+    /// R12: a new mobile number; every token issued on the old one dies, on every card.
+    pub async fn change_mobile(
+        &self,
+        id: &CustomerId,
+        mobile: Mobile,
+    ) -> Result<(Mobile, u32), IssuerError> {
+        let mobile = &mobile;
+        self.commit_with_retry(|| async move {
+            let customer = self
+                .store
+                .customer(id)
+                .await?
+                .ok_or(IssuerError::UnknownCustomer)?;
+            let now = self.clock.now_ms();
+            if &customer.mobile == mobile {
+                return Ok(Decision::Answer(Ok((mobile.clone(), 0))));
+            }
+            let old = customer.mobile.clone();
+            let mut revoked = 0;
+            let mut cards = Vec::new();
+            let mut audit = vec![AuditRecord::new(
+                AuditEvent::CustomerMobileChanged,
+                now,
+                None,
+                Some(id.as_str().to_owned()),
+                format!("{} -> {}", old.masked(), mobile.masked()),
+            )];
+            for mut card in self.store.cards_of_customer(id).await? {
+                let n = card.revoke_mobile(&old);
+                if n > 0 {
+                    revoked += n;
+                    audit.push(self.audit(
+                        now,
+                        AuditEvent::CardTokensRevoked,
+                        Some(&card),
+                        format!("{n} token(s) issued on the old mobile"),
+                    ));
+                }
+                cards.push(card);
+            }
+            let commit = Commit {
+                customers: vec![CustomerRecord {
+                    mobile: mobile.clone(),
+                    ..customer
+                }],
+                cards,
+                audit,
+                ..Commit::default()
+            };
+            Ok(Decision::Commit(commit, Ok((mobile.clone(), revoked))))
+        })
+        .await
+    }
+
+    pub async fn create_card(
+        &self,
+        pan: &Pan,
+        customer_id: CustomerId,
+        expiry: Expiry,
+        pin: Digits,
+        second_password: Digits,
+    ) -> Result<String, IssuerError> {
+        let customer = self
+            .store
+            .customer(&customer_id)
+            .await?
+            .ok_or(IssuerError::UnknownCustomer)?;
+        let now = self.clock.now_ms();
+        if now >= expiry.expires_at_ms() {
+            return Err(IssuerError::Invalid(InvalidValue::ExpiryPassed));
+        }
+        let pan_hash = self.pan_hash(pan);
+        if self.store.card(&pan_hash).await?.is_some() {
+            return Err(IssuerError::AlreadyExists);
+        }
+        let (pin_hash, second_hash) = blocking::in_place(|| {
+            let hash = |kind, secret: &Digits| {
+                self.keys
+                    .hash_static(kind, &pan_hash, secret.as_str())
+                    .map_err(|e| IssuerError::Internal(e.to_string()))
+            };
+            Ok::<_, IssuerError>((
+                hash(StaticSecret::Pin, &pin)?,
+                hash(StaticSecret::SecondPassword, &second_password)?,
+            ))
+        })?;
+        let mut card = CardRecord::new(
+            pan,
+            pan_hash,
+            customer_id,
+            expiry,
+            pin_hash,
+            second_hash,
+            now,
+        );
+        card.set_pan_tails(pan, &self.keys);
+        let commit = Commit {
+            customer_guards: vec![(customer.id.clone(), customer.version)],
+            audit: vec![self.audit(now, AuditEvent::CardCreated, Some(&card), String::new())],
+            new_cards: vec![card],
+            ..Commit::default()
+        };
+        // One attempt: the customer changed meanwhile (a lost race) is `Contention`.
+        match self.commit(commit).await {
+            Ok(()) => Ok(pan.masked()),
+            Err(StoreError::Conflict) => Err(IssuerError::Contention),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn card_view(&self, pan: &Pan) -> Result<CardView, IssuerError> {
+        let card = self
+            .store
+            .card(&self.pan_hash(pan))
+            .await?
+            .ok_or(IssuerError::UnknownCard)?;
+        let now = self.clock.now_ms();
+        let (mode, state) = card.effective(now);
+        Ok(CardView {
+            pan_masked: card.pan_masked.clone(),
+            customer_id: card.customer_id.as_str().to_owned(),
+            mode,
+            state,
+            second_blocked: card.second_blocked,
+            recent_failures: card.recent_failures(now, &self.policy),
+            pin_locked: card.pin_locked(),
+        })
+    }
+
+    /// R11: only a branch lifts the block.
+    pub async fn unblock_second(&self, pan: &Pan) -> Result<(), IssuerError> {
+        self.update_card(&self.pan_hash(pan), false, |card, _, now| {
+            card.second_blocked = false;
+            let mut e = Effects::default();
+            e.audit.push(self.audit(
+                now,
+                AuditEvent::BranchUnblockSecond,
+                Some(card),
+                String::new(),
+            ));
+            (Ok(()), Some(e))
+        })
+        .await
+    }
+
+    /// Issue 20: only a branch lifts the PIN lock, after checking the holder in person.
+    pub async fn unlock_pin(&self, pan: &Pan) -> Result<(), IssuerError> {
+        self.update_card(&self.pan_hash(pan), false, |card, _, now| {
+            card.unlock_pin();
+            let mut e = Effects::default();
+            e.audit
+                .push(self.audit(now, AuditEvent::BranchUnlockPin, Some(card), String::new()));
+            (Ok(()), Some(e))
+        })
+        .await
+    }
+}
