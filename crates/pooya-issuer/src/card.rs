@@ -581,6 +581,16 @@ impl CardRecord {
         }
     }
 
+    /// The card's service document as stored (JSON, the `svc` column).
+    pub fn service_json(&self) -> serde_json::Result<String> {
+        serde_json::to_string(&self.svc)
+    }
+
+    /// The id of the card's app token, if it holds one (the stored `token_id`, unique).
+    pub fn token_id(&self) -> Option<&str> {
+        self.svc.token.as_ref().map(|t| t.id.as_str())
+    }
+
     /// Keeps the keyed hashes of the number's last 5 to 8 digits (R21: requests with more digits).
     pub fn set_pan_tails(&mut self, pan: &Pan, keys: &Keyring) {
         let d = pan.digits();

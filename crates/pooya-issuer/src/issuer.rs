@@ -315,6 +315,7 @@ impl Issuer {
     }
 
     async fn commit(&self, mut commit: Commit) -> Result<(), StoreError> {
+        commit.at = self.clock.now_ms();
         commit.audit_key = Some(self.keys.clone());
         let has_sms = !commit.outbox.is_empty();
         self.store.commit(commit).await?;

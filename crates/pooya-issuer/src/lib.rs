@@ -1,6 +1,6 @@
 //! The pooya issuer core: the rules of dynamic passwords (R1–R26 of `shared/seed/RULES.md`) as
-//! plain Rust over domain types. No HTTP here; the database sits behind the [`store::Store`] trait,
-//! implemented for SQLite and PostgreSQL in [`sql`].
+//! plain Rust over domain types. No HTTP and no SQL driver here; the database sits behind the
+//! [`store::Store`] trait, implemented for SQLite and PostgreSQL by the `pooya-store-sql` crate.
 
 pub mod at_rest;
 pub mod audit;
@@ -14,7 +14,6 @@ pub mod keys;
 pub mod messages;
 pub mod policy;
 mod resend;
-pub mod sql;
 pub mod store;
 
 pub use issuer::{Issuer, IssuerError};

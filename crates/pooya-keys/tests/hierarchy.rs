@@ -3,9 +3,9 @@
 
 use pooya_issuer::domain::{Pan, Role};
 use pooya_issuer::keys::{HashCost, Keyring};
-use pooya_issuer::sql::{SqlOptions, SqlStore};
 use pooya_issuer::store::{ApiKeyRecord, Store, StoreError};
 use pooya_keys::{load_keyring, rotate, KekError, KekSpec, KeysError, LoadEvent};
+use pooya_store_sql::{SqlOptions, SqlStore};
 
 const PG_ENV: &str = "POOYA_TEST_POSTGRES_URL";
 const COST: HashCost = HashCost {

@@ -2,17 +2,15 @@
 //! (`POOYA_TEST_POSTGRES_URL`; skipped without it). `SqlStore::commit_together` hands the store
 //! one batch as if its commits had arrived together, so each test knows what shares a batch.
 
-mod support;
-use support::TempPg;
-
 use std::sync::Arc;
 
 use pooya_issuer::audit::Verifier;
 use pooya_issuer::card::{AppToken, CardRecord};
 use pooya_issuer::domain::{CustomerId, Expiry, Mobile, Pan};
 use pooya_issuer::keys::{HashCost, Keyring};
-use pooya_issuer::sql::{SqlOptions, SqlStore};
 use pooya_issuer::store::*;
+use pooya_store_sql::test_support::TempPg;
+use pooya_store_sql::{SqlOptions, SqlStore};
 
 const PG_ENV: &str = "POOYA_TEST_POSTGRES_URL";
 
@@ -21,7 +19,8 @@ async fn pg() -> Option<(SqlStore, TempPg)> {
         eprintln!("{PG_ENV} not set: PostgreSQL batch tests skipped");
         return None;
     };
-    let pg = TempPg::create(&url, "pooya_b").await;
+    let pg = TempPg::create(&url, "pooya_b")
+        .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
     let store = SqlStore::connect(&pg.url, &SqlOptions::default())
         .await
         .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");

@@ -2,17 +2,15 @@
 //! names a server. Records are written by `Store::commit` in the same transaction as the change,
 //! and `audit::Verifier` names the first record that SQL edits, deletions and reorderings break.
 
-mod support;
-use support::TempPg;
-
 use std::sync::Arc;
 
 use pooya_issuer::audit::{StoredAudit, Verifier, LANES};
 use pooya_issuer::card::CardRecord;
 use pooya_issuer::domain::{CustomerId, Expiry, Mobile, Pan};
 use pooya_issuer::keys::{HashCost, Keyring};
-use pooya_issuer::sql::{SqlOptions, SqlStore};
 use pooya_issuer::store::*;
+use pooya_store_sql::test_support::TempPg;
+use pooya_store_sql::{SqlOptions, SqlStore};
 use sqlx::Executor;
 
 const PG_ENV: &str = "POOYA_TEST_POSTGRES_URL";
@@ -41,7 +39,8 @@ async fn backends() -> Vec<Backend> {
     }];
     match std::env::var(PG_ENV) {
         Ok(url) if !url.is_empty() => {
-            let pg = TempPg::create(&url, "pooya_a").await;
+            let pg = TempPg::create(&url, "pooya_a")
+                .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
             let store = SqlStore::connect(&pg.url, &SqlOptions::default())
                 .await
                 .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");

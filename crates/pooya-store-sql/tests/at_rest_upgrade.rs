@@ -3,9 +3,6 @@
 //! code before wrote them (plain Argon2id hashes, MACs of the codes alone, SMS bodies sealed under
 //! one constant associated data, no message id); two servers then start on them at once.
 
-mod support;
-use support::TempPg;
-
 use std::sync::Arc;
 
 use argon2::PasswordHasher;
@@ -13,8 +10,9 @@ use pooya_issuer::at_rest::{open_sms, AtRestUpgrade};
 use pooya_issuer::card::{CardRecord, Mode, SmsService};
 use pooya_issuer::domain::{CustomerId, Expiry, Mobile, Pan};
 use pooya_issuer::keys::{CardCode, HashCost, Keyring, StaticSecret};
-use pooya_issuer::sql::{SqlOptions, SqlStore};
 use pooya_issuer::store::*;
+use pooya_store_sql::test_support::TempPg;
+use pooya_store_sql::{SqlOptions, SqlStore};
 use sqlx::Executor;
 
 const PG_ENV: &str = "POOYA_TEST_POSTGRES_URL";
@@ -44,7 +42,8 @@ async fn backends() -> Vec<Backend> {
     }];
     match std::env::var(PG_ENV) {
         Ok(url) if !url.is_empty() => {
-            let pg = TempPg::create(&url, "pooya_r").await;
+            let pg = TempPg::create(&url, "pooya_r")
+                .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
             out.push(Backend {
                 name: "postgres",
                 stores: [

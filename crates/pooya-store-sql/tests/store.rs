@@ -2,13 +2,11 @@
 //! `POOYA_TEST_POSTGRES_URL` names a server (CI sets it; `.ci/run`). Each PostgreSQL test gets a
 //! database of its own, so tests run in parallel.
 
-mod support;
-use support::TempPg;
-
 use pooya_issuer::card::CardRecord;
 use pooya_issuer::domain::{CustomerId, Expiry, Mobile, Pan, Role};
-use pooya_issuer::sql::{SqlOptions, SqlStore};
 use pooya_issuer::store::*;
+use pooya_store_sql::test_support::TempPg;
+use pooya_store_sql::{SqlOptions, SqlStore};
 
 const PG_ENV: &str = "POOYA_TEST_POSTGRES_URL";
 
@@ -26,7 +24,8 @@ async fn backends() -> Vec<(
     let mut out = vec![("sqlite", sqlite, None, Some(dir))];
     match std::env::var(PG_ENV) {
         Ok(url) if !url.is_empty() => {
-            let pg = TempPg::create(&url, "pooya_t").await;
+            let pg = TempPg::create(&url, "pooya_t")
+                .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
             let store = SqlStore::connect(&pg.url, &SqlOptions::default())
                 .await
                 .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
@@ -407,7 +406,8 @@ async fn reopening_runs_no_migration_twice() {
     }
     if let Ok(url) = std::env::var(PG_ENV) {
         if !url.is_empty() {
-            let pg = TempPg::create(&url, "pooya_t").await;
+            let pg = TempPg::create(&url, "pooya_t")
+                .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
             // Several servers starting at once: the advisory lock serialises their migrations.
             let opts = SqlOptions::default();
             let (a, b, c) = tokio::join!(
@@ -597,7 +597,8 @@ async fn serialization_failures_are_lost_races() {
         eprintln!("{PG_ENV} not set: serialization test skipped (it needs PostgreSQL)");
         return;
     };
-    let pg = TempPg::create(&url, "pooya_t").await;
+    let pg = TempPg::create(&url, "pooya_t")
+        .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
     {
         use sqlx::Executor;
         let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
@@ -605,7 +606,7 @@ async fn serialization_failures_are_lost_races() {
             .unwrap();
         c.execute(sqlx::AssertSqlSafe(format!(
             "ALTER DATABASE {} SET default_transaction_isolation = 'serializable'",
-            pg.name
+            pg.name()
         )))
         .await
         .unwrap();
