@@ -276,8 +276,9 @@ impl Issuer {
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    /// The outbox, for the delivery worker.
+    pub fn outbox(&self) -> crate::outbox::Outbox<'_> {
+        crate::outbox::Outbox::new(self.store.as_ref())
     }
     /// Notified after every commit that queued an SMS.
     pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {

@@ -12,6 +12,7 @@ pub mod issuer;
 pub mod jalali;
 pub mod keys;
 pub mod messages;
+pub mod outbox;
 pub mod policy;
 mod resend;
 pub mod store;

@@ -203,7 +203,7 @@ impl std::fmt::Debug for WrappedDataKey {
 }
 
 /// What pooya asks of a database, and nothing more: the issuer's reads and [`Commit`]s, the
-/// outbox its delivery worker drains, the API keys and data
+/// outbox its delivery worker drains (through [`crate::outbox::Outbox`]), the API keys and data
 /// keys the server loads, and the audit trail `pooya audit` walks. Reads that only tests need are
 /// the implementation's own.
 #[async_trait]
