@@ -61,6 +61,7 @@ use pooya_bench::{
     Request, Res,
 };
 use pooya_enroll::{b64_decode, b64_encode, ClientEnrollment};
+use pooya_store_sql::test_support::TempPg;
 use serde_json::{json, Value};
 
 /// The TOTP step (= code lifetime) the server is configured with, in seconds.
@@ -206,78 +207,6 @@ fn parse_args() -> Res<Args> {
         }
     }
     Ok(a)
-}
-
-// ------------------------------------------------------------------ a temporary PostgreSQL database
-
-/// A fresh database on the given server, dropped (WITH (FORCE)) on drop.
-struct TempPg {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl TempPg {
-    fn create(admin_url: &str) -> Res<TempPg> {
-        let name = format!("pooya_load_{}", pooya_issuer::keys::random_id());
-        run_pg(admin_url, format!("CREATE DATABASE {name}"))
-            .map_err(|e| format!("CREATE DATABASE through {admin_url}: {e}"))?;
-        let (base, query) = match admin_url.split_once('?') {
-            Some((b, q)) => (b, Some(q)),
-            None => (admin_url, None),
-        };
-        let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-        let host_part = match base[scheme_end..].find('/') {
-            Some(i) => &base[..scheme_end + i],
-            None => base,
-        };
-        let mut url = format!("{host_part}/{name}");
-        if let Some(q) = query {
-            url.push('?');
-            url.push_str(q);
-        }
-        Ok(TempPg {
-            admin_url: admin_url.to_owned(),
-            name,
-            url,
-        })
-    }
-}
-
-impl Drop for TempPg {
-    fn drop(&mut self) {
-        match run_pg(
-            &self.admin_url,
-            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        ) {
-            Ok(()) => eprintln!("dropped database {}", self.name),
-            Err(e) => eprintln!("could not drop database {}: {e}", self.name),
-        }
-    }
-}
-
-/// One statement on a connection of its own, on a thread and runtime of its own (so it may run
-/// from `Drop`).
-fn run_pg(url: &str, sql: String) -> Res<()> {
-    let url = url.to_owned();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        rt.block_on(async {
-            use sqlx::Executor;
-            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
-                .await
-                .map_err(|e| e.to_string())?;
-            c.execute(sqlx::AssertSqlSafe(sql))
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
-    })
-    .join()
-    .map_err(|_| "thread panicked".to_string())?
 }
 
 // ------------------------------------------------------------------ the server process
@@ -1158,11 +1087,11 @@ async fn run(args: Args) -> Res<bool> {
     std::fs::write(work.path().join("pooya.toml"), &config).map_err(|e| e.to_string())?;
 
     let db = match &args.database_url {
-        Some(u) => Some(TempPg::create(u)?),
+        Some(u) => Some(TempPg::create(u, "pooya_load")?),
         None => None,
     };
     let store = match &db {
-        Some(d) => format!("PostgreSQL (fresh database {})", d.name),
+        Some(d) => format!("PostgreSQL (fresh database {})", d.name()),
         None => "SQLite (embedded, in the temporary data directory)".to_owned(),
     };
     let t_setup = Instant::now();
@@ -1187,7 +1116,13 @@ async fn run(args: Args) -> Res<bool> {
         }
     }
     drop(server);
-    drop(db);
+    if let Some(db) = db {
+        let name = db.name().to_owned();
+        match db.remove() {
+            Ok(()) => eprintln!("dropped database {name}"),
+            Err(e) => eprintln!("could not drop database {name}: {e}"),
+        }
+    }
     result
 }
 
