@@ -1,8 +1,40 @@
-//! A PostgreSQL database of one's own, for a test or a load run (feature `test-support`): made on
-//! the server an admin URL names, dropped when its guard goes. The store's tests, the black-box
-//! tests, the key tests and the load tool all use this one.
+//! What tests of the store need (feature `test-support`): a PostgreSQL database of one's own, made
+//! on the server an admin URL names and dropped when its guard goes (the store's tests, the
+//! black-box tests, the key tests and the load tool all use this one), and a few fixtures.
 
+use std::sync::Arc;
+
+use pooya_issuer::card::AppToken;
+use pooya_issuer::domain::Mobile;
+use pooya_issuer::keys::{HashCost, Keyring};
 use sqlx::Executor;
+
+/// A keyring from a master key of 32 `byte`s, with the cheapest Argon2 cost.
+pub fn keyring(byte: u8) -> Arc<Keyring> {
+    let cost = HashCost {
+        m_kib: 64,
+        t: 1,
+        p: 1,
+    };
+    Arc::new(Keyring::from_master(&[byte; 32], cost).expect("a keyring"))
+}
+
+/// An app token `id` (its seed not a real one), as a card holds it.
+pub fn app_token(id: &str) -> AppToken {
+    AppToken {
+        id: id.to_owned(),
+        seed_sealed: vec![7; 48],
+        mobile: Mobile::parse("09121234567").expect("a mobile number"),
+        algorithm: "SHA256".into(),
+        step_secs: 60,
+        first_digits: 4,
+        second_digits: 8,
+        last_step_first: None,
+        last_step_second: None,
+        issued_at: 1,
+        removal: None,
+    }
+}
 
 /// A database created on the server `admin_url` names, dropped (`WITH (FORCE)`) on drop.
 pub struct TempPg {

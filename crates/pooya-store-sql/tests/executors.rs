@@ -8,24 +8,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use pooya_issuer::audit::{lane_of, Verifier};
-use pooya_issuer::card::{AppToken, CardRecord, LiveRun};
+use pooya_issuer::card::{CardRecord, LiveRun};
 use pooya_issuer::domain::{CustomerId, Expiry, Mobile, Pan};
-use pooya_issuer::keys::{HashCost, Keyring};
+use pooya_issuer::keys::Keyring;
 use pooya_issuer::store::*;
-use pooya_store_sql::test_support::TempPg;
+use pooya_store_sql::test_support::{app_token, keyring, TempPg};
 use pooya_store_sql::{BatchCounters, CommitExecutor, SqlOptions, SqlStore};
 use sqlx::Row;
 
 const PG_ENV: &str = "POOYA_TEST_POSTGRES_URL";
-
-fn keys() -> Arc<Keyring> {
-    let cost = HashCost {
-        m_kib: 64,
-        t: 1,
-        p: 1,
-    };
-    Arc::new(Keyring::from_master(&[7; 32], cost).unwrap())
-}
 
 fn customer(id: &str, mobile: &str, version: i64) -> CustomerRecord {
     CustomerRecord {
@@ -33,22 +24,6 @@ fn customer(id: &str, mobile: &str, version: i64) -> CustomerRecord {
         mobile: Mobile::parse(mobile).unwrap(),
         created_at: 1,
         version,
-    }
-}
-
-fn app_token(id: &str) -> AppToken {
-    AppToken {
-        id: id.to_owned(),
-        seed_sealed: vec![7; 48],
-        mobile: Mobile::parse("09121234567").unwrap(),
-        algorithm: "SHA256".into(),
-        step_secs: 60,
-        first_digits: 4,
-        second_digits: 8,
-        last_step_first: None,
-        last_step_second: None,
-        issued_at: 1,
-        removal: None,
     }
 }
 
@@ -407,7 +382,7 @@ async fn postgres(admin: &str) -> Db {
 
 #[tokio::test]
 async fn every_executor_writes_the_same_rows() {
-    let k = keys();
+    let k = keyring(7);
     let mut runs = vec![
         (CommitExecutor::SqliteWriter, sqlite().await),
         (CommitExecutor::SqliteSqlx, sqlite().await),

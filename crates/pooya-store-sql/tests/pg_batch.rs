@@ -7,9 +7,9 @@ use std::sync::Arc;
 use pooya_issuer::audit::Verifier;
 use pooya_issuer::card::{AppToken, CardRecord};
 use pooya_issuer::domain::{CustomerId, Expiry, Mobile, Pan};
-use pooya_issuer::keys::{HashCost, Keyring};
+use pooya_issuer::keys::Keyring;
 use pooya_issuer::store::*;
-use pooya_store_sql::test_support::TempPg;
+use pooya_store_sql::test_support::{keyring, TempPg};
 use pooya_store_sql::{SqlOptions, SqlStore};
 
 const PG_ENV: &str = "POOYA_TEST_POSTGRES_URL";
@@ -25,20 +25,6 @@ async fn pg() -> Option<(SqlStore, TempPg)> {
         .await
         .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
     Some((store, pg))
-}
-
-fn keys() -> Arc<Keyring> {
-    Arc::new(
-        Keyring::from_master(
-            &[7; 32],
-            HashCost {
-                m_kib: 64,
-                t: 1,
-                p: 1,
-            },
-        )
-        .unwrap(),
-    )
 }
 
 fn rec(event: &str, detail: String) -> AuditRecord {
@@ -140,7 +126,7 @@ async fn a_mixed_batch_gives_each_commit_its_own_result() {
     let Some((store, pg)) = pg().await else {
         return;
     };
-    let k = keys();
+    let k = keyring(7);
     let hashes: Vec<String> = (0..10).map(|i| format!("g{i}")).collect();
     setup(&store, &k, &hashes).await;
     let read = |i: usize| card(&hashes[i]);
@@ -238,7 +224,7 @@ async fn a_stored_verification_sends_the_batch_one_commit_at_a_time() {
     let Some((store, pg)) = pg().await else {
         return;
     };
-    let k = keys();
+    let k = keyring(7);
     let hashes: Vec<String> = (0..6).map(|i| format!("b{i}")).collect();
     setup(&store, &k, &hashes).await;
     // A verification of b3 stored without its card changing.
@@ -304,7 +290,7 @@ async fn a_taken_token_id_sends_the_batch_one_commit_at_a_time() {
     let Some((store, _pg)) = pg().await else {
         return;
     };
-    let k = keys();
+    let k = keyring(7);
     let hashes: Vec<String> = (0..4).map(|i| format!("k{i}")).collect();
     setup(&store, &k, &hashes).await;
     let token = AppToken {
@@ -359,7 +345,7 @@ async fn the_chain_verifies_after_many_concurrent_batches() {
     let Some((store, pg)) = pg().await else {
         return;
     };
-    let k = keys();
+    let k = keyring(7);
     let cards = 48;
     let hashes: Vec<String> = (0..cards).map(|i| format!("c{i}")).collect();
     setup(&store, &k, &hashes).await;
@@ -458,7 +444,7 @@ async fn full_batches_from_two_stores_keep_the_chain() {
     let Some((store, pg)) = pg().await else {
         return;
     };
-    let k = keys();
+    let k = keyring(7);
     let hashes: Vec<String> = (0..512).map(|i| format!("f{i}")).collect();
     setup(&store, &k, &hashes).await;
     let second = SqlStore::connect(&pg.url, &SqlOptions::default())

@@ -5,7 +5,7 @@
 use pooya_issuer::card::CardRecord;
 use pooya_issuer::domain::{CustomerId, Expiry, Mobile, Pan, Role};
 use pooya_issuer::store::*;
-use pooya_store_sql::test_support::TempPg;
+use pooya_store_sql::test_support::{app_token, TempPg};
 use pooya_store_sql::{SqlOptions, SqlStore};
 
 const PG_ENV: &str = "POOYA_TEST_POSTGRES_URL";
@@ -518,22 +518,6 @@ async fn card_number_tails_round_trip() {
             .unwrap()
             .tail_macs
             .is_empty());
-    }
-}
-
-fn app_token(id: &str) -> pooya_issuer::card::AppToken {
-    pooya_issuer::card::AppToken {
-        id: id.to_owned(),
-        seed_sealed: vec![7; 48],
-        mobile: Mobile::parse("09121234567").unwrap(),
-        algorithm: "SHA256".into(),
-        step_secs: 60,
-        first_digits: 4,
-        second_digits: 8,
-        last_step_first: None,
-        last_step_second: None,
-        issued_at: 1,
-        removal: None,
     }
 }
 
