@@ -4,10 +4,34 @@
 
 use std::sync::Arc;
 
+use pooya_issuer::audit::{Break, Verifier};
 use pooya_issuer::card::AppToken;
 use pooya_issuer::domain::Mobile;
 use pooya_issuer::keys::{HashCost, Keyring};
+use pooya_issuer::store::Store;
 use sqlx::Executor;
+
+use crate::SqlStore;
+
+/// Walks the whole audit chain as `pooya audit verify` does: the number of chained records, or
+/// the first break.
+pub async fn verify_chain(store: &SqlStore, keys: &Keyring) -> Result<u64, Break> {
+    let heads = store.audit_heads().await.expect("the lanes' heads");
+    let mut v = Verifier::new(keys, &heads)?;
+    let mut after = 0;
+    loop {
+        let page = store
+            .audit_page(after, 100)
+            .await
+            .expect("a page of records");
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for r in &page {
+            v.push(r)?;
+        }
+    }
+    v.finish().map(|s| s.records)
+}
 
 /// A keyring from a master key of 32 `byte`s, with the cheapest Argon2 cost.
 pub fn keyring(byte: u8) -> Arc<Keyring> {

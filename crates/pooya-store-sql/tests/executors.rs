@@ -7,12 +7,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use pooya_issuer::audit::{lane_of, Verifier};
+use pooya_issuer::audit::lane_of;
 use pooya_issuer::card::{CardRecord, LiveRun};
 use pooya_issuer::domain::{CustomerId, Expiry, Mobile, Pan};
 use pooya_issuer::keys::Keyring;
 use pooya_issuer::store::*;
-use pooya_store_sql::test_support::{app_token, keyring, TempPg};
+use pooya_store_sql::test_support::{app_token, keyring, verify_chain, TempPg};
 use pooya_store_sql::{BatchCounters, CommitExecutor, SqlOptions, SqlStore};
 use sqlx::Row;
 
@@ -335,22 +335,6 @@ fn cell(r: &sqlx::any::AnyRow, i: usize) -> String {
     }
 }
 
-/// Walks the whole chain as `pooya audit verify` does: the number of chained records.
-async fn chained(store: &SqlStore, k: &Keyring) -> u64 {
-    let heads = store.audit_heads().await.unwrap();
-    let mut v = Verifier::new(k, &heads).unwrap();
-    let mut after = 0;
-    loop {
-        let page = store.audit_page(after, 100).await.unwrap();
-        let Some(last) = page.last() else { break };
-        after = last.id;
-        for r in &page {
-            v.push(r).unwrap();
-        }
-    }
-    v.finish().unwrap().records
-}
-
 struct Db {
     url: String,
     store: SqlStore,
@@ -413,7 +397,7 @@ async fn every_executor_writes_the_same_rows() {
                 .collect();
             assert_eq!(got, want, "{executor:?} round {n}");
         }
-        assert_eq!(chained(&db.store, &k).await, 7, "{executor:?}");
+        assert_eq!(verify_chain(&db.store, &k).await, Ok(7), "{executor:?}");
         written.push((executor, rows(&db.url).await));
     }
 

@@ -4,12 +4,11 @@
 
 use std::sync::Arc;
 
-use pooya_issuer::audit::Verifier;
 use pooya_issuer::card::{AppToken, CardRecord};
 use pooya_issuer::domain::{CustomerId, Expiry, Mobile, Pan};
 use pooya_issuer::keys::Keyring;
 use pooya_issuer::store::*;
-use pooya_store_sql::test_support::{keyring, TempPg};
+use pooya_store_sql::test_support::{keyring, verify_chain, TempPg};
 use pooya_store_sql::{SqlOptions, SqlStore};
 
 const PG_ENV: &str = "POOYA_TEST_POSTGRES_URL";
@@ -90,22 +89,6 @@ fn verify_commit(k: &Arc<Keyring>, mut c: CardRecord, txn: &str, mark: i64) -> C
         cards: vec![c],
         ..Commit::default()
     }
-}
-
-/// Walks the whole chain as `pooya audit verify` does: the number of chained records.
-async fn verify_chain(store: &SqlStore, k: &Keyring) -> Result<u64, pooya_issuer::audit::Break> {
-    let heads = store.audit_heads().await.unwrap();
-    let mut v = Verifier::new(k, &heads)?;
-    let mut after = 0;
-    loop {
-        let page = store.audit_page(after, 100).await.unwrap();
-        let Some(last) = page.last() else { break };
-        after = last.id;
-        for r in &page {
-            v.push(r)?;
-        }
-    }
-    v.finish().map(|s| s.records)
 }
 
 async fn count(url: &str, sql: &str) -> i64 {
