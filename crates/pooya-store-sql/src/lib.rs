@@ -1,6 +1,6 @@
-//! pooya's store over SQL: the issuer's [`Store`] for SQLite (embedded, the default) and
+//! pooya's store over SQL: the issuer's [`Store`](pooya_issuer::store::Store) for SQLite (embedded, the default) and
 //! PostgreSQL (shared by many servers). It holds the migrations, the statements, the decoding of
-//! rows, and the writers of [`Commit`]s. What a commit writes is described once ([`plan`]) and run
+//! rows, and the writers of [`Commit`]s. What a commit writes is described once (`plan.rs`) and run
 //! by each executor: sqlx on PostgreSQL (commits of concurrent callers grouped into one
 //! transaction, verifications set-based), rusqlite on SQLite's writer thread (the hot path,
 //! without sqlx's hand-offs), and sqlx on SQLite for what is not hot.
@@ -196,7 +196,7 @@ impl SqlStore {
     }
 }
 
-/// The writers of [`Commit`]s, for the store's tests: each writes what [`plan`] describes, and a
+/// The writers of [`Commit`]s, for the store's tests: each writes what `plan.rs` describes, and a
 /// test runs the same commits through each and compares the rows.
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
