@@ -1,9 +1,10 @@
-//! pooya's store over SQL: the issuer's [`Store`](pooya_issuer::store::Store) for SQLite (embedded, the default) and
-//! PostgreSQL (shared by many servers). It holds the migrations, the statements, the decoding of
-//! rows, and the writers of [`Commit`]s. What a commit writes is described once (`plan.rs`) and run
-//! by each executor: sqlx on PostgreSQL (commits of concurrent callers grouped into one
-//! transaction, verifications set-based), rusqlite on SQLite's writer thread (the hot path,
-//! without sqlx's hand-offs), and sqlx on SQLite for what is not hot.
+//! pooya's store over SQL: the issuer's [`Store`](pooya_issuer::store::Store) for SQLite
+//! (embedded, the default) and PostgreSQL (shared by many servers). It holds the migrations, the
+//! statements, the decoding of rows, and the writers of [`Commit`]s. What a commit writes is
+//! described once (`plan.rs`) and run by each backend's executor: rusqlite on SQLite's writer
+//! thread (the hot path, without sqlx's hand-offs), sqlx on PostgreSQL (the commits of concurrent
+//! callers grouped into one transaction, verifications set-based). The rest (reads, the outbox,
+//! keys, migrations) goes through sqlx's pools on either backend.
 //!
 //! Statements use `$n` placeholders and only SQL both dialects accept; the schema differs only
 //! where the dialects must (auto ids, byte types), and a statement that differs sits beside the
