@@ -1,6 +1,6 @@
 //! The parts of the load tool that decide whether an answer is right, and how figures are
 //! summed up and drawn. The driver itself is the binary (`main.rs` and its modules: `cli`,
-//! `server`, `temp_pg`, `setup`, `cards`, `outbox`, `http`, `load`, `cpu`, `run`).
+//! `server`, `setup`, `cards`, `outbox`, `http`, `load`, `cpu`, `run`).
 //!
 //! Every answer is checked against what the driver knows it must be: a right, unused code must be
 //! approved, a wrong code declined as `wrong_password`, a health probe answered 200. Anything else

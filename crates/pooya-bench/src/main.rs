@@ -54,7 +54,7 @@
 //! - `run`: one run from start to figures: the server's configuration, the setup, the clock stood
 //!   mid-step, the workers, the report and the CSV line;
 //! - `server`: the `pooya serve` process (found, started, stopped) and its role keys;
-//!   `temp_pg`: the temporary PostgreSQL database of `--database-url`;
+//!   the temporary PostgreSQL database of `--database-url` is `pooya_store_sql::test_support`'s;
 //! - `setup`: the cards set up through the HTTP contract (`enroll`, or `pskc` in bulk);
 //!   `outbox`: the SMS file the activation codes are read from;
 //! - `cards`: the cards of the load and the codes each gives;
@@ -71,7 +71,6 @@ mod outbox;
 mod run;
 mod server;
 mod setup;
-mod temp_pg;
 
 use std::path::Path;
 

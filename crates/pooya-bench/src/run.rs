@@ -17,7 +17,7 @@ use crate::load::{worker, Round, Shared, WorkerReport};
 use crate::outbox::Outbox;
 use crate::server::{server_binary, start_server, Keys, Server};
 use crate::setup::{set_up_cards, set_up_hardware_cards, PSKC_MAX_BODY};
-use crate::temp_pg::TempPg;
+use pooya_store_sql::test_support::TempPg;
 
 /// Above this many cards, `--setup enroll` warns that `--setup pskc` would be much faster.
 const ENROLL_HINT_CARDS: usize = 20_000;
@@ -55,11 +55,11 @@ pub async fn run(args: Args) -> Res<bool> {
     std::fs::write(work.path().join("pooya.toml"), &config).map_err(|e| e.to_string())?;
 
     let db = match &args.database_url {
-        Some(u) => Some(TempPg::create(u)?),
+        Some(u) => Some(TempPg::create(u, "pooya_load")?),
         None => None,
     };
     let store = match &db {
-        Some(d) => format!("PostgreSQL (fresh database {})", d.name),
+        Some(d) => format!("PostgreSQL (fresh database {})", d.name()),
         None => "SQLite (embedded, in the temporary data directory)".to_owned(),
     };
     let t_setup = Instant::now();
@@ -84,7 +84,13 @@ pub async fn run(args: Args) -> Res<bool> {
         }
     }
     drop(server);
-    drop(db);
+    if let Some(db) = db {
+        let name = db.name().to_owned();
+        match db.remove() {
+            Ok(()) => eprintln!("dropped database {name}"),
+            Err(e) => eprintln!("could not drop database {name}: {e}"),
+        }
+    }
     result
 }
 

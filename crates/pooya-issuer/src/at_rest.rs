@@ -18,6 +18,7 @@
 
 use zeroize::Zeroizing;
 
+use crate::audit::{AuditEvent, AuditRecord};
 use crate::card::{DynamicService, Service};
 use crate::domain::Mobile;
 use crate::keys::{is_sealed_static_hash, random_id, CardCode, Keyring, StaticSecret};
@@ -115,6 +116,57 @@ pub fn bind_card(
         seal(StaticSecret::Pin, pin_hash),
         seal(StaticSecret::SecondPassword, second_hash),
     )
+}
+
+/// A stored card's columns after [`bind_card`].
+pub struct BoundCard {
+    pub pin_hash: String,
+    pub second_hash: String,
+    /// The service document (JSON), written again only when it had MACs to bind.
+    pub svc: String,
+}
+
+/// [`bind_card`] on a card's columns as stored: its service document as JSON.
+pub fn bind_stored_card(
+    keys: &Keyring,
+    pan_hash: &str,
+    pin_hash: &str,
+    second_hash: &str,
+    svc_json: &str,
+) -> serde_json::Result<BoundCard> {
+    let mut svc: DynamicService = serde_json::from_str(svc_json)?;
+    let (pin_hash, second_hash) = bind_card(keys, pan_hash, pin_hash, second_hash, &mut svc);
+    let svc = if svc.sms().is_some() {
+        serde_json::to_string(&svc)?
+    } else {
+        svc_json.to_owned()
+    };
+    Ok(BoundCard {
+        pin_hash,
+        second_hash,
+        svc,
+    })
+}
+
+impl AtRestUpgrade {
+    /// The audit record of an upgrade, written in its transaction; none when nothing was upgraded.
+    pub fn audit_record(&self, now: i64) -> Option<AuditRecord> {
+        let AtRestUpgrade::Upgraded {
+            cards,
+            sms_resealed,
+            sms_refused,
+        } = *self
+        else {
+            return None;
+        };
+        Some(AuditRecord {
+            at: now,
+            event: AuditEvent::StoreUpgradedAtRest.as_str().into(),
+            pan_masked: None,
+            customer_id: None,
+            detail: format!("cards={cards} sms_resealed={sms_resealed} sms_refused={sms_refused}"),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -307,7 +307,7 @@ impl StaticSecret {
 
 /// How a sealed static hash starts in its column. A plain Argon2id PHC string (`$argon2id$…`, what
 /// databases kept before) never opens.
-pub(crate) const SEALED_HASH: &str = "$pooya-sealed$v1$";
+pub const SEALED_HASH: &str = "$pooya-sealed$v1$";
 
 /// Whether `stored` is a sealed static hash rather than an older database's plain one.
 pub fn is_sealed_static_hash(stored: &str) -> bool {

@@ -5,8 +5,8 @@
 //! server's routes are): it reads through the [`store::Store`] trait, lets the card decide, and
 //! commits the decision with its audit record (a keyed hash chain, [`audit`]), its SMS and its
 //! verification record in one transaction, deciding again after a lost race. No HTTP here: the
-//! server maps [`IssuerError`] to statuses and codes; the storage crate implements the `Store`
-//! for SQLite and PostgreSQL.
+//! server maps [`IssuerError`] to statuses and codes; no SQL driver either: the `pooya-store-sql`
+//! crate implements the `Store` for SQLite and PostgreSQL.
 
 pub mod at_rest;
 pub mod audit;
@@ -20,9 +20,9 @@ pub mod issuer;
 pub mod jalali;
 pub mod keys;
 pub mod messages;
+pub mod outbox;
 pub mod policy;
 mod resend;
-pub mod sql;
 pub mod store;
 
 pub use error::IssuerError;

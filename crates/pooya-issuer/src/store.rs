@@ -140,6 +140,9 @@ pub enum TryTaken {
 /// Everything one decision changes.
 #[derive(Clone, Debug, Default)]
 pub struct Commit {
+    /// When the decision was taken (unix ms, the issuer's clock): the time the store stamps on
+    /// the rows it changes (a card's `updated_at`).
+    pub at: i64,
     pub new_customers: Vec<CustomerRecord>,
     /// Customers rewritten, guarded by `version` as read.
     pub customers: Vec<CustomerRecord>,
@@ -230,8 +233,13 @@ pub enum AtRestUpgrade {
     },
 }
 
+/// What pooya asks of a database, and nothing more: the issuer's reads and [`Commit`]s, the
+/// outbox its delivery worker drains (through [`crate::outbox::Outbox`]), the API keys and data
+/// keys the server loads, and the audit trail `pooya audit` walks. Reads that only tests need are
+/// the implementation's own.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    // ------------------------------------------------------------ the issuer's reads and commits
     async fn customer(&self, id: &CustomerId) -> Result<Option<CustomerRecord>, StoreError>;
     async fn card(&self, pan_hash: &str) -> Result<Option<CardRecord>, StoreError>;
     async fn cards_of_customer(&self, id: &CustomerId) -> Result<Vec<CardRecord>, StoreError>;
@@ -271,10 +279,12 @@ pub trait Store: Send + Sync + 'static {
     /// Applies everything or nothing. `Conflict` when a guarded row changed.
     async fn commit(&self, commit: Commit) -> Result<(), StoreError>;
 
+    // ------------------------------------------------------------ API keys (the server's)
     async fn api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
     async fn insert_api_keys(&self, keys: &[ApiKeyRecord]) -> Result<(), StoreError>;
     async fn count_api_keys(&self) -> Result<i64, StoreError>;
 
+    // ------------------------------------------------------------ the outbox
     /// Leases up to `limit` due, unleased messages to the caller until `now + lease_ms`, oldest
     /// first: of several servers' workers, each message goes to one at a time. A message whose
     /// lease runs out unsent (its worker died) is due again.
@@ -284,8 +294,6 @@ pub trait Store: Send + Sync + 'static {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<QueuedSms>, StoreError>;
-    /// Unsent messages, oldest first, whose next attempt is due at `now` (leased or not).
-    async fn outbox_due(&self, now: i64, limit: i64) -> Result<Vec<QueuedSms>, StoreError>;
     async fn outbox_sent(&self, id: i64, at: i64) -> Result<(), StoreError>;
     async fn outbox_retry(
         &self,
@@ -302,11 +310,13 @@ pub trait Store: Send + Sync + 'static {
     /// Counts of the outbox's messages by state.
     async fn outbox_status(&self) -> Result<OutboxStatus, StoreError>;
 
-    async fn audit_tail(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
+    // ------------------------------------------------------------ the audit trail (`pooya audit`)
     /// Up to `limit` audit records with ids above `after_id`, in id order, with their links.
     async fn audit_page(&self, after_id: i64, limit: i64) -> Result<Vec<StoredAudit>, StoreError>;
     /// The head of every audit lane (`audit_chains`).
     async fn audit_heads(&self) -> Result<Vec<AuditHead>, StoreError>;
+
+    // ------------------------------------------------------------ keys (pooya-keys) and upkeep
     /// Records `value` (a check value of the master key, not the key) on first use and answers
     /// whether it equals the recorded one: every server on one database must hold the same key.
     async fn master_key_check(&self, value: &str) -> Result<bool, StoreError>;

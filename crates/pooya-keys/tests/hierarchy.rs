@@ -3,9 +3,10 @@
 
 use pooya_issuer::domain::{Pan, Role};
 use pooya_issuer::keys::{HashCost, Keyring};
-use pooya_issuer::sql::{SqlOptions, SqlStore};
 use pooya_issuer::store::{ApiKeyRecord, Store, StoreError};
 use pooya_keys::{load_keyring, rotate, KekError, KekSpec, KeysError, LoadEvent};
+use pooya_store_sql::test_support::TempPg;
+use pooya_store_sql::{SqlOptions, SqlStore};
 
 const PG_ENV: &str = "POOYA_TEST_POSTGRES_URL";
 const COST: HashCost = HashCost {
@@ -34,7 +35,8 @@ async fn backends() -> Vec<Backend> {
     }];
     match std::env::var(PG_ENV) {
         Ok(url) if !url.is_empty() => {
-            let pg = TempPg::create(&url).await;
+            let pg = TempPg::create(&url, "pooya_k")
+                .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
             let store = SqlStore::connect(&pg.url, &SqlOptions::default())
                 .await
                 .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
@@ -48,55 +50,6 @@ async fn backends() -> Vec<Backend> {
         _ => eprintln!("{PG_ENV} not set: PostgreSQL key tests skipped (SQLite only)"),
     }
     out
-}
-
-struct TempPg {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl TempPg {
-    async fn create(admin_url: &str) -> TempPg {
-        use sqlx::Executor;
-        let name = format!("pooya_k_{}", pooya_issuer::keys::random_id());
-        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(admin_url)
-            .await
-            .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
-        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .await
-            .unwrap();
-        let base = admin_url.split('?').next().unwrap();
-        let cut = base.rfind('/').unwrap();
-        TempPg {
-            admin: admin_url.to_owned(),
-            url: format!("{}/{}", &base[..cut], name),
-            name,
-        }
-    }
-}
-
-impl Drop for TempPg {
-    fn drop(&mut self) {
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                use sqlx::Executor;
-                if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
-                    let _ = c
-                        .execute(sqlx::AssertSqlSafe(format!(
-                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                        )))
-                        .await;
-                }
-            });
-        })
-        .join();
-    }
 }
 
 fn pan() -> Pan {

@@ -27,7 +27,8 @@ fn backoff_ms(attempts: i64) -> i64 {
 /// Sends every due message once; returns how many left.
 pub async fn deliver_due(issuer: &Issuer, provider: &dyn SmsProvider) -> usize {
     let now = issuer.now_ms();
-    let due = match issuer.store().outbox_claim(now, LEASE_MS, 100).await {
+    let outbox = issuer.outbox();
+    let due = match outbox.claim(now, LEASE_MS, 100).await {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %e, "outbox unreadable");
@@ -37,14 +38,11 @@ pub async fn deliver_due(issuer: &Issuer, provider: &dyn SmsProvider) -> usize {
     };
     let mut sent = 0;
     for m in due {
-        let store = issuer.store();
         if m.sms.expires_at.is_some_and(|t| t <= now) {
             tracing::warn!(id = m.id, to = %m.sms.to.masked(), "SMS given up: its code expired before delivery");
             metrics::counter!("pooya_sms_delivery_failures_total", "outcome" => "given_up")
                 .increment(1);
-            let _ = store
-                .outbox_give_up(m.id, "expired before delivery", now)
-                .await;
+            let _ = outbox.give_up(m.id, "expired before delivery", now).await;
             continue;
         }
         let text = match issuer.open_sms_text(&m.sms) {
@@ -60,7 +58,7 @@ pub async fn deliver_due(issuer: &Issuer, provider: &dyn SmsProvider) -> usize {
                 );
                 metrics::counter!("pooya_sms_delivery_failures_total", "outcome" => "refused")
                     .increment(1);
-                if let Err(e) = store.outbox_refuse(m.id, now).await {
+                if let Err(e) = outbox.refuse(m.id, now).await {
                     tracing::warn!(id = m.id, error = %e, "refused SMS not marked; refused again later");
                 }
                 continue;
@@ -74,7 +72,7 @@ pub async fn deliver_due(issuer: &Issuer, provider: &dyn SmsProvider) -> usize {
                 sent += 1;
                 metrics::counter!("pooya_sms_sent_total").increment(1);
                 tracing::info!(id = m.id, to = %m.sms.to.masked(), "SMS sent");
-                if let Err(e) = store.outbox_sent(m.id, now).await {
+                if let Err(e) = outbox.sent(m.id, now).await {
                     tracing::error!(id = m.id, error = %e, "SMS sent but not marked; it may be sent again");
                 }
             }
@@ -82,15 +80,13 @@ pub async fn deliver_due(issuer: &Issuer, provider: &dyn SmsProvider) -> usize {
                 tracing::warn!(id = m.id, to = %m.sms.to.masked(), %why, "SMS given up: the provider refused it for good");
                 metrics::counter!("pooya_sms_delivery_failures_total", "outcome" => "given_up")
                     .increment(1);
-                let _ = store.outbox_give_up(m.id, &why, now).await;
+                let _ = outbox.give_up(m.id, &why, now).await;
             }
             Err(SendError::Temporary(why)) => {
                 tracing::warn!(id = m.id, attempts = m.attempts + 1, %why, "SMS not sent; will retry");
                 metrics::counter!("pooya_sms_delivery_failures_total", "outcome" => "retry")
                     .increment(1);
-                let _ = store
-                    .outbox_retry(m.id, &why, now + backoff_ms(m.attempts))
-                    .await;
+                let _ = outbox.retry(m.id, &why, now + backoff_ms(m.attempts)).await;
             }
         }
     }

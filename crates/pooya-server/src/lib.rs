@@ -8,10 +8,10 @@ use std::sync::Arc;
 use pooya_issuer::at_rest::AtRestUpgrade;
 use pooya_issuer::clock::{Clock, FakeClock, SystemClock};
 use pooya_issuer::keys::Keyring;
-use pooya_issuer::sql::{SqlOptions, SqlStore};
 use pooya_issuer::store::Store;
 use pooya_issuer::Issuer;
 use pooya_keys::{KekSpec, LoadEvent};
+use pooya_store_sql::{SqlOptions, SqlStore};
 
 pub mod apikeys;
 pub mod app_guard;

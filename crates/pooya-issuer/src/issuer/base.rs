@@ -72,8 +72,9 @@ impl Issuer {
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    /// The outbox, for the delivery worker.
+    pub fn outbox(&self) -> crate::outbox::Outbox<'_> {
+        crate::outbox::Outbox::new(self.store.as_ref())
     }
     /// Notified after every commit that queued an SMS.
     pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
@@ -123,6 +124,7 @@ impl Issuer {
 
     /// Commits once: a lost race is the caller's `StoreError::Conflict`.
     pub(super) async fn commit(&self, mut commit: Commit) -> Result<(), StoreError> {
+        commit.at = self.clock.now_ms();
         commit.audit_key = Some(self.keys.clone());
         let has_sms = !commit.outbox.is_empty();
         self.store.commit(commit).await?;

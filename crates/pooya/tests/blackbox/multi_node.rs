@@ -1015,7 +1015,7 @@ async fn postgres_outage_answers_503_and_the_server_recovers() {
     let Some(admin) = postgres_url() else {
         return skip("postgres_outage_answers_503_and_the_server_recovers");
     };
-    let mut pg = TempPg::create(&admin);
+    let mut pg = fresh_pg(&admin);
     let direct_url = pg.url.clone();
     let (upstream, _) = via_proxy(&direct_url, 0);
     let proxy = PgProxy::start(upstream);

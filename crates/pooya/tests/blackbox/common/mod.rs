@@ -83,58 +83,13 @@ pub fn postgres_url() -> Option<String> {
     std::env::var(PG_URL_ENV).ok().filter(|u| !u.is_empty())
 }
 
-/// A fresh PostgreSQL database, dropped with the last server using it.
-pub struct TempPg {
-    admin: String,
-    name: String,
-    pub url: String,
-}
+pub use pooya_store_sql::test_support::TempPg;
 
-impl TempPg {
-    pub fn create(admin_url: &str) -> TempPg {
-        let name = format!("pooya_bb_{}", pooya_issuer::keys::random_id());
-        run_pg(admin_url, format!("CREATE DATABASE {name}"))
-            .unwrap_or_else(|e| panic!("PostgreSQL at {PG_URL_ENV} must answer: {e}"));
-        let base = admin_url.split('?').next().unwrap();
-        let cut = base.rfind('/').expect("URL with a database path");
-        TempPg {
-            admin: admin_url.to_owned(),
-            url: format!("{}/{}", &base[..cut], name),
-            name,
-        }
-    }
-}
-
-impl Drop for TempPg {
-    fn drop(&mut self) {
-        let _ = run_pg(
-            &self.admin,
-            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
-    }
-}
-
-/// One statement on its own thread and runtime (callable from sync and async code alike).
-fn run_pg(url: &str, sql: String) -> Result<(), String> {
-    let url = url.to_owned();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        rt.block_on(async {
-            use sqlx::Executor;
-            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
-                .await
-                .map_err(|e| e.to_string())?;
-            c.execute(sqlx::AssertSqlSafe(sql))
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
-        })
-    })
-    .join()
-    .map_err(|_| "thread panicked".to_string())?
+/// A fresh PostgreSQL database on the server at `admin_url`, dropped with the last server using
+/// it.
+pub fn fresh_pg(admin_url: &str) -> TempPg {
+    TempPg::create(admin_url, "pooya_bb")
+        .unwrap_or_else(|e| panic!("PostgreSQL at {PG_URL_ENV} must answer: {e}"))
 }
 
 /// The database of a test server of its own: its own SQLite, or a fresh PostgreSQL database.
@@ -143,7 +98,7 @@ fn own_db() -> Option<Arc<TempPg>> {
         let url = postgres_url().unwrap_or_else(|| {
             panic!("POOYA_TEST_STORE=postgres needs {PG_URL_ENV} (e.g. postgres://postgres@127.0.0.1:5432/test)")
         });
-        Arc::new(TempPg::create(&url))
+        Arc::new(fresh_pg(&url))
     })
 }
 
@@ -293,7 +248,7 @@ impl TestServer {
             eprintln!("{PG_URL_ENV} not set: multi-node test skipped (it needs PostgreSQL)");
             return None;
         };
-        let db = Arc::new(TempPg::create(&url));
+        let db = Arc::new(fresh_pg(&url));
         let shared_dir = Arc::new(tempfile::tempdir().expect("tempdir"));
         let shared = shared_dir.path().to_path_buf();
         let config = format!(

@@ -1,20 +1,15 @@
 //! The enrollment tables (migration 0008): runs between their two messages, and the tries of
-//! each card number and client address. Runs are written and closed by [`Commit`]s (here for
-//! sqlx, in `direct` for SQLite's writer thread, with the same statements); tries are counted by
-//! one conditional upsert of their own.
+//! each card number and client address. Runs are written and closed by commits (their
+//! [`Plan`](crate::plan::Plan)); tries are counted by one conditional upsert of their own.
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::{AnyPool, Row};
 
-use super::{corrupt, unavailable, write_error};
-use crate::card::LiveRun;
-use crate::store::{Commit, EnrollmentRunRecord, RunKind, StoreError, TriesWindow, TryTaken};
+use pooya_issuer::card::LiveRun;
+use pooya_issuer::store::{EnrollmentRunRecord, RunKind, StoreError, TriesWindow, TryTaken};
 
-pub(super) const INSERT_RUN: &str = "INSERT INTO enrollment_runs (run_id, pan_hash, pan_masked, \
-     tries_key, activation_id, pending, lifetime_secs, expires_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-pub(super) const DELETE_RUN: &str = "DELETE FROM enrollment_runs WHERE run_id = $1";
-pub(super) const DELETE_TRIES: &str = "DELETE FROM enrollment_tries WHERE tries_key = $1";
+use crate::{corrupt, unavailable, write_error};
+
 const SELECT_RUN: &str = "SELECT run_id, pan_hash, pan_masked, tries_key, activation_id, pending, \
      lifetime_secs, expires_at FROM enrollment_runs WHERE run_id = $1";
 /// One try more, unless the window's are used up; an ended window starts again at 1.
@@ -34,64 +29,7 @@ const PURGE_TRIES: &str = "DELETE FROM enrollment_tries WHERE tries_key IN \
 const PURGE_RUNS: &str = "DELETE FROM enrollment_runs WHERE run_id IN \
      (SELECT run_id FROM enrollment_runs WHERE expires_at <= $1 LIMIT 16)";
 
-/// Whether a commit touches the enrollment tables (then it takes no set-based shortcut).
-pub(super) fn touches(c: &Commit) -> bool {
-    !c.new_enrollment_runs.is_empty()
-        || !c.closed_enrollment_runs.is_empty()
-        || !c.cleared_enrollment_tries.is_empty()
-}
-
-/// The columns `activation_id`, `pending`, `lifetime_secs` of a run.
-pub(super) fn live_columns(r: &EnrollmentRunRecord) -> (Option<&str>, Option<&[u8]>, Option<i64>) {
-    match &r.kind {
-        RunKind::Live(l) => (
-            Some(l.activation_id.as_str()),
-            Some(l.pending_sealed.as_slice()),
-            Some(i64::from(l.lifetime_secs)),
-        ),
-        RunKind::Decoy => (None, None, None),
-    }
-}
-
-/// A commit's enrollment rows, inside its transaction (PostgreSQL, and SQLite through sqlx).
-pub(super) async fn apply(tx: &mut AnyConnection, c: &Commit) -> Result<(), StoreError> {
-    for r in &c.new_enrollment_runs {
-        let (activation, pending, lifetime) = live_columns(r);
-        sqlx::query(INSERT_RUN)
-            .bind(r.id.clone())
-            .bind(r.pan_hash.clone())
-            .bind(r.pan_masked.clone())
-            .bind(r.tries_key.clone())
-            .bind(activation.map(str::to_owned))
-            .bind(pending.map(<[u8]>::to_vec))
-            .bind(lifetime)
-            .bind(r.expires_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(write_error)?;
-    }
-    for id in &c.closed_enrollment_runs {
-        let n = sqlx::query(DELETE_RUN)
-            .bind(id.clone())
-            .execute(&mut *tx)
-            .await
-            .map_err(write_error)?
-            .rows_affected();
-        if n != 1 {
-            return Err(StoreError::Conflict);
-        }
-    }
-    for key in &c.cleared_enrollment_tries {
-        sqlx::query(DELETE_TRIES)
-            .bind(key.clone())
-            .execute(&mut *tx)
-            .await
-            .map_err(write_error)?;
-    }
-    Ok(())
-}
-
-pub(super) async fn run(
+pub(crate) async fn run(
     read: &AnyPool,
     id: &str,
 ) -> Result<Option<EnrollmentRunRecord>, StoreError> {
@@ -136,7 +74,7 @@ fn window(used: i64, ends_at: i64) -> Result<TriesWindow, StoreError> {
     })
 }
 
-pub(super) async fn take_try(
+pub(crate) async fn take_try(
     write: &AnyPool,
     key: &str,
     max: u32,
@@ -181,7 +119,7 @@ pub(super) async fn take_try(
     Ok(taken)
 }
 
-pub(super) async fn tries(read: &AnyPool, key: &str, now: i64) -> Result<u32, StoreError> {
+pub(crate) async fn tries(read: &AnyPool, key: &str, now: i64) -> Result<u32, StoreError> {
     let row = sqlx::query(SELECT_TRIES)
         .bind(key.to_owned())
         .bind(now)

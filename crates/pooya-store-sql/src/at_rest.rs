@@ -1,14 +1,18 @@
-//! The start-time upgrade of values at rest ([`crate::at_rest`]) over SQL: one transaction, all or
-//! nothing, taken by one server at a time (SQLite's write lock, a PostgreSQL advisory lock).
+//! The start-time upgrade of values at rest ([`pooya_issuer::at_rest`]) over SQL: one
+//! transaction, all or nothing, taken by one server at a time (SQLite's write lock, a PostgreSQL
+//! advisory lock).
 
 use sqlx::{AnyPool, Row};
 
-use super::{append_audit, corrupt, unavailable, write_error, Backend, REFUSE_SMS};
-use crate::at_rest::{bind_card, reseal_legacy_sms, AtRestUpgrade, SMS_REFUSED};
-use crate::card::DynamicService;
-use crate::domain::Mobile;
-use crate::keys::{Keyring, SEALED_HASH};
-use crate::store::{AuditRecord, Commit, StoreError};
+use pooya_issuer::at_rest::{bind_stored_card, reseal_legacy_sms, AtRestUpgrade, SMS_REFUSED};
+use pooya_issuer::domain::Mobile;
+use pooya_issuer::keys::{Keyring, SEALED_HASH};
+use pooya_issuer::store::{Commit, StoreError};
+
+use crate::plan::AuditAppend;
+use crate::sqlx_exec::append_audit;
+use crate::statements::REFUSE_SMS;
+use crate::{corrupt, unavailable, write_error, Backend};
 
 /// Key of the PostgreSQL advisory lock that serialises upgrades of servers starting together.
 const UPGRADE_LOCK: i64 = 0x0070_6f6f_7961_0007;
@@ -17,7 +21,7 @@ const UPGRADE_LOCK: i64 = 0x0070_6f6f_7961_0007;
 const PAGE: i64 = 500;
 
 /// The upgrade, tried again when a card changed under it (an older server still writing).
-pub(super) async fn upgrade(
+pub(crate) async fn upgrade(
     pool: &AnyPool,
     backend: Backend,
     keys: &Keyring,
@@ -92,26 +96,21 @@ async fn upgrade_once(
         for r in &rows {
             let get = |c: &str| r.try_get::<String, _>(c).map_err(corrupt);
             let pan_hash = get("pan_hash")?;
-            let mut svc_text = get("svc")?;
-            let mut svc: DynamicService = serde_json::from_str(&svc_text).map_err(corrupt)?;
-            let (pin_hash, second_hash) = bind_card(
+            let bound = bind_stored_card(
                 keys,
                 &pan_hash,
                 &get("pin_hash")?,
                 &get("second_hash")?,
-                &mut svc,
-            );
-            // Only a card with MACs to bind has its document written again.
-            if svc.sms().is_some() {
-                svc_text = serde_json::to_string(&svc).map_err(corrupt)?;
-            }
+                &get("svc")?,
+            )
+            .map_err(corrupt)?;
             let done = sqlx::query(
                 "UPDATE cards SET pin_hash = $1, second_hash = $2, svc = $3, \
                  version = version + 1 WHERE pan_hash = $4 AND version = $5",
             )
-            .bind(pin_hash)
-            .bind(second_hash)
-            .bind(svc_text)
+            .bind(bound.pin_hash)
+            .bind(bound.second_hash)
+            .bind(bound.svc)
             .bind(pan_hash)
             .bind(r.try_get::<i64, _>("version").map_err(corrupt)?)
             .execute(&mut *tx)
@@ -163,23 +162,21 @@ async fn upgrade_once(
         tx.rollback().await.map_err(unavailable)?;
         return Ok(AtRestUpgrade::Current { plain_cards: 0 });
     }
-    let record = AuditRecord {
-        at: now,
-        event: "store.upgraded_at_rest".into(),
-        pan_masked: None,
-        customer_id: None,
-        detail: format!("cards={cards} sms_resealed={sms_resealed} sms_refused={sms_refused}"),
-    };
-    let lane = Commit {
-        audit: vec![record.clone()],
-        ..Commit::default()
-    }
-    .audit_lane();
-    append_audit(&mut tx, backend, keys, lane, &[record]).await?;
-    tx.commit().await.map_err(write_error)?;
-    Ok(AtRestUpgrade::Upgraded {
+    let upgraded = AtRestUpgrade::Upgraded {
         cards,
         sms_resealed,
         sms_refused,
-    })
+    };
+    let commit = Commit {
+        audit: upgraded.audit_record(now).into_iter().collect(),
+        ..Commit::default()
+    };
+    let audit = AuditAppend {
+        lane: commit.audit_lane(),
+        keys,
+        records: &commit.audit,
+    };
+    append_audit(&mut tx, backend, &audit).await?;
+    tx.commit().await.map_err(write_error)?;
+    Ok(upgraded)
 }

@@ -2,17 +2,15 @@
 //! names a server. Records are written by `Store::commit` in the same transaction as the change,
 //! and `audit::Verifier` names the first record that SQL edits, deletions and reorderings break.
 
-mod support;
-use support::TempPg;
-
 use std::sync::Arc;
 
 use pooya_issuer::audit::{StoredAudit, Verifier, LANES};
 use pooya_issuer::card::CardRecord;
 use pooya_issuer::domain::{CustomerId, Expiry, Mobile, Pan};
-use pooya_issuer::keys::{HashCost, Keyring};
-use pooya_issuer::sql::{SqlOptions, SqlStore};
+use pooya_issuer::keys::Keyring;
 use pooya_issuer::store::*;
+use pooya_store_sql::test_support::{keyring, TempPg};
+use pooya_store_sql::{SqlOptions, SqlStore};
 use sqlx::Executor;
 
 const PG_ENV: &str = "POOYA_TEST_POSTGRES_URL";
@@ -41,7 +39,8 @@ async fn backends() -> Vec<Backend> {
     }];
     match std::env::var(PG_ENV) {
         Ok(url) if !url.is_empty() => {
-            let pg = TempPg::create(&url, "pooya_a").await;
+            let pg = TempPg::create(&url, "pooya_a")
+                .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
             let store = SqlStore::connect(&pg.url, &SqlOptions::default())
                 .await
                 .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
@@ -67,20 +66,6 @@ async fn tamper(url: &str, sql: &str) {
     c.execute(sqlx::AssertSqlSafe(sql.to_owned()))
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
-fn keys(b: u8) -> Arc<Keyring> {
-    Arc::new(
-        Keyring::from_master(
-            &[b; 32],
-            HashCost {
-                m_kib: 64,
-                t: 1,
-                p: 1,
-            },
-        )
-        .unwrap(),
-    )
 }
 
 fn rec(i: i64, event: &str) -> AuditRecord {
@@ -164,7 +149,7 @@ async fn fill(store: &SqlStore, k: &Arc<Keyring>, n: i64) {
 #[tokio::test]
 async fn commits_append_chained_records_in_their_transaction() {
     for b in backends().await {
-        let k = keys(1);
+        let k = keyring(1);
         fill(&b.store, &k, 8).await;
         let recs = all(&b.store).await;
         assert_eq!(recs.len(), 10, "{}", b.name);
@@ -194,7 +179,7 @@ async fn commits_append_chained_records_in_their_transaction() {
 
         // Another server key cannot vouch for the chain.
         assert_eq!(
-            verify(&b.store, &keys(2)).await.unwrap_err().id,
+            verify(&b.store, &keyring(2)).await.unwrap_err().id,
             Some(recs[0].id)
         );
     }
@@ -203,7 +188,7 @@ async fn commits_append_chained_records_in_their_transaction() {
 #[tokio::test]
 async fn sql_edits_deletions_and_reorderings_name_the_first_broken_record() {
     for b in backends().await {
-        let k = keys(1);
+        let k = keyring(1);
         fill(&b.store, &k, 8).await;
         let recs = all(&b.store).await;
         let victim = &recs[5];
@@ -244,7 +229,7 @@ async fn sql_edits_deletions_and_reorderings_name_the_first_broken_record() {
 #[tokio::test]
 async fn a_reordering_or_a_cut_tail_is_named() {
     for b in backends().await {
-        let k = keys(1);
+        let k = keyring(1);
         fill(&b.store, &k, 8).await;
         let recs = all(&b.store).await;
         // Two records of one lane swap places (their seqs).
@@ -304,7 +289,7 @@ async fn a_reordering_or_a_cut_tail_is_named() {
 #[tokio::test]
 async fn concurrent_commits_keep_the_chain() {
     for b in backends().await {
-        let k = keys(1);
+        let k = keyring(1);
         fill(&b.store, &k, 0).await;
         let second = if b.name == "postgres" {
             Some(
@@ -345,7 +330,7 @@ async fn concurrent_commits_keep_the_chain() {
 #[tokio::test]
 async fn the_losers_of_a_batch_leave_no_link() {
     for b in backends().await {
-        let k = keys(1);
+        let k = keyring(1);
         fill(&b.store, &k, 0).await;
         let h1 = b.store.card("h1").await.unwrap().unwrap();
         let h2 = b.store.card("h2").await.unwrap().unwrap();

@@ -13,7 +13,7 @@
 //!   [`MAX_BATCH`]) into one `BEGIN IMMEDIATE` transaction, each in a savepoint of its own, and
 //!   answers each caller only after `COMMIT` returned: with `synchronous = FULL` the WAL is on
 //!   disk before any approval leaves. One thread hand-off and one fsync per batch, not per
-//!   statement.
+//!   statement. Each commit writes its [`Plan`], statements prepared once per connection.
 //!
 //! ```text
 //!   request ──read (pool, same thread)──▶ decide ──Commit──▶ channel ──▶ writer thread
@@ -29,18 +29,19 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Mutex;
 
-use rusqlite::types::ToSql;
+use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, Statement};
 use tokio::sync::oneshot;
 
-use super::{
-    commit_time, corrupt, enroll, enrollment_id, svc_json, tail_macs, token_id, CardColumns,
-    CARD_FOR_VERIFICATION, GUARD_CUSTOMER, INSERT_AUDIT, INSERT_CARD, INSERT_CUSTOMER, INSERT_SMS,
-    INSERT_VERIFICATION, MAX_BATCH, UPDATE_AUDIT_HEAD, UPDATE_CARD, UPDATE_CARD_STATE,
-    UPDATE_CUSTOMER,
-};
-use crate::card::CardRecord;
-use crate::store::{AuditRecord, Commit, StoreError, VerificationRecord};
+use pooya_issuer::audit::AuditHead;
+use pooya_issuer::card::CardRecord;
+use pooya_issuer::store::{Commit, StoreError, VerificationRecord};
+
+use crate::decode::CardColumns;
+use crate::group::{batch_error, MAX_BATCH};
+use crate::plan::{head_moved, Plan, Step, Taken, Value};
+use crate::statements::CARD_FOR_VERIFICATION;
+use crate::{corrupt, writer_stopped, Backend};
 
 /// Read connections kept for reuse; more are opened when more threads read at once, and the
 /// ones over this are closed when given back.
@@ -65,7 +66,7 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 
 /// The file of a `sqlite://PATH[?options]` URL. An in-memory database is refused: its readers
 /// and writer would each see a database of their own.
-pub(super) fn path_of_url(url: &str) -> Result<PathBuf, StoreError> {
+pub(crate) fn path_of_url(url: &str) -> Result<PathBuf, StoreError> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -94,9 +95,20 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+impl ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Int(Some(v)) => ValueRef::Integer(*v),
+            Value::Text(Some(v)) => ValueRef::Text(v.as_bytes()),
+            Value::Bytes(Some(v)) => ValueRef::Blob(v),
+            Value::Int(None) | Value::Text(None) | Value::Bytes(None) => ValueRef::Null,
+        }))
+    }
+}
+
 /// Binds `values` to the statement's `$1`, `$2`, …, by name: SQLite numbers `$n` parameters in
 /// the order they first appear, which is not always `n` (sqlx binds them by name too).
-fn bind(stmt: &mut Statement<'_>, values: &[&dyn ToSql]) -> rusqlite::Result<()> {
+fn bind(stmt: &mut Statement<'_>, values: &[Value<'_>]) -> rusqlite::Result<()> {
     const NAMES: [&str; 16] = [
         "$1", "$2", "$3", "$4", "$5", "$6", "$7", "$8", "$9", "$10", "$11", "$12", "$13", "$14",
         "$15", "$16",
@@ -116,13 +128,9 @@ fn bind(stmt: &mut Statement<'_>, values: &[&dyn ToSql]) -> rusqlite::Result<()>
     Ok(())
 }
 
-macro_rules! values {
-    ($($v:expr),* $(,)?) => { &[$(&$v as &dyn ToSql),*] as &[&dyn ToSql] };
-}
-
 type Job = (Commit, oneshot::Sender<Result<(), StoreError>>);
 
-pub(super) struct DirectSqlite {
+pub(crate) struct DirectSqlite {
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
     jobs: std_mpsc::Sender<Job>,
@@ -131,7 +139,7 @@ pub(super) struct DirectSqlite {
 impl DirectSqlite {
     /// Opens the writer thread on `path` (migrated already). The thread ends when this is
     /// dropped and the commits queued before are written.
-    pub(super) fn start(path: PathBuf) -> Result<DirectSqlite, StoreError> {
+    pub(crate) fn start(path: PathBuf) -> Result<DirectSqlite, StoreError> {
         let writer = open(&path)?;
         // The checkpointer copies the WAL back into the database beside the writer; the writer
         // checkpoints by itself only if the WAL outgrows this many pages (SQLite's own default
@@ -182,7 +190,7 @@ impl DirectSqlite {
         result
     }
 
-    pub(super) fn card_for_verification(
+    pub(crate) fn card_for_verification(
         &self,
         pan_hash: &str,
         txn_id: &str,
@@ -191,7 +199,14 @@ impl DirectSqlite {
             let mut stmt = conn
                 .prepare_cached(CARD_FOR_VERIFICATION)
                 .map_err(unavailable)?;
-            bind(&mut stmt, values![pan_hash, txn_id]).map_err(unavailable)?;
+            bind(
+                &mut stmt,
+                &[
+                    Value::Text(Some(pan_hash.into())),
+                    Value::Text(Some(txn_id.into())),
+                ],
+            )
+            .map_err(unavailable)?;
             let row = stmt
                 .raw_query()
                 .next()
@@ -239,7 +254,7 @@ impl DirectSqlite {
         })
     }
 
-    pub(super) fn ping(&self) -> Result<(), StoreError> {
+    pub(crate) fn ping(&self) -> Result<(), StoreError> {
         self.read(|conn| {
             conn.prepare_cached("SELECT 1")
                 .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
@@ -248,13 +263,28 @@ impl DirectSqlite {
         })
     }
 
-    pub(super) async fn commit(&self, c: Commit) -> Result<(), StoreError> {
+    pub(crate) async fn commit(&self, c: Commit) -> Result<(), StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.jobs
-            .send((c, tx))
-            .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?
+        self.jobs.send((c, tx)).map_err(|_| writer_stopped())?;
+        rx.await.map_err(|_| writer_stopped())?
+    }
+
+    /// Sends every commit before awaiting any, so the writer takes as many into one batch as
+    /// reached it together: for tests.
+    pub(crate) async fn commit_all(&self, commits: Vec<Commit>) -> Vec<Result<(), StoreError>> {
+        let mut answers = Vec::with_capacity(commits.len());
+        for c in commits {
+            let (tx, rx) = oneshot::channel();
+            answers.push(self.jobs.send((c, tx)).map(|()| rx));
+        }
+        let mut out = Vec::with_capacity(answers.len());
+        for a in answers {
+            out.push(match a {
+                Ok(rx) => rx.await.unwrap_or_else(|_| Err(writer_stopped())),
+                Err(_) => Err(writer_stopped()),
+            });
+        }
+        out
     }
 }
 
@@ -346,176 +376,52 @@ fn write_batch(conn: &Connection, batch: &[Job]) -> Vec<Result<(), StoreError>> 
             if !conn.is_autocommit() {
                 let _ = run(conn, "ROLLBACK");
             }
-            batch.iter().map(|_| Err(super::batch_error(&e))).collect()
+            batch.iter().map(|_| Err(batch_error(&e))).collect()
         }
     }
 }
 
-/// Runs `sql` with `params`, mapping a unique violation to `on_unique`.
+/// Runs `sql` with `values`: the rows it changed, a taken unique key as `taken` says.
 fn exec(
     conn: &Connection,
     sql: &str,
-    values: &[&dyn ToSql],
-    on_unique: fn() -> StoreError,
+    values: &[Value<'_>],
+    taken: Taken,
 ) -> Result<usize, StoreError> {
     let mut stmt = conn.prepare_cached(sql).map_err(unavailable)?;
     bind(&mut stmt, values).map_err(unavailable)?;
     stmt.raw_execute().map_err(|e| {
         if is_unique_violation(&e) {
-            on_unique()
+            taken.error()
         } else {
             unavailable(e)
         }
     })
 }
 
-fn duplicate() -> StoreError {
-    StoreError::Duplicate
-}
-
-fn conflict() -> StoreError {
-    StoreError::Conflict
+fn run_step(conn: &Connection, step: &Step<'_>) -> Result<(), StoreError> {
+    let mut rows = exec(conn, step.sql, &step.values, step.taken)?;
+    if let (0, Some(otherwise)) = (rows, step.otherwise) {
+        rows = exec(conn, otherwise, &step.values, step.taken)?;
+    }
+    step.check(rows as u64)
 }
 
 /// Writes one [`Commit`] on `conn` (inside a transaction or a savepoint): everything or an error.
-/// The same statements as the sqlx code, in the same order.
 fn apply_commit(conn: &Connection, c: &Commit, heads: &mut AuditHeads) -> Result<(), StoreError> {
-    let now = commit_time(c);
-    for u in &c.new_customers {
-        exec(
-            conn,
-            INSERT_CUSTOMER,
-            values![u.id.as_str(), u.mobile.as_str(), u.created_at],
-            duplicate,
-        )?;
+    let plan = Plan::of(c, Backend::Sqlite)?;
+    for step in &plan.steps {
+        run_step(conn, step)?;
     }
-    for u in &c.customers {
-        let n = exec(
-            conn,
-            UPDATE_CUSTOMER,
-            values![u.mobile.as_str(), u.id.as_str(), u.version],
-            conflict,
-        )?;
-        if n != 1 {
-            return Err(StoreError::Conflict);
+    if let Some(audit) = &plan.audit {
+        // Last in the commit: the lane's head moves (in memory, written by
+        // [`AuditHeads::write`]) only when every record is in.
+        let head = heads.get(conn, audit.lane)?;
+        let (rows, new_head) = audit.rows(head);
+        for step in &rows {
+            run_step(conn, step)?;
         }
-    }
-    for (id, version) in &c.customer_guards {
-        let n = exec(
-            conn,
-            GUARD_CUSTOMER,
-            values![id.as_str(), version],
-            conflict,
-        )?;
-        if n != 1 {
-            return Err(StoreError::Conflict);
-        }
-    }
-    for card in &c.new_cards {
-        exec(
-            conn,
-            INSERT_CARD,
-            values![
-                card.pan_hash,
-                card.customer_id.as_str(),
-                card.pan_masked,
-                card.last4,
-                card.expiry.as_yymm(),
-                card.pin_hash,
-                card.second_hash,
-                i64::from(card.second_blocked),
-                svc_json(card)?,
-                token_id(card),
-                enrollment_id(card),
-                card.created_at,
-                card.created_at,
-                tail_macs(card),
-            ],
-            duplicate,
-        )?;
-    }
-    for card in &c.cards {
-        let values = values![
-            i64::from(card.second_blocked),
-            svc_json(card)?,
-            token_id(card),
-            enrollment_id(card),
-            now,
-            card.pan_hash,
-            card.version,
-        ];
-        // Most changes (every verification) keep the card's token and enrollment run: then the
-        // statement that leaves their indexes alone matches; else the whole row is written.
-        let mut n = exec(conn, UPDATE_CARD_STATE, values, conflict)?;
-        if n == 0 {
-            n = exec(conn, UPDATE_CARD, values, conflict)?;
-        }
-        if n != 1 {
-            return Err(StoreError::Conflict);
-        }
-    }
-    for v in &c.verifications {
-        exec(
-            conn,
-            INSERT_VERIFICATION,
-            values![
-                v.pan_hash,
-                v.txn_id,
-                v.fingerprint,
-                v.response_code,
-                v.reason,
-                v.at
-            ],
-            conflict,
-        )?;
-    }
-    for m in &c.outbox {
-        exec(
-            conn,
-            INSERT_SMS,
-            values![
-                m.to.as_str(),
-                m.text,
-                m.created_at,
-                m.expires_at,
-                m.created_at,
-                m.msg_id
-            ],
-            conflict,
-        )?;
-    }
-    for r in &c.new_enrollment_runs {
-        let (activation, pending, lifetime) = enroll::live_columns(r);
-        exec(
-            conn,
-            enroll::INSERT_RUN,
-            values![
-                r.id,
-                r.pan_hash,
-                r.pan_masked,
-                r.tries_key,
-                activation,
-                pending,
-                lifetime,
-                r.expires_at
-            ],
-            conflict,
-        )?;
-    }
-    for id in &c.closed_enrollment_runs {
-        if exec(conn, enroll::DELETE_RUN, values![id], conflict)? != 1 {
-            return Err(StoreError::Conflict);
-        }
-    }
-    for key in &c.cleared_enrollment_tries {
-        exec(conn, enroll::DELETE_TRIES, values![key], conflict)?;
-    }
-    if !c.audit.is_empty() {
-        let keys = c
-            .audit_key
-            .as_ref()
-            .ok_or_else(|| corrupt("audit records given without the audit key (a bug): refused"))?;
-        append_audit(conn, keys, heads, c.audit_lane(), &c.audit)?;
+        *head = new_head;
     }
     Ok(())
 }
@@ -526,26 +432,22 @@ fn apply_commit(conn: &Connection, c: &Commit, heads: &mut AuditHeads) -> Result
 #[derive(Default)]
 struct AuditHeads {
     /// (head as read, head now) per lane touched.
-    lanes: Vec<(crate::audit::AuditHead, crate::audit::AuditHead)>,
+    lanes: Vec<(AuditHead, AuditHead)>,
 }
 
 impl AuditHeads {
-    fn get(
-        &mut self,
-        conn: &Connection,
-        lane: i64,
-    ) -> Result<&mut crate::audit::AuditHead, StoreError> {
+    fn get(&mut self, conn: &Connection, lane: i64) -> Result<&mut AuditHead, StoreError> {
         let i = match self.lanes.iter().position(|(read, _)| read.lane == lane) {
             Some(i) => i,
             None => {
                 let head = conn
                     .prepare_cached("SELECT seq, mac FROM audit_chains WHERE lane = $1")
                     .and_then(|mut s| {
-                        bind(&mut s, values![lane])?;
+                        bind(&mut s, &[Value::Int(Some(lane))])?;
                         let mut rows = s.raw_query();
                         rows.next()?
                             .map(|r| {
-                                Ok(crate::audit::AuditHead {
+                                Ok(AuditHead {
                                     lane,
                                     seq: r.get(0)?,
                                     mac: r.get(1)?,
@@ -565,53 +467,12 @@ impl AuditHeads {
     /// Writes the heads that moved, each guarded by the head it was read at.
     fn write(&self, conn: &Connection) -> Result<(), StoreError> {
         for (read, now) in &self.lanes {
-            if now.seq == read.seq {
-                continue;
-            }
-            let n = exec(
-                conn,
-                UPDATE_AUDIT_HEAD,
-                values![now.seq, now.mac, read.lane, read.seq],
-                conflict,
-            )?;
-            if n != 1 {
-                return Err(StoreError::Conflict);
+            if now.seq != read.seq {
+                run_step(conn, &head_moved(read, now))?;
             }
         }
         Ok(())
     }
-}
-
-/// Appends `records` to `lane` of the audit chain. Comes last in a commit: the lane's head moves
-/// (in memory, written by [`AuditHeads::write`]) only when every record is in.
-fn append_audit(
-    conn: &Connection,
-    keys: &crate::keys::Keyring,
-    heads: &mut AuditHeads,
-    lane: i64,
-    records: &[AuditRecord],
-) -> Result<(), StoreError> {
-    let head = heads.get(conn, lane)?;
-    let (links, new_head) = crate::audit::append(keys, head, records);
-    for (a, (seq, mac)) in records.iter().zip(links) {
-        exec(
-            conn,
-            INSERT_AUDIT,
-            values![
-                a.at,
-                a.event,
-                a.pan_masked,
-                a.customer_id,
-                a.detail,
-                lane,
-                seq,
-                mac
-            ],
-            conflict,
-        )?;
-    }
-    *head = new_head;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -641,9 +502,10 @@ mod tests {
     fn parameters_are_bound_by_their_number_not_their_place() {
         let conn = Connection::open_in_memory().unwrap();
         let mut stmt = conn.prepare("SELECT $2 || '-' || $1").unwrap();
-        bind(&mut stmt, values!["one", "two"]).unwrap();
+        let text = |s: &'static str| Value::Text(Some(s.into()));
+        bind(&mut stmt, &[text("one"), text("two")]).unwrap();
         let got: String = stmt.raw_query().next().unwrap().unwrap().get(0).unwrap();
         assert_eq!(got, "two-one");
-        assert!(bind(&mut stmt, values!["one"]).is_err(), "too few values");
+        assert!(bind(&mut stmt, &[text("one")]).is_err(), "too few values");
     }
 }

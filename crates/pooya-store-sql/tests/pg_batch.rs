@@ -2,17 +2,14 @@
 //! (`POOYA_TEST_POSTGRES_URL`; skipped without it). `SqlStore::commit_together` hands the store
 //! one batch as if its commits had arrived together, so each test knows what shares a batch.
 
-mod support;
-use support::TempPg;
-
 use std::sync::Arc;
 
-use pooya_issuer::audit::Verifier;
 use pooya_issuer::card::{AppToken, CardRecord, Service};
 use pooya_issuer::domain::{CustomerId, Expiry, Mobile, Pan};
-use pooya_issuer::keys::{HashCost, Keyring};
-use pooya_issuer::sql::{SqlOptions, SqlStore};
+use pooya_issuer::keys::Keyring;
 use pooya_issuer::store::*;
+use pooya_store_sql::test_support::{keyring, verify_chain, TempPg};
+use pooya_store_sql::{SqlOptions, SqlStore};
 
 const PG_ENV: &str = "POOYA_TEST_POSTGRES_URL";
 
@@ -21,25 +18,12 @@ async fn pg() -> Option<(SqlStore, TempPg)> {
         eprintln!("{PG_ENV} not set: PostgreSQL batch tests skipped");
         return None;
     };
-    let pg = TempPg::create(&url, "pooya_b").await;
+    let pg = TempPg::create(&url, "pooya_b")
+        .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
     let store = SqlStore::connect(&pg.url, &SqlOptions::default())
         .await
         .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
     Some((store, pg))
-}
-
-fn keys() -> Arc<Keyring> {
-    Arc::new(
-        Keyring::from_master(
-            &[7; 32],
-            HashCost {
-                m_kib: 64,
-                t: 1,
-                p: 1,
-            },
-        )
-        .unwrap(),
-    )
 }
 
 fn rec(event: &str, detail: String) -> AuditRecord {
@@ -107,22 +91,6 @@ fn verify_commit(k: &Arc<Keyring>, mut c: CardRecord, txn: &str, mark: i64) -> C
     }
 }
 
-/// Walks the whole chain as `pooya audit verify` does: the number of chained records.
-async fn verify_chain(store: &SqlStore, k: &Keyring) -> Result<u64, pooya_issuer::audit::Break> {
-    let heads = store.audit_heads().await.unwrap();
-    let mut v = Verifier::new(k, &heads)?;
-    let mut after = 0;
-    loop {
-        let page = store.audit_page(after, 100).await.unwrap();
-        let Some(last) = page.last() else { break };
-        after = last.id;
-        for r in &page {
-            v.push(r)?;
-        }
-    }
-    v.finish().map(|s| s.records)
-}
-
 async fn count(url: &str, sql: &str) -> i64 {
     let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(url)
         .await
@@ -141,7 +109,7 @@ async fn a_mixed_batch_gives_each_commit_its_own_result() {
     let Some((store, pg)) = pg().await else {
         return;
     };
-    let k = keys();
+    let k = keyring(7);
     let hashes: Vec<String> = (0..10).map(|i| format!("g{i}")).collect();
     setup(&store, &k, &hashes).await;
     let read = |i: usize| card(&hashes[i]);
@@ -239,7 +207,7 @@ async fn a_stored_verification_sends_the_batch_one_commit_at_a_time() {
     let Some((store, pg)) = pg().await else {
         return;
     };
-    let k = keys();
+    let k = keyring(7);
     let hashes: Vec<String> = (0..6).map(|i| format!("b{i}")).collect();
     setup(&store, &k, &hashes).await;
     // A verification of b3 stored without its card changing.
@@ -305,7 +273,7 @@ async fn a_taken_token_id_sends_the_batch_one_commit_at_a_time() {
     let Some((store, _pg)) = pg().await else {
         return;
     };
-    let k = keys();
+    let k = keyring(7);
     let hashes: Vec<String> = (0..4).map(|i| format!("k{i}")).collect();
     setup(&store, &k, &hashes).await;
     let token = AppToken {
@@ -360,7 +328,7 @@ async fn the_chain_verifies_after_many_concurrent_batches() {
     let Some((store, pg)) = pg().await else {
         return;
     };
-    let k = keys();
+    let k = keyring(7);
     let cards = 48;
     let hashes: Vec<String> = (0..cards).map(|i| format!("c{i}")).collect();
     setup(&store, &k, &hashes).await;
@@ -459,7 +427,7 @@ async fn full_batches_from_two_stores_keep_the_chain() {
     let Some((store, pg)) = pg().await else {
         return;
     };
-    let k = keys();
+    let k = keyring(7);
     let hashes: Vec<String> = (0..512).map(|i| format!("f{i}")).collect();
     setup(&store, &k, &hashes).await;
     let second = SqlStore::connect(&pg.url, &SqlOptions::default())

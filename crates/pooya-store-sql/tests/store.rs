@@ -2,13 +2,11 @@
 //! `POOYA_TEST_POSTGRES_URL` names a server (CI sets it; `.ci/run`). Each PostgreSQL test gets a
 //! database of its own, so tests run in parallel.
 
-mod support;
-use support::TempPg;
-
 use pooya_issuer::card::{CardRecord, Service};
 use pooya_issuer::domain::{CustomerId, Expiry, Mobile, Pan, Role};
-use pooya_issuer::sql::{SqlOptions, SqlStore};
 use pooya_issuer::store::*;
+use pooya_store_sql::test_support::{app_token, TempPg};
+use pooya_store_sql::{SqlOptions, SqlStore};
 
 const PG_ENV: &str = "POOYA_TEST_POSTGRES_URL";
 
@@ -26,7 +24,8 @@ async fn backends() -> Vec<(
     let mut out = vec![("sqlite", sqlite, None, Some(dir))];
     match std::env::var(PG_ENV) {
         Ok(url) if !url.is_empty() => {
-            let pg = TempPg::create(&url, "pooya_t").await;
+            let pg = TempPg::create(&url, "pooya_t")
+                .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
             let store = SqlStore::connect(&pg.url, &SqlOptions::default())
                 .await
                 .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
@@ -407,7 +406,8 @@ async fn reopening_runs_no_migration_twice() {
     }
     if let Ok(url) = std::env::var(PG_ENV) {
         if !url.is_empty() {
-            let pg = TempPg::create(&url, "pooya_t").await;
+            let pg = TempPg::create(&url, "pooya_t")
+                .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
             // Several servers starting at once: the advisory lock serialises their migrations.
             let opts = SqlOptions::default();
             let (a, b, c) = tokio::join!(
@@ -521,22 +521,6 @@ async fn card_number_tails_round_trip() {
     }
 }
 
-fn app_token(id: &str) -> pooya_issuer::card::AppToken {
-    pooya_issuer::card::AppToken {
-        id: id.to_owned(),
-        seed_sealed: vec![7; 48],
-        mobile: Mobile::parse("09121234567").unwrap(),
-        algorithm: "SHA256".into(),
-        step_secs: 60,
-        first_digits: 4,
-        second_digits: 8,
-        last_step_first: None,
-        last_step_second: None,
-        issued_at: 1,
-        removal: None,
-    }
-}
-
 /// A card's token (and so its `token_id` key) installed, kept through changes of the card's
 /// state, replaced and removed: each commit finds the card by the token it holds and by no other,
 /// and a stale version loses in each case. (SQLite writes a change that keeps the token without
@@ -597,7 +581,8 @@ async fn serialization_failures_are_lost_races() {
         eprintln!("{PG_ENV} not set: serialization test skipped (it needs PostgreSQL)");
         return;
     };
-    let pg = TempPg::create(&url, "pooya_t").await;
+    let pg = TempPg::create(&url, "pooya_t")
+        .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
     {
         use sqlx::Executor;
         let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
@@ -605,7 +590,7 @@ async fn serialization_failures_are_lost_races() {
             .unwrap();
         c.execute(sqlx::AssertSqlSafe(format!(
             "ALTER DATABASE {} SET default_transaction_isolation = 'serializable'",
-            pg.name
+            pg.name()
         )))
         .await
         .unwrap();

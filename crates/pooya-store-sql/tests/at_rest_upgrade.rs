@@ -3,18 +3,14 @@
 //! code before wrote them (plain Argon2id hashes, MACs of the codes alone, SMS bodies sealed under
 //! one constant associated data, no message id); two servers then start on them at once.
 
-mod support;
-use support::TempPg;
-
-use std::sync::Arc;
-
 use argon2::PasswordHasher;
 use pooya_issuer::at_rest::{open_sms, AtRestUpgrade};
 use pooya_issuer::card::{CardRecord, Service, SmsService};
 use pooya_issuer::domain::{CustomerId, Expiry, Mobile, Pan};
-use pooya_issuer::keys::{CardCode, HashCost, Keyring, StaticSecret};
-use pooya_issuer::sql::{SqlOptions, SqlStore};
+use pooya_issuer::keys::{CardCode, Keyring, StaticSecret};
 use pooya_issuer::store::*;
+use pooya_store_sql::test_support::{keyring, TempPg};
+use pooya_store_sql::{SqlOptions, SqlStore};
 use sqlx::Executor;
 
 const PG_ENV: &str = "POOYA_TEST_POSTGRES_URL";
@@ -44,7 +40,8 @@ async fn backends() -> Vec<Backend> {
     }];
     match std::env::var(PG_ENV) {
         Ok(url) if !url.is_empty() => {
-            let pg = TempPg::create(&url, "pooya_r").await;
+            let pg = TempPg::create(&url, "pooya_r")
+                .expect("PostgreSQL named by POOYA_TEST_POSTGRES_URL must answer");
             out.push(Backend {
                 name: "postgres",
                 stores: [
@@ -69,20 +66,6 @@ async fn raw(url: &str, statement: &str) {
     c.execute(sqlx::AssertSqlSafe(statement.to_owned()))
         .await
         .unwrap_or_else(|e| panic!("{statement}: {e}"));
-}
-
-fn keys() -> Arc<Keyring> {
-    Arc::new(
-        Keyring::from_master(
-            &[3u8; 32],
-            HashCost {
-                m_kib: 64,
-                t: 1,
-                p: 1,
-            },
-        )
-        .unwrap(),
-    )
 }
 
 /// A plain Argon2id hash, as the code before stored it.
@@ -116,7 +99,7 @@ fn legacy_card(k: &Keyring, pan: &str, pin: &str, second: &str, fixed: Option<&s
 
 #[tokio::test]
 async fn a_database_written_before_is_upgraded_once_by_one_of_two_servers() {
-    let k = keys();
+    let k = keyring(3);
     for b in backends().await {
         let name = b.name;
         let to = Mobile::parse("09121234567").unwrap();
@@ -221,7 +204,7 @@ async fn a_database_written_before_is_upgraded_once_by_one_of_two_servers() {
 
 #[tokio::test]
 async fn a_new_database_has_nothing_to_upgrade() {
-    let k = keys();
+    let k = keyring(3);
     for b in backends().await {
         assert_eq!(
             b.stores[0].upgrade_at_rest(&k, 1).await.unwrap(),
