@@ -108,9 +108,15 @@ mod tests {
         // = 7+1+5+4+2+8 = 27, check digit 3.
         let key = HotpKey::new(b"12345678901234567890", Algorithm::Sha1);
         let seven = Digits::new(7).unwrap();
-        assert_eq!(key.code_with_check_digit(0, seven).unwrap().as_str(), "7552243");
+        assert_eq!(
+            key.code_with_check_digit(0, seven).unwrap().as_str(),
+            "7552243"
+        );
         // 287082 → 2, 7(8→16→7), 7, 0(0), 8, 4(2→4) = 28, check digit 2.
-        assert_eq!(key.code_with_check_digit(1, seven).unwrap().as_str(), "2870822");
+        assert_eq!(
+            key.code_with_check_digit(1, seven).unwrap().as_str(),
+            "2870822"
+        );
         let code = key.code_with_check_digit(1, seven).unwrap();
         assert!(code.matches("2870822"));
         assert!(!code.matches("287082"));
@@ -127,6 +133,9 @@ mod tests {
         );
         // The same through a plain key.
         let k = OtpKey::from_bytes(b"12345678901234567890");
-        assert_eq!(crate::hotp(&k, 0, Digits::SIX, Algorithm::Sha1).as_str(), "755224");
+        assert_eq!(
+            crate::hotp(&k, 0, Digits::SIX, Algorithm::Sha1).as_str(),
+            "755224"
+        );
     }
 }
