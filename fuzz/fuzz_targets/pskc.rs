@@ -3,11 +3,13 @@
 //!
 //! Asserts: no panic; a file either fails whole or gives keys that the issuer can use as they
 //! are: a serial, a non-empty secret, 4 to 10 digits, a known HMAC, a time step only for TOTP,
-//! serials unique, package positions increasing.
+//! serials unique, package positions increasing; a usage (policy) that only asks what the caller
+//! honours, a validity period that is not empty, a check digit only after at least 4 digits, a
+//! drift of at most a day and only for TOTP, a transaction limit of at least 1.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pooya_pskc::{parse, OtpKind, Secrets};
+use pooya_pskc::{parse_honouring, Honoured, OtpKind, Secrets, Usage};
 
 fuzz_target!(|data: &[u8]| {
     let [which, rest @ ..] = data else {
@@ -29,7 +31,12 @@ fuzz_target!(|data: &[u8]| {
             password: Some(b"qwerty"),
         },
     };
-    let Ok(keys) = parse(xml, &secrets) else {
+    let honoured = if which & 0x80 == 0 {
+        Honoured::ALL
+    } else {
+        Honoured::NONE
+    };
+    let Ok(keys) = parse_honouring(xml, &secrets, &honoured) else {
         return;
     };
     assert!(!keys.is_empty());
@@ -47,5 +54,17 @@ fuzz_target!(|data: &[u8]| {
             OtpKind::Totp => assert!(k.time_step > 0),
             OtpKind::Hotp => assert_eq!(k.time_step, 0),
         }
+        let u = &k.usage;
+        if honoured == Honoured::NONE {
+            assert_eq!(*u, Usage::default());
+        }
+        if let (Some(b), Some(a)) = (u.not_before_ms, u.not_after_ms) {
+            assert!(b <= a);
+        }
+        assert!(u.number_of_transactions != Some(0));
+        assert!(!u.check_digit || k.digits >= 5);
+        let drift_secs = u.time_drift_steps.unsigned_abs() * u64::from(k.time_step);
+        assert!(drift_secs <= 86_400);
+        assert!(k.kind == OtpKind::Totp || u.time_drift_steps == 0);
     }
 });

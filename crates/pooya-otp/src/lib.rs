@@ -1,6 +1,7 @@
 //! One-time codes for pooya: RFC 4226 HOTP and RFC 6238 TOTP over HMAC-SHA1, HMAC-SHA256 and
-//! HMAC-SHA512 with 4 to 10 digits, the derivation of a token's first-password and
-//! second-password keys from its seed, and constant-time comparison.
+//! HMAC-SHA512 with 4 to 10 digits (the last of them a Luhn check digit for tokens that show
+//! one), the derivation of a token's first-password and second-password keys from its seed, and
+//! constant-time comparison.
 //!
 //! The crate does no I/O and never reads a clock: every time is an argument, in unix
 //! milliseconds.
@@ -72,6 +73,10 @@ use sha1::Sha1;
 use sha2::{Sha256, Sha512};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
+
+mod check_digit;
+
+pub use check_digit::luhn_check_digit;
 
 /// Errors of this crate: all are invalid parameters.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

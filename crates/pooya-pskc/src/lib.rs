@@ -3,29 +3,49 @@
 //!
 //! What is read, per `KeyPackage`:
 //! - `DeviceInfo/SerialNo`: the token's serial number (required, unique in the file);
+//!   `DeviceInfo/StartDate` and `ExpiryDate`: when the device may be used (into [`Usage`]);
 //! - `Key/@Algorithm`: `…pskc:hotp` (RFC 4226) or `…pskc:totp` (RFC 6238), also spelt with `#`;
 //!   a `…pskc:pin` package (the PIN of another key, RFC 6030 Figure 5) is skipped;
-//! - `AlgorithmParameters/ResponseFormat`: `Length` (digits, 4 to 10, default 6) and `Encoding`
-//!   (`DECIMAL` only); `AlgorithmParameters/Suite`: the HMAC (`HMAC-SHA1` default, `HMAC-SHA256`,
-//!   `HMAC-SHA512`);
+//! - `AlgorithmParameters/ResponseFormat`: `Length` (the digits the token shows, 4 to 10, default
+//!   6), `Encoding` (`DECIMAL` only) and `CheckDigits` (the last of those digits is a Luhn check
+//!   digit, [`Usage::check_digit`]); `AlgorithmParameters/Suite`: the HMAC (`HMAC-SHA1` default,
+//!   `HMAC-SHA256`, `HMAC-SHA512`);
 //! - `Data/Secret`: `PlainValue` (base64) or `EncryptedValue` with its `ValueMAC`;
-//! - `Data/Counter` (HOTP, default 0) and `Data/TimeInterval` (TOTP step, default 30 s).
-//!   `Data/Time` and `Data/TimeDrift` are not used: codes count steps from the unix epoch (T0 = 0).
+//! - `Data/Counter` (HOTP, default 0), `Data/TimeInterval` (TOTP step, default 30 s),
+//!   `Data/TimeDrift` (TOTP, in steps, [`Usage::time_drift_steps`]) and `Data/Time` (TOTP: the time
+//!   origin, which must be absent or 0, the unix epoch, as pooya counts steps from it);
+//! - `Key/Policy` (RFC 6030 §5): `StartDate`, `ExpiryDate` and `NumberOfTransactions` into
+//!   [`Usage`]; `KeyUsage` must permit `OTP`; a `PINPolicy` must be `PINUsageMode="Local"` (the
+//!   token checks its PIN). Any other element or attribute of the policy is not understood and
+//!   refuses the key: "the recipient MUST assume that key usage is not permitted" (§5);
+//! - `Key/KeyProfileId` (settings agreed out of band) refuses the key.
+//!
+//! [`Usage`] is the verifier's to enforce: [`parse`] refuses every key that asks anything of it,
+//! [`parse_honouring`] lets through what the caller says it enforces ([`Honoured`]).
 //!
 //! Encryption (RFC 6030 §6.1, §6.2): the container's `EncryptionKey` is a pre-shared key
-//! (`ds:KeyName`) or a PBKDF2-derived key (`xenc11:DerivedKey`, from a password); values are
-//! AES-CBC (`xmlenc#aes128-cbc`, also 192 and 256) with the IV before the ciphertext; every
-//! encrypted value must carry a `ValueMAC`: HMAC (`MACMethod`, SHA1 or SHA256) over IV and
-//! ciphertext under the `MACKey`, itself encrypted with the encryption key.
+//! (`ds:KeyName`) or a PBKDF2-derived key (`xenc11:DerivedKey`, from a password, PRF HMAC-SHA1 to
+//! -SHA512); values are AES-CBC (`xmlenc#aes128-cbc`, also 192 and 256) with the IV before the
+//! ciphertext; every encrypted value must carry a `ValueMAC`: HMAC (`MACMethod`, SHA1, SHA224,
+//! SHA256, SHA384 or SHA512) over IV and ciphertext under the `MACKey`, itself encrypted with the
+//! encryption key. Other algorithms (key wrap, 3DES, AES-GCM, asymmetric keys) are named as not
+//! supported.
 //!
-//! Any problem fails the whole file ([`parse`] returns no key at all), naming the key package.
+//! Any problem fails the whole file ([`parse`] returns no key at all), naming the key package
+//! (its position, serial and key id) and the element at fault.
 
 use std::collections::HashSet;
 
-use aes::cipher::block_padding::Pkcs7;
-use aes::cipher::{BlockModeDecrypt, KeyIvInit};
-use hmac::{Hmac, KeyInit, Mac};
 use zeroize::Zeroizing;
+
+mod package;
+mod policy;
+mod protection;
+mod xml;
+
+use package::{package, package_name, Parsed};
+use protection::Protection;
+use xml::parse_tree;
 
 /// The OTP algorithm of a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +73,72 @@ pub struct ImportedKey {
     pub counter: u64,
     /// TOTP: the time step in seconds. HOTP: 0.
     pub time_step: u32,
+    /// What the file asks of the verifier beyond making the codes.
+    pub usage: Usage,
+}
+
+/// What the file asks of the verifier for one key, beyond making the codes of its secret: all of
+/// it is enforced at verification. The default asks nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// The key may not be used before this instant (unix ms, inclusive): the later of
+    /// `Policy/StartDate` and `DeviceInfo/StartDate`.
+    pub not_before_ms: Option<i64>,
+    /// The key may not be used after this instant (unix ms, inclusive): the earlier of
+    /// `Policy/ExpiryDate` and `DeviceInfo/ExpiryDate`. Never before `not_before_ms`.
+    pub not_after_ms: Option<i64>,
+    /// `Policy/NumberOfTransactions`: how many times in all the key may be used (at least 1),
+    /// counting from the import.
+    pub number_of_transactions: Option<u64>,
+    /// `ResponseFormat CheckDigits="true"`: of the `digits` the token shows, the last is the Luhn
+    /// check digit of the ones before (`pooya_otp::HotpKey::code_with_check_digit`), which are
+    /// the HOTP code of `digits - 1` digits. RFC 6030's `Length` counts the check digit (its HOTP
+    /// profile allows 6 to 9: RFC 4226's 6 to 8 digits and the check digit).
+    pub check_digit: bool,
+    /// TOTP: `Data/TimeDrift`, the token's clock minus the server's, in steps: at server step `s`
+    /// the token shows the code of step `s + time_drift_steps` (RFC 6030 §4.3.2: a token one step
+    /// behind is -1). At most a day's worth of steps either way. HOTP: 0.
+    pub time_drift_steps: i64,
+}
+
+impl Usage {
+    /// Whether the key may be used at `now_ms`: inside its validity period, both ends included.
+    pub fn valid_at(&self, now_ms: i64) -> bool {
+        self.not_before_ms.is_none_or(|b| now_ms >= b)
+            && self.not_after_ms.is_none_or(|a| now_ms <= a)
+    }
+}
+
+/// What the caller's verifier enforces of [`Usage`]. A key that asks for something not honoured
+/// is refused at import, naming the element: RFC 6030 §5 forbids using a key outside what its
+/// policy permits, and a restriction nobody enforces would silently not hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Honoured {
+    /// [`Usage::not_before_ms`] and [`Usage::not_after_ms`].
+    pub validity_period: bool,
+    /// [`Usage::number_of_transactions`].
+    pub number_of_transactions: bool,
+    /// [`Usage::check_digit`].
+    pub check_digit: bool,
+    /// [`Usage::time_drift_steps`].
+    pub time_drift: bool,
+}
+
+impl Honoured {
+    /// Nothing: only keys whose [`Usage`] is the default are imported.
+    pub const NONE: Honoured = Honoured {
+        validity_period: false,
+        number_of_transactions: false,
+        check_digit: false,
+        time_drift: false,
+    };
+    /// Everything [`Usage`] can hold.
+    pub const ALL: Honoured = Honoured {
+        validity_period: true,
+        number_of_transactions: true,
+        check_digit: true,
+        time_drift: true,
+    };
 }
 
 impl std::fmt::Debug for ImportedKey {
@@ -67,6 +153,7 @@ impl std::fmt::Debug for ImportedKey {
             .field("algorithm", &self.algorithm)
             .field("counter", &self.counter)
             .field("time_step", &self.time_step)
+            .field("usage", &self.usage)
             .finish()
     }
 }
@@ -94,482 +181,20 @@ pub enum PskcError {
     },
 }
 
-// ------------------------------------------------------------------ a small element tree
-
-#[derive(Debug, Default)]
-struct El {
-    name: String,
-    attrs: Vec<(String, String)>,
-    children: Vec<El>,
-    text: String,
-}
-
-impl El {
-    fn child(&self, name: &str) -> Option<&El> {
-        self.children.iter().find(|c| c.name == name)
-    }
-    fn path(&self, names: &[&str]) -> Option<&El> {
-        names.iter().try_fold(self, |e, n| e.child(n))
-    }
-    fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a El> + 'a {
-        self.children.iter().filter(move |c| c.name == name)
-    }
-    fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-    fn trimmed(&self) -> &str {
-        self.text.trim()
-    }
-}
-
-fn local(name: &str) -> String {
-    match name.rsplit_once(':') {
-        Some((_, l)) => l.to_owned(),
-        None => name.to_owned(),
-    }
-}
-
-fn element(e: &quick_xml::events::BytesStart<'_>) -> Result<El, PskcError> {
-    let mut el = El {
-        name: local(e.name().as_ref()),
-        ..El::default()
-    };
-    for a in e.attributes() {
-        let a = a.map_err(|e| PskcError::Xml(e.to_string()))?;
-        let k = a.key.as_ref();
-        if k == "xmlns" || k.starts_with("xmlns:") {
-            continue;
-        }
-        let v = a
-            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-            .map_err(|e| PskcError::Xml(e.to_string()))?;
-        el.attrs.push((local(k), v.into_owned()));
-    }
-    Ok(el)
-}
-
-fn parse_tree(xml: &str) -> Result<El, PskcError> {
-    use quick_xml::events::Event;
-    let mut reader = quick_xml::Reader::from_str(xml);
-    let mut stack: Vec<El> = Vec::new();
-    let mut root: Option<El> = None;
-    let xml_err = |e: quick_xml::Error| PskcError::Xml(e.to_string());
-    loop {
-        let ev = reader.read_event().map_err(xml_err)?;
-        match ev {
-            Event::Start(e) => stack.push(element(&e)?),
-            Event::Empty(e) => {
-                let el = element(&e)?;
-                match stack.last_mut() {
-                    Some(p) => p.children.push(el),
-                    None if root.is_none() => root = Some(el),
-                    None => return Err(PskcError::Xml("more than one root element".into())),
-                }
-            }
-            Event::End(_) => {
-                let el = stack
-                    .pop()
-                    .ok_or_else(|| PskcError::Xml("unbalanced end tag".into()))?;
-                match stack.last_mut() {
-                    Some(p) => p.children.push(el),
-                    None if root.is_none() => root = Some(el),
-                    None => return Err(PskcError::Xml("more than one root element".into())),
-                }
-            }
-            Event::Text(t) => {
-                let s: &str = &t;
-                match stack.last_mut() {
-                    Some(p) => p.text.push_str(s),
-                    None if s.trim().is_empty() => {}
-                    None => return Err(PskcError::Xml("text outside the root element".into())),
-                }
-            }
-            Event::CData(t) => {
-                if let Some(p) = stack.last_mut() {
-                    p.text.push_str(&t);
-                }
-            }
-            Event::GeneralRef(r) => {
-                let c = match r.resolve_char_ref().map_err(xml_err)? {
-                    Some(c) => c,
-                    None => match &*r {
-                        "amp" => '&',
-                        "lt" => '<',
-                        "gt" => '>',
-                        "quot" => '"',
-                        "apos" => '\'',
-                        other => return Err(PskcError::Xml(format!("unknown entity &{other};"))),
-                    },
-                };
-                if let Some(p) = stack.last_mut() {
-                    p.text.push(c);
-                }
-            }
-            Event::DocType(_) => {
-                return Err(PskcError::Xml("a DOCTYPE is not allowed".into()));
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-    }
-    if !stack.is_empty() {
-        return Err(PskcError::Xml(format!(
-            "the document ends inside <{}>",
-            stack.last().map(|e| e.name.as_str()).unwrap_or("")
-        )));
-    }
-    root.ok_or_else(|| PskcError::Xml("no root element".into()))
-}
-
-// ------------------------------------------------------------------ crypto
-
-fn b64(s: &str) -> Result<Vec<u8>, String> {
-    let clean: String = s.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    data_encoding::BASE64
-        .decode(clean.as_bytes())
-        .map_err(|_| "a value is not valid base64".to_owned())
-}
-
-/// AES-CBC with the IV before the ciphertext and PKCS#7 padding (xmlenc).
-fn aes_cbc_decrypt(alg: &str, key: &[u8], data: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
-    let want = match alg.rsplit_once('#').map(|(_, a)| a) {
-        Some("aes128-cbc") => 16,
-        Some("aes192-cbc") => 24,
-        Some("aes256-cbc") => 32,
-        _ => return Err(format!("unknown encryption algorithm {alg:?}")),
-    };
-    if key.len() != want {
-        return Err(format!(
-            "wrong key: {alg:?} needs a {want}-byte key, not {} bytes",
-            key.len()
-        ));
-    }
-    if data.len() < 32 || data.len() % 16 != 0 {
-        return Err("the encrypted value is not IV and whole AES blocks".into());
-    }
-    let (iv, ct) = data.split_at(16);
-    let bad = |_| "wrong key (the decrypted value does not unpad)".to_owned();
-    let out = match want {
-        16 => cbc::Decryptor::<aes::Aes128>::new_from_slices(key, iv)
-            .map_err(|_| "bad key or IV length".to_owned())?
-            .decrypt_padded_vec::<Pkcs7>(ct)
-            .map_err(bad)?,
-        24 => cbc::Decryptor::<aes::Aes192>::new_from_slices(key, iv)
-            .map_err(|_| "bad key or IV length".to_owned())?
-            .decrypt_padded_vec::<Pkcs7>(ct)
-            .map_err(bad)?,
-        _ => cbc::Decryptor::<aes::Aes256>::new_from_slices(key, iv)
-            .map_err(|_| "bad key or IV length".to_owned())?
-            .decrypt_padded_vec::<Pkcs7>(ct)
-            .map_err(bad)?,
-    };
-    Ok(Zeroizing::new(out))
-}
-
-#[derive(Clone, Copy)]
-enum MacAlg {
-    Sha1,
-    Sha256,
-}
-
-fn mac_alg(uri: &str) -> Result<MacAlg, String> {
-    match uri.trim().rsplit_once('#').map(|(_, a)| a) {
-        Some("hmac-sha1") => Ok(MacAlg::Sha1),
-        Some("hmac-sha256") => Ok(MacAlg::Sha256),
-        _ => Err(format!("unknown MAC algorithm {:?}", uri.trim())),
-    }
-}
-
-fn mac_matches(alg: MacAlg, key: &[u8], data: &[u8], tag: &[u8]) -> bool {
-    match alg {
-        MacAlg::Sha1 => <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(key)
-            .map(|mut m| {
-                m.update(data);
-                m.verify_slice(tag).is_ok()
-            })
-            .unwrap_or(false),
-        MacAlg::Sha256 => <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key)
-            .map(|mut m| {
-                m.update(data);
-                m.verify_slice(tag).is_ok()
-            })
-            .unwrap_or(false),
-    }
-}
-
-/// The container's protection, as far as it can be worked out before the key packages.
-struct Protection {
-    /// `None`: the file names no encryption key. `Some(Err)`: it does, but the caller gave none
-    /// or the derivation failed.
-    key: Option<Result<Zeroizing<Vec<u8>>, String>>,
-    mac: Option<Result<(MacAlg, MacKeySource), String>>,
-}
-
-enum MacKeySource {
-    /// `MACMethod/MACKey`: encrypted with the encryption key.
-    Encrypted { alg: String, data: Vec<u8> },
-    /// The older `MACAlgorithm`: the encryption key itself.
-    EncryptionKey,
-}
-
-fn encryption_key(root: &El, secrets: &Secrets<'_>) -> Option<Result<Zeroizing<Vec<u8>>, String>> {
-    let ek = root.child("EncryptionKey")?;
-    if let Some(dk) = ek.child("DerivedKey") {
-        return Some(derive_key(dk, secrets));
-    }
-    if ek.child("KeyName").is_some() {
-        return Some(match secrets.preshared_key {
-            Some(k) => Ok(Zeroizing::new(k.to_vec())),
-            None => {
-                Err("the file is encrypted with a pre-shared key: give preshared_key_hex".into())
-            }
-        });
-    }
-    Some(Err(
-        "unsupported EncryptionKey (only a pre-shared key or a PBKDF2-derived key)".into(),
-    ))
-}
-
-/// PBKDF2 rounds beyond this are refused: the import runs inside a request.
-const MAX_PBKDF2_ROUNDS: u32 = 1_000_000;
-
-fn derive_key(dk: &El, secrets: &Secrets<'_>) -> Result<Zeroizing<Vec<u8>>, String> {
-    let m = dk
-        .child("KeyDerivationMethod")
-        .ok_or("DerivedKey without a KeyDerivationMethod")?;
-    let alg = m.attr("Algorithm").unwrap_or("");
-    if !alg.ends_with("#pbkdf2") {
-        return Err(format!("unknown key derivation algorithm {alg:?}"));
-    }
-    let p = m
-        .child("PBKDF2-params")
-        .ok_or("PBKDF2 without PBKDF2-params")?;
-    let salt = b64(p
-        .path(&["Salt", "Specified"])
-        .ok_or("PBKDF2 without a specified salt")?
-        .trimmed())?;
-    let rounds: u32 = p
-        .child("IterationCount")
-        .and_then(|e| e.trimmed().parse().ok())
-        .filter(|&n| (1..=MAX_PBKDF2_ROUNDS).contains(&n))
-        .ok_or("PBKDF2 IterationCount missing or not 1 to 1000000")?;
-    let len: usize = match p.child("KeyLength") {
-        Some(e) => e
-            .trimmed()
-            .parse()
-            .ok()
-            .filter(|n| [16, 24, 32].contains(n))
-            .ok_or("PBKDF2 KeyLength must be 16, 24 or 32")?,
-        None => 16,
-    };
-    let prf = p
-        .child("PRF")
-        .and_then(|e| e.attr("Algorithm"))
-        .unwrap_or("");
-    let password = secrets
-        .password
-        .ok_or("the file is encrypted with a password-derived key (PBKDF2): give the password")?;
-    let mut out = Zeroizing::new(vec![0u8; len]);
-    if prf.is_empty() || prf.ends_with("#hmac-sha1") {
-        pbkdf2::pbkdf2_hmac::<sha1::Sha1>(password, &salt, rounds, &mut out);
-    } else if prf.ends_with("#hmac-sha256") {
-        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, &salt, rounds, &mut out);
-    } else {
-        return Err(format!("unknown PBKDF2 PRF {prf:?}"));
-    }
-    Ok(out)
-}
-
-fn mac_method(root: &El) -> Option<Result<(MacAlg, MacKeySource), String>> {
-    if let Some(m) = root.child("MACMethod") {
-        return Some((|| {
-            let alg = mac_alg(m.attr("Algorithm").unwrap_or(""))?;
-            let k = m.child("MACKey").ok_or("MACMethod without a MACKey")?;
-            let enc = k
-                .child("EncryptionMethod")
-                .and_then(|e| e.attr("Algorithm"))
-                .ok_or("MACKey without an EncryptionMethod")?;
-            let data = b64(k
-                .path(&["CipherData", "CipherValue"])
-                .ok_or("MACKey without a CipherValue")?
-                .trimmed())?;
-            Ok((
-                alg,
-                MacKeySource::Encrypted {
-                    alg: enc.to_owned(),
-                    data,
-                },
-            ))
-        })());
-    }
-    root.child("MACAlgorithm")
-        .map(|a| mac_alg(a.trimmed()).map(|alg| (alg, MacKeySource::EncryptionKey)))
-}
-
-impl Protection {
-    fn key(&self) -> Result<&[u8], String> {
-        match &self.key {
-            None => Err("an encrypted value, but the file names no EncryptionKey".into()),
-            Some(Err(e)) => Err(e.clone()),
-            Some(Ok(k)) => Ok(k),
-        }
-    }
-
-    /// Decrypts an `EncryptedValue` and checks its `ValueMAC`.
-    fn decrypt(&self, ev: &El, value_mac: Option<&El>) -> Result<Zeroizing<Vec<u8>>, String> {
-        let key = self.key()?;
-        let alg = ev
-            .child("EncryptionMethod")
-            .and_then(|e| e.attr("Algorithm"))
-            .ok_or("EncryptedValue without an EncryptionMethod")?;
-        let data = b64(ev
-            .path(&["CipherData", "CipherValue"])
-            .ok_or("EncryptedValue without a CipherValue")?
-            .trimmed())?;
-        let tag = b64(value_mac
-            .ok_or("an encrypted value without a ValueMAC")?
-            .trimmed())?;
-        let (mac_alg, src) = match &self.mac {
-            None => return Err("a ValueMAC, but the file has no MACMethod".into()),
-            Some(Err(e)) => return Err(e.clone()),
-            Some(Ok(m)) => m,
-        };
-        let mac_key = match src {
-            MacKeySource::Encrypted { alg, data } => aes_cbc_decrypt(alg, key, data)
-                .map_err(|e| format!("cannot decrypt the MAC key: {e}"))?,
-            MacKeySource::EncryptionKey => Zeroizing::new(key.to_vec()),
-        };
-        if !mac_matches(*mac_alg, &mac_key, &data, &tag) {
-            return Err("wrong MAC: the value was altered or the key is wrong".into());
-        }
-        aes_cbc_decrypt(alg, key, &data)
-    }
-}
-
-// ------------------------------------------------------------------ key packages
-
-enum Parsed {
-    Key(ImportedKey),
-    /// A PIN package: not an OTP key.
-    Skipped,
-}
-
-fn int_value(data: &El, name: &str) -> Result<Option<u64>, String> {
-    let Some(e) = data.child(name) else {
-        return Ok(None);
-    };
-    if e.child("EncryptedValue").is_some() {
-        return Err(format!("an encrypted {name} is not supported"));
-    }
-    let v = e
-        .child("PlainValue")
-        .ok_or_else(|| format!("{name} without a PlainValue"))?;
-    v.trimmed()
-        .parse()
-        .map(Some)
-        .map_err(|_| format!("{name} {:?} is not a non-negative integer", v.trimmed()))
-}
-
-fn package(kp: &El, index: usize, prot: &Protection) -> Result<Parsed, String> {
-    let key = kp.child("Key").ok_or("no Key")?;
-    let alg_uri = key.attr("Algorithm").unwrap_or("");
-    let short = alg_uri
-        .rsplit([':', '#'])
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let known_prefix = alg_uri.starts_with("urn:ietf:params:xml:ns:keyprov:pskc")
-        || alg_uri.starts_with("http://www.ietf.org/keyprov/pskc");
-    let kind = match (known_prefix, short.as_str()) {
-        (true, "hotp") => OtpKind::Hotp,
-        (true, "totp") => OtpKind::Totp,
-        (true, "pin") => return Ok(Parsed::Skipped),
-        _ => return Err(format!("unknown algorithm {alg_uri:?} (HOTP or TOTP only)")),
-    };
-    let serial = kp
-        .path(&["DeviceInfo", "SerialNo"])
-        .map(|e| e.trimmed().to_owned())
-        .filter(|s| !s.is_empty())
-        .ok_or("no DeviceInfo/SerialNo")?;
-    let params = key.child("AlgorithmParameters");
-    let fmt = params.and_then(|p| p.child("ResponseFormat"));
-    if let Some(enc) = fmt.and_then(|f| f.attr("Encoding")) {
-        if enc != "DECIMAL" {
-            return Err(format!("response encoding {enc:?} (DECIMAL only)"));
-        }
-    }
-    let digits: u8 = match fmt.and_then(|f| f.attr("Length")) {
-        Some(l) => l
-            .parse()
-            .ok()
-            .filter(|d| (4..=10).contains(d))
-            .ok_or_else(|| format!("response length {l:?} (4 to 10 digits)"))?,
-        None => 6,
-    };
-    let algorithm = match params.and_then(|p| p.child("Suite")).map(|s| s.trimmed()) {
-        None | Some("") => "SHA1",
-        Some(s) => match s.to_ascii_uppercase().replace('-', "").as_str() {
-            "HMACSHA1" | "SHA1" => "SHA1",
-            "HMACSHA256" | "SHA256" => "SHA256",
-            "HMACSHA512" | "SHA512" => "SHA512",
-            _ => return Err(format!("unknown algorithm suite {s:?}")),
-        },
-    };
-    let data = key.child("Data").ok_or("no Data (no secret)")?;
-    let secret_el = data
-        .child("Secret")
-        .ok_or("no Secret (keys derived from a master key are not supported)")?;
-    let secret = if let Some(pv) = secret_el.child("PlainValue") {
-        Zeroizing::new(b64(pv.trimmed())?)
-    } else if let Some(ev) = secret_el.child("EncryptedValue") {
-        prot.decrypt(ev, secret_el.child("ValueMAC"))?
-    } else {
-        return Err("a Secret with neither PlainValue nor EncryptedValue".into());
-    };
-    if secret.len() < 10 {
-        return Err(format!(
-            "the secret is {} bytes: too short (at least 10)",
-            secret.len()
-        ));
-    }
-    let counter = int_value(data, "Counter")?.unwrap_or(0);
-    let step = int_value(data, "TimeInterval")?.unwrap_or(30);
-    if kind == OtpKind::Totp && !(1..=3600).contains(&step) {
-        return Err(format!("time interval {step} s (1 to 3600)"));
-    }
-    Ok(Parsed::Key(ImportedKey {
-        index,
-        serial,
-        key_id: key.attr("Id").unwrap_or("").to_owned(),
-        kind,
-        secret,
-        digits,
-        algorithm,
-        counter: if kind == OtpKind::Hotp { counter } else { 0 },
-        time_step: if kind == OtpKind::Totp {
-            step as u32
-        } else {
-            0
-        },
-    }))
-}
-
-fn package_name(kp: &El) -> String {
-    let serial = kp.path(&["DeviceInfo", "SerialNo"]).map(|e| e.trimmed());
-    let id = kp.child("Key").and_then(|k| k.attr("Id"));
-    match (serial, id) {
-        (Some(s), Some(i)) => format!("serial {s}, key {i}"),
-        (Some(s), None) => format!("serial {s}"),
-        (None, Some(i)) => format!("key {i}"),
-        (None, None) => "no serial, no key id".into(),
-    }
-}
-
-/// Parses a PSKC `KeyContainer` and decrypts its OTP keys: every key or an error.
+/// Parses a PSKC `KeyContainer` and decrypts its OTP keys: every key or an error. A key whose
+/// [`Usage`] asks anything of the verifier is refused: this is [`parse_honouring`] with
+/// [`Honoured::NONE`].
 pub fn parse(xml: &str, secrets: &Secrets<'_>) -> Result<Vec<ImportedKey>, PskcError> {
+    parse_honouring(xml, secrets, &Honoured::NONE)
+}
+
+/// Parses a PSKC `KeyContainer` and decrypts its OTP keys: every key or an error. A key whose
+/// [`Usage`] asks for something `honoured` does not cover is refused.
+pub fn parse_honouring(
+    xml: &str,
+    secrets: &Secrets<'_>,
+    honoured: &Honoured,
+) -> Result<Vec<ImportedKey>, PskcError> {
     let root = parse_tree(xml)?;
     if root.name != "KeyContainer" {
         return Err(PskcError::Container(format!(
@@ -584,10 +209,7 @@ pub fn parse(xml: &str, secrets: &Secrets<'_>) -> Result<Vec<ImportedKey>, PskcE
             )));
         }
     }
-    let prot = Protection {
-        key: encryption_key(&root, secrets),
-        mac: mac_method(&root),
-    };
+    let prot = Protection::new(&root, secrets);
     let mut keys = Vec::new();
     let mut serials = HashSet::new();
     for (i, kp) in root.children_named("KeyPackage").enumerate() {
@@ -597,7 +219,7 @@ pub fn parse(xml: &str, secrets: &Secrets<'_>) -> Result<Vec<ImportedKey>, PskcE
             name: package_name(kp),
             why,
         };
-        match package(kp, index, &prot).map_err(err)? {
+        match package(kp, index, &prot, honoured).map_err(err)? {
             Parsed::Skipped => {}
             Parsed::Key(k) => {
                 if !serials.insert(k.serial.clone()) {

@@ -65,7 +65,14 @@ pub async fn deliver_due(issuer: &Issuer, provider: &dyn SmsProvider) -> usize {
             }
         };
         match provider
-            .send_queued(m.id, m.sms.created_at, &m.sms.to, &text, now)
+            .send_queued(
+                m.id,
+                m.sms.created_at,
+                &m.sms.to,
+                &text,
+                m.sms.expires_at,
+                now,
+            )
             .await
         {
             Ok(()) => {

@@ -10,6 +10,8 @@ use pooya_issuer::domain::Mobile;
 use crate::{SendError, SmsProvider};
 
 /// The default provider: every message appended to a JSON-lines file (API.md), synced to disk.
+/// A message that carries a code also has `"expires_at"`, when the code dies (RFC 3339), so that
+/// whatever forwards the file can drop it rather than deliver it late.
 /// A line of an outbox message also carries `"message_id"` (the outbox row and the time it was
 /// queued): a message found in the file already is not written again, so a crash between the
 /// write and the outbox's mark does not send it twice — also when several servers share the file.
@@ -52,6 +54,28 @@ impl FileProvider {
     }
 }
 
+/// One line of the file.
+fn line(
+    to: &Mobile,
+    text: &str,
+    expires_at_ms: Option<i64>,
+    sent_at_ms: i64,
+    message_id: Option<&str>,
+) -> serde_json::Value {
+    let mut line = serde_json::json!({
+        "to": to.as_str(),
+        "text": text,
+        "sent_at": pooya_issuer::clock::rfc3339(sent_at_ms),
+    });
+    if let Some(t) = expires_at_ms {
+        line["expires_at"] = pooya_issuer::clock::rfc3339(t).into();
+    }
+    if let Some(id) = message_id {
+        line["message_id"] = id.into();
+    }
+    line
+}
+
 /// Reads the lines appended to `path` since `seen.offset` and notes their message ids.
 fn catch_up(path: &std::path::Path, seen: &mut Seen) -> std::io::Result<()> {
     use std::io::{Read, Seek, SeekFrom};
@@ -88,14 +112,16 @@ fn catch_up(path: &std::path::Path, seen: &mut Seen) -> std::io::Result<()> {
 
 #[async_trait]
 impl SmsProvider for FileProvider {
-    async fn send(&self, to: &Mobile, text: &str, sent_at_ms: i64) -> Result<(), SendError> {
+    async fn send(
+        &self,
+        to: &Mobile,
+        text: &str,
+        expires_at_ms: Option<i64>,
+        sent_at_ms: i64,
+    ) -> Result<(), SendError> {
         let _guard = self.seen.lock().await;
-        self.append(serde_json::json!({
-            "to": to.as_str(),
-            "text": text,
-            "sent_at": pooya_issuer::clock::rfc3339(sent_at_ms),
-        }))
-        .await
+        self.append(line(to, text, expires_at_ms, sent_at_ms, None))
+            .await
     }
 
     async fn send_queued(
@@ -104,6 +130,7 @@ impl SmsProvider for FileProvider {
         queued_at_ms: i64,
         to: &Mobile,
         text: &str,
+        expires_at_ms: Option<i64>,
         sent_at_ms: i64,
     ) -> Result<(), SendError> {
         let message_id = format!("{id}-{queued_at_ms}");
@@ -122,13 +149,8 @@ impl SmsProvider for FileProvider {
             tracing::info!(id, "SMS already in the outbox file; not written again");
             return Ok(());
         }
-        self.append(serde_json::json!({
-            "to": to.as_str(),
-            "text": text,
-            "sent_at": pooya_issuer::clock::rfc3339(sent_at_ms),
-            "message_id": message_id,
-        }))
-        .await?;
+        self.append(line(to, text, expires_at_ms, sent_at_ms, Some(&message_id)))
+            .await?;
         seen.ids.insert(message_id);
         Ok(())
     }

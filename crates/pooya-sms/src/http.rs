@@ -2,12 +2,16 @@
 //! configured headers (an API key, say) and a JSON body made from a template.
 //!
 //! The body template is JSON text whose strings may hold the placeholders `{to}` (the mobile
-//! number, `09121234567`), `{to_e164}` (`+989121234567`), `{text}` (the message) and
+//! number, `09121234567`), `{to_e164}` (`+989121234567`), `{text}` (the message),
 //! `{message_id}` (the outbox message's id, the same on every attempt: for gateways that drop a
-//! request they already took, should the server have died before marking the message sent). Each
-//! is put in JSON-escaped: the template is parsed once, at start-up, and the placeholders are replaced
-//! inside its string values, so quotes, newlines and Persian text in a message always make valid
-//! JSON. Example:
+//! request they already took, should the server have died before marking the message sent) and
+//! `{validity_secs}` (the whole seconds the message's code has left: for gateways that can be
+//! told not to deliver a message late). Each is put in JSON-escaped: the template is parsed once,
+//! at start-up, and the placeholders are replaced inside its string values, so quotes, newlines
+//! and Persian text in a message always make valid JSON. A string that is `{validity_secs}` and
+//! nothing else becomes a JSON number; for a message that carries no code it is left out of its
+//! object (the gateway's default applies; in an array it is `null`), and inside a longer string
+//! it is empty. Example:
 //!
 //! ```toml
 //! [sms_provider]
@@ -15,7 +19,7 @@
 //! [sms_provider.http]
 //! url = "https://sms.example/api/send"
 //! headers = { Authorization = "Bearer KEY" }
-//! body_template = '{"receptor": "{to}", "message": "{text}", "sender": "10002516"}'
+//! body_template = '{"receptor": "{to}", "message": "{text}", "sender": "10002516", "ttl": "{validity_secs}"}'
 //! timeout_ms = 5000
 //! ```
 //!
@@ -46,7 +50,8 @@ pub struct HttpProviderConfig {
     /// Headers sent with every request (API keys: their values never appear in Debug output).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    /// JSON text with the placeholders `{to}`, `{to_e164}` and `{text}` in its strings.
+    /// JSON text with the placeholders `{to}`, `{to_e164}`, `{text}`, `{message_id}` and
+    /// `{validity_secs}` in its strings.
     pub body_template: String,
     /// How long one request may take, connection included.
     #[serde(default = "default_timeout_ms")]
@@ -94,7 +99,17 @@ fn config_err(setting: &'static str, why: impl Into<String>) -> HttpConfigError 
 }
 
 /// The placeholders a body template may use.
-const PLACEHOLDERS: [&str; 4] = ["{to}", "{to_e164}", "{text}", "{message_id}"];
+const PLACEHOLDERS: [&str; 5] = ["{to}", "{to_e164}", "{text}", "{message_id}", VALIDITY];
+
+/// The placeholder that stands for a number when it is the whole string.
+const VALIDITY: &str = "{validity_secs}";
+
+/// What the placeholders of one message become.
+struct Values<'a> {
+    /// In the order of [`PLACEHOLDERS`].
+    strings: [&'a str; 5],
+    validity_secs: Option<u32>,
+}
 
 pub struct HttpProvider {
     client: reqwest::Client,
@@ -122,21 +137,22 @@ fn strings_hold(v: &Value, needle: &str) -> bool {
     }
 }
 
-/// The template with each placeholder of its string values replaced by `values` (in the order of
-/// [`PLACEHOLDERS`]); JSON escaping is serde_json's when the value is written out.
-fn fill(v: &Value, values: &[&str; 4]) -> Value {
+/// The template with each placeholder of its string values replaced by `values`; JSON escaping
+/// is serde_json's when the value is written out.
+fn fill(v: &Value, values: &Values<'_>) -> Value {
     match v {
+        Value::String(s) if s == VALIDITY => values.validity_secs.map_or(Value::Null, Value::from),
         Value::String(s) => {
             if !s.contains('{') {
                 return v.clone();
             }
             // One pass, left to right: a message that itself holds "{to}" stays as it is.
-            let mut out = String::with_capacity(s.len() + values[2].len());
+            let mut out = String::with_capacity(s.len() + values.strings[2].len());
             let mut rest = s.as_str();
             'outer: while let Some(i) = rest.find('{') {
                 out.push_str(&rest[..i]);
                 let tail = &rest[i..];
-                for (p, value) in PLACEHOLDERS.iter().zip(values) {
+                for (p, value) in PLACEHOLDERS.iter().zip(&values.strings) {
                     if let Some(after) = tail.strip_prefix(p) {
                         out.push_str(value);
                         rest = after;
@@ -152,6 +168,8 @@ fn fill(v: &Value, values: &[&str; 4]) -> Value {
         Value::Array(a) => Value::Array(a.iter().map(|x| fill(x, values)).collect()),
         Value::Object(o) => Value::Object(
             o.iter()
+                // No validity to give: the member is left out, and the gateway's default applies.
+                .filter(|(_, x)| values.validity_secs.is_some() || x.as_str() != Some(VALIDITY))
                 .map(|(k, x)| (k.clone(), fill(x, values)))
                 .collect(),
         ),
@@ -216,11 +234,22 @@ impl HttpProvider {
         })
     }
 
-    /// The JSON body of one message; `message_id` is empty for a message from outside the outbox.
-    pub fn body_for(&self, to: &Mobile, text: &str, message_id: &str) -> Vec<u8> {
+    /// The JSON body of one message; `message_id` is empty for a message from outside the outbox,
+    /// `validity_secs` `None` for a message that carries no code.
+    pub fn body_for(
+        &self,
+        to: &Mobile,
+        text: &str,
+        message_id: &str,
+        validity_secs: Option<u32>,
+    ) -> Vec<u8> {
         let e164 = format!("+98{}", &to.as_str()[1..]);
-        let body = fill(&self.body, &[to.as_str(), &e164, text, message_id]);
-        serde_json::to_vec(&body).expect("a JSON value always serialises")
+        let validity = validity_secs.map(|v| v.to_string()).unwrap_or_default();
+        let values = Values {
+            strings: [to.as_str(), &e164, text, message_id, &validity],
+            validity_secs,
+        };
+        serde_json::to_vec(&fill(&self.body, &values)).expect("a JSON value always serialises")
     }
 
     async fn post(&self, body: Vec<u8>) -> Result<(), SendError> {
@@ -265,8 +294,15 @@ fn reason(e: &reqwest::Error, timeout_ms: u64) -> String {
 
 #[async_trait]
 impl SmsProvider for HttpProvider {
-    async fn send(&self, to: &Mobile, text: &str, _sent_at_ms: i64) -> Result<(), SendError> {
-        self.post(self.body_for(to, text, "")).await
+    async fn send(
+        &self,
+        to: &Mobile,
+        text: &str,
+        expires_at_ms: Option<i64>,
+        sent_at_ms: i64,
+    ) -> Result<(), SendError> {
+        let validity = crate::validity_secs(expires_at_ms, sent_at_ms)?;
+        self.post(self.body_for(to, text, "", validity)).await
     }
 
     async fn send_queued(
@@ -275,10 +311,13 @@ impl SmsProvider for HttpProvider {
         queued_at_ms: i64,
         to: &Mobile,
         text: &str,
-        _sent_at_ms: i64,
+        expires_at_ms: Option<i64>,
+        sent_at_ms: i64,
     ) -> Result<(), SendError> {
+        let validity = crate::validity_secs(expires_at_ms, sent_at_ms)?;
         let message_id = format!("{id}-{queued_at_ms}");
-        self.post(self.body_for(to, text, &message_id)).await
+        self.post(self.body_for(to, text, &message_id, validity))
+            .await
     }
 }
 
@@ -303,7 +342,8 @@ mod tests {
         .unwrap();
         let to = Mobile::parse("09121234567").unwrap();
         let text = "a \"quoted\" {to}\nline\\ و رمز";
-        let body: Value = serde_json::from_slice(&p.body_for(&to, text, "7-100")).unwrap();
+        let body: Value =
+            serde_json::from_slice(&p.body_for(&to, text, "7-100", Some(58))).unwrap();
         assert_eq!(body["to"], "09121234567");
         assert_eq!(body["intl"], "+989121234567");
         assert_eq!(body["msg"], text);
@@ -311,6 +351,29 @@ mod tests {
         assert_eq!(body["list"][0], "x09121234567y");
         assert_eq!(body["id"], "7-100");
         assert_eq!(body["odd"], "{nope} {");
+    }
+
+    #[test]
+    fn the_validity_is_a_number_or_left_out() {
+        let p = HttpProvider::new(&config(
+            r#"{"to": "{to}", "msg": "{text}", "ttl": "{validity_secs}", "note": "valid {validity_secs} s", "l": ["{validity_secs}"], "o": {"v": "{validity_secs}"}}"#,
+        ))
+        .unwrap();
+        let to = Mobile::parse("09121234567").unwrap();
+        let body: Value = serde_json::from_slice(&p.body_for(&to, "x", "", Some(58))).unwrap();
+        assert_eq!(body["ttl"], 58);
+        assert!(body["ttl"].is_number());
+        assert_eq!(body["note"], "valid 58 s");
+        assert_eq!(body["l"][0], 58);
+        assert_eq!(body["o"]["v"], 58);
+        // A message without a code: no validity to give.
+        let body: Value = serde_json::from_slice(&p.body_for(&to, "x", "", None)).unwrap();
+        let o = body.as_object().unwrap();
+        assert!(!o.contains_key("ttl"), "{body}");
+        assert_eq!(body["note"], "valid  s");
+        assert_eq!(body["l"][0], Value::Null);
+        assert!(!body["o"].as_object().unwrap().contains_key("v"));
+        assert_eq!(body["msg"], "x");
     }
 
     #[test]

@@ -43,8 +43,16 @@ impl SendError {
 
 #[async_trait]
 pub trait SmsProvider: Send + Sync + 'static {
-    /// Hands one message to the network.
-    async fn send(&self, to: &Mobile, text: &str, sent_at_ms: i64) -> Result<(), SendError>;
+    /// Hands one message to the network. `expires_at_ms`: the moment the code it carries dies
+    /// (`None`: it carries none); a provider whose network can be told so asks it not to deliver
+    /// the message after then ([`validity_secs`]), so that a code is never delivered dead.
+    async fn send(
+        &self,
+        to: &Mobile,
+        text: &str,
+        expires_at_ms: Option<i64>,
+        sent_at_ms: i64,
+    ) -> Result<(), SendError>;
 
     /// Hands over message `id` of the outbox, queued at `queued_at_ms`. The delivery worker calls
     /// this one. A provider that can tell it already took this very message (the server died
@@ -56,9 +64,45 @@ pub trait SmsProvider: Send + Sync + 'static {
         queued_at_ms: i64,
         to: &Mobile,
         text: &str,
+        expires_at_ms: Option<i64>,
         sent_at_ms: i64,
     ) -> Result<(), SendError> {
         let _ = (id, queued_at_ms);
-        self.send(to, text, sent_at_ms).await
+        self.send(to, text, expires_at_ms, sent_at_ms).await
+    }
+}
+
+/// How long the network may keep a message sent at `now_ms` before delivering it: the whole
+/// seconds its code has left (rounded down, so that it never outlives the code), or `None` for a
+/// message that carries no code (the network's default applies). A code with less than a second
+/// left is not worth sending: a permanent failure, which the outbox gives up.
+pub fn validity_secs(expires_at_ms: Option<i64>, now_ms: i64) -> Result<Option<u32>, SendError> {
+    let Some(expires) = expires_at_ms else {
+        return Ok(None);
+    };
+    let left_ms = expires.saturating_sub(now_ms);
+    if left_ms < 1000 {
+        return Err(SendError::Permanent(
+            "its code expires before it could be delivered".into(),
+        ));
+    }
+    Ok(Some(u32::try_from(left_ms / 1000).unwrap_or(u32::MAX)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validity_is_the_codes_remaining_life_rounded_down() {
+        assert_eq!(validity_secs(None, 5), Ok(None));
+        assert_eq!(validity_secs(Some(61_000), 1_000), Ok(Some(60)));
+        assert_eq!(validity_secs(Some(61_999), 1_000), Ok(Some(60)));
+        assert_eq!(validity_secs(Some(2_000), 1_000), Ok(Some(1)));
+        for expires in [1_999, 1_000, 0, i64::MIN] {
+            let e = validity_secs(Some(expires), 1_000).unwrap_err();
+            assert!(e.is_permanent(), "{expires}");
+        }
+        assert_eq!(validity_secs(Some(i64::MAX), 0), Ok(Some(u32::MAX)));
     }
 }

@@ -9,9 +9,13 @@
 //! responsibility for the message.
 //! Any other outcome is an `Err`, and the outbox tries the whole message again later, unless the
 //! error is [`SendError::Permanent`](crate::SendError::Permanent): a text that needs more than 255
-//! parts, or an error status about the message itself (ESME_RINVDSTADR, ESME_RINVDSTTON,
-//! ESME_RINVDSTNPI, ESME_RINVMSGLEN, ESME_RINVESMCLASS), which no retry can change; the outbox
-//! gives such a message up.
+//! parts, a code with less than a second to live, or an error status about the message itself
+//! (ESME_RINVDSTADR, ESME_RINVDSTTON, ESME_RINVDSTNPI, ESME_RINVMSGLEN, ESME_RINVESMCLASS,
+//! ESME_RINVEXPIRY), which no retry can change; the outbox gives such a message up.
+//!
+//! Every part of a message that carries a code goes with a relative `validity_period`
+//! ([`validity`]): the code's remaining life when the part is submitted, so that an SMSC holding
+//! the message (the phone off, a congested network) drops it rather than deliver a dead code.
 //! - an error status (throttling, a full queue, a refused address …): the SMSC said no, so the
 //!   retry cannot duplicate that part;
 //! - no answer in time, a dropped connection, garbage on the wire: the SMSC may or may not have
@@ -44,7 +48,8 @@
 //!   enquire_link, reconnection with backoff;
 //! - `link`: what the handle and the task share (link state, counters, requests in flight);
 //! - `inbound`: deliver_sm from the SMSC: holders' messages ([`InboundSms`]) and delivery receipts;
-//! - [`pdu`]: the wire format; [`text`]: GSM/UCS-2 encoding and concatenation;
+//! - [`pdu`]: the wire format; [`text`]: GSM/UCS-2 encoding and concatenation; [`validity`]:
+//!   the validity period's time format;
 //! - [`simulator`]: an SMSC for tests.
 
 mod config;
@@ -55,6 +60,7 @@ mod provider;
 mod session;
 pub mod simulator;
 pub mod text;
+pub mod validity;
 
 pub use config::SmppConfig;
 pub use inbound::InboundSms;

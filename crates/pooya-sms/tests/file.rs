@@ -26,32 +26,32 @@ async fn an_outbox_message_is_written_once() {
     let path = dir.path().join("sms-outbox.jsonl");
     let to = Mobile::parse("+989121234567").unwrap();
     let a = FileProvider::new(path.clone());
-    a.send_queued(1, 100, &to, "code 1234", 1_000)
+    a.send_queued(1, 100, &to, "code 1234", None, 1_000)
         .await
         .unwrap();
-    a.send_queued(1, 100, &to, "code 1234", 2_000)
+    a.send_queued(1, 100, &to, "code 1234", None, 2_000)
         .await
         .unwrap();
-    a.send_queued(2, 100, &to, "code 5678", 2_000)
+    a.send_queued(2, 100, &to, "code 5678", None, 2_000)
         .await
         .unwrap();
     // Another server sharing the file, or this one after a restart.
     let b = FileProvider::new(path.clone());
-    b.send_queued(2, 100, &to, "code 5678", 3_000)
+    b.send_queued(2, 100, &to, "code 5678", None, 3_000)
         .await
         .unwrap();
-    b.send_queued(1, 100, &to, "code 1234", 3_000)
+    b.send_queued(1, 100, &to, "code 1234", None, 3_000)
         .await
         .unwrap();
     // The first learns of what the other wrote.
-    b.send_queued(3, 100, &to, "code 9999", 3_000)
+    b.send_queued(3, 100, &to, "code 9999", None, 3_000)
         .await
         .unwrap();
-    a.send_queued(3, 100, &to, "code 9999", 4_000)
+    a.send_queued(3, 100, &to, "code 9999", None, 4_000)
         .await
         .unwrap();
     // Same row id, another queue time: another message (a database started afresh).
-    a.send_queued(1, 200, &to, "code 1234", 4_000)
+    a.send_queued(1, 200, &to, "code 1234", None, 4_000)
         .await
         .unwrap();
     let got = lines(&path);
@@ -62,9 +62,31 @@ async fn an_outbox_message_is_written_once() {
     assert_eq!(got[0]["message_id"], "1-100");
     assert_eq!(got[3]["message_id"], "1-200");
     // A message from outside the outbox carries no id and is always written.
-    a.send(&to, "hello", 5_000).await.unwrap();
-    a.send(&to, "hello", 5_000).await.unwrap();
+    a.send(&to, "hello", None, 5_000).await.unwrap();
+    a.send(&to, "hello", None, 5_000).await.unwrap();
     assert_eq!(lines(&path).len(), 6);
+    // No code, no expiry.
+    assert!(lines(&path).iter().all(|l| l.get("expires_at").is_none()));
+}
+
+/// Issue 19: a message that carries a code says when the code dies, so that whatever forwards
+/// the file can drop it rather than deliver it late.
+#[tokio::test]
+async fn a_code_says_when_it_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sms-outbox.jsonl");
+    let to = Mobile::parse("09121234567").unwrap();
+    let p = FileProvider::new(path.clone());
+    p.send_queued(1, 100, &to, "code 1234", Some(61_000), 1_000)
+        .await
+        .unwrap();
+    p.send(&to, "code 5678", Some(121_000), 1_000)
+        .await
+        .unwrap();
+    let got = lines(&path);
+    assert_eq!(got[0]["expires_at"], "1970-01-01T00:01:01Z");
+    assert_eq!(got[0]["message_id"], "1-100");
+    assert_eq!(got[1]["expires_at"], "1970-01-01T00:02:01Z");
 }
 
 #[tokio::test]
@@ -73,9 +95,9 @@ async fn a_file_that_was_replaced_is_read_again() {
     let path = dir.path().join("sms-outbox.jsonl");
     let to = Mobile::parse("09121234567").unwrap();
     let p = FileProvider::new(path.clone());
-    p.send_queued(1, 100, &to, "one", 0).await.unwrap();
+    p.send_queued(1, 100, &to, "one", None, 0).await.unwrap();
     std::fs::remove_file(&path).unwrap();
-    p.send_queued(1, 100, &to, "one", 0).await.unwrap();
+    p.send_queued(1, 100, &to, "one", None, 0).await.unwrap();
     assert_eq!(lines(&path).len(), 1, "written again into the new file");
 }
 
@@ -85,7 +107,7 @@ async fn a_missing_folder_is_an_error_without_the_text() {
     let p = FileProvider::new(dir.path().join("nope").join("sms-outbox.jsonl"));
     let to = Mobile::parse("09121234567").unwrap();
     let why = temporary(
-        p.send_queued(1, 100, &to, "code 1234", 0)
+        p.send_queued(1, 100, &to, "code 1234", None, 0)
             .await
             .unwrap_err(),
     );
@@ -103,7 +125,7 @@ async fn throughput_of_2000_messages() {
     let n = 2_000;
     let t0 = std::time::Instant::now();
     for i in 0..n {
-        p.send_queued(i, 0, &to, &format!("کد شما {i:06}"), 0)
+        p.send_queued(i, 0, &to, &format!("کد شما {i:06}"), None, 0)
             .await
             .unwrap();
     }

@@ -80,11 +80,11 @@ async fn happy_path_posts_the_templated_body_with_the_headers() {
         .mount(&server)
         .await;
     let p = HttpProvider::new(&config(format!("{}/send", server.uri()), 5000)).unwrap();
-    p.send(&to(), TEXT, 0).await.expect("sent");
+    p.send(&to(), TEXT, None, 0).await.expect("sent");
     // Any 2xx is taken, whatever the body.
     let server2 = gateway(202).await;
     let p2 = HttpProvider::new(&config(format!("{}/send", server2.uri()), 5000)).unwrap();
-    p2.send(&to(), TEXT, 0).await.expect("202 is sent");
+    p2.send(&to(), TEXT, None, 0).await.expect("202 is sent");
     let received = server2.received_requests().await.unwrap();
     assert_eq!(received.len(), 1);
     let body: Value = serde_json::from_slice(&received[0].body).unwrap();
@@ -96,7 +96,7 @@ async fn server_errors_are_failures_without_the_text() {
     for status in [500, 502, 503] {
         let server = gateway(status).await;
         let p = HttpProvider::new(&config(format!("{}/send", server.uri()), 5000)).unwrap();
-        let why = temporary(p.send(&to(), TEXT, 0).await.unwrap_err());
+        let why = temporary(p.send(&to(), TEXT, None, 0).await.unwrap_err());
         assert!(why.contains(&status.to_string()), "{why}");
         assert_clean(&why);
     }
@@ -107,7 +107,7 @@ async fn client_errors_and_redirects_are_failures() {
     for status in [400, 401, 404, 429, 301] {
         let server = gateway(status).await;
         let p = HttpProvider::new(&config(format!("{}/send", server.uri()), 5000)).unwrap();
-        let why = temporary(p.send(&to(), TEXT, 0).await.unwrap_err());
+        let why = temporary(p.send(&to(), TEXT, None, 0).await.unwrap_err());
         assert!(why.contains(&status.to_string()), "{why}");
         assert_clean(&why);
     }
@@ -122,7 +122,7 @@ async fn a_slow_answer_times_out() {
         .await;
     let p = HttpProvider::new(&config(format!("{}/send", server.uri()), 300)).unwrap();
     let started = Instant::now();
-    let why = temporary(p.send(&to(), TEXT, 0).await.unwrap_err());
+    let why = temporary(p.send(&to(), TEXT, None, 0).await.unwrap_err());
     assert!(
         started.elapsed() < Duration::from_secs(3),
         "gave up in time"
@@ -136,7 +136,9 @@ async fn a_slow_answer_times_out() {
         .mount(&server)
         .await;
     let p = HttpProvider::new(&config(format!("{}/send", server.uri()), 3000)).unwrap();
-    p.send(&to(), TEXT, 0).await.expect("slow but in time");
+    p.send(&to(), TEXT, None, 0)
+        .await
+        .expect("slow but in time");
 }
 
 #[tokio::test]
@@ -147,7 +149,7 @@ async fn a_refused_connection_is_a_failure() {
         l.local_addr().unwrap().port()
     };
     let p = HttpProvider::new(&config(format!("http://127.0.0.1:{port}/send"), 2000)).unwrap();
-    let why = temporary(p.send(&to(), TEXT, 0).await.unwrap_err());
+    let why = temporary(p.send(&to(), TEXT, None, 0).await.unwrap_err());
     assert!(why.contains("connect"), "{why}");
     assert_clean(&why);
 }
@@ -167,7 +169,7 @@ async fn an_answer_that_is_not_http_is_a_failure() {
         let _ = sock.shutdown().await;
     });
     let p = HttpProvider::new(&config(format!("http://{addr}/send"), 2000)).unwrap();
-    let why = temporary(p.send(&to(), TEXT, 0).await.unwrap_err());
+    let why = temporary(p.send(&to(), TEXT, None, 0).await.unwrap_err());
     assert_clean(&why);
     served.await.unwrap();
 }
@@ -181,7 +183,7 @@ async fn a_connection_closed_without_an_answer_is_a_failure() {
         drop(sock);
     });
     let p = HttpProvider::new(&config(format!("http://{addr}/send"), 2000)).unwrap();
-    let why = temporary(p.send(&to(), TEXT, 0).await.unwrap_err());
+    let why = temporary(p.send(&to(), TEXT, None, 0).await.unwrap_err());
     assert_clean(&why);
     served.await.unwrap();
 }
@@ -192,8 +194,12 @@ async fn an_outbox_message_carries_its_id_on_every_attempt() {
     let mut c = config(format!("{}/send", server.uri()), 5000);
     c.body_template = r#"{"to": "{to}", "text": "{text}", "localid": "{message_id}"}"#.into();
     let p = HttpProvider::new(&c).unwrap();
-    p.send_queued(42, 1_000, &to(), TEXT, 2_000).await.unwrap();
-    p.send_queued(42, 1_000, &to(), TEXT, 3_000).await.unwrap();
+    p.send_queued(42, 1_000, &to(), TEXT, None, 2_000)
+        .await
+        .unwrap();
+    p.send_queued(42, 1_000, &to(), TEXT, None, 3_000)
+        .await
+        .unwrap();
     let received = server.received_requests().await.unwrap();
     assert_eq!(received.len(), 2);
     for r in &received {
@@ -201,4 +207,33 @@ async fn an_outbox_message_carries_its_id_on_every_attempt() {
         assert_eq!(body["localid"], "42-1000");
         assert_eq!(body["text"], TEXT);
     }
+}
+
+/// Issue 19: a gateway that can be told how long a message may wait gets the code's remaining
+/// life, as a JSON number; a message without a code leaves the member out.
+#[tokio::test]
+async fn a_code_goes_with_its_remaining_life() {
+    let server = gateway(200).await;
+    let mut c = config(format!("{}/send", server.uri()), 5000);
+    c.body_template = r#"{"to": "{to}", "text": "{text}", "validity": "{validity_secs}"}"#.into();
+    let p = HttpProvider::new(&c).unwrap();
+    // Queued with 60.5 s left: 60 whole seconds.
+    p.send_queued(7, 1_000, &to(), TEXT, Some(61_500), 1_000)
+        .await
+        .unwrap();
+    p.send(&to(), "no code here", None, 1_000).await.unwrap();
+    // Less than a second left: given up, nothing posted.
+    let e = p
+        .send_queued(8, 1_000, &to(), TEXT, Some(1_900), 1_000)
+        .await
+        .unwrap_err();
+    assert!(e.is_permanent(), "{e:?}");
+    assert_clean(e.reason());
+    let received = server.received_requests().await.unwrap();
+    assert_eq!(received.len(), 2);
+    let first: Value = serde_json::from_slice(&received[0].body).unwrap();
+    assert_eq!(first["validity"], json!(60));
+    let second: Value = serde_json::from_slice(&received[1].body).unwrap();
+    assert!(second.get("validity").is_none(), "{second}");
+    assert_eq!(second["text"], "no code here");
 }

@@ -58,6 +58,7 @@ pub mod status {
     pub const ESME_RINVDSTTON: u32 = 0x0000_0050;
     pub const ESME_RINVDSTNPI: u32 = 0x0000_0051;
     pub const ESME_RTHROTTLED: u32 = 0x0000_0058;
+    pub const ESME_RINVEXPIRY: u32 = 0x0000_0062;
     pub const ESME_RX_T_APPN: u32 = 0x0000_0064;
     pub const ESME_RX_P_APPN: u32 = 0x0000_0065;
     pub const ESME_RX_R_APPN: u32 = 0x0000_0066;
@@ -95,7 +96,7 @@ pub fn status_name(s: u32) -> &'static str {
         0x53 => "ESME_RINVSYSTYP",
         ESME_RTHROTTLED => "ESME_RTHROTTLED",
         0x61 => "ESME_RINVSCHED",
-        0x62 => "ESME_RINVEXPIRY",
+        ESME_RINVEXPIRY => "ESME_RINVEXPIRY",
         ESME_RX_T_APPN => "ESME_RX_T_APPN",
         ESME_RX_P_APPN => "ESME_RX_P_APPN",
         ESME_RX_R_APPN => "ESME_RX_R_APPN",

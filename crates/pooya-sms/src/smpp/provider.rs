@@ -16,6 +16,7 @@ use super::link::{Counters, LinkState, Request, Shared};
 use super::pdu::{self, status, Pdu, ShortMessage};
 use super::session::session_task;
 use super::text;
+use super::validity;
 use crate::{SendError, SmsProvider};
 
 /// Requests in flight at once (the SMPP "window"); SMSCs commonly allow 10.
@@ -161,7 +162,16 @@ impl SmppProvider {
         }
     }
 
-    async fn submit(&self, to: &Mobile, text: &str) -> Result<Vec<String>, SendError> {
+    /// Submits every part of `text`, each with the code's remaining life at its submission as its
+    /// validity period (`expires_at_ms` on the clock of `sent_at_ms`).
+    async fn submit(
+        &self,
+        to: &Mobile,
+        text: &str,
+        expires_at_ms: Option<i64>,
+        sent_at_ms: i64,
+    ) -> Result<Vec<String>, SendError> {
+        let started = Instant::now();
         let reference = self.next_ref.fetch_add(1, Ordering::Relaxed) as u8;
         // A text that does not fit, or a part that does not encode, never will.
         let parts = text::split(text, reference).map_err(SendError::Permanent)?;
@@ -178,6 +188,11 @@ impl SmppProvider {
             } else {
                 String::new()
             };
+            let elapsed_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+            let validity_period =
+                crate::validity_secs(expires_at_ms, sent_at_ms.saturating_add(elapsed_ms))?
+                    .map(|secs| validity::relative(secs.into()))
+                    .unwrap_or_default();
             let body = ShortMessage {
                 source_addr_ton,
                 source_addr_npi,
@@ -186,6 +201,7 @@ impl SmppProvider {
                 dest_addr_npi: 1,
                 destination_addr: destination_addr.clone(),
                 esm_class: part.esm_class,
+                validity_period,
                 registered_delivery: 1,
                 data_coding: part.data_coding,
                 short_message: part.short_message,
@@ -237,8 +253,14 @@ impl Drop for SmppProvider {
 
 #[async_trait]
 impl SmsProvider for SmppProvider {
-    async fn send(&self, to: &Mobile, text: &str, _sent_at_ms: i64) -> Result<(), SendError> {
-        match self.submit(to, text).await {
+    async fn send(
+        &self,
+        to: &Mobile,
+        text: &str,
+        expires_at_ms: Option<i64>,
+        sent_at_ms: i64,
+    ) -> Result<(), SendError> {
+        match self.submit(to, text, expires_at_ms, sent_at_ms).await {
             Ok(ids) => {
                 self.shared
                     .counters
@@ -258,8 +280,8 @@ impl SmsProvider for SmppProvider {
 
 /// The SMSC's refusal of a part, permanent when its status is about the message itself, so that
 /// sending the message again could only be refused again: a destination the SMSC does not serve
-/// or does not take in the form pooya writes it, a length or an esm_class (the UDH of a long
-/// message) it does not take. Any other status — throttling, a full queue, a system error, an
+/// or does not take in the form pooya writes it, a length, an esm_class (the UDH of a long
+/// message) or a validity period (pooya's relative form) it does not take. Any other status — throttling, a full queue, a system error, an
 /// unknown or vendor-specific code — may pass, and the outbox tries again.
 fn refusal(command_status: u32, why: String) -> SendError {
     match command_status {
@@ -267,7 +289,8 @@ fn refusal(command_status: u32, why: String) -> SendError {
         | status::ESME_RINVDSTADR
         | status::ESME_RINVESMCLASS
         | status::ESME_RINVDSTTON
-        | status::ESME_RINVDSTNPI => SendError::Permanent(why),
+        | status::ESME_RINVDSTNPI
+        | status::ESME_RINVEXPIRY => SendError::Permanent(why),
         _ => SendError::Temporary(why),
     }
 }

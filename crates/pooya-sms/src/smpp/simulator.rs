@@ -1,7 +1,9 @@
 //! A small SMSC for tests: it listens on 127.0.0.1 (port 0), takes bind_transceiver with one set
-//! of credentials, records every submit_sm it accepts, answers enquire_link and unbind, and can be
-//! told to misbehave on the next submit_sm (refuse it, drop the connection, answer garbage, stay
-//! silent). It can also deliver incoming messages and receipts to the bound client.
+//! of credentials, records every submit_sm it accepts (with its validity period, which it checks
+//! as an SMSC does: a malformed one is refused with ESME_RINVEXPIRY), answers enquire_link and
+//! unbind, and can be told to misbehave on the next submit_sm (refuse it, drop the connection,
+//! answer garbage, stay silent). It can also deliver incoming messages and receipts to the bound
+//! client.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -28,6 +30,7 @@ use tokio::task::AbortHandle;
 
 use super::pdu::{self, status, Framer, Pdu, ShortMessage, Tlv};
 use super::text::{self, Concat};
+use super::validity::{self, Validity};
 
 /// What the simulator does with the next submit_sm it gets.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +56,8 @@ pub struct ReceivedSubmit {
     /// The text of this part alone, decoded.
     pub text: String,
     pub message_id: String,
+    /// Its `validity_period`, read.
+    pub validity: Validity,
 }
 
 /// A whole message: a single submit_sm, or all parts of a concatenated one, joined in order.
@@ -64,6 +69,8 @@ pub struct SimMessage {
     pub data_coding: u8,
     pub parts: usize,
     pub message_ids: Vec<String>,
+    /// The validity period of each part, in order.
+    pub validity: Vec<Validity>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -232,6 +239,7 @@ impl Simulator {
                         data_coding: s.sm.data_coding,
                         parts: 1,
                         message_ids: vec![s.message_id.clone()],
+                        validity: vec![s.validity],
                     });
                 }
                 Err(g) => {
@@ -256,6 +264,7 @@ impl Simulator {
                         data_coding: first.data_coding,
                         parts: parts.len(),
                         message_ids: parts.iter().map(|p| p.message_id.clone()).collect(),
+                        validity: parts.iter().map(|p| p.validity).collect(),
                     });
                 }
             }
@@ -481,6 +490,10 @@ fn handle(state: &State, conn: u64, bound: &mut bool, out: &mpsc::UnboundedSende
                     return reply(pdu::SUBMIT_SM_RESP, status::ESME_RSYSERR, vec![]);
                 }
             };
+            let Ok(validity) = validity::parse(&sm.validity_period) else {
+                i.stats.submits_refused += 1;
+                return reply(pdu::SUBMIT_SM_RESP, status::ESME_RINVEXPIRY, vec![]);
+            };
             match i.script.pop_front().unwrap_or(OnSubmit::Accept) {
                 OnSubmit::Accept => {
                     let (concat, body) = if sm.esm_class & text::ESM_UDHI != 0 {
@@ -498,6 +511,7 @@ fn handle(state: &State, conn: u64, bound: &mut bool, out: &mpsc::UnboundedSende
                         concat,
                         text,
                         message_id: message_id.clone(),
+                        validity,
                     });
                     reply(pdu::SUBMIT_SM_RESP, 0, pdu::cstr_body(&message_id));
                 }

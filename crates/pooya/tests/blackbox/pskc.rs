@@ -584,3 +584,77 @@ async fn the_cli_client_imports() {
     );
     assert_reason(&srv, PAN3, "84755224", "K2", "approved").await;
 }
+
+/// Issue 19: python-pskc files whose keys ask the verifier for something (dates, a transaction
+/// limit, a check digit, a clock drift) or that their policy keeps from making OTPs (`KeyUsage`
+/// CR only, a PIN the server would have to check, a time origin other than the epoch) were
+/// imported and their tokens approved codes they should not. Each is now refused whole, naming
+/// the key package and the element, and the cards keep what they had. (When the verifier
+/// enforces the dates, the limit, the check digit and the drift, those files import instead.)
+#[tokio::test]
+async fn policies_the_server_does_not_honour_refuse_the_file() {
+    macro_rules! python_pskc {
+        ($name:literal) => {
+            include_str!(concat!("../../../pooya-pskc/testdata/python-pskc/", $name))
+        };
+    }
+    let srv = TestServer::start().await;
+    three_cards(&srv).await;
+    let cases = [
+        (
+            python_pskc!("policy-expired.xml"),
+            ["EXPIRED", ""],
+            "Policy/ExpiryDate",
+        ),
+        (
+            python_pskc!("policy-not-yet-valid.xml"),
+            ["NOT-YET", ""],
+            "Policy/StartDate",
+        ),
+        (
+            python_pskc!("policy-transactions.xml"),
+            ["TXN-2", ""],
+            "Policy/NumberOfTransactions",
+        ),
+        (
+            python_pskc!("check-digits.xml"),
+            ["CHECK-HOTP", "CHECK-TOTP"],
+            "CheckDigits",
+        ),
+        (
+            python_pskc!("time-drift.xml"),
+            ["DRIFT-BEHIND", "DRIFT-AHEAD"],
+            "TimeDrift",
+        ),
+        (
+            python_pskc!("policy-usage-cr.xml"),
+            ["CR-ONLY", ""],
+            "Policy/KeyUsage",
+        ),
+        (
+            python_pskc!("policy-pin-prepend.xml"),
+            ["PIN-PREPEND", ""],
+            "PINUsageMode=\"Prepend\"",
+        ),
+        (
+            python_pskc!("time-origin.xml"),
+            ["TIME-ORIGIN", ""],
+            "Data/Time 1000",
+        ),
+    ];
+    for (file, [first, second], needle) in cases {
+        let mut assign = json!({ first: PAN });
+        if !second.is_empty() {
+            assign[second] = json!(PAN2);
+        }
+        let (s, v) = import(&srv, json!({"pskc": file, "assign": assign})).await;
+        assert_eq!(s, 422, "{needle}: {v}");
+        assert_eq!(v["error"]["code"], "invalid_pskc", "{v}");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(&format!("(serial {first}")), "{msg}");
+        assert!(msg.contains(needle), "{needle:?} not in {msg:?}");
+    }
+    for p in [PAN, PAN2] {
+        assert_eq!(mode(&srv, p).await, none());
+    }
+}
