@@ -16,6 +16,7 @@ mod app_tui;
 mod app_vault;
 mod at_rest;
 mod audit;
+mod browser_smoke;
 mod crash;
 mod durability;
 mod enrollment_abuse;

@@ -21,6 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+pub mod browser;
 pub mod hygiene;
 
 /// Cheap Argon2 so tests stay fast; production uses the default cost.
