@@ -28,7 +28,10 @@ impl Issuer {
         secrets: &pooya_pskc::Secrets<'_>,
         assign: &[(String, Pan)],
     ) -> Result<usize, IssuerError> {
-        let keys = blocking::in_place(|| pooya_pskc::parse(xml, secrets))
+        // The card's hardware token enforces all of a key's usage (dates, transactions, check
+        // digit, drift: `card/verify.rs`); what is beyond it the parser refuses.
+        let honoured = pooya_pskc::Honoured::ALL;
+        let keys = blocking::in_place(|| pooya_pskc::parse_honouring(xml, secrets, &honoured))
             .map_err(|e| IssuerError::InvalidPskc(e.to_string()))?;
         // Maps, not nested scans: a bank's file holds thousands of key packages.
         let mut card_of_serial: HashMap<&str, &Pan> = HashMap::with_capacity(assign.len());
@@ -87,6 +90,7 @@ impl Issuer {
                     digits: k.digits,
                     step_secs: k.time_step,
                     counter: k.counter,
+                    usage: k.usage,
                 };
                 card.install_hardware_token(&hw, now, &self.keys)
                     .map_err(|why| {
