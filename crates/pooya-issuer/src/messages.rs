@@ -22,10 +22,10 @@ pub enum Language {
 pub fn activation_code(lang: Language, bank: &str, code: &str, valid_hours: u64) -> String {
     match lang {
         Language::Fa => format!(
-            "{bank}\nکد فعال‌سازی رمز پویا: {code}\nاین کد را همراه کد رسید خودپرداز در برنامه وارد کنید. تا {valid_hours} ساعت معتبر است. آن را به هیچ‌کس ندهید."
+            "{bank}\nکد فعال‌سازی رمز پویا: {code}\nمهلت {valid_hours} ساعت؛ به کسی ندهید."
         ),
         Language::En => format!(
-            "{bank}: your dynamic password activation code is {code}. Enter it in the app with the code on your ATM receipt. Valid for {valid_hours} h. Never share it."
+            "{bank}: dynamic password activation code {code}. Enter it in the app with your ATM receipt code. Valid {valid_hours} h. Never share it."
         ),
     }
 }
@@ -40,7 +40,7 @@ pub fn variable_part(
 ) -> String {
     match lang {
         Language::Fa => format!(
-            "{bank}\nبخش متغیر رمز دوم کارت {last4}: {var}\nرمز دوم = بخش ثابت رسید + {var}\nاعتبار: {valid_secs} ثانیه، یک‌بار مصرف."
+            "{bank}\nرمز دوم کارت {last4}: بخش ثابت + {var}\n{valid_secs} ثانیه، یک‌بار مصرف"
         ),
         Language::En => format!(
             "{bank}: variable part for card ending {last4}: {var}. Second password = the fixed part on your receipt followed by {var}. Valid {valid_secs} s, one use."
@@ -59,10 +59,10 @@ pub fn ambiguous_card(
 ) -> String {
     match lang {
         Language::Fa => format!(
-            "{bank}\nبیش از یک کارت شما به {digits} ختم می‌شود؛ رمزی صادر نشد. برای دریافت رمز، {max_digits} رقم آخر شماره کارت را از همین شماره به {short_number} پیامک کنید."
+            "{bank}\nچند کارت شما به {digits} ختم می‌شود؛\n{max_digits} رقم آخر را بفرستید."
         ),
         Language::En => format!(
-            "{bank}: more than one of your cards ends in {digits}; no password was issued. To get one, text the last {max_digits} digits of the card number from this phone to {short_number}."
+            "{bank}: more than one of your cards ends in {digits}; no password was issued. Text the last {max_digits} digits of the card from this phone to {short_number}."
         ),
     }
 }
@@ -71,7 +71,7 @@ pub fn ambiguous_card(
 pub fn ambiguous_card_final(lang: Language, bank: &str, digits: &str) -> String {
     match lang {
         Language::Fa => format!(
-            "{bank}\nبیش از یک کارت شما به {digits} ختم می‌شود؛ رمزی صادر نشد. لطفاً از برنامه رمز پویا استفاده کنید یا با بانک تماس بگیرید."
+            "{bank}\nچند کارت شما به {digits} ختم می‌شود؛\nبا بانک تماس بگیرید."
         ),
         Language::En => format!(
             "{bank}: more than one of your cards ends in {digits}; no password was issued. Please use the dynamic password app or contact the bank."
