@@ -50,6 +50,8 @@ pub fn variable_part(
 
 /// R21/R22 edge: two of the sender's SMS cards end in the `digits` the holder texted, and more
 /// digits (up to `max_digits`) would tell them apart: no password, and a request for more digits.
+/// In Persian it takes two parts: saying that no password was issued, the digits, how many more
+/// and where to send them does not fit in 70 characters (`pooya-sms/tests/templates.rs`).
 pub fn ambiguous_card(
     lang: Language,
     bank: &str,
@@ -59,7 +61,7 @@ pub fn ambiguous_card(
 ) -> String {
     match lang {
         Language::Fa => format!(
-            "{bank}\nچند کارت شما به {digits} ختم می‌شود؛\n{max_digits} رقم آخر را بفرستید."
+            "{bank}\nچند کارت شما به {digits} ختم می‌شود؛ رمزی صادر نشد. {max_digits} رقم آخر کارت را از همین شماره به {short_number} پیامک کنید."
         ),
         Language::En => format!(
             "{bank}: more than one of your cards ends in {digits}; no password was issued. Text the last {max_digits} digits of the card from this phone to {short_number}."
@@ -68,10 +70,11 @@ pub fn ambiguous_card(
 }
 
 /// R21/R22 edge: even the most digits a request may hold match two of the sender's SMS cards.
+/// Two parts in Persian, as [`ambiguous_card`].
 pub fn ambiguous_card_final(lang: Language, bank: &str, digits: &str) -> String {
     match lang {
         Language::Fa => format!(
-            "{bank}\nچند کارت شما به {digits} ختم می‌شود؛\nبا بانک تماس بگیرید."
+            "{bank}\nچند کارت شما به {digits} ختم می‌شود؛ رمزی صادر نشد. از برنامه رمز پویا استفاده کنید یا با بانک تماس بگیرید."
         ),
         Language::En => format!(
             "{bank}: more than one of your cards ends in {digits}; no password was issued. Please use the dynamic password app or contact the bank."
