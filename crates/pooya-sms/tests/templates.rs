@@ -115,8 +115,10 @@ fn the_bank_name_room_is_as_documented() {
         (Language::En, "B", EN_BANK_NAME_ROOM),
     ] {
         let fits = |n: usize| {
-            let mut p = Policy::default();
-            p.bank_name = letter.repeat(n);
+            let p = Policy {
+                bank_name: letter.repeat(n),
+                ..Policy::default()
+            };
             fixed_texts(&p, lang)
                 .iter()
                 .all(|(name, t)| parts(t) <= allowed_parts(name, lang))

@@ -99,7 +99,7 @@ impl Issuer {
                             k.index, k.serial
                         ))
                     })?;
-                let detail = format!(
+                let mut detail = format!(
                     "serial={} kind={} digits={} algorithm={}",
                     k.serial,
                     if kind == HardwareKind::Hotp {
@@ -110,6 +110,23 @@ impl Issuer {
                     k.digits,
                     k.algorithm
                 );
+                // What the file's policy asks, as the token will enforce it.
+                let u = &k.usage;
+                if let Some(t) = u.not_before_ms {
+                    detail.push_str(&format!(" start={}", crate::clock::rfc3339(t)));
+                }
+                if let Some(t) = u.not_after_ms {
+                    detail.push_str(&format!(" expiry={}", crate::clock::rfc3339(t)));
+                }
+                if let Some(n) = u.number_of_transactions {
+                    detail.push_str(&format!(" transactions={n}"));
+                }
+                if u.check_digit {
+                    detail.push_str(" check_digit");
+                }
+                if u.time_drift_steps != 0 {
+                    detail.push_str(&format!(" drift_steps={}", u.time_drift_steps));
+                }
                 audit.push(self.audit(now, AuditEvent::AdminPskcImport, Some(&card), detail));
                 cards.push(card);
             }
