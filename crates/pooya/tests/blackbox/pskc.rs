@@ -455,9 +455,21 @@ async fn only_admin_imports() {
 async fn an_import_replaces_the_app_token_and_an_atm_activation_replaces_the_import() {
     let srv = TestServer::start().await;
     let app = srv.enrolled_card().await;
+    // An app's token is no hardware token: the card view has none.
+    assert_eq!(srv.card_info(PAN).await.hardware_token, None);
     let file = container(&[pkg("H1", false, 6, "HMAC-SHA1", KEY20, 0)]);
     let (s, v) = import(&srv, json!({"pskc": file, "assign": {"H1": PAN}})).await;
     assert_eq!(s, 200, "{v}");
+    // A file without a policy: no dates, no limit.
+    let hw = srv.card_info(PAN).await.hardware_token.unwrap();
+    assert_eq!(
+        (hw.serial.as_str(), hw.kind.as_str(), hw.usable),
+        ("H1", "hotp", true)
+    );
+    assert_eq!(
+        (hw.start_date, hw.expiry_date, hw.transactions_left),
+        (None, None, None)
+    );
     let now = srv.now_ms().await;
     assert_reason(&srv, PAN, &app.code("second", now), "A1", "wrong_password").await;
     assert_reason(&srv, PAN, "755224", "A2", "approved").await;
@@ -467,6 +479,7 @@ async fn an_import_replaces_the_app_token_and_an_atm_activation_replaces_the_imp
         .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(mode(&srv, PAN).await, none());
+    assert_eq!(srv.card_info(PAN).await.hardware_token, None);
     assert_reason(&srv, PAN, "287082", "A3", "wrong_password").await;
     assert_reason(&srv, PAN, STATIC_SECOND, "A4", "approved").await;
 }
