@@ -37,8 +37,10 @@ function show(id) {
 function message(kind, text) {
   for (const k of ["error", "note", "busy"]) $(k).hidden = true;
   if (text) {
-    $(kind).textContent = text;
+    // The core's sentences start in lower case (the command line prefixes "error: ").
+    $(kind).textContent = text.charAt(0).toLocaleUpperCase(lang) + text.slice(1);
     $(kind).hidden = false;
+    $(kind).scrollIntoView({ block: "nearest" });
   }
 }
 const clear = () => message("error", "");
