@@ -165,7 +165,9 @@ function showCard(i) {
   current = i;
   const c = JSON.parse(wallet.cards())[i];
   $("card-title").textContent = c.label;
-  $("card-sub").textContent = `${c.bank} · ${c.masked}`;
+  const pan = document.createElement("bdi");
+  pan.textContent = c.masked;
+  $("card-sub").replaceChildren(`${c.bank} · `, pan);
   clear();
   show("card");
   tick();

@@ -262,9 +262,11 @@ async fn one_vault_holds_the_cards_of_two_banks() {
         return;
     };
     let home = TestServer::start().await;
-    // The second bank lets the first bank's app (its origin) call its app endpoints (CORS).
+    // The second bank (Bank Maskan: 120 s codes) lets the first bank's app (its origin) call its
+    // app endpoints (CORS).
     let origin = local(&home.url);
-    let config = format!("{TEST_CONFIG}[web_app]\ncors_origins = [\"{origin}\"]\n");
+    let config =
+        format!("profile = \"maskan\"\n{TEST_CONFIG}[web_app]\ncors_origins = [\"{origin}\"]\n");
     let other = TestServer::start_with(&config, &[]).await;
     home.with_card().await;
     other.customer("C2", MOBILE).await;
@@ -273,7 +275,10 @@ async fn one_vault_holds_the_cards_of_two_banks() {
     add_card(&b, &home, &local(&home.url), PAN, "home").await;
     add_card(&b, &other, &local(&other.url), PAN2, "other").await;
     let list = b.text("#cards").await;
-    assert!(list.contains("home") && list.contains("other"), "{list}");
+    assert!(
+        list.contains("home") && list.contains("Bank Maskan · other"),
+        "{list}"
+    );
     b.screenshot("web-two-banks").await;
     let (_, second) = codes_of(&b, 0).await;
     approved(&home, PAN, "second", &second, "bank-1").await;
@@ -467,21 +472,28 @@ async fn time_from_password_to_code_on_a_throttled_cpu() {
         .await
         .expect("the vault's Argon2 parameters");
     let mut times = Vec::new();
-    b.throttle_cpu(4.0).await;
-    for _ in 0..3 {
-        b.client.refresh().await.expect("reload");
-        until(&b, &visible("unlock")).await;
-        b.type_into("#unlock-pw", PASSWORD).await;
-        let started = Instant::now();
-        b.click("#unlock-form button[type=submit]").await;
-        until(&b, &visible("list")).await;
-        b.click("#cards button[data-index='0']").await;
-        until(
-            &b,
-            "/^[0-9]{8}$/.test(document.getElementById('code-second').textContent)",
-        )
-        .await;
-        times.push(started.elapsed());
+    let mut unthrottled = Vec::new();
+    for rate in [1.0, 4.0] {
+        b.throttle_cpu(rate).await;
+        for _ in 0..3 {
+            b.client.refresh().await.expect("reload");
+            until(&b, &visible("unlock")).await;
+            b.type_into("#unlock-pw", PASSWORD).await;
+            let started = Instant::now();
+            b.click("#unlock-form button[type=submit]").await;
+            until(&b, &visible("list")).await;
+            b.click("#cards button[data-index='0']").await;
+            until(
+                &b,
+                "/^[0-9]{8}$/.test(document.getElementById('code-second').textContent)",
+            )
+            .await;
+            if rate == 1.0 {
+                unthrottled.push(started.elapsed());
+            } else {
+                times.push(started.elapsed());
+            }
+        }
     }
     b.throttle_cpu(1.0).await;
     let bytes: Value = b
@@ -491,7 +503,8 @@ async fn time_from_password_to_code_on_a_throttled_cpu() {
         )
         .await;
     println!(
-        "web app, CPU throttled 4x, password typed to code on screen: {times:?} (Argon2id {kdf})"
+        "web app, password typed to code on screen: CPU throttled 4x {times:?}, unthrottled \
+         {unthrottled:?} (Argon2id {kdf})"
     );
     println!("web app files loaded:\n{}", bytes.as_str().unwrap_or(""));
 }
