@@ -508,3 +508,38 @@ async fn time_from_password_to_code_on_a_throttled_cpu() {
     );
     println!("web app files loaded:\n{}", bytes.as_str().unwrap_or(""));
 }
+
+#[tokio::test]
+async fn a_refused_network_and_no_connection_are_said_in_plain_words() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    // R18: this bank takes enrollments from its own network only (loopback is not in it).
+    let srv = TestServer::start_with(
+        &format!("{TEST_CONFIG}[network]\napp_allow = [\"10.0.0.0/8\"]\n"),
+        &[],
+    )
+    .await;
+    srv.with_card().await;
+    create_vault(&b, &srv.url).await;
+    let (receipt, sms) = srv.activate_app(PAN, MOBILE).await;
+    b.click("#to-add").await;
+    until(&b, &visible("add")).await;
+    b.type_into("#add-pan", PAN).await;
+    b.type_into("#add-receipt", &receipt).await;
+    b.type_into("#add-sms", &sms).await;
+    b.click("#add-form button[type=submit]").await;
+    let e = error_line(&b).await;
+    assert!(e.contains("turn off any VPN"), "{e}");
+    // No server at all: the connection is named, and nothing changed.
+    b.type_into("#add-server", "http://localhost:9").await;
+    b.click("#add-form button[type=submit]").await;
+    until(
+        &b,
+        "document.getElementById('error').textContent.includes('Cannot reach')",
+    )
+    .await;
+    b.click("#add-cancel").await;
+    until(&b, &visible("list")).await;
+    until(&b, &visible("empty")).await;
+}
