@@ -543,3 +543,21 @@ async fn a_refused_network_and_no_connection_are_said_in_plain_words() {
     until(&b, &visible("list")).await;
     until(&b, &visible("empty")).await;
 }
+
+#[tokio::test]
+async fn the_app_locks_itself_after_two_idle_minutes() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let srv = TestServer::start().await;
+    create_vault(&b, &srv.url).await;
+    // DevTools' virtual time runs the page's timers 2 minutes ahead at once: no test sleeps.
+    b.cdp(
+        "Emulation.setVirtualTimePolicy",
+        json!({"policy": "advance", "budget": 125_000}),
+    )
+    .await;
+    until(&b, &visible("unlock")).await;
+    let note = b.text("#note").await;
+    assert!(note.contains("Locked after 2 minutes"), "{note}");
+}
