@@ -153,6 +153,29 @@ async fn a_card_holder_makes_a_vault_adds_a_card_and_pays_with_its_codes() {
     let (first, second) = codes_of(&b, 0).await;
     assert_eq!(first.len(), 4, "{first}");
     b.screenshot("web-card").await;
+    // Copy puts the code on the clipboard (read back with the page's permission).
+    let origin = local(&srv.url);
+    b.cdp(
+        "Browser.grantPermissions",
+        json!({"origin": origin, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]}),
+    )
+    .await;
+    b.click("#copy-second").await;
+    until(&b, &visible("note")).await;
+    let after = b.text("#code-second").await;
+    let pasted = b
+        .client
+        .execute_async(
+            "const done = arguments[0]; navigator.clipboard.readText().then(done, e => done(String(e)))",
+            vec![],
+        )
+        .await
+        .expect("read the clipboard");
+    let pasted = pasted.as_str().unwrap_or_default().to_owned();
+    assert!(
+        pasted == second || pasted == after,
+        "the clipboard holds {pasted:?}"
+    );
     approved(&srv, PAN, "second", &second, "web-1").await;
     // The bar shows the true time left: its width is the share of the lifetime left.
     let width = b
