@@ -590,3 +590,37 @@ async fn the_app_locks_itself_after_two_idle_minutes() {
     let note = b.text("#note").await;
     assert!(note.contains("Locked after 2 minutes"), "{note}");
 }
+
+#[test]
+fn the_app_exports_as_static_files_into_an_empty_directory_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("app");
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_pooya"))
+            .args(["web-app", "--out"])
+            .arg(&out)
+            .output()
+            .expect("run pooya web-app")
+    };
+    let o = run();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "index.html",
+        "app.js",
+        "pooya_web.js",
+        "pooya_web_bg.wasm",
+        "sw.js",
+        "manifest.webmanifest",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let wasm = std::fs::read(out.join("pooya_web_bg.wasm")).unwrap();
+    assert_eq!(&wasm[..4], b"\0asm");
+    let sw = std::fs::read_to_string(out.join("sw.js")).unwrap();
+    assert!(!sw.contains("__POOYA_BUILD__"), "the build id is filled in");
+    // A second export would mix two builds: refused, nothing changed.
+    let o = run();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not empty"));
+    assert_eq!(std::fs::read(out.join("pooya_web_bg.wasm")).unwrap(), wasm);
+}
