@@ -37,16 +37,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod cards;
 pub mod client;
-pub mod clock;
-pub mod codes;
-pub mod error;
-pub mod i18n;
 pub mod keystore;
 pub mod password;
 pub mod tui;
-pub mod vault;
+
+// The core, shared with the web app: `pooya_app::vault` and the rest keep their paths.
+pub use pooya_app_core::{
+    cards, clock, codes, correction_for, correction_warnings, error, i18n, rounded_secs,
+    token_code, tr, vault,
+};
 
 use std::fmt;
 use std::future::Future;
@@ -58,12 +58,14 @@ use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
 use crate::cards::PasswordKind;
-use crate::clock::{local_now_ms, Boot, Correction};
+use crate::clock::local_now_ms;
 pub use crate::error::AppError;
 use crate::error::Result;
 use crate::i18n::Lang;
 use crate::keystore::{KeyStore, OsKeyStore};
-use crate::vault::{KdfParams, LockedVault, Token, Vault};
+#[cfg(test)]
+use crate::vault::Token;
+use crate::vault::{KdfParams, LockedVault, Vault};
 
 /// `pooya app`: the authenticator. Flatten or nest it into the binary's command line.
 #[derive(Args, Debug)]
@@ -437,11 +439,6 @@ fn warn_offset(bank: &str, offset_ms: i64, lifetime_secs: u32) {
     eprintln!("{msg}");
 }
 
-/// |ms| in whole seconds, rounded (the boot clock behind a jump is read to 10 ms).
-fn rounded_secs(ms: i64) -> i64 {
-    ms.saturating_abs().saturating_add(500) / 1000
-}
-
 fn is_https_or_loopback(server: &str) -> bool {
     let Ok(url) = reqwest::Url::parse(server) else {
         return false;
@@ -472,91 +469,6 @@ fn cmd_list(path: &Path) -> Result<()> {
         println!("{line}");
     }
     Ok(())
-}
-
-/// The code of `token` at the server's time `server_ms`, and the milliseconds it has left.
-pub fn token_code(token: &Token, kind: PasswordKind, server_ms: i64) -> Result<(String, i64)> {
-    let label = &token.label;
-    let bad =
-        |what: String| AppError::Crypto(tr!("the card {label} has {what}", "کارت {label}: {what}"));
-    let alg: pooya_otp::Algorithm = token
-        .algorithm
-        .parse()
-        .map_err(|_| bad(tr!("an unknown algorithm", "الگوریتم ناشناخته")))?;
-    let digits = match kind {
-        PasswordKind::First => token.first_digits,
-        PasswordKind::Second => token.second_digits,
-    };
-    let digits = pooya_otp::Digits::new(digits)
-        .map_err(|_| bad(tr!("a bad code length", "طول رمز نادرست")))?;
-    let totp = pooya_otp::Totp::new(token.lifetime_secs, digits, alg)
-        .map_err(|_| bad(tr!("a bad code lifetime", "عمر رمز نادرست")))?;
-    let keys = pooya_otp::derive_password_keys(token.seed.expose());
-    let key = match kind {
-        PasswordKind::First => &keys.first,
-        PasswordKind::Second => &keys.second,
-    };
-    let code = totp.code_at(key, server_ms);
-    Ok((code.as_str().to_owned(), totp.remaining_ms(server_ms)))
-}
-
-/// How to get from the local clock to `token`'s server's clock now (R19).
-pub fn correction_for(vault: &Vault, token: &Token, local_ms: i64) -> Correction {
-    match vault.clock(&token.server) {
-        Some(c) => c.correction(local_ms, Boot::now().as_ref()),
-        None => Correction {
-            offset_ms: 0,
-            jumped_ms: None,
-            went_back_ms: None,
-        },
-    }
-}
-
-/// The warnings a correction deserves, in the run's language.
-pub fn correction_warnings(bank: &str, c: &Correction, lifetime_secs: u32) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(moved) = c.jumped_ms {
-        let secs = rounded_secs(moved);
-        let dir = if moved > 0 {
-            tr!("forward", "جلو")
-        } else {
-            tr!("back", "عقب")
-        };
-        out.push(tr!(
-            "warning: this device's clock was moved {dir} by {secs} s since the last sync with \
-             {bank}; the codes take it into account, but run `pooya app sync` when online",
-            "هشدار: ساعت این دستگاه از آخرین همگام‌سازی با {bank}، {secs} ثانیه به {dir} برده شده \
-             است؛ رمزها این را در نظر می‌گیرند، ولی هنگام اتصال `pooya app sync` را اجرا کنید"
-        ));
-    }
-    if let Some(back) = c.went_back_ms {
-        let secs = rounded_secs(back);
-        out.push(tr!(
-            "warning: this device's clock is {secs} s behind the last sync with {bank}; if the \
-             codes fail, run `pooya app sync`",
-            "هشدار: ساعت این دستگاه {secs} ثانیه از آخرین همگام‌سازی با {bank} عقب‌تر است؛ اگر \
-             رمزها پذیرفته نشدند `pooya app sync` را اجرا کنید"
-        ));
-    }
-    if c.offset_ms.abs() > i64::from(lifetime_secs) * 1000 {
-        let secs = rounded_secs(c.offset_ms);
-        out.push(if c.offset_ms > 0 {
-            tr!(
-                "note: this device's clock is {secs} s behind {bank}'s; codes are made on the \
-                 bank's time, but set the clock to update automatically",
-                "یادآوری: ساعت این دستگاه {secs} ثانیه از ساعت {bank} عقب است؛ رمزها با ساعت بانک \
-                 ساخته می‌شوند، ولی ساعت را روی تنظیم خودکار بگذارید"
-            )
-        } else {
-            tr!(
-                "note: this device's clock is {secs} s ahead of {bank}'s; codes are made on the \
-                 bank's time, but set the clock to update automatically",
-                "یادآوری: ساعت این دستگاه {secs} ثانیه از ساعت {bank} جلو است؛ رمزها با ساعت بانک \
-                 ساخته می‌شوند، ولی ساعت را روی تنظیم خودکار بگذارید"
-            )
-        });
-    }
-    out
 }
 
 fn cmd_code(path: &Path, card: &str, kind: PasswordKind, plain: bool, watch: bool) -> Result<()> {

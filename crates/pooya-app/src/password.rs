@@ -11,20 +11,7 @@ use crate::vault::{KdfParams, LockedVault, Vault};
 /// Environment variable that, when set, supplies the app password instead of the terminal.
 pub const PASSWORD_ENV: &str = "POOYA_APP_PASSWORD";
 
-/// Minimum length of the app password, in characters (R13).
-pub const MIN_PASSWORD_CHARS: usize = 8;
-
-/// R13: at least 8 characters, at least one letter and at least one digit.
-pub fn check_policy(password: &str) -> Result<()> {
-    let long_enough = password.chars().count() >= MIN_PASSWORD_CHARS;
-    let has_letter = password.chars().any(char::is_alphabetic);
-    let has_digit = password.chars().any(char::is_numeric);
-    if long_enough && has_letter && has_digit {
-        Ok(())
-    } else {
-        Err(AppError::WeakPassword)
-    }
-}
+pub use pooya_app_core::vault::{check_policy, MIN_PASSWORD_CHARS};
 
 /// How many times the app asks for the password of an existing vault on the terminal.
 pub const PROMPT_ATTEMPTS: u32 = 3;

@@ -29,6 +29,8 @@ pub struct ConfigFile {
     pub limits: crate::limits::LimitsSection,
     /// HTTPS and client certificates per role.
     pub tls: crate::tls::TlsSection,
+    /// The web app at `/app/` and the origins of apps served elsewhere (CORS).
+    pub web_app: crate::web_app::WebAppSection,
     /// Overrides of [`Policy`] fields, e.g. `[policy.otp] lifetime_secs = 90`.
     pub policy: toml::Table,
 }
@@ -211,6 +213,7 @@ impl ConfigFile {
         c.limits.validate().map_err(ConfigError::Invalid)?;
         c.tls.validate().map_err(ConfigError::Invalid)?;
         c.keys.validate().map_err(ConfigError::Invalid)?;
+        c.web_app.validate().map_err(ConfigError::Invalid)?;
         Ok(c)
     }
 
@@ -241,6 +244,7 @@ impl ConfigFile {
             "network",
             "limits",
             "tls",
+            "web_app",
             "hashing",
             "sms_provider",
             "policy",

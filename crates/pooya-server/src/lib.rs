@@ -28,6 +28,7 @@ pub mod routes;
 pub mod state;
 pub mod telemetry;
 pub mod tls;
+pub mod web_app;
 
 use config::ConfigFile;
 
@@ -261,7 +262,12 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         limits: limits.clone(),
         client_certs,
     });
-    let app = router::router(state, opened.config.server.max_body_bytes);
+    let origins = Arc::new(opened.config.web_app.cors_origins.clone());
+    let app = router::router(state, opened.config.server.max_body_bytes)
+        .merge(web_app::routes(&opened.config.web_app))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            web_app::cors(origins.clone(), req, next)
+        }));
     let forget = tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {

@@ -84,6 +84,12 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The card holder's web app as plain files, for any static web host (docs/web-app.md).
+    WebApp {
+        /// A new or empty directory to write the app's files into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -242,11 +248,39 @@ pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// Writes the web app's files into `out` (made if missing; refused if it holds anything).
+fn export_web_app(out: &std::path::Path) -> Result<usize, String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot make {}: {e}", out.display()))?;
+    let mut entries = std::fs::read_dir(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    if entries.next().is_some() {
+        return Err(format!(
+            "{} is not empty; the app's files go into a new or empty directory",
+            out.display()
+        ));
+    }
+    for a in pooya_web::ASSETS {
+        let path = out.join(a.path);
+        std::fs::write(&path, a.bytes)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(pooya_web::ASSETS.len())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::App(args) => pooya_app::run(args),
         Command::Audit { command } => audit_cmd::run(command),
+        Command::WebApp { out } => match export_web_app(&out) {
+            Ok(n) => {
+                println!("wrote the web app's {n} files to {}", out.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Serve {
             store,
             listen,

@@ -39,4 +39,5 @@ mod rules_sms;
 mod smpp_channel;
 mod sms_unified;
 mod tls;
+mod web_app;
 mod wire_schema;

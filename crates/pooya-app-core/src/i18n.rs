@@ -8,7 +8,8 @@
 use std::sync::OnceLock;
 
 /// A language of the app's messages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Lang {
     /// English.
     En,

@@ -53,6 +53,21 @@ use slot::{
     SlotJson, NONCE_LEN,
 };
 
+/// Minimum length of the app password, in characters (R13).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// R13: at least 8 characters, at least one letter and at least one digit.
+pub fn check_policy(password: &str) -> Result<()> {
+    let long_enough = password.chars().count() >= MIN_PASSWORD_CHARS;
+    let has_letter = password.chars().any(char::is_alphabetic);
+    let has_digit = password.chars().any(char::is_numeric);
+    if long_enough && has_letter && has_digit {
+        Ok(())
+    } else {
+        Err(AppError::WeakPassword)
+    }
+}
+
 /// Environment variable that makes every save crash before its rename (tests only).
 pub const TEST_CRASH_ENV: &str = "POOYA_APP_TEST_CRASH_BEFORE_RENAME";
 
@@ -102,6 +117,12 @@ impl LockedVault {
             Err(e) => return Err(AppError::VaultIo(path.to_owned(), "read", e)),
         };
         Self::parse(path, &bytes)
+    }
+
+    /// A vault kept elsewhere than in a file (the web app's IndexedDB), checked as
+    /// [`Self::read`] checks a file; `name` stands for the file in messages.
+    pub fn from_bytes(name: &Path, bytes: &[u8]) -> Result<Self> {
+        Self::parse(name, bytes)
     }
 
     fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
@@ -294,6 +315,22 @@ impl Vault {
         if path.symlink_metadata().is_ok() {
             return Err(AppError::VaultExists(path.to_owned()));
         }
+        let mut vault = Self::new_unsaved(path, password, kdf)?;
+        let bytes = vault.seal()?;
+        write_atomic(path, &bytes, WriteMode::CreateNew).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                AppError::VaultExists(path.to_owned())
+            } else {
+                AppError::VaultIo(path.to_owned(), "write", e)
+            }
+        })?;
+        Ok(vault)
+    }
+
+    /// A new, empty vault in memory only (the web app keeps its bytes, [`Self::to_bytes`], in
+    /// IndexedDB); `name` stands for the file in messages.
+    pub fn new_unsaved(name: &Path, password: &str, kdf: KdfParams) -> Result<Self> {
+        let path = name;
         let mut id = [0u8; 16];
         rand::rng().fill_bytes(&mut id);
         let vault_id = data_encoding::HEXLOWER.encode(&id);
@@ -308,14 +345,7 @@ impl Vault {
             contents: VaultContents::default(),
             sealed: None,
         };
-        let bytes = vault.seal()?;
-        write_atomic(path, &bytes, WriteMode::CreateNew).map_err(|e| {
-            if e.kind() == io::ErrorKind::AlreadyExists {
-                AppError::VaultExists(path.to_owned())
-            } else {
-                AppError::VaultIo(path.to_owned(), "write", e)
-            }
-        })?;
+        vault.seal()?;
         Ok(vault)
     }
 
@@ -496,6 +526,12 @@ impl Vault {
             Ok(())
         })
         .map_err(|e| AppError::VaultIo(self.path.clone(), "write", e))
+    }
+
+    /// The bytes of the vault file for the current contents and slots, exactly as [`Self::save`]
+    /// writes them (the web app stores them in IndexedDB).
+    pub fn to_bytes(&mut self) -> Result<Vec<u8>> {
+        self.seal()
     }
 
     /// The bytes of the vault file for the current contents and slots.

@@ -79,6 +79,13 @@ impl KdfParams {
     /// 64 MiB and as many passes as make one derivation take about `target` on this machine
     /// (never below [`Self::FLOOR`]). Costs two derivations of one pass.
     pub fn calibrate(target: Duration) -> Result<Self> {
+        let start = Instant::now();
+        Self::calibrate_with(target, || start.elapsed().as_secs_f64() * 1000.0)
+    }
+
+    /// [`Self::calibrate`] timed by `now_ms`, a monotonic clock in milliseconds (a browser's
+    /// `performance.now()`, where `Instant` does not exist).
+    pub fn calibrate_with(target: Duration, now_ms: impl Fn() -> f64) -> Result<Self> {
         let one = Self {
             t: 1,
             ..Self::FLOOR
@@ -86,9 +93,9 @@ impl KdfParams {
         let salt = [0u8; SALT_LEN];
         // The first run pays for page faults; time the second.
         derive_key(b"calibration", &salt, one)?;
-        let start = Instant::now();
+        let start = now_ms();
         derive_key(b"calibration", &salt, one)?;
-        let per_pass = start.elapsed().max(Duration::from_millis(1));
+        let per_pass = Duration::from_secs_f64((now_ms() - start).max(1.0) / 1000.0);
         let t = (target.as_secs_f64() / per_pass.as_secs_f64()).round() as u32;
         Ok(Self {
             t: t.clamp(Self::FLOOR.t, Self::MAX_CALIBRATED_T),

@@ -1,0 +1,76 @@
+// The page's words in English and Persian. The core's messages (errors, warnings) come from
+// pooya-app-core in the same language. Codes and card numbers stay in ASCII digits.
+export const WORDS = {
+  en: {
+    title: "pooya", loading: "Loading…", lock: "Lock",
+    create_title: "Create your vault",
+    create_hint: "Your cards are kept on this device only, locked by an app password: at least 8 characters, with a letter and a digit.",
+    app_password: "App password", repeat_password: "Repeat it", create: "Create",
+    unlock_title: "Unlock", unlock: "Unlock", unlock_passkey: "Unlock with passkey",
+    cards_title: "Your cards",
+    no_cards: "No cards yet. Activate your card at an ATM, then add it here with the receipt code and the SMS code.",
+    add_card: "Add a card", sync: "Sync the clock",
+    passkey_enable: "Also unlock with a passkey (fingerprint)", passkey_disable: "Stop using the passkey",
+    back: "‹ Cards", first_password: "First password (dynamic PIN)", second_password: "Second password",
+    copy: "Copy", remove: "Remove this card",
+    add_title: "Add a card",
+    add_hint: "First activate the card at an ATM: it prints a receipt code, and an SMS code comes to your phone.",
+    server: "Bank server address", pan: "Card number", receipt: "Receipt code (printed by the ATM)",
+    sms: "SMS code", label: "Name for the card (optional)", add: "Add", cancel: "Cancel",
+    mismatch: "the two passwords do not match",
+    working: "Working…", creating: "Creating the vault (this takes a moment)…",
+    opening: "Opening…", adding: "Adding the card…", removing: "Removing the card at the bank…",
+    syncing: "Asking the banks for their time…",
+    seconds_left: (s) => `${s} s left`,
+    copied: "Copied. The clipboard is cleared in 20 seconds.",
+    added: (l) => `Added ${l}.`, removed: (l) => `Removed ${l}.`,
+    confirm_remove: (l) => `Remove ${l}? The bank revokes it first; you will need to activate the card again at an ATM to use it here.`,
+    remove_offline: (e) => `${e}\n\nRemove it from this device anyway? The bank will still hold it until you remove it at a branch.`,
+    locked_idle: "Locked after 2 minutes without use.",
+    passkey_on: "The passkey now opens the vault; the app password still does.",
+    passkey_off: "The passkey no longer opens the vault.",
+    passkey_failed: "The passkey did not give a key (is it this vault's passkey?); use the app password.",
+    no_sync: "No cards yet: nothing to sync.",
+    offline: "No connection: the codes still work offline.",
+  },
+  fa: {
+    title: "پویا", loading: "در حال بارگذاری…", lock: "قفل",
+    create_title: "ساخت گاوصندوق",
+    create_hint: "کارت‌های شما فقط روی همین دستگاه نگه داشته می‌شوند و با رمز برنامه قفل‌اند: دست‌کم ۸ نویسه، با یک حرف و یک رقم.",
+    app_password: "رمز برنامه", repeat_password: "تکرار رمز", create: "ساختن",
+    unlock_title: "باز کردن", unlock: "باز کن", unlock_passkey: "باز کردن با کلید عبور",
+    cards_title: "کارت‌های شما",
+    no_cards: "هنوز کارتی نیست. کارت را در خودپرداز فعال کنید، سپس با کد رسید و کد پیامک اینجا بیفزایید.",
+    add_card: "افزودن کارت", sync: "همگام‌سازی ساعت",
+    passkey_enable: "باز کردن با کلید عبور (اثر انگشت) هم", passkey_disable: "کنار گذاشتن کلید عبور",
+    back: "› کارت‌ها", first_password: "رمز اول (رمز پویای کارت)", second_password: "رمز دوم",
+    copy: "رونوشت", remove: "حذف این کارت",
+    add_title: "افزودن کارت",
+    add_hint: "نخست کارت را در خودپرداز فعال کنید: کد رسید چاپ می‌شود و کد پیامک به تلفن شما می‌آید.",
+    server: "نشانی کارساز بانک", pan: "شمارهٔ کارت", receipt: "کد رسید (چاپ‌شده در خودپرداز)",
+    sms: "کد پیامک", label: "نام کارت (دلخواه)", add: "افزودن", cancel: "انصراف",
+    mismatch: "دو رمزی که وارد کردید یکی نیستند",
+    working: "در حال انجام…", creating: "در حال ساخت گاوصندوق (کمی زمان می‌برد)…",
+    opening: "در حال باز کردن…", adding: "در حال افزودن کارت…", removing: "در حال حذف کارت در بانک…",
+    syncing: "در حال پرسیدن ساعت از بانک‌ها…",
+    seconds_left: (s) => `${s} ثانیه مانده`,
+    copied: "رونوشت شد. تخته‌یادداشت پس از ۲۰ ثانیه پاک می‌شود.",
+    added: (l) => `${l} افزوده شد.`, removed: (l) => `${l} حذف شد.`,
+    confirm_remove: (l) => `${l} حذف شود؟ نخست بانک آن را باطل می‌کند؛ برای استفادهٔ دوباره باید کارت را در خودپرداز دوباره فعال کنید.`,
+    remove_offline: (e) => `${e}\n\nبا این حال از این دستگاه حذف شود؟ بانک تا حذف آن در شعبه آن را نگه می‌دارد.`,
+    locked_idle: "پس از ۲ دقیقه بی‌کاری قفل شد.",
+    passkey_on: "اکنون کلید عبور گاوصندوق را باز می‌کند؛ رمز برنامه هم همچنان.",
+    passkey_off: "کلید عبور دیگر گاوصندوق را باز نمی‌کند.",
+    passkey_failed: "کلید عبور کلیدی نداد (کلید عبور همین گاوصندوق است؟)؛ با رمز برنامه باز کنید.",
+    no_sync: "هنوز کارتی نیست: چیزی برای همگام‌سازی نیست.",
+    offline: "اتصال نیست: رمزها بدون اینترنت هم کار می‌کنند.",
+  },
+};
+
+// Persian where the holder chose it, else where the browser's language is Persian.
+export function pickLanguage() {
+  const chosen = localStorage.getItem("pooya-lang");
+  if (chosen === "fa" || chosen === "en") return chosen;
+  const langs = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || "en"];
+  return String(langs[0]).toLowerCase().startsWith("fa") ? "fa" : "en";
+}
