@@ -1,5 +1,5 @@
 //! The one place where refusals become HTTP: `{"error": {"code", "message"}}` with the status
-//! API.md gives each code.
+//! docs/api.md gives each code.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

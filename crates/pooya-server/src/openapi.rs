@@ -30,7 +30,7 @@ pub const BEARER: &str = "bearer";
 #[openapi(
     info(
         title = "pooya issuer API",
-        description = "Version 1 of the contract in design/API.md. Refusals answer 4xx with \
+        description = "Version 1 of the contract (in prose: docs/api.md in the pooya repository). Refusals answer 4xx with \
             `{\"error\": {\"code\", \"message\"}}`. Keyed endpoints take `Authorization: Bearer \
             KEY`; a key has one role (admin, branch, atm, sms, switch): no or an unknown key is \
             401 `unauthenticated`, a key of another role 403 `forbidden`.",

@@ -1,4 +1,4 @@
-//! The refusal every endpoint may answer: `{"error": {"code", "message"}}` (API.md, "Transport
+//! The refusal every endpoint may answer: `{"error": {"code", "message"}}` (docs/api.md, "Transport
 //! and errors"), with a status of 4xx or 5xx.
 
 use serde::{Deserialize, Serialize};

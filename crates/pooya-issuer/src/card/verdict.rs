@@ -1,6 +1,6 @@
 //! What the card's decisions answer: a verification's verdict, and the refusals of each channel.
 
-/// What a verification decided: ISO 8583 response code and reason (API.md).
+/// What a verification decided: ISO 8583 response code and reason (docs/api.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     Approved,
@@ -65,7 +65,7 @@ impl Verdict {
     }
 }
 
-// The refusals' texts are the `message` of the HTTP error the server answers (API.md): kept word
+// The refusals' texts are the `message` of the HTTP error the server answers (docs/api.md): kept word
 // for word.
 
 /// Refusals of the ATM channel, before anything else is done.

@@ -395,7 +395,7 @@ impl CardRecord {
         Ok(())
     }
 
-    /// The ATM's first check (API.md): the static PIN, or a dynamic first password where the card
+    /// The ATM's first check (docs/api.md): the static PIN, or a dynamic first password where the card
     /// has one. A wrong PIN is counted apart from R5 failures.
     pub fn check_atm_pin(
         &mut self,

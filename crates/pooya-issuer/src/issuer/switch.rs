@@ -11,7 +11,7 @@ use crate::error::IssuerError;
 use crate::messages;
 use crate::store::{Commit, VerificationRecord};
 
-/// The outcome of a verification (API.md, `/v1/verify`).
+/// The outcome of a verification (docs/api.md, `/v1/verify`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VerifyOutcome {
     pub approved: bool,

@@ -1,4 +1,4 @@
-//! Branch (role `branch`): in-person registration of customers and cards (API.md).
+//! Branch (role `branch`): in-person registration of customers and cards (docs/api.md).
 
 use std::sync::Arc;
 
