@@ -20,6 +20,7 @@ mod browser_smoke;
 mod crash;
 mod durability;
 mod enrollment_abuse;
+mod first_hour;
 mod flow;
 mod guessing;
 mod hygiene;
