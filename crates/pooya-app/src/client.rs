@@ -81,7 +81,15 @@ pub fn normalize_server(url: &str) -> Result<String> {
             "نشانی کارساز {url:?} نادرست است: {why}"
         ))
     };
-    let parsed = reqwest::Url::parse(url.trim()).map_err(|e| bad(e.to_string()))?;
+    let url = url.trim();
+    // `127.0.0.1:8080` is no URL at all ("relative URL without a base"): say what is missing.
+    if !url.contains("://") {
+        return Err(bad(tr!(
+            "add http:// or https:// in front, e.g. https://{url}",
+            "http:// یا https:// را به آغاز آن بیفزایید، مانند https://{url}"
+        )));
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|e| bad(e.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(bad(tr!(
             "it must start with https:// or http://",

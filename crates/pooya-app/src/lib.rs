@@ -147,7 +147,9 @@ pub enum AppCommand {
     },
     /// Measure every issuer's clock now (needs the internet), so codes follow the server's time.
     Sync,
-    /// Change the app password (and the master key: the cards are re-encrypted).
+    /// Change the app password (and the master key: the cards are re-encrypted). The current
+    /// password is read as for every command (POOYA_APP_PASSWORD); the new one from the terminal
+    /// twice, or, without a terminal, from POOYA_APP_NEW_PASSWORD.
     Passwd,
     /// The platform slot: let the OS key store open the vault instead of the password.
     Keystore {
