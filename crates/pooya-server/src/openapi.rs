@@ -407,7 +407,8 @@ mod tests {
                 "pan_masked",
                 "pin_locked",
                 "recent_failures",
-                "second_password_blocked"
+                "second_password_blocked",
+                "static_second_password"
             ]
         );
         let outbox = &v["components"]["schemas"]["OutboxSummary"];

@@ -81,8 +81,10 @@ pub enum AtmRefusal {
     #[error("too many wrong PINs; try again later")]
     PinTriesExceeded,
     /// The PIN was wrong: the caller must still commit the record (the failed try is counted).
-    #[error("the PIN is wrong")]
-    WrongPin,
+    /// `tries_left`: wrong PINs the card may still take before the ATM refuses
+    /// (`pin_tries_exceeded`) or its PIN locks (`pin_locked`), whichever comes first.
+    #[error("the PIN is wrong; tries left: {tries_left}")]
+    WrongPin { tries_left: u32 },
     #[error("the mobile number is not the one registered for this card")]
     MobileMismatch,
 }

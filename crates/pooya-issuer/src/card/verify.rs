@@ -430,6 +430,8 @@ impl CardRecord {
         }
         self.svc.pin_failures.push(now);
         self.record_pin_lock_failure(now, policy);
-        Err(AtmRefusal::WrongPin)
+        Err(AtmRefusal::WrongPin {
+            tries_left: self.pin_tries_left(policy),
+        })
     }
 }

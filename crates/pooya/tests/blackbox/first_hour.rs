@@ -203,3 +203,69 @@ async fn verify_lines_name_the_verdict_and_a_lock_is_a_warning() {
         assert!(text.lines().any(|l| l == want), "{want} not in:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn a_wrong_pin_at_the_atm_says_how_many_tries_are_left() {
+    let srv = TestServer::start().await;
+    srv.with_card().await;
+    for left in [2, 1, 0] {
+        let (s, v) = srv
+            .post(
+                "/v1/atm/activate-app",
+                "atm",
+                json!({"pan": PAN, "pin": "9999", "mobile": MOBILE}),
+            )
+            .await;
+        assert_eq!(s, 403, "{v}");
+        assert_eq!(v["error"]["code"], "wrong_pin", "{v}");
+        assert_eq!(v["error"]["tries_left"], left, "{v}");
+        let message = v["error"]["message"].as_str().unwrap();
+        assert!(message.ends_with(&format!("tries left: {left}")), "{v}");
+    }
+    let (s, v) = srv
+        .post(
+            "/v1/atm/activate-app",
+            "atm",
+            json!({"pan": PAN, "pin": PIN, "mobile": MOBILE}),
+        )
+        .await;
+    assert_eq!(s, 403, "{v}");
+    assert_eq!(v["error"]["code"], "pin_tries_exceeded", "{v}");
+    assert!(v["error"].get("tries_left").is_none(), "{v}");
+}
+
+/// R9 in the card view: the static second password's own state, apart from the holder's block.
+#[tokio::test]
+async fn the_card_view_shows_the_static_second_password_state() {
+    let srv = TestServer::start().await;
+    srv.with_card().await;
+    let view = |v: Value| {
+        (
+            v["static_second_password"].clone(),
+            v["second_password_blocked"].clone(),
+        )
+    };
+    let (s, v) = srv
+        .call("GET", &format!("/v1/cards/{PAN}"), Some("branch"), None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(view(v), (json!("enabled"), json!(false)));
+
+    let (receipt, sms) = srv.activate_app(PAN, MOBILE).await;
+    srv.enroll(PAN, &receipt, &sms).await.expect("enrollment");
+    let (_, v) = srv
+        .call("GET", &format!("/v1/cards/{PAN}"), Some("branch"), None)
+        .await;
+    assert_eq!(view(v), (json!("disabled"), json!(false)));
+    let r = srv.verify(PAN, "second", STATIC_SECOND, "T-static").await;
+    assert_eq!(r.reason, "static_password_disabled");
+
+    let (s, v) = srv
+        .post("/v1/atm/deactivate", "atm", json!({"pan": PAN, "pin": PIN}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (_, v) = srv
+        .call("GET", &format!("/v1/cards/{PAN}"), Some("branch"), None)
+        .await;
+    assert_eq!(view(v), (json!("enabled"), json!(false)));
+}
