@@ -133,6 +133,7 @@ impl From<IssuerError> for ApiError {
                 AppRefusal::UnknownToken => (S::NOT_FOUND, "unknown_token"),
                 AppRefusal::ChallengeExpired => (S::GONE, "challenge_expired"),
                 AppRefusal::BadProof => (S::FORBIDDEN, "bad_proof"),
+                AppRefusal::StaleStatusQuery => (S::UNPROCESSABLE_ENTITY, "stale_status_query"),
                 // An enrollment's activation refusals are answered as the enrollment answers
                 // them; the issuer never hands one out as it is.
                 AppRefusal::NoPendingActivation

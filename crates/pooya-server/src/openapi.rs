@@ -57,6 +57,7 @@ pub const BEARER: &str = "bearer";
         routes::app::confirm,
         routes::app::removal_challenge,
         routes::app::removal,
+        routes::app::token_status,
         routes::public::time,
         routes::public::health,
         routes::public::move_clock,

@@ -113,6 +113,9 @@ pub enum AppRefusal {
     ChallengeExpired,
     #[error("the proof of possession is wrong")]
     BadProof,
+    /// A token-status query's `at_ms` is too far from the server's clock.
+    #[error("at_ms is more than 300 s from the server's clock: measure it again (GET /v1/time)")]
+    StaleStatusQuery,
 }
 
 impl AppRefusal {
