@@ -742,11 +742,36 @@ mod tests {
         let seed = Seed([7u8; 32]);
         let proof = status_proof(&seed, "tok-1", 1_700_000_000_000);
         assert_eq!(proof.len(), 32);
-        assert!(verify_status_proof(&seed, "tok-1", 1_700_000_000_000, &proof));
-        assert!(!verify_status_proof(&seed, "tok-1", 1_700_000_000_001, &proof));
-        assert!(!verify_status_proof(&seed, "tok-2", 1_700_000_000_000, &proof));
-        assert!(!verify_status_proof(&Seed([8u8; 32]), "tok-1", 1_700_000_000_000, &proof));
-        assert!(!verify_status_proof(&seed, "tok-1", 1_700_000_000_000, &proof[..31]));
+        assert!(verify_status_proof(
+            &seed,
+            "tok-1",
+            1_700_000_000_000,
+            &proof
+        ));
+        assert!(!verify_status_proof(
+            &seed,
+            "tok-1",
+            1_700_000_000_001,
+            &proof
+        ));
+        assert!(!verify_status_proof(
+            &seed,
+            "tok-2",
+            1_700_000_000_000,
+            &proof
+        ));
+        assert!(!verify_status_proof(
+            &Seed([8u8; 32]),
+            "tok-1",
+            1_700_000_000_000,
+            &proof
+        ));
+        assert!(!verify_status_proof(
+            &seed,
+            "tok-1",
+            1_700_000_000_000,
+            &proof[..31]
+        ));
         let nonce = 1_700_000_000_000i64.to_be_bytes();
         assert_ne!(proof, removal_proof(&seed, "tok-1", &nonce));
     }

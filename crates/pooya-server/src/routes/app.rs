@@ -240,6 +240,7 @@ async fn token_status(
 ) -> Result<Json<TokenStatus>, ApiError> {
     let proof = bytes("proof", &b.proof)?;
     // An id that is none of ours names no token: the same answer, without a lookup.
-    let in_force = id_ok(&b.token_id) && s.issuer.token_status(&b.token_id, b.at_ms, &proof).await?;
+    let in_force =
+        id_ok(&b.token_id) && s.issuer.token_status(&b.token_id, b.at_ms, &proof).await?;
     Ok(Json(TokenStatus { in_force }))
 }

@@ -11,6 +11,7 @@ mod app_add;
 mod app_cli;
 mod app_clock;
 mod app_enroll;
+mod app_in_force;
 mod app_support;
 mod app_tui;
 mod app_vault;
