@@ -477,7 +477,7 @@ fn ask_replace(older: &str) -> bool {
 }
 
 /// What to do about a card whose issuer no longer takes its codes.
-fn not_in_force_warning(token: &Token) -> String {
+pub(crate) fn not_in_force_warning(token: &Token) -> String {
     let (label, masked, bank) = (&token.label, &token.pan_masked, &token.bank_name);
     tr!(
         "warning: {bank} no longer takes the codes of {label} ({masked}) (at the last sync): a \
