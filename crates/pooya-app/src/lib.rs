@@ -1043,6 +1043,7 @@ mod tests {
             sms_code: "2".into(),
             label: Some("salary".into()),
             allow_plain_http: false,
+            replace: false,
         };
         assert!(matches!(
             execute(args(add)),
@@ -1056,6 +1057,7 @@ mod tests {
             sms_code: "2".into(),
             label: Some("salary".into()),
             allow_plain_http,
+            replace: false,
         };
         let refused = execute(args(add(false))).unwrap_err().to_string();
         assert!(refused.contains("not an https address"), "{refused}");
@@ -1100,6 +1102,7 @@ mod tests {
             sms_code: "9876".into(),
             label: None,
             allow_plain_http: false,
+            replace: false,
         };
         let d = format!("{a:?}");
         assert!(!d.contains("6280231234567898") && !d.contains("4711") && !d.contains("9876"));
