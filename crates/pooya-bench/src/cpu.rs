@@ -35,8 +35,19 @@ pub fn proc_ticks(pid: &str) -> Option<u64> {
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
-/// Ticks of every process called `postgres`.
-pub fn postgres_ticks() -> u64 {
+/// Bytes a process caused to be written to storage (`write_bytes` of `/proc/PID/io`: the WAL,
+/// the database pages and their checkpoints; readable by the same user or root).
+pub fn proc_written(pid: &str) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The sum of `f` over every process called `postgres`.
+fn over_postgres(f: impl Fn(&str) -> Option<u64>) -> u64 {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return 0;
     };
@@ -45,9 +56,14 @@ pub fn postgres_ticks() -> u64 {
             let pid = e.file_name().into_string().ok()?;
             pid.bytes().all(|b| b.is_ascii_digit()).then_some(())?;
             let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-            (comm.trim() == "postgres").then(|| proc_ticks(&pid))?
+            (comm.trim() == "postgres").then(|| f(&pid))?
         })
         .sum()
+}
+
+/// Ticks of every process called `postgres`.
+pub fn postgres_ticks() -> u64 {
+    over_postgres(proc_ticks)
 }
 
 /// (busy, total) ticks of the whole machine, from /proc/stat.
@@ -69,6 +85,9 @@ pub struct CpuSnapshot {
     pub driver: Option<u64>,
     pub postgres: u64,
     pub machine: Option<(u64, u64)>,
+    /// Bytes written to storage by the server, and by PostgreSQL's processes.
+    pub server_written: Option<u64>,
+    pub postgres_written: u64,
 }
 
 pub fn cpu_snapshot(server_pid: Option<u32>) -> CpuSnapshot {
@@ -77,5 +96,7 @@ pub fn cpu_snapshot(server_pid: Option<u32>) -> CpuSnapshot {
         driver: proc_ticks("self"),
         postgres: postgres_ticks(),
         machine: machine_ticks(),
+        server_written: server_pid.and_then(|p| proc_written(&p.to_string())),
+        postgres_written: over_postgres(proc_written),
     }
 }

@@ -346,6 +346,39 @@ pub async fn drive(
         cpu(cpu0.driver, cpu1.driver),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
+    // Per answer (approved or rightly declined): what one verification costs each process,
+    // the accounting of BENCHMARKS.md.
+    let answers = (approved + total.other_ok).max(1) as f64;
+    let per = |a: Option<u64>, b: Option<u64>, unit: f64| match (a, b) {
+        (Some(a), Some(b)) => format!("{:.1}", b.saturating_sub(a) as f64 * unit / answers),
+        _ => "n/a".into(),
+    };
+    let us = 1e6 / ticks;
+    let (pg_cpu, pg_written) = if args.database_url.is_some() {
+        (
+            format!(
+                ", postgres {} µs",
+                per(Some(cpu0.postgres), Some(cpu1.postgres), us)
+            ),
+            format!(
+                ", postgres {} bytes",
+                per(
+                    Some(cpu0.postgres_written),
+                    Some(cpu1.postgres_written),
+                    1.0
+                )
+            ),
+        )
+    } else {
+        (String::new(), String::new())
+    };
+    println!(
+        "  per answer    CPU: server {} µs, this driver {} µs{pg_cpu}; written to storage: \
+         server {} bytes{pg_written}",
+        per(cpu0.server, cpu1.server, us),
+        per(cpu0.driver, cpu1.driver, us),
+        per(cpu0.server_written, cpu1.server_written, 1.0),
+    );
     let mib = |kib: u64| kib as f64 / 1024.0;
     if let Some((now, peak)) = rss {
         println!(

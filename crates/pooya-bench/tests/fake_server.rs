@@ -2,7 +2,7 @@
 //! that gives one fixed answer to every request. A wrong approval or a wrong decline must be
 //! counted as an error, never as a data point.
 
-use pooya_bench::{send_and_judge, Expect, Request};
+use pooya_bench::{bearer, send_and_judge, Conn, Expect, Request};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -59,24 +59,21 @@ async fn fake_server(status: u16, body: serde_json::Value) -> String {
     format!("http://{addr}")
 }
 
-fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
-
-fn verify_body() -> serde_json::Value {
+fn verify_body() -> bytes::Bytes {
     json!({"pan": "6280231234567898", "kind": "first", "password": "1234",
            "txn": {"id": "t1", "amount": 1, "merchant": "m"}})
+    .to_string()
+    .into()
 }
 
 async fn judge_against(base: &str, expect: Expect) -> (pooya_bench::Judged, Option<String>) {
-    let url = format!("{base}/v1/verify");
+    let auth = bearer("k").unwrap();
     let req = Request::Verify {
-        url: &url,
-        key: "k",
+        path: "/v1/verify",
+        auth: &auth,
         body: verify_body(),
     };
-    send_and_judge(&client(), req, expect).await
+    send_and_judge(&mut Conn::new(base).unwrap(), req, expect).await
 }
 
 #[tokio::test]
@@ -128,8 +125,8 @@ async fn errors_and_dead_servers_are_caught() {
     let (j, _) = judge_against(&base, Expect::Approved).await;
     assert!(!j.ok);
     assert_eq!(j.label, "503 unavailable");
-    let url = format!("{base}/v1/health");
-    let (j, _) = send_and_judge(&client(), Request::Health { url: &url }, Expect::Healthy).await;
+    let health = Request::Health { path: "/v1/health" };
+    let (j, _) = send_and_judge(&mut Conn::new(&base).unwrap(), health, Expect::Healthy).await;
     assert!(!j.ok, "an unhealthy answer to a health probe");
 
     // Nobody listening: a transport error, counted as an error.
@@ -145,7 +142,11 @@ async fn errors_and_dead_servers_are_caught() {
 #[tokio::test]
 async fn a_healthy_server_is_right() {
     let base = fake_server(200, json!({"status": "ok"})).await;
-    let url = format!("{base}/v1/health");
-    let (j, _) = send_and_judge(&client(), Request::Health { url: &url }, Expect::Healthy).await;
-    assert!(j.ok);
+    // One keep-alive connection carries request after request.
+    let mut conn = Conn::new(&base).unwrap();
+    for _ in 0..3 {
+        let health = Request::Health { path: "/v1/health" };
+        let (j, detail) = send_and_judge(&mut conn, health, Expect::Healthy).await;
+        assert!(j.ok, "{detail:?}");
+    }
 }

@@ -47,6 +47,7 @@ fn setup(cost: HashCost) -> Setup {
         digits: 8,
         step_secs: 60,
         counter: 0,
+        usage: pooya_pskc::Usage::default(),
     };
     card.install_hardware_token(&hw, NOW, &keys).unwrap();
     let totp = pooya_otp::Totp::new(

@@ -53,7 +53,11 @@
 //! `hardware.hotp_look_ahead` counter values is accepted and moves the counter past it; a code
 //! further on, within `hardware.hotp_resync_window`, is refused (`wrong_password`, a failure) but
 //! remembered, and when the very next second-password verification brings the code that follows
-//! it, that one is approved and the counter resynchronised (two consecutive codes). A lock (R5)
+//! it, that one is approved and the counter resynchronised (two consecutive codes). The file's
+//! policy is the token's state (RFC 6030 §5): outside its start and expiry dates, or once it has
+//! approved its `NumberOfTransactions` codes, every code is refused `TokenNotValid` without being
+//! looked at and without counting toward R5; a `CheckDigits` token's codes end in their Luhn digit;
+//! a `TimeDrift` shifts the TOTP steps to the token's clock. A lock (R5)
 //! or an ATM activation or deactivation kills the hardware token like any token; a change of
 //! mobile number (R12) does not, as the token was never issued on a number.
 //!

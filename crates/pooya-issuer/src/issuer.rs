@@ -18,7 +18,7 @@ mod switch;
 pub use app::{EnrollmentParameters, EnrollmentStarted, RemovalChallengeIssued, TokenIssued};
 pub use atm::{AppActivationIssued, SmsActivationIssued};
 pub use base::Issuer;
-pub use branch::CardView;
+pub use branch::{CardView, HardwareView};
 pub use sms::normalize_sms_digits;
 pub use switch::{OtpRequested, VerifyOutcome};
 

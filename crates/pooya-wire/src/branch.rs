@@ -138,6 +138,37 @@ pub struct CardView {
     pub pin_locked: bool,
     /// Whether the static second password still works (R9).
     pub static_second_password: StaticSecondPassword,
+    /// Only for a card whose second password is a hardware token (PSKC import): what its file
+    /// allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub hardware_token: Option<HardwareToken>,
+}
+
+/// A hardware token imported from a PSKC file, and what the file's policy (RFC 6030 §5) lets it
+/// do: outside its dates or past its number of transactions every code is refused (`55
+/// token_not_valid`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct HardwareToken {
+    /// The token's serial number, as the file gives it.
+    pub serial: String,
+    /// `hotp` or `totp`.
+    pub kind: String,
+    /// No code before this instant (RFC 3339); absent: no start date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub start_date: Option<String>,
+    /// No code after this instant (RFC 3339); absent: no expiry date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub expiry_date: Option<String>,
+    /// Codes it may still approve (`Policy/NumberOfTransactions` less those used); absent: no
+    /// limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub transactions_left: Option<u64>,
+    /// Whether a code of it can be approved now: inside its dates, with transactions left.
+    pub usable: bool,
 }
 
 /// 200 to `POST /v1/cards/{pan}/second-password/unblock` (and the ATM's block).

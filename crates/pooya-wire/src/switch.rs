@@ -53,8 +53,9 @@ pub struct VerifyResult {
     /// ISO 8583 field 39: `00`, `14`, `54`, `55`, `57` or `75`.
     pub response_code: String,
     /// `approved`, `unknown_card`, `expired_card`, `wrong_password`, `replayed`,
-    /// `expired_password`, `static_password_disabled`, `wrong_transaction`,
-    /// `second_password_blocked` or `locked`.
+    /// `expired_password`, `static_password_disabled`, `wrong_transaction`, `token_not_valid`
+    /// (a hardware token outside its dates or past its number of transactions; not counted
+    /// toward the lock), `second_password_blocked` or `locked`.
     pub reason: String,
 }
 

@@ -13,12 +13,16 @@ pub struct HardwareKey<'a> {
     pub digits: u8,
     pub step_secs: u32,
     pub counter: u64,
+    /// What the file's policy asks of the verifier: all of it is enforced.
+    pub usage: pooya_pskc::Usage,
 }
 
 impl CardRecord {
     /// PSKC import: the hardware token becomes the card's second-password token; the card's
     /// service is replaced as by an ATM activation and becomes app/active (docs/api.md), and the static
-    /// second password dies (R9). The key is checked to make codes before anything changes.
+    /// second password dies (R9). The key is checked to make codes before anything changes. The
+    /// file's dates, number of transactions, check digit and time drift become the token's state,
+    /// enforced at verification (`card/verify.rs`).
     pub fn install_hardware_token(
         &mut self,
         hw: &HardwareKey<'_>,
@@ -38,6 +42,23 @@ impl CardRecord {
         if hw.key.is_empty() {
             return Err("an empty key".into());
         }
+        let usage = &hw.usage;
+        if usage.check_digit {
+            pooya_otp::HotpKey::new(hw.key, alg)
+                .code_with_check_digit(0, digits)
+                .map_err(|_| format!("{} digits with a check digit (5 to 10)", hw.digits))?;
+        }
+        if usage.time_drift_steps != 0 && hw.kind != HardwareKind::Totp {
+            return Err("a time drift on a HOTP key".into());
+        }
+        if let (Some(b), Some(a)) = (usage.not_before_ms, usage.not_after_ms) {
+            if b > a {
+                return Err("its start date is after its expiry date".into());
+            }
+        }
+        if usage.number_of_transactions == Some(0) {
+            return Err("NumberOfTransactions 0: the key may never be used".into());
+        }
         let id = random_id();
         let key_sealed = keys.seal(&Sealed::Hardware.aad(&self.pan_hash, &id), hw.key);
         self.replace_service(Service::Hardware(HardwareToken {
@@ -56,6 +77,15 @@ impl CardRecord {
             last_step: None,
             resync_counter: None,
             imported_at: now,
+            not_before: usage.not_before_ms,
+            not_after: usage.not_after_ms,
+            transactions_left: usage.number_of_transactions,
+            check_digit: usage.check_digit,
+            drift_steps: if hw.kind == HardwareKind::Totp {
+                usage.time_drift_steps
+            } else {
+                0
+            },
         }));
         self.svc.static_second_disabled = true;
         Ok(())

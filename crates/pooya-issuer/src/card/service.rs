@@ -157,6 +157,36 @@ pub struct HardwareToken {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resync_counter: Option<u64>,
     pub imported_at: i64,
+    /// The file's policy (RFC 6030 §5): no code is accepted before this instant (unix ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<i64>,
+    /// No code is accepted after this instant (unix ms, inclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<i64>,
+    /// `Policy/NumberOfTransactions`: how many more codes it may approve (0: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transactions_left: Option<u64>,
+    /// The last of the `digits` the token shows is a Luhn check digit of the ones before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub check_digit: bool,
+    /// TOTP: the token's clock minus the server's, in steps (`Data/TimeDrift`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub drift_steps: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+impl HardwareToken {
+    /// Whether the file's policy lets the token approve a code at `now`: inside its dates (both
+    /// ends included) with transactions left. A refusal here is the token's, not the holder's
+    /// (`Verdict::TokenNotValid`).
+    pub fn usable_at(&self, now: i64) -> bool {
+        self.not_before.is_none_or(|b| now >= b)
+            && self.not_after.is_none_or(|a| now <= a)
+            && self.transactions_left != Some(0)
+    }
 }
 
 /// The card's dynamic-password service: the channel that serves its dynamic passwords and the

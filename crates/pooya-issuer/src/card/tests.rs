@@ -355,6 +355,7 @@ mod atm;
 mod documents;
 mod enrollment;
 mod hardware;
+mod hardware_policy;
 mod lockout;
 mod mobile_change;
 mod pin_lock;

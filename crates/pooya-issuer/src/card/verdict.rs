@@ -13,6 +13,9 @@ pub enum Verdict {
     WrongTransaction,
     SecondPasswordBlocked,
     Locked,
+    /// A hardware token used outside its file's policy: before its start date, after its expiry
+    /// date, or past its number of transactions. Not the holder's mistake: not counted (R5).
+    TokenNotValid,
 }
 
 impl Verdict {
@@ -28,7 +31,8 @@ impl Verdict {
             | Verdict::Replayed
             | Verdict::ExpiredPassword
             | Verdict::StaticPasswordDisabled
-            | Verdict::WrongTransaction => "55",
+            | Verdict::WrongTransaction
+            | Verdict::TokenNotValid => "55",
             Verdict::SecondPasswordBlocked => "57",
             Verdict::Locked => "75",
         }
@@ -45,6 +49,7 @@ impl Verdict {
             Verdict::WrongTransaction => "wrong_transaction",
             Verdict::SecondPasswordBlocked => "second_password_blocked",
             Verdict::Locked => "locked",
+            Verdict::TokenNotValid => "token_not_valid",
         }
     }
     pub fn parse(code: &str, reason: &str) -> Option<Verdict> {
@@ -59,6 +64,7 @@ impl Verdict {
             Verdict::WrongTransaction,
             Verdict::SecondPasswordBlocked,
             Verdict::Locked,
+            Verdict::TokenNotValid,
         ]
         .into_iter()
         .find(|v| v.response_code() == code && v.reason() == reason)

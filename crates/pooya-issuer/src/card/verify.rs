@@ -1,7 +1,7 @@
 //! The verification decisions (R1, R3, R5, R9, R11, R19, R21, R24) and the ATM's PIN check.
 
 use super::record::{CardRecord, Sealed};
-use super::service::{AppToken, HardwareKind, Service};
+use super::service::{AppToken, HardwareKind, HardwareToken, Service};
 use super::switch::txn_binding;
 use super::verdict::{AtmRefusal, Verdict};
 use crate::domain::{Digits, PasswordKind, Transaction};
@@ -9,14 +9,13 @@ use crate::keys::{CardCode, Keyring, StaticSecret};
 use crate::policy::Policy;
 
 /// R3, R19: the TOTP decision over the steps the verifier accepts at `now` with tolerance `tol`
-/// (ms): `Ok(step)`, the typed code is the code of `step`, later than `last` (the last step
-/// used); otherwise `Replayed` (the code of a step not after `last`), `ExpiredPassword` (the
-/// code of one of the ten steps before the window) or `WrongPassword`. Every step of the window
-/// is looked at, no early exit: the time taken says nothing. `key` is keyed once for all steps.
+/// (ms): `Ok(step)`, the typed code is the code of `step` (`matches(step)`), later than `last`
+/// (the last step used); otherwise `Replayed` (the code of a step not after `last`),
+/// `ExpiredPassword` (the code of one of the ten steps before the window) or `WrongPassword`.
+/// Every step of the window is looked at, no early exit: the time taken says nothing.
 fn decide_totp(
     totp: &pooya_otp::Totp,
-    key: &pooya_otp::HotpKey,
-    typed: &str,
+    matches: impl Fn(u64) -> bool,
     now: i64,
     tol: i64,
     last: Option<u64>,
@@ -24,7 +23,7 @@ fn decide_totp(
     let window = totp.accepted_steps(now, tol);
     let mut verdict = Err(Verdict::WrongPassword);
     for step in window.clone() {
-        if totp.code_at_step_with(key, step).matches(typed) {
+        if matches(step) {
             verdict = if last.is_some_and(|l| step <= l) {
                 Err(Verdict::Replayed)
             } else {
@@ -36,7 +35,7 @@ fn decide_totp(
         // A code of one of the last ten steps before the window: expired, not merely wrong.
         let low = *window.start();
         for step in low.saturating_sub(10)..low {
-            if totp.code_at_step_with(key, step).matches(typed) {
+            if matches(step) {
                 verdict = if last.is_some_and(|l| step <= l) {
                     Err(Verdict::Replayed)
                 } else {
@@ -46,6 +45,50 @@ fn decide_totp(
         }
     }
     verdict
+}
+
+/// A hardware HOTP token's decision (see the module doc of `card`): a code among the next `look`
+/// counter values approves and moves the counter past it; the second of two consecutive codes
+/// beyond them, within `resync`, resynchronises; one of the `look` before is replayed.
+fn decide_hotp(
+    h: &mut HardwareToken,
+    matches: impl Fn(u64) -> bool,
+    look: u64,
+    resync: u64,
+) -> Result<(), Verdict> {
+    if let Some(r) = h.resync_counter.take() {
+        let next = r.saturating_add(1);
+        if next >= h.counter && matches(next) {
+            h.counter = next.saturating_add(1);
+            return Ok(());
+        }
+    }
+    let start = h.counter;
+    let mut hit = None;
+    for c in start..start.saturating_add(look) {
+        if matches(c) && hit.is_none() {
+            hit = Some(c);
+        }
+    }
+    if let Some(c) = hit {
+        h.counter = c.saturating_add(1);
+        return Ok(());
+    }
+    let mut replayed = false;
+    for c in start.saturating_sub(look)..start {
+        replayed |= matches(c);
+    }
+    if replayed {
+        return Err(Verdict::Replayed);
+    }
+    let mut far = None;
+    for c in start.saturating_add(look)..start.saturating_add(resync) {
+        if matches(c) && far.is_none() {
+            far = Some(c);
+        }
+    }
+    h.resync_counter = far;
+    Err(Verdict::WrongPassword)
 }
 
 impl CardRecord {
@@ -92,7 +135,8 @@ impl CardRecord {
             return Err(Verdict::WrongPassword);
         }
         let tol = i64::from(policy.otp.skew_tolerance_secs) * 1000;
-        decide_totp(&totp, &key, typed, now, tol, last).map(Some)
+        let matches = |step| totp.code_at_step_with(&key, step).matches(typed);
+        decide_totp(&totp, matches, now, tol, last).map(Some)
     }
 
     fn static_second_matches(&self, typed: &str, keys: &Keyring) -> bool {
@@ -152,7 +196,9 @@ impl CardRecord {
             PasswordKind::First => self.decide_first(typed, now, policy, keys),
             PasswordKind::Second => self.decide_second(typed, txn, now, policy, keys),
         };
-        if !verdict.approved() {
+        // A token outside its file's policy refuses every code, right or wrong: the holder's
+        // tries are not what is at fault, and nothing was learnt of the code.
+        if !verdict.approved() && verdict != Verdict::TokenNotValid {
             self.record_failure(now, policy);
         }
         // A guess of the 4 digits is wrong, not late or used: those are the holder's slips.
@@ -203,7 +249,10 @@ impl CardRecord {
             return v;
         }
         // The card's own channel; a code of no channel may still be the static password.
-        let channel = match self.svc.service {
+        let channel = match &self.svc.service {
+            // RFC 6030 §5: not before its start, not after its expiry, not past its number of
+            // transactions; the code is not even looked at.
+            Service::Hardware(h) if !h.usable_at(now) => return Verdict::TokenNotValid,
             Service::Hardware(_) => self.check_hardware_code(typed, now, policy, keys),
             Service::App(_) => {
                 match self.check_token_code(PasswordKind::Second, typed, now, policy, keys) {
@@ -305,56 +354,48 @@ impl CardRecord {
         if typed.len() != usize::from(digits.get()) {
             return Err(Verdict::WrongPassword);
         }
-        match h.kind {
+        // The code the token shows for a counter or step: with its Luhn digit where the file
+        // says so (the import checked it can be made).
+        let check_digit = h.check_digit;
+        let matches = |c: u64| {
+            if check_digit {
+                key.code_with_check_digit(c, digits)
+                    .is_ok_and(|code| code.matches(typed))
+            } else {
+                key.code(c, digits).matches(typed)
+            }
+        };
+        let approved = match h.kind {
             HardwareKind::Totp => {
                 let Ok(totp) = pooya_otp::Totp::new(h.step_secs, digits, alg) else {
                     return Err(Verdict::WrongPassword);
                 };
                 let tol = i64::from(policy.otp.skew_tolerance_secs) * 1000;
-                let step = decide_totp(&totp, &key, typed, now, tol, h.last_step)?;
+                // The token's clock runs `drift_steps` off ours: steps are counted on its clock.
+                let drift_ms = h.drift_steps.saturating_mul(totp.step_ms());
+                let step = decide_totp(
+                    &totp,
+                    matches,
+                    now.saturating_add(drift_ms),
+                    tol,
+                    h.last_step,
+                )?;
                 h.last_step = Some(step);
                 Ok(())
             }
             HardwareKind::Hotp => {
-                let code = |c: u64| key.code(c, digits);
                 let look = u64::from(policy.hardware.hotp_look_ahead);
                 let resync = u64::from(policy.hardware.hotp_resync_window);
-                // The second of two consecutive codes beyond the window: resynchronised.
-                if let Some(r) = h.resync_counter.take() {
-                    let next = r.saturating_add(1);
-                    if next >= h.counter && code(next).matches(typed) {
-                        h.counter = next.saturating_add(1);
-                        return Ok(());
-                    }
-                }
-                let start = h.counter;
-                let mut hit = None;
-                for c in start..start.saturating_add(look) {
-                    if code(c).matches(typed) && hit.is_none() {
-                        hit = Some(c);
-                    }
-                }
-                if let Some(c) = hit {
-                    h.counter = c.saturating_add(1);
-                    return Ok(());
-                }
-                let mut replayed = false;
-                for c in start.saturating_sub(look)..start {
-                    replayed |= code(c).matches(typed);
-                }
-                if replayed {
-                    return Err(Verdict::Replayed);
-                }
-                let mut far = None;
-                for c in start.saturating_add(look)..start.saturating_add(resync) {
-                    if code(c).matches(typed) && far.is_none() {
-                        far = Some(c);
-                    }
-                }
-                h.resync_counter = far;
-                Err(Verdict::WrongPassword)
+                decide_hotp(h, matches, look, resync)
+            }
+        };
+        if approved.is_ok() {
+            // Policy/NumberOfTransactions: one fewer left.
+            if let Some(n) = h.transactions_left.as_mut() {
+                *n = n.saturating_sub(1);
             }
         }
+        approved
     }
 
     /// R21: the SMS password is the fixed part then the variable part.

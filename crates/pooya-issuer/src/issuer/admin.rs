@@ -28,7 +28,10 @@ impl Issuer {
         secrets: &pooya_pskc::Secrets<'_>,
         assign: &[(String, Pan)],
     ) -> Result<usize, IssuerError> {
-        let keys = blocking::in_place(|| pooya_pskc::parse(xml, secrets))
+        // The card's hardware token enforces all of a key's usage (dates, transactions, check
+        // digit, drift: `card/verify.rs`); what is beyond it the parser refuses.
+        let honoured = pooya_pskc::Honoured::ALL;
+        let keys = blocking::in_place(|| pooya_pskc::parse_honouring(xml, secrets, &honoured))
             .map_err(|e| IssuerError::InvalidPskc(e.to_string()))?;
         // Maps, not nested scans: a bank's file holds thousands of key packages.
         let mut card_of_serial: HashMap<&str, &Pan> = HashMap::with_capacity(assign.len());
@@ -87,6 +90,7 @@ impl Issuer {
                     digits: k.digits,
                     step_secs: k.time_step,
                     counter: k.counter,
+                    usage: k.usage,
                 };
                 card.install_hardware_token(&hw, now, &self.keys)
                     .map_err(|why| {
@@ -95,7 +99,7 @@ impl Issuer {
                             k.index, k.serial
                         ))
                     })?;
-                let detail = format!(
+                let mut detail = format!(
                     "serial={} kind={} digits={} algorithm={}",
                     k.serial,
                     if kind == HardwareKind::Hotp {
@@ -106,6 +110,23 @@ impl Issuer {
                     k.digits,
                     k.algorithm
                 );
+                // What the file's policy asks, as the token will enforce it.
+                let u = &k.usage;
+                if let Some(t) = u.not_before_ms {
+                    detail.push_str(&format!(" start={}", crate::clock::rfc3339(t)));
+                }
+                if let Some(t) = u.not_after_ms {
+                    detail.push_str(&format!(" expiry={}", crate::clock::rfc3339(t)));
+                }
+                if let Some(n) = u.number_of_transactions {
+                    detail.push_str(&format!(" transactions={n}"));
+                }
+                if u.check_digit {
+                    detail.push_str(" check_digit");
+                }
+                if u.time_drift_steps != 0 {
+                    detail.push_str(&format!(" drift_steps={}", u.time_drift_steps));
+                }
                 audit.push(self.audit(now, AuditEvent::AdminPskcImport, Some(&card), detail));
                 cards.push(card);
             }

@@ -4,7 +4,7 @@
 use super::base::{Decision, Effects, Issuer};
 use crate::audit::{AuditEvent, AuditRecord};
 use crate::blocking;
-use crate::card::{CardRecord, Mode, ServiceState};
+use crate::card::{CardRecord, HardwareKind, Mode, ServiceState};
 use crate::domain::{CustomerId, Digits, Expiry, InvalidValue, Mobile, Pan};
 use crate::error::IssuerError;
 use crate::keys::StaticSecret;
@@ -23,6 +23,20 @@ pub struct CardView {
     pub pin_locked: bool,
     /// R9: the static second password died when a dynamic one became active.
     pub static_second_disabled: bool,
+    /// The card's live hardware token, if its second password is one.
+    pub hardware: Option<HardwareView>,
+}
+
+/// A hardware token and what its file's policy lets it do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HardwareView {
+    pub serial: String,
+    pub kind: HardwareKind,
+    pub not_before: Option<i64>,
+    pub not_after: Option<i64>,
+    pub transactions_left: Option<u64>,
+    /// Whether a code can be approved now.
+    pub usable: bool,
 }
 
 impl Issuer {
@@ -180,6 +194,14 @@ impl Issuer {
             recent_failures: card.recent_failures(now, &self.policy),
             pin_locked: card.pin_locked(),
             static_second_disabled: card.svc.static_second_disabled,
+            hardware: card.svc.hardware().map(|h| HardwareView {
+                serial: h.serial.clone(),
+                kind: h.kind,
+                not_before: h.not_before,
+                not_after: h.not_after,
+                transactions_left: h.transactions_left,
+                usable: h.usable_at(now),
+            }),
         })
     }
 

@@ -6,11 +6,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use pooya_issuer::card::{Mode, ServiceState};
+use pooya_issuer::card::{HardwareKind, Mode, ServiceState};
 use pooya_issuer::domain::{CustomerId, Digits, Expiry, Mobile, Pan};
 use pooya_wire::branch::{
-    CardCreated, CardView, Customer, Dynamic, DynamicMode, DynamicState, MobileChanged, NewCard,
-    NewCustomer, NewMobile, PinStatus, SecondPasswordStatus, StaticSecondPassword,
+    CardCreated, CardView, Customer, Dynamic, DynamicMode, DynamicState, HardwareToken,
+    MobileChanged, NewCard, NewCustomer, NewMobile, PinStatus, SecondPasswordStatus,
+    StaticSecondPassword,
 };
 use pooya_wire::ErrorBody;
 
@@ -167,6 +168,18 @@ async fn card(_: Auth, State(s): St, Path(pan): Path<String>) -> Result<Json<Car
         } else {
             StaticSecondPassword::Enabled
         },
+        hardware_token: v.hardware.map(|h| HardwareToken {
+            serial: h.serial,
+            kind: match h.kind {
+                HardwareKind::Hotp => "hotp",
+                HardwareKind::Totp => "totp",
+            }
+            .to_owned(),
+            start_date: h.not_before.map(super::rfc3339),
+            expiry_date: h.not_after.map(super::rfc3339),
+            transactions_left: h.transactions_left,
+            usable: h.usable,
+        }),
     }))
 }
 

@@ -34,6 +34,7 @@ mod network;
 mod openapi;
 mod operations;
 mod pskc;
+mod pskc_policy;
 mod request_edges;
 mod rules_app;
 mod rules_sms;

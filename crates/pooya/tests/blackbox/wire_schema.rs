@@ -353,6 +353,18 @@ async fn call_every_endpoint(srv: &TestServer) {
             .await,
         200,
     );
+    // A token with a policy (python-pskc's file): the card shows its dates.
+    let mut dated = import.clone();
+    dated.pskc =
+        include_str!("../../../pooya-pskc/testdata/python-pskc/policy-dates.xml").to_owned();
+    dated.assign = [("DATES".to_owned(), PAN2.to_owned())].into();
+    expect(
+        srv.send("POST", "/v1/admin/pskc", Some("admin"), &dated)
+            .await,
+        200,
+    );
+    let v = expect(srv.get(&format!("/v1/cards/{PAN2}"), "branch").await, 200);
+    assert!(v["hardware_token"]["expiry_date"].is_string(), "{v}");
     let mut broken = import.clone();
     broken.pskc = "<KeyContainer".into();
     expect(

@@ -19,6 +19,7 @@ fn hw_key(
         digits,
         step_secs: step,
         counter,
+        usage: pooya_pskc::Usage::default(),
     }
 }
 

@@ -22,6 +22,7 @@ fn verdicts_map_to_the_api_codes_and_reasons() {
             "second_password_blocked",
         ),
         (Verdict::Locked, "75", "locked"),
+        (Verdict::TokenNotValid, "55", "token_not_valid"),
     ];
     for (v, code, reason) in table {
         assert_eq!(v.response_code(), code);
