@@ -12,7 +12,7 @@ use pooya_enroll::{
 };
 use pooya_wire::app::{
     EnrollmentConfirm, EnrollmentParameters, EnrollmentStart, EnrollmentStarted, Removal,
-    RemovalChallenge, Removed, TokenIssued,
+    RemovalChallenge, Removed, TokenIssued, TokenStatus, TokenStatusQuery,
 };
 use pooya_wire::public::Time;
 use pooya_wire::{ErrorBody, ErrorDetail};
@@ -80,7 +80,15 @@ pub fn normalize_server(url: &str) -> Result<String> {
             "نشانی کارساز {url:?} نادرست است: {why}"
         ))
     };
-    let parsed = url::Url::parse(url.trim()).map_err(|e| bad(e.to_string()))?;
+    let url = url.trim();
+    // `127.0.0.1:8080` is no URL at all ("relative URL without a base"): say what is missing.
+    if !url.contains("://") {
+        return Err(bad(tr!(
+            "add http:// or https:// in front, e.g. https://{url}",
+            "http:// یا https:// را به آغاز آن بیفزایید، مانند https://{url}"
+        )));
+    }
+    let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(bad(tr!(
             "it must start with https:// or http://",
@@ -545,6 +553,33 @@ pub async fn remove_token<T: Transport>(t: &T, token: &Token) -> Result<()> {
             "کارساز رمزساز را حذف نکرد"
         )))
     }
+}
+
+/// Asks the token's server whether the token is still in force (`POST /v1/app/token-status`),
+/// proving the seed over `server_ms`, the server's clock as just measured. `false`: the bank no
+/// longer takes this token's codes (a new activation replaced it, it was removed or locked).
+pub async fn token_in_force<T: Transport>(t: &T, token: &Token, server_ms: i64) -> Result<bool> {
+    let server = t.server().to_owned();
+    let seed = Seed::from_bytes(token.seed.expose()).map_err(|_| {
+        AppError::Crypto(tr!(
+            "the token's seed in the vault is malformed",
+            "بذر رمزساز در گاوصندوق نادرست است"
+        ))
+    })?;
+    let proof = Zeroizing::new(pooya_enroll::status_proof(
+        &seed,
+        &token.token_id,
+        server_ms,
+    ));
+    let query = body(&TokenStatusQuery {
+        token_id: token.token_id.clone(),
+        at_ms: server_ms,
+        proof: b64_encode(&proof),
+    });
+    let reply: TokenStatus = call_json(t, Method::Post, "/v1/app/token-status", Some(&query), 200)
+        .await
+        .map_err(|e| e.into_app(&server, |_| None))?;
+    Ok(reply.in_force)
 }
 
 #[cfg(test)]

@@ -393,6 +393,24 @@ impl Vault {
         }
     }
 
+    /// Whether the token's issuer said at the last sync that it is no longer in force.
+    pub fn not_in_force(&self, token_id: &str) -> bool {
+        self.contents.not_in_force.iter().any(|t| t == token_id)
+    }
+
+    /// Records what the token's issuer said of it (in memory; call [`Vault::save`]).
+    pub fn set_in_force(&mut self, token_id: &str, in_force: bool) {
+        if in_force != self.not_in_force(token_id) {
+            return;
+        }
+        self.sealed = None;
+        if in_force {
+            self.contents.not_in_force.retain(|t| t != token_id);
+        } else {
+            self.contents.not_in_force.push(token_id.to_owned());
+        }
+    }
+
     /// Adds a card (in memory; call [`Vault::save`]). Refuses a label already used.
     pub fn add(&mut self, token: Token) -> Result<()> {
         if self.contents.tokens.iter().any(|t| t.label == token.label) {
@@ -412,6 +430,7 @@ impl Vault {
             .position(|t| t.token_id == token_id)?;
         self.sealed = None;
         let gone = self.contents.tokens.remove(i);
+        self.contents.not_in_force.retain(|t| *t != gone.token_id);
         // An issuer no card uses any more need not be remembered.
         if !self.contents.tokens.iter().any(|t| t.server == gone.server) {
             self.contents.clocks.retain(|c| c.server != gone.server);

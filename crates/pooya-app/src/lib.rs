@@ -63,9 +63,7 @@ pub use crate::error::AppError;
 use crate::error::Result;
 use crate::i18n::Lang;
 use crate::keystore::{KeyStore, OsKeyStore};
-#[cfg(test)]
-use crate::vault::Token;
-use crate::vault::{KdfParams, LockedVault, Vault};
+use crate::vault::{KdfParams, LockedVault, Token, Vault};
 
 /// `pooya app`: the authenticator. Flatten or nest it into the binary's command line.
 #[derive(Args, Debug)]
@@ -118,6 +116,10 @@ pub enum AppCommand {
         /// card number and the enrollment cross the network unencrypted.
         #[arg(long)]
         allow_plain_http: bool,
+        /// This card is already in the vault for this bank (the label, or another entry):
+        /// once the new activation succeeds, replace the old entry (asked in a terminal).
+        #[arg(long)]
+        replace: bool,
     },
     /// List the cards: label, bank, masked card number, server.
     List,
@@ -149,7 +151,9 @@ pub enum AppCommand {
     },
     /// Measure every issuer's clock now (needs the internet), so codes follow the server's time.
     Sync,
-    /// Change the app password (and the master key: the cards are re-encrypted).
+    /// Change the app password (and the master key: the cards are re-encrypted). The current
+    /// password is read as for every command (POOYA_APP_PASSWORD); the new one from the terminal
+    /// twice, or, without a terminal, from POOYA_APP_NEW_PASSWORD.
     Passwd,
     /// The platform slot: let the OS key store open the vault instead of the password.
     Keystore {
@@ -235,6 +239,7 @@ pub fn execute(args: AppArgs) -> Result<()> {
             sms_code,
             label,
             allow_plain_http,
+            replace,
         } => {
             let pan = Zeroizing::new(pan);
             let receipt_code = Zeroizing::new(receipt_code);
@@ -245,7 +250,7 @@ pub fn execute(args: AppArgs) -> Result<()> {
                 &pan,
                 (&receipt_code, &sms_code),
                 label.as_deref(),
-                allow_plain_http,
+                (allow_plain_http, replace),
             )
         }
         AppCommand::List => cmd_list(path),
@@ -330,7 +335,7 @@ fn cmd_add(
     pan: &str,
     (receipt_code, sms_code): (&str, &str),
     label: Option<&str>,
-    allow_plain_http: bool,
+    (allow_plain_http, replace): (bool, bool),
 ) -> Result<()> {
     // Everything that can be checked locally is checked before the server counts a try (the
     // codes' lengths, once the bank's are known: `client::enroll`).
@@ -354,8 +359,30 @@ fn cmd_add(
     };
     cards::check_label(&label)?;
     let mut vault = open_vault(path, Unlock::KeystoreOrPassword)?;
-    if vault.tokens().iter().any(|t| t.label == label) {
-        return Err(AppError::DuplicateLabel(label));
+    // The same card at the same bank already here: a new activation replaces its token, so the
+    // old entry's codes are dead once this one is added. Offer to replace it.
+    let older: Vec<String> = vault
+        .tokens()
+        .iter()
+        .filter(|t| t.pan.expose() == pan.as_str() && t.server == server)
+        .map(|t| t.label.clone())
+        .collect();
+    let replace = replace || (!older.is_empty() && ask_replace(&older.join(", ")));
+    if vault
+        .tokens()
+        .iter()
+        .any(|t| t.label == label && !(replace && older.contains(&t.label)))
+    {
+        return Err(if older.contains(&label) {
+            AppError::Invalid(tr!(
+                "{label} is already in this vault, for this card at this bank: add --replace to \
+                 replace it once the new activation succeeds",
+                "{label} هم‌اکنون در این گاوصندوق است، برای همین کارت و همین بانک: برای جایگزینی \
+                 آن پس از فعال‌سازی تازه --replace را بیفزایید"
+            ))
+        } else {
+            AppError::DuplicateLabel(label)
+        });
     }
     if plain {
         eprintln!(
@@ -377,12 +404,17 @@ fn cmd_add(
     let enrolled = block_on(|| client::enroll(&transport, &request, local_now_ms))?;
     let token = enrolled.token;
 
-    let older: Vec<String> = vault
-        .tokens()
-        .iter()
-        .filter(|t| t.pan.expose() == pan.as_str() && t.server == token.server)
-        .map(|t| t.label.clone())
-        .collect();
+    if replace {
+        let ids: Vec<String> = vault
+            .tokens()
+            .iter()
+            .filter(|t| older.contains(&t.label))
+            .map(|t| t.token_id.clone())
+            .collect();
+        for id in ids {
+            vault.remove(&id);
+        }
+    }
     let (label, masked, bank) = (
         token.label.clone(),
         token.pan_masked.clone(),
@@ -400,7 +432,16 @@ fn cmd_add(
         )
     );
     warn_offset(&bank, enrolled.clock.offset_ms, lifetime);
-    if !older.is_empty() {
+    if replace && !older.is_empty() {
+        let older = older.join(", ");
+        eprintln!(
+            "{}",
+            tr!(
+                "replaced the older entry of this card ({older})",
+                "نوشتهٔ قدیمی‌تر این کارت ({older}) جایگزین شد"
+            )
+        );
+    } else if !older.is_empty() {
         let older = older.join(", ");
         eprintln!(
             "{}",
@@ -413,6 +454,39 @@ fn cmd_add(
         );
     }
     Ok(())
+}
+
+/// In a terminal, asks whether the new token should replace the card's older entries `older`;
+/// elsewhere the answer is no (`--replace` says yes).
+fn ask_replace(older: &str) -> bool {
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!(
+        "{}",
+        tr!(
+            "this card is already in the vault for this bank ({older}); its token dies with the \
+             new activation. Replace the old entry once the new one is added? [y/N] ",
+            "این کارت برای همین بانک در گاوصندوق هست ({older})؛ رمزساز آن با فعال‌سازی تازه از کار \
+             می‌افتد. پس از افزودن تازه، نوشتهٔ قدیمی جایگزین شود؟ [y/N] "
+        )
+    );
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).is_ok()
+        && matches!(answer.trim(), "y" | "Y" | "yes" | "بله" | "آری")
+}
+
+/// What to do about a card whose issuer no longer takes its codes.
+pub(crate) fn not_in_force_warning(token: &Token) -> String {
+    let (label, masked, bank) = (&token.label, &token.pan_masked, &token.bank_name);
+    tr!(
+        "warning: {bank} no longer takes the codes of {label} ({masked}) (at the last sync): a \
+         newer activation replaced its token, or it was removed or locked. Activate again at an \
+         ATM and add the card anew, and remove this entry: `remove {label} --local-only`",
+        "هشدار: {bank} دیگر رمزهای {label} ({masked}) را نمی‌پذیرد (در آخرین همگام‌سازی): \
+         فعال‌سازی تازه‌تری جای رمزساز آن را گرفته، یا حذف یا قفل شده است. دوباره در خودپرداز \
+         فعال کنید و کارت را از نو بیفزایید، و این نوشته را پاک کنید: `remove {label} --local-only`"
+    )
 }
 
 /// R19: a clock more than a code's lifetime off the bank's is worth a word.
@@ -468,12 +542,22 @@ fn cmd_list(path: &Path) -> Result<()> {
     for line in cards::list_lines(vault.tokens()) {
         println!("{line}");
     }
+    for t in vault
+        .tokens()
+        .iter()
+        .filter(|t| vault.not_in_force(&t.token_id))
+    {
+        eprintln!("{}", not_in_force_warning(t));
+    }
     Ok(())
 }
 
 fn cmd_code(path: &Path, card: &str, kind: PasswordKind, plain: bool, watch: bool) -> Result<()> {
     let vault = open_vault(path, Unlock::KeystoreOrPassword)?;
     let token = cards::resolve(vault.tokens(), card)?;
+    if vault.not_in_force(&token.token_id) {
+        eprintln!("{}", not_in_force_warning(token));
+    }
     let correction = correction_for(&vault, token, local_now_ms());
     for w in correction_warnings(&token.bank_name, &correction, token.lifetime_secs) {
         eprintln!("{w}");
@@ -569,8 +653,15 @@ fn cmd_sync(path: &Path) -> Result<()> {
     }
     let mut failed = None;
     for (server, bank, lifetime) in servers {
-        let measured = client::HttpTransport::new(&server)
-            .and_then(|t| block_on(|| client::measure_clock(&t, local_now_ms)));
+        let transport = match client::HttpTransport::new(&server) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("{}: {bank}: {e}", tr!("error", "خطا"));
+                failed = Some(e);
+                continue;
+            }
+        };
+        let measured = block_on(|| client::measure_clock(&transport, local_now_ms));
         match measured {
             Ok(clock) => {
                 let (off, rtt) = (clock.offset_ms, clock.round_trip_ms);
@@ -583,6 +674,10 @@ fn cmd_sync(path: &Path) -> Result<()> {
                 );
                 warn_offset(&bank, off, lifetime);
                 vault.set_clock(clock);
+                if let Err(e) = check_in_force(&mut vault, &transport, &server, off) {
+                    eprintln!("{}: {bank}: {e}", tr!("error", "خطا"));
+                    failed = Some(e);
+                }
             }
             Err(e) => {
                 let prefix = tr!("error", "خطا");
@@ -597,6 +692,34 @@ fn cmd_sync(path: &Path) -> Result<()> {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// Asks `server` whether each of its tokens in the vault is still in force (`offset_ms`: its
+/// clock, just measured) and records the answers; warns of each that is not.
+fn check_in_force(
+    vault: &mut Vault,
+    transport: &client::HttpTransport,
+    server: &str,
+    offset_ms: i64,
+) -> Result<()> {
+    let ids: Vec<String> = vault
+        .tokens()
+        .iter()
+        .filter(|t| t.server == server)
+        .map(|t| t.token_id.clone())
+        .collect();
+    for id in ids {
+        let Some(token) = vault.tokens().iter().find(|t| t.token_id == id) else {
+            continue;
+        };
+        let server_now = local_now_ms().saturating_add(offset_ms);
+        let in_force = block_on(|| client::token_in_force(transport, token, server_now))?;
+        if !in_force {
+            eprintln!("{}", not_in_force_warning(token));
+        }
+        vault.set_in_force(&id, in_force);
+    }
+    Ok(())
 }
 
 fn cmd_passwd(path: &Path) -> Result<()> {
@@ -822,17 +945,19 @@ mod tests {
         ));
         assert!(matches!(code("0000", false), Err(AppError::UnknownCard(_))));
 
-        // A duplicate label is refused before any network traffic.
-        let add = AppCommand::Add {
+        // A duplicate label is refused before any network traffic. (The same card's at the same
+        // bank is asked about in a terminal: the black-box test app_in_force runs it without.)
+        let add = |pan: &str| AppCommand::Add {
             server: "http://127.0.0.1:9".into(),
-            pan: "6280231234567898".into(),
+            pan: pan.into(),
             receipt_code: "1".into(),
             sms_code: "2".into(),
             label: Some("salary".into()),
             allow_plain_http: false,
+            replace: false,
         };
         assert!(matches!(
-            execute(args(add)),
+            execute(args(add("6280231234567872"))),
             Err(AppError::DuplicateLabel(_))
         ));
         // Plain http to anything but this machine is refused unless asked for, before anything.
@@ -843,6 +968,7 @@ mod tests {
             sms_code: "2".into(),
             label: Some("salary".into()),
             allow_plain_http,
+            replace: false,
         };
         let refused = execute(args(add(false))).unwrap_err().to_string();
         assert!(refused.contains("not an https address"), "{refused}");
@@ -887,6 +1013,7 @@ mod tests {
             sms_code: "9876".into(),
             label: None,
             allow_plain_http: false,
+            replace: false,
         };
         let d = format!("{a:?}");
         assert!(!d.contains("6280231234567898") && !d.contains("4711") && !d.contains("9876"));

@@ -189,7 +189,11 @@ pub fn run(vault: Vault) -> Result<()> {
         .iter()
         .map(|t| {
             let correction = crate::correction_for(&vault, t, now);
-            let warnings = crate::correction_warnings(&t.bank_name, &correction, t.lifetime_secs);
+            let mut warnings =
+                crate::correction_warnings(&t.bank_name, &correction, t.lifetime_secs);
+            if vault.not_in_force(&t.token_id) {
+                warnings.push(crate::not_in_force_warning(t));
+            }
             Card {
                 token: t,
                 correction,

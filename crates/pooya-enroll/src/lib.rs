@@ -126,6 +126,8 @@ const INFO_SEED: &[u8] = b"token-seed";
 const INFO_REMOVAL: &[u8] = b"pooya/v1/removal";
 const REPLY_TAG: &[u8] = b"pooya/v1/enroll-reply";
 const REMOVAL_TAG: &[u8] = b"pooya/v1/remove";
+const INFO_STATUS: &[u8] = b"pooya/v1/status";
+const STATUS_TAG: &[u8] = b"pooya/v1/token-status";
 
 /// Version byte at the start of [`PendingEnrollment::to_bytes`].
 const PENDING_VERSION: u8 = 1;
@@ -640,6 +642,33 @@ pub fn verify_removal_proof(seed: &Seed, token_id: &str, nonce: &[u8], proof: &[
 }
 
 // ---------------------------------------------------------------------------------------------
+// Token status
+// ---------------------------------------------------------------------------------------------
+
+/// Proof that the caller holds `seed`, bound to `token_id` and `at_ms`, the server's clock as
+/// the app reckons it: the server accepts it only near its own time, so it needs no challenge of
+/// its own. Under a key of its own (not the removal key), so it can never pass for a removal.
+pub fn status_proof(seed: &Seed, token_id: &str, at_ms: i64) -> Vec<u8> {
+    let key = hkdf_32(None, seed.as_bytes(), INFO_STATUS);
+    hmac_32(
+        key.as_ref(),
+        &[
+            STATUS_TAG,
+            &len_prefix(token_id.as_bytes()),
+            token_id.as_bytes(),
+            &at_ms.to_be_bytes(),
+        ],
+    )
+    .to_vec()
+}
+
+/// Checks a [`status_proof`] in constant time.
+pub fn verify_status_proof(seed: &Seed, token_id: &str, at_ms: i64, proof: &[u8]) -> bool {
+    let expected = status_proof(seed, token_id, at_ms);
+    expected.len() == proof.len() && bool::from(expected[..].ct_eq(proof))
+}
+
+// ---------------------------------------------------------------------------------------------
 // Wire encoding
 // ---------------------------------------------------------------------------------------------
 
@@ -706,6 +735,45 @@ mod tests {
             hex(&removal_proof(&seed, "tok-1", b"nonce")),
             "b59a3ac884692dd8533521a282f03b341ffa4dc1537e908b06c54617224b9233"
         );
+    }
+
+    #[test]
+    fn status_proofs_bind_seed_token_and_time_and_are_not_removal_proofs() {
+        let seed = Seed([7u8; 32]);
+        let proof = status_proof(&seed, "tok-1", 1_700_000_000_000);
+        assert_eq!(proof.len(), 32);
+        assert!(verify_status_proof(
+            &seed,
+            "tok-1",
+            1_700_000_000_000,
+            &proof
+        ));
+        assert!(!verify_status_proof(
+            &seed,
+            "tok-1",
+            1_700_000_000_001,
+            &proof
+        ));
+        assert!(!verify_status_proof(
+            &seed,
+            "tok-2",
+            1_700_000_000_000,
+            &proof
+        ));
+        assert!(!verify_status_proof(
+            &Seed([8u8; 32]),
+            "tok-1",
+            1_700_000_000_000,
+            &proof
+        ));
+        assert!(!verify_status_proof(
+            &seed,
+            "tok-1",
+            1_700_000_000_000,
+            &proof[..31]
+        ));
+        let nonce = 1_700_000_000_000i64.to_be_bytes();
+        assert_ne!(proof, removal_proof(&seed, "tok-1", &nonce));
     }
 
     #[test]

@@ -459,6 +459,8 @@ pub fn export_line(r: &StoredAudit) -> String {
     serde_json::json!({
         "id": r.id,
         "at": r.record.at,
+        // The same instant for a reader (`at`, unix ms, is what the MAC covers).
+        "time": crate::clock::rfc3339(r.record.at),
         "event": r.record.event,
         "pan_masked": r.record.pan_masked,
         "customer_id": r.record.customer_id,

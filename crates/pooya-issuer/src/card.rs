@@ -20,7 +20,7 @@
 //!      │ ATM deactivate (R10), from any state: static second password works again
 //!      │ app removes its token, or the customer's mobile changes (R12): token dead
 //!   any state ── ATM activate-app / activate-sms ──▶ replaces everything: old token, codes and
-//!                                                    fixed part die, failures reset (R5, API.md)
+//!                                                    fixed part die, failures reset (R5, docs/api.md)
 //!
 //!   any state but locked ── switch otp-request (R24) ──▶ the same state, plus one transaction code
 //!     (refused for a blocked second password or an expired card)

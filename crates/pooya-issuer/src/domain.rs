@@ -321,7 +321,7 @@ impl TxnType {
 /// Which of the card's two passwords (R1): defined once, in `pooya-otp`, for the issuer and the app.
 pub use pooya_otp::PasswordKind;
 
-/// The roles of the bank's channel keys (API.md, "Who may call what").
+/// The roles of the bank's channel keys (docs/api.md, "Who may call what").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Role {
     Admin,

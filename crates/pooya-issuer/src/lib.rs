@@ -1,5 +1,5 @@
 //! The pooya issuer core: the bank's rules of dynamic passwords (R1–R26 of
-//! `shared/seed/RULES.md`) as plain Rust over domain types. A card's dynamic service is an enum
+//! `docs/rules.md`) as plain Rust over domain types. A card's dynamic service is an enum
 //! whose variants hold exactly their data, and every rule is a decision over a card and a time
 //! ([`card`]); the [`Issuer`] runs each channel's operations (one module per channel, as the
 //! server's routes are): it reads through the [`store::Store`] trait, lets the card decide, and

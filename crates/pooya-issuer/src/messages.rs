@@ -1,5 +1,5 @@
 //! The texts the bank sends by SMS, in Persian (the default) or English. Codes are always written
-//! in ASCII digits (API.md), whatever the language; so are amounts, dates and times.
+//! in ASCII digits (docs/api.md), whatever the language; so are amounts, dates and times.
 //!
 //! The unified transaction SMS (R24) follows a template of the bank's (`[policy.templates.LANG]
 //! unified_otp`), checked at start-up: see [`check_unified_template`].

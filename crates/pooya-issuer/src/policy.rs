@@ -253,15 +253,33 @@ impl Policy {
         if o.lifetime_secs == 0 || o.lifetime_secs > 3600 {
             return err("otp.lifetime_secs", "must be 1..=3600");
         }
-        if o.min_lifetime_secs == 0
-            || o.min_lifetime_secs > o.lifetime_secs
-            || o.max_lifetime_secs < o.lifetime_secs
-            || o.max_lifetime_secs > 3600
-        {
+        // The lifetime first: it is the setting an operator changes, the bounds come with the
+        // profile.
+        if o.lifetime_secs < o.min_lifetime_secs {
             return err(
-                "otp.min_lifetime_secs/max_lifetime_secs",
-                "must satisfy 1 <= min <= lifetime <= max <= 3600",
+                "otp.lifetime_secs",
+                &format!(
+                    "{} is below otp.min_lifetime_secs ({}): raise it, or lower \
+                     min_lifetime_secs too",
+                    o.lifetime_secs, o.min_lifetime_secs
+                ),
             );
+        }
+        if o.lifetime_secs > o.max_lifetime_secs {
+            return err(
+                "otp.lifetime_secs",
+                &format!(
+                    "{} is above otp.max_lifetime_secs ({}): lower it, or raise \
+                     max_lifetime_secs too",
+                    o.lifetime_secs, o.max_lifetime_secs
+                ),
+            );
+        }
+        if o.min_lifetime_secs == 0 {
+            return err("otp.min_lifetime_secs", "must be at least 1");
+        }
+        if o.max_lifetime_secs > 3600 {
+            return err("otp.max_lifetime_secs", "must be at most 3600");
         }
         if o.skew_tolerance_secs >= o.min_lifetime_secs {
             return err(
@@ -394,6 +412,22 @@ mod tests {
         m.validate().unwrap();
         assert_eq!(m.otp.lifetime_secs, 120);
         assert!(Policy::profile("nope").is_none());
+    }
+
+    #[test]
+    fn a_lifetime_outside_its_bounds_names_the_lifetime() {
+        let mut p = Policy::default();
+        p.otp.lifetime_secs = 5;
+        let e = p.validate().unwrap_err();
+        assert_eq!(e.setting, "otp.lifetime_secs");
+        assert!(e.why.contains("below otp.min_lifetime_secs (30)"), "{e}");
+        p.otp.lifetime_secs = 600;
+        let e = p.validate().unwrap_err();
+        assert_eq!(e.setting, "otp.lifetime_secs");
+        assert!(e.why.contains("above otp.max_lifetime_secs (300)"), "{e}");
+        // Raising the bound with it is fine.
+        p.otp.max_lifetime_secs = 600;
+        p.validate().unwrap();
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `/v1/verify` is idempotent on the transaction id (API.md): a resent transaction is answered
+//! `/v1/verify` is idempotent on the transaction id (docs/api.md): a resent transaction is answered
 //! from the record its first verification left, and consumes nothing.
 //!
 //! What tells a resend from another use of the same id is a *fingerprint* of the request's kind,

@@ -1,4 +1,4 @@
-//! The bank's channel keys (API.md, "Who may call what"): random bearer keys, one role each. Only
+//! The bank's channel keys (docs/api.md, "Who may call what"): random bearer keys, one role each. Only
 //! their SHA-256 hashes are stored (a key has 256 random bits, so a fast hash is enough); the keys
 //! themselves are shown once, at creation.
 

@@ -205,9 +205,9 @@ impl ConfigFile {
         let mut table: toml::Table =
             toml::from_str(text).map_err(|e| ConfigError::Parse(name.into(), e.to_string()))?;
         apply_env(&mut table, vars)?;
-        let c: ConfigFile = toml::Value::Table(table)
+        let c: ConfigFile = toml::Value::Table(table.clone())
             .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse(name.into(), e.to_string()))?;
+            .map_err(|e: toml::de::Error| located(name, &table, &[], &e))?;
         c.sms_provider.check()?;
         crate::netpolicy::NetPolicy::from_section(&c.network).map_err(ConfigError::Invalid)?;
         c.limits.validate().map_err(ConfigError::Invalid)?;
@@ -267,12 +267,43 @@ impl ConfigFile {
         let mut merged = toml::Table::try_from(&base)
             .map_err(|e| ConfigError::Parse("policy".into(), e.to_string()))?;
         merge(&mut merged, &self.policy);
-        let policy: Policy = toml::Value::Table(merged)
+        let policy: Policy = toml::Value::Table(merged.clone())
             .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Parse("[policy]".into(), e.to_string()))?;
+            .map_err(|e: toml::de::Error| located("settings", &merged, &["policy"], &e))?;
         policy.validate()?;
         Ok(policy)
     }
+}
+
+/// A deserialization error of `root` (which sits at `prefix` in the file) named by where it is:
+/// serde's message ends with "in `otp`" for the table `[policy.otp]`, or "in `otp.lifetime_secs`"
+/// for a value; say `[policy.otp]` or `policy.otp.lifetime_secs`, as the file spells them.
+fn located(name: &str, root: &toml::Table, prefix: &[&str], e: &toml::de::Error) -> ConfigError {
+    let message = e.to_string();
+    let message = message.trim_end();
+    let (text, path) = match message.rsplit_once("\nin `") {
+        Some((text, path)) => (text, path.trim_end_matches('`')),
+        None => (message, ""),
+    };
+    let keys: Vec<&str> = path.split('.').filter(|k| !k.is_empty()).collect();
+    let full: Vec<&str> = prefix.iter().copied().chain(keys.iter().copied()).collect();
+    let mut at = Some(root);
+    let mut is_table = true;
+    for k in &keys {
+        match at.and_then(|t| t.get(*k)) {
+            Some(toml::Value::Table(t)) => at = Some(t),
+            _ => {
+                is_table = false;
+                break;
+            }
+        }
+    }
+    let place = match (full.is_empty(), is_table) {
+        (true, _) => name.to_owned(),
+        (false, true) => format!("{name}: [{}]", full.join(".")),
+        (false, false) => format!("{name}: {}", full.join(".")),
+    };
+    ConfigError::Parse(place, text.to_owned())
 }
 
 /// The prefix of every environment override.
@@ -762,5 +793,40 @@ body_template = '{"to": "{to}", "text": "{text}"}'
             .unwrap()
             .policy()
             .is_err());
+    }
+
+    #[test]
+    fn a_mistake_is_named_by_its_table_or_setting_as_the_file_spells_it() {
+        let policy_err = |text: &str| {
+            ConfigFile::parse(text, "t")
+                .unwrap()
+                .policy()
+                .unwrap_err()
+                .to_string()
+        };
+        let e = policy_err("[policy.otp]\nlifetme_secs = 60");
+        assert!(
+            e.starts_with("settings: [policy.otp]: unknown field `lifetme_secs`"),
+            "{e}"
+        );
+        assert!(!e.contains("in `otp`"), "{e}");
+        let e = policy_err("[policy.otp]\nlifetime_secs = \"x\"");
+        assert!(
+            e.starts_with("settings: policy.otp.lifetime_secs: invalid type"),
+            "{e}"
+        );
+        let e = policy_err("[policy]\nbank_nme = \"x\"");
+        assert!(
+            e.starts_with("settings: [policy]: unknown field `bank_nme`"),
+            "{e}"
+        );
+        let e = ConfigFile::parse("[server]\nlisen = 1", "f.toml")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.starts_with("f.toml: [server]: unknown field `lisen`"),
+            "{e}"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! The one place where refusals become HTTP: `{"error": {"code", "message"}}` with the status
-//! API.md gives each code.
+//! docs/api.md gives each code.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -111,7 +111,11 @@ impl From<IssuerError> for ApiError {
             E::AlreadyExists => (S::CONFLICT, "already_exists"),
             E::Atm(r) => match r {
                 AtmRefusal::ExpiredCard => (S::FORBIDDEN, "expired_card"),
-                AtmRefusal::WrongPin => (S::FORBIDDEN, "wrong_pin"),
+                AtmRefusal::WrongPin { tries_left } => {
+                    let mut a = ApiError::new(S::FORBIDDEN, "wrong_pin", message);
+                    a.tries_left = Some(*tries_left);
+                    return a;
+                }
                 AtmRefusal::PinTriesExceeded => (S::FORBIDDEN, "pin_tries_exceeded"),
                 AtmRefusal::PinLocked => (S::FORBIDDEN, "pin_locked"),
                 AtmRefusal::MobileMismatch => (S::FORBIDDEN, "mobile_mismatch"),
@@ -129,6 +133,7 @@ impl From<IssuerError> for ApiError {
                 AppRefusal::UnknownToken => (S::NOT_FOUND, "unknown_token"),
                 AppRefusal::ChallengeExpired => (S::GONE, "challenge_expired"),
                 AppRefusal::BadProof => (S::FORBIDDEN, "bad_proof"),
+                AppRefusal::StaleStatusQuery => (S::UNPROCESSABLE_ENTITY, "stale_status_query"),
                 // An enrollment's activation refusals are answered as the enrollment answers
                 // them; the issuer never hands one out as it is.
                 AppRefusal::NoPendingActivation
@@ -202,10 +207,10 @@ mod tests {
     fn the_card_refusals_keep_their_codes_and_messages() {
         for (e, status, code, message) in [
             (
-                IssuerError::from(AtmRefusal::WrongPin),
+                IssuerError::from(AtmRefusal::WrongPin { tries_left: 2 }),
                 StatusCode::FORBIDDEN,
                 "wrong_pin",
-                "the PIN is wrong",
+                "the PIN is wrong; tries left: 2",
             ),
             (
                 IssuerError::from(TxnRefusal::ExpiredCard),

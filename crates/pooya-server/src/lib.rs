@@ -83,17 +83,39 @@ pub struct OpenedStore {
     pub config: ConfigFile,
 }
 
-/// Reads the configuration, creates the data directory and opens (migrates) the store.
-pub async fn open_store(opts: &ServeOptions) -> Result<OpenedStore, ServeError> {
-    let config = match &opts.config {
+/// The configuration file of `--config`, else the defaults with the environment's overrides.
+fn load_config(opts: &ServeOptions) -> Result<ConfigFile, ServeError> {
+    Ok(match &opts.config {
         Some(p) => ConfigFile::load(p)?,
         None => ConfigFile::from_env()?,
-    };
-    let data_dir = opts
-        .data_dir
+    })
+}
+
+/// `--data-dir`, else `[server] data_dir`; one of them is required.
+fn data_dir_of(opts: &ServeOptions, config: &ConfigFile) -> Result<PathBuf, ServeError> {
+    opts.data_dir
         .clone()
         .or_else(|| config.server.data_dir.clone())
-        .ok_or_else(|| ServeError::Usage("--data-dir is required".into()))?;
+        .ok_or_else(|| {
+            ServeError::Usage(
+                "a data directory is required: --data-dir DIR, or [server] data_dir in the \
+                 configuration file"
+                    .into(),
+            )
+        })
+}
+
+/// Reads the configuration, creates the data directory and opens (migrates) the store.
+pub async fn open_store(opts: &ServeOptions) -> Result<OpenedStore, ServeError> {
+    open_store_with(opts, load_config(opts)?).await
+}
+
+/// [`open_store`] with the configuration already read.
+async fn open_store_with(
+    opts: &ServeOptions,
+    config: ConfigFile,
+) -> Result<OpenedStore, ServeError> {
+    let data_dir = data_dir_of(opts, &config)?;
     datadir::prepare(&data_dir)?;
     let url = opts
         .database_url
@@ -131,11 +153,16 @@ pub fn kek_spec(config: &ConfigFile, data_dir: &std::path::Path) -> Result<KekSp
 /// Reads the configuration, creates the data directory, opens the store and the keys: the data
 /// keys from the store, unwrapped under the KEK (docs/keys.md).
 pub async fn open(opts: &ServeOptions) -> Result<Opened, ServeError> {
+    open_with(opts, load_config(opts)?).await
+}
+
+/// [`open`] with the configuration already read.
+async fn open_with(opts: &ServeOptions, config: ConfigFile) -> Result<Opened, ServeError> {
     let OpenedStore {
         data_dir,
         store,
         config,
-    } = open_store(opts).await?;
+    } = open_store_with(opts, config).await?;
     let spec = kek_spec(&config, &data_dir)?;
     let loaded = pooya_keys::load_keyring(
         store.as_ref(),
@@ -174,7 +201,19 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
     if telemetry::install_metrics().is_none() {
         tracing::warn!("another metrics recorder is installed: /metrics will answer 503");
     }
-    let opened = open(&opts).await?;
+    // Bind before anything is created: a start on a port in use leaves no database, master key
+    // or bootstrap keys behind.
+    let config = load_config(&opts)?;
+    data_dir_of(&opts, &config)?;
+    let listen = opts
+        .listen
+        .clone()
+        .or_else(|| config.server.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|e| ServeError::Listen(listen.clone(), e))?;
+    let opened = open_with(&opts, config).await?;
     let policy = opened.config.policy()?;
     let fake_clock = opts
         .unsafe_fake_clock
@@ -241,14 +280,6 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         tokio::spawn(smpp_inbound(issuer.clone(), limits.clone(), inbound));
         session
     });
-    let listen = opts
-        .listen
-        .clone()
-        .or_else(|| opened.config.server.listen.clone())
-        .unwrap_or_else(|| "127.0.0.1:8080".into());
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .map_err(|e| ServeError::Listen(listen.clone(), e))?;
     let addr: SocketAddr = listener.local_addr()?;
     let (acceptor, client_certs) = match tls {
         Some(t) => (Some(t.acceptor), t.client_certs),

@@ -30,7 +30,7 @@ pub const BEARER: &str = "bearer";
 #[openapi(
     info(
         title = "pooya issuer API",
-        description = "Version 1 of the contract in design/API.md. Refusals answer 4xx with \
+        description = "Version 1 of the contract (in prose: docs/api.md in the pooya repository). Refusals answer 4xx with \
             `{\"error\": {\"code\", \"message\"}}`. Keyed endpoints take `Authorization: Bearer \
             KEY`; a key has one role (admin, branch, atm, sms, switch): no or an unknown key is \
             401 `unauthenticated`, a key of another role 403 `forbidden`.",
@@ -57,6 +57,7 @@ pub const BEARER: &str = "bearer";
         routes::app::confirm,
         routes::app::removal_challenge,
         routes::app::removal,
+        routes::app::token_status,
         routes::public::time,
         routes::public::health,
         routes::public::move_clock,
@@ -407,7 +408,8 @@ mod tests {
                 "pan_masked",
                 "pin_locked",
                 "recent_failures",
-                "second_password_blocked"
+                "second_password_blocked",
+                "static_second_password"
             ]
         );
         let outbox = &v["components"]["schemas"]["OutboxSummary"];

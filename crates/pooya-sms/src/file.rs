@@ -1,5 +1,5 @@
 //! The file provider: the outbox's messages appended to a JSON-lines file, the default and the
-//! tests' (API.md).
+//! tests' (docs/api.md).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use pooya_issuer::domain::Mobile;
 
 use crate::{SendError, SmsProvider};
 
-/// The default provider: every message appended to a JSON-lines file (API.md), synced to disk.
+/// The default provider: every message appended to a JSON-lines file (docs/api.md), synced to disk.
 /// A message that carries a code also has `"expires_at"`, when the code dies (RFC 3339), so that
 /// whatever forwards the file can drop it rather than deliver it late.
 /// A line of an outbox message also carries `"message_id"` (the outbox row and the time it was

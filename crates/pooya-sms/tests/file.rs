@@ -1,4 +1,4 @@
-//! The file provider: one JSON line per message (API.md), and an outbox message written once
+//! The file provider: one JSON line per message (docs/api.md), and an outbox message written once
 //! even when the delivery worker hands it over again after a crash — also by another server
 //! sharing the file.
 

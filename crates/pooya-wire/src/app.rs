@@ -1,5 +1,5 @@
 //! The authenticator app's own endpoints (no key): enrollment by SPAKE2 keyed by the two ATM
-//! codes (R8, R16), and token removal by proof of the seed. Binary values are base64url without
+//! codes (R8, R16), token removal by proof of the seed, and whether a token is still in force. Binary values are base64url without
 //! padding. The protocol: `pooya_enroll`'s module doc.
 
 use serde::{Deserialize, Serialize};
@@ -90,4 +90,23 @@ pub struct Removal {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Removed {
     pub removed: bool,
+}
+
+/// `POST /v1/app/token-status`: is this token still the card's, in force? Proven by the seed, so
+/// that only its holder learns the answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenStatusQuery {
+    pub token_id: String,
+    /// The server's clock as the app reckons it, unix milliseconds: within 300 s of the server's.
+    pub at_ms: i64,
+    /// The proof of the seed over the token id and `at_ms` (`pooya_enroll::status_proof`).
+    pub proof: String,
+}
+
+/// 200 to `POST /v1/app/token-status`: `in_force` is true only for the card's current app token
+/// and a right proof; a token replaced (a new activation, a hardware token), removed, locked
+/// (R5) or never issued, and any wrong proof, all answer false alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenStatus {
+    pub in_force: bool,
 }

@@ -114,6 +114,16 @@ impl Dynamic {
     };
 }
 
+/// The card's static second password (R9): `enabled` until a dynamic second password first
+/// becomes active, `disabled` from then on, until an ATM deactivation. Apart from
+/// `second_password_blocked` (R11, the holder's block of every second password).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StaticSecondPassword {
+    Enabled,
+    Disabled,
+}
+
 /// 200 to `GET /v1/cards/{pan}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct CardView {
@@ -126,6 +136,8 @@ pub struct CardView {
     pub recent_failures: u64,
     /// Too many wrong first passwords and ATM PINs: only a branch unlocks it.
     pub pin_locked: bool,
+    /// Whether the static second password still works (R9).
+    pub static_second_password: StaticSecondPassword,
     /// Only for a card whose second password is a hardware token (PSKC import): what its file
     /// allows.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,4 +1,4 @@
-//! The refusal every endpoint may answer: `{"error": {"code", "message"}}` (API.md, "Transport
+//! The refusal every endpoint may answer: `{"error": {"code", "message"}}` (docs/api.md, "Transport
 //! and errors"), with a status of 4xx or 5xx.
 
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,8 @@ pub struct ErrorDetail {
     #[serde(default)]
     #[schema(required = true)]
     pub message: String,
-    /// Only with `wrong_activation_codes`: runs this address may still start for the card number.
+    /// Only with `wrong_activation_codes`: runs this address may still start for the card number;
+    /// and with `wrong_pin`: wrong PINs the card may still take before the ATM refuses it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub tries_left: Option<u32>,

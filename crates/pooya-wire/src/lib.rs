@@ -1,6 +1,5 @@
 //! pooya's HTTP contract, written once: every request and response body of the API
-//! (`shared/design/API.md` and the project's additions in `docs/api.md`) as serde types that
-//! carry their OpenAPI schema (utoipa `ToSchema`), the error body, the enums as the wire spells
+//! (`docs/api.md`) as serde types that carry their OpenAPI schema (utoipa `ToSchema`), the error body, the enums as the wire spells
 //! them, and what a card number looks like ([`card_number`]). The server parses requests into
 //! these types and answers with them, its OpenAPI document is generated from them, and the app,
 //! the load tool and the tests build and read bodies with them, so a changed field changes every

@@ -30,6 +30,7 @@ struct Cli {
 #[derive(clap::Args, Clone)]
 pub(crate) struct StoreArgs {
     /// Directory of the SQLite database, the master key, bootstrap keys and the SMS outbox file.
+    /// Required: this, or `[server] data_dir` in the --config file.
     #[arg(long)]
     pub(crate) data_dir: Option<PathBuf>,
     /// PostgreSQL instead of the embedded SQLite: postgres://user@host/db

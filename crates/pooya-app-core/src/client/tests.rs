@@ -112,6 +112,16 @@ fn server_addresses() {
     );
     assert!(normalize_server("ftp://bank.example").is_err());
     assert!(normalize_server("bank.example").is_err());
+    // An address without a scheme is told what to add, not "relative URL without a base".
+    let e = normalize_server("127.0.0.1:18181").unwrap_err().to_string();
+    assert!(e.contains("add http:// or https://"), "{e}");
+    assert!(e.contains("https://127.0.0.1:18181"), "{e}");
+    assert!(!e.contains("relative URL"), "{e}");
+    // An address without a scheme is told what to add, not "relative URL without a base".
+    let e = normalize_server("127.0.0.1:18181").unwrap_err().to_string();
+    assert!(e.contains("add http:// or https://"), "{e}");
+    assert!(e.contains("https://127.0.0.1:18181"), "{e}");
+    assert!(!e.contains("relative URL"), "{e}");
     assert!(normalize_server("https://u:p@bank.example").is_err());
     assert!(normalize_server("https://bank.example/?x=1").is_err());
 }

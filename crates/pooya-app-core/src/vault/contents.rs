@@ -53,4 +53,7 @@ pub struct VaultContents {
     /// The clock of each issuer (server URL) as last measured (R19).
     #[serde(default)]
     pub clocks: Vec<IssuerClock>,
+    /// The tokens (by id) whose issuer said at the last `sync` that they are no longer in force.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_in_force: Vec<String>,
 }

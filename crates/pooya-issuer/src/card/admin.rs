@@ -19,7 +19,7 @@ pub struct HardwareKey<'a> {
 
 impl CardRecord {
     /// PSKC import: the hardware token becomes the card's second-password token; the card's
-    /// service is replaced as by an ATM activation and becomes app/active (API.md), and the static
+    /// service is replaced as by an ATM activation and becomes app/active (docs/api.md), and the static
     /// second password dies (R9). The key is checked to make codes before anything changes. The
     /// file's dates, number of transactions, check digit and time drift become the token's state,
     /// enforced at verification (`card/verify.rs`).

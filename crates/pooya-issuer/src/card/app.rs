@@ -157,6 +157,18 @@ impl CardRecord {
 
     /// Token removal, second step: proof of the seed over the nonce. The challenge is used up by
     /// any answer, right or wrong.
+    /// Whether `token_id` is this card's app token, in force, and `proof` proves its seed over
+    /// `at_ms`. Every other case is false alike: the caller learns nothing without the seed.
+    pub fn token_in_force(&self, token_id: &str, at_ms: i64, proof: &[u8], keys: &Keyring) -> bool {
+        let Some(t) = self.svc.token().filter(|t| t.id == token_id) else {
+            return false;
+        };
+        keys.open(&Sealed::Seed.aad(&self.pan_hash, &t.id), &t.seed_sealed)
+            .ok()
+            .and_then(|s| pooya_enroll::Seed::from_bytes(&s).ok())
+            .is_some_and(|seed| pooya_enroll::verify_status_proof(&seed, token_id, at_ms, proof))
+    }
+
     pub fn remove_token(
         &mut self,
         token_id: &str,

@@ -33,6 +33,21 @@ impl CardRecord {
         }
     }
 
+    /// Wrong PINs the card may still take: the fewer of the ATM's tries in its window and the
+    /// PIN lock's (none once the PIN is locked).
+    pub(super) fn pin_tries_left(&self, policy: &Policy) -> u32 {
+        if self.svc.pin_locked {
+            return 0;
+        }
+        let left =
+            |max: u32, used: usize| max.saturating_sub(u32::try_from(used).unwrap_or(u32::MAX));
+        let atm = left(policy.pin.max_tries, self.svc.pin_failures.len());
+        match policy.pin_lock.max_failures {
+            0 => atm,
+            max => atm.min(left(max, self.svc.pin_lock_failures.len())),
+        }
+    }
+
     /// Whether the card's PIN is locked.
     pub fn pin_locked(&self) -> bool {
         self.svc.pin_locked

@@ -1,6 +1,6 @@
 //! What the card's decisions answer: a verification's verdict, and the refusals of each channel.
 
-/// What a verification decided: ISO 8583 response code and reason (API.md).
+/// What a verification decided: ISO 8583 response code and reason (docs/api.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     Approved,
@@ -71,7 +71,7 @@ impl Verdict {
     }
 }
 
-// The refusals' texts are the `message` of the HTTP error the server answers (API.md): kept word
+// The refusals' texts are the `message` of the HTTP error the server answers (docs/api.md): kept word
 // for word.
 
 /// Refusals of the ATM channel, before anything else is done.
@@ -87,8 +87,10 @@ pub enum AtmRefusal {
     #[error("too many wrong PINs; try again later")]
     PinTriesExceeded,
     /// The PIN was wrong: the caller must still commit the record (the failed try is counted).
-    #[error("the PIN is wrong")]
-    WrongPin,
+    /// `tries_left`: wrong PINs the card may still take before the ATM refuses
+    /// (`pin_tries_exceeded`) or its PIN locks (`pin_locked`), whichever comes first.
+    #[error("the PIN is wrong; tries left: {tries_left}")]
+    WrongPin { tries_left: u32 },
     #[error("the mobile number is not the one registered for this card")]
     MobileMismatch,
 }
@@ -117,6 +119,9 @@ pub enum AppRefusal {
     ChallengeExpired,
     #[error("the proof of possession is wrong")]
     BadProof,
+    /// A token-status query's `at_ms` is too far from the server's clock.
+    #[error("at_ms is more than 300 s from the server's clock: measure it again (GET /v1/time)")]
+    StaleStatusQuery,
 }
 
 impl AppRefusal {

@@ -436,7 +436,7 @@ impl CardRecord {
         Ok(())
     }
 
-    /// The ATM's first check (API.md): the static PIN, or a dynamic first password where the card
+    /// The ATM's first check (docs/api.md): the static PIN, or a dynamic first password where the card
     /// has one. A wrong PIN is counted apart from R5 failures.
     pub fn check_atm_pin(
         &mut self,
@@ -471,6 +471,8 @@ impl CardRecord {
         }
         self.svc.pin_failures.push(now);
         self.record_pin_lock_failure(now, policy);
-        Err(AtmRefusal::WrongPin)
+        Err(AtmRefusal::WrongPin {
+            tries_left: self.pin_tries_left(policy),
+        })
     }
 }

@@ -67,6 +67,10 @@ fn decoy_reason(r: Option<AppRefusal>) -> &'static str {
 }
 
 /// Whole seconds from `now` to `at`, at least 1 (what `Retry-After` can say).
+/// How far a token-status query's `at_ms` may be from the server's clock: the app measures the
+/// clock just before it asks, so only a slow network or a replay is this far off.
+pub const STATUS_QUERY_WINDOW_MS: u64 = 300_000;
+
 fn secs_until(at: i64, now: i64) -> u64 {
     u64::try_from(at.saturating_sub(now))
         .unwrap_or(0)
@@ -376,6 +380,24 @@ impl Issuer {
             }
         })
         .await
+    }
+
+    /// Whether the app token `token_id` is still in force, proven by its seed over `at_ms` (the
+    /// server's clock as the app reckons it, within [`STATUS_QUERY_WINDOW_MS`]). Reads only; the
+    /// answer is false alike for a token replaced, removed, locked or never issued and for a wrong
+    /// proof, so a stranger learns nothing.
+    pub async fn token_status(
+        &self,
+        token_id: &str,
+        at_ms: i64,
+        proof: &[u8],
+    ) -> Result<bool, IssuerError> {
+        let now = self.clock.now_ms();
+        if at_ms.abs_diff(now) > STATUS_QUERY_WINDOW_MS {
+            return Err(AppRefusal::StaleStatusQuery.into());
+        }
+        let card = self.store.card_by_token(token_id).await?;
+        Ok(card.is_some_and(|c| c.token_in_force(token_id, at_ms, proof, &self.keys)))
     }
 
     /// `update_card` on the card of the app's token `token_id`: `UnknownToken` when there is none.

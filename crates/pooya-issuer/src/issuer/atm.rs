@@ -25,7 +25,7 @@ impl Issuer {
     fn atm_pin<T>(&self, card: &mut CardRecord, pin: &Digits, now: i64) -> Option<Decided<T>> {
         match card.check_atm_pin(pin, now, &self.policy, &self.keys) {
             Ok(()) => None,
-            Err(r @ AtmRefusal::WrongPin) => {
+            Err(r @ AtmRefusal::WrongPin { .. }) => {
                 let mut e = Effects::default();
                 // This wrong PIN was the one that locked it (`card::pin_lock`).
                 let detail = if card.pin_locked() { "pin_locked" } else { "" };

@@ -21,6 +21,8 @@ pub struct CardView {
     pub recent_failures: usize,
     /// The PIN lock (`card::pin_lock`): only a branch lifts it.
     pub pin_locked: bool,
+    /// R9: the static second password died when a dynamic one became active.
+    pub static_second_disabled: bool,
     /// The card's live hardware token, if its second password is one.
     pub hardware: Option<HardwareView>,
 }
@@ -191,6 +193,7 @@ impl Issuer {
             second_blocked: card.second_blocked,
             recent_failures: card.recent_failures(now, &self.policy),
             pin_locked: card.pin_locked(),
+            static_second_disabled: card.svc.static_second_disabled,
             hardware: card.svc.hardware().map(|h| HardwareView {
                 serial: h.serial.clone(),
                 kind: h.kind,

@@ -11,20 +11,24 @@ use crate::error::IssuerError;
 use crate::messages;
 use crate::store::{Commit, VerificationRecord};
 
-/// The outcome of a verification (API.md, `/v1/verify`).
+/// The outcome of a verification (docs/api.md, `/v1/verify`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VerifyOutcome {
     pub approved: bool,
     pub response_code: &'static str,
     pub reason: &'static str,
+    /// This verification's refusal locked the card's dynamic service (R5): the last failure the
+    /// window allows. Its own answer is still `55`; every later one `75 locked`.
+    pub locked_now: bool,
 }
 
-impl From<Verdict> for VerifyOutcome {
-    fn from(v: Verdict) -> Self {
+impl VerifyOutcome {
+    fn new(v: Verdict, locked_now: bool) -> Self {
         VerifyOutcome {
             approved: v.approved(),
             response_code: v.response_code(),
             reason: v.reason(),
+            locked_now,
         }
     }
 }
@@ -91,7 +95,7 @@ impl Issuer {
         if now_locked {
             metrics::counter!("pooya_lockouts_total").increment(1);
         }
-        Ok(verdict.into())
+        Ok(VerifyOutcome::new(verdict, now_locked))
     }
 
     /// One verification of a card: its verdict, its record and its audit record, to commit

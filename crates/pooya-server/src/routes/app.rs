@@ -12,7 +12,7 @@ use pooya_issuer::card::AppRefusal;
 use pooya_issuer::domain::Pan;
 use pooya_wire::app::{
     EnrollmentConfirm, EnrollmentParameters, EnrollmentStart, EnrollmentStarted, Removal,
-    RemovalChallenge, Removed, TokenIssued,
+    RemovalChallenge, Removed, TokenIssued, TokenStatus, TokenStatusQuery,
 };
 use pooya_wire::ErrorBody;
 
@@ -33,6 +33,7 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
             post(removal_challenge),
         )
         .route("/v1/app/tokens/{token_id}/removal", post(removal))
+        .route("/v1/app/token-status", post(token_status))
 }
 
 fn bytes(field: &str, s: &str) -> Result<Vec<u8>, ApiError> {
@@ -217,4 +218,29 @@ async fn removal(
     }
     s.issuer.remove_token(&id, &nonce, &proof).await?;
     Ok(Json(Removed { removed: true }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/app/token-status",
+    tag = "app",
+    summary = "Whether an app token is still in force, proven by its seed: false alike for a token replaced, removed, locked or never issued and for a wrong proof",
+    request_body = TokenStatusQuery,
+    responses(
+        (status = 200, description = "`in_force`", body = TokenStatus),
+        (status = 400, description = "`bad_request`: malformed JSON, a missing field or a field of the wrong type; `bad_request`: `proof` is not base64url", body = ErrorBody),
+        (status = 403, description = "`network_not_allowed` (R18)", body = ErrorBody),
+        (status = 422, description = "`stale_status_query`: `at_ms` more than 300 s from the server's clock", body = ErrorBody),
+        (status = 429, description = "`rate_limited` (with `retry_after_secs`, and `Retry-After`): too many requests from this address", body = ErrorBody),
+    )
+)]
+async fn token_status(
+    State(s): St,
+    Body(b): Body<TokenStatusQuery>,
+) -> Result<Json<TokenStatus>, ApiError> {
+    let proof = bytes("proof", &b.proof)?;
+    // An id that is none of ours names no token: the same answer, without a lookup.
+    let in_force =
+        id_ok(&b.token_id) && s.issuer.token_status(&b.token_id, b.at_ms, &proof).await?;
+    Ok(Json(TokenStatus { in_force }))
 }

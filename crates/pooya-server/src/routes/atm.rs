@@ -1,4 +1,4 @@
-//! ATM (role `atm`): the holder at an ATM with the card inserted (API.md, R8, R10, R11, R20).
+//! ATM (role `atm`): the holder at an ATM with the card inserted (docs/api.md, R8, R10, R11, R20).
 
 use std::sync::Arc;
 

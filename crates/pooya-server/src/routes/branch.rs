@@ -1,4 +1,4 @@
-//! Branch (role `branch`): in-person registration of customers and cards (API.md).
+//! Branch (role `branch`): in-person registration of customers and cards (docs/api.md).
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use pooya_issuer::domain::{CustomerId, Digits, Expiry, Mobile, Pan};
 use pooya_wire::branch::{
     CardCreated, CardView, Customer, Dynamic, DynamicMode, DynamicState, HardwareToken,
     MobileChanged, NewCard, NewCustomer, NewMobile, PinStatus, SecondPasswordStatus,
+    StaticSecondPassword,
 };
 use pooya_wire::ErrorBody;
 
@@ -162,6 +163,11 @@ async fn card(_: Auth, State(s): St, Path(pan): Path<String>) -> Result<Json<Car
         second_password_blocked: v.second_blocked,
         recent_failures: v.recent_failures as u64,
         pin_locked: v.pin_locked,
+        static_second_password: if v.static_second_disabled {
+            StaticSecondPassword::Disabled
+        } else {
+            StaticSecondPassword::Enabled
+        },
         hardware_token: v.hardware.map(|h| HardwareToken {
             serial: h.serial,
             kind: match h.kind {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use pooya_issuer::domain::{Digits, Pan, PasswordKind, Transaction, TxnType};
 use pooya_wire::switch::{OtpAccepted, OtpRequest, VerifyRequest, VerifyResult};
 use pooya_wire::ErrorBody;
@@ -42,7 +42,7 @@ async fn verify(
     _: Authorized<SwitchRole>,
     State(s): State<Arc<AppState>>,
     Body(b): Body<VerifyRequest>,
-) -> Result<Json<VerifyResult>, ApiError> {
+) -> Result<(Extension<crate::telemetry::VerdictLog>, Json<VerifyResult>), ApiError> {
     let pan = Pan::parse(&b.pan)?;
     let kind = PasswordKind::parse(&b.kind).ok_or_else(|| {
         ApiError::new(
@@ -55,11 +55,30 @@ async fn verify(
     let txn = Transaction::new(&b.txn.id, b.txn.amount, &b.txn.merchant)?;
     let out = s.issuer.verify(&pan, kind, &password, &txn).await?;
     crate::telemetry::record_verify(out.response_code, out.reason);
-    Ok(Json(VerifyResult {
-        approved: out.approved,
-        response_code: out.response_code.to_owned(),
-        reason: out.reason.to_owned(),
-    }))
+    if out.locked_now {
+        // An operator's matter: a holder (or someone guessing) is locked out until an ATM
+        // activation. The request id of the span ties it to the request line; no card number.
+        tracing::warn!(
+            response_code = out.response_code,
+            reason = out.reason,
+            kind = kind.as_str(),
+            "card locked: too many refused passwords in the window (R5); every password now \
+             answers 75 locked until the holder activates again at an ATM"
+        );
+    }
+    // The request line names the verdict, not only the HTTP status (always 200).
+    let verdict = crate::telemetry::VerdictLog {
+        response_code: out.response_code,
+        reason: out.reason,
+    };
+    Ok((
+        Extension(verdict),
+        Json(VerifyResult {
+            approved: out.approved,
+            response_code: out.response_code.to_owned(),
+            reason: out.reason.to_owned(),
+        }),
+    ))
 }
 
 #[utoipa::path(

@@ -1,4 +1,4 @@
-//! The edges of the HTTP contract (API.md, "Transport and errors" and "Who may call what"): keys
+//! The edges of the HTTP contract (docs/api.md, "Transport and errors" and "Who may call what"): keys
 //! and roles on every endpoint, bad input of every kind on every endpoint, unknown and duplicate
 //! things, idempotency of `/v1/verify`, body size, unknown paths and the shape of every error.
 //! Every refusal must change nothing, and each test checks that afterwards.
@@ -227,7 +227,7 @@ fn body_endpoints() -> Vec<BodyEndpoint> {
     ]
 }
 
-/// Every endpoint of API.md's tables with the role it needs and a body of the right shape.
+/// Every endpoint of docs/api.md's tables with the role it needs and a body of the right shape.
 fn keyed_endpoints() -> Vec<(&'static str, String, &'static str, Option<Value>)> {
     let mut v: Vec<(&'static str, String, &'static str, Option<Value>)> = body_endpoints()
         .into_iter()
@@ -1261,7 +1261,7 @@ async fn refused_atm_requests_change_nothing() {
     assert_nothing_changed(&srv, &barrier).await;
 }
 
-/// "A full PAN never appears in an answer" (API.md), nor a PIN or a password: not even in the
+/// "A full PAN never appears in an answer" (docs/api.md), nor a PIN or a password: not even in the
 /// message of a refusal of a mistyped body.
 #[tokio::test]
 async fn refusals_never_echo_a_pan_pin_or_password() {

@@ -1,4 +1,4 @@
-//! The authenticator app on the command line (API.md, "The app on the command line"; R13, R15,
+//! The authenticator app on the command line (docs/api.md, "The app on the command line"; R13, R15,
 //! R16): `pooya app --vault F init | add | list | code | remove`, driven as a holder would,
 //! against the real server. The app password comes from `POOYA_APP_PASSWORD`, and
 //! `POOYA_APP_KDF_FAST=1` keeps the vault's key derivation cheap.

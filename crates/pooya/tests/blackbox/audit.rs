@@ -103,6 +103,16 @@ async fn verify_passes_and_export_writes_json_lines_without_secrets() {
         && v["pan_masked"].as_str().unwrap().starts_with("603799")));
     for l in &lines {
         assert_eq!(l["mac"].as_str().map(str::len), Some(64), "{l}");
+        // The time as RFC 3339 beside `at` (unix ms), the same instant.
+        let time = l["time"].as_str().unwrap_or_else(|| panic!("no time: {l}"));
+        let parsed =
+            time::OffsetDateTime::parse(time, &time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|e| panic!("{time}: {e}"));
+        assert_eq!(
+            (parsed.unix_timestamp_nanos() / 1_000_000) as i64,
+            l["at"].as_i64().unwrap(),
+            "{l}"
+        );
         // Secrets as whole words of the record: a 64-hex MAC or a 13-digit time holds digit runs
         // that can equal a short code by chance.
         let text = l.to_string();

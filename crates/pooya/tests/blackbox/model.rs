@@ -1,4 +1,4 @@
-//! A model of the card state machine (crates/pooya-issuer/src/card.rs, RULES.md, API.md) in
+//! A model of the card state machine (crates/pooya-issuer/src/card.rs, docs/rules.md, docs/api.md) in
 //! plain Rust, run side by side with the real server over HTTP: random sequences of branch, ATM,
 //! app, SMS and switch actions and time steps, and after every action the two must agree on the
 //! answer (status, error code, response code, reason), on the card as the branch sees it (mode,

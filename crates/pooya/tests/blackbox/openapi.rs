@@ -1,5 +1,7 @@
-//! The OpenAPI description the server serves at `/v1/openapi.json` covers the contract: every
-//! method and path `design/API.md` names, with every status it names for it. And `/docs` is a page.
+//! The OpenAPI description the server serves at `/v1/openapi.json` and the contract written in
+//! `docs/api.md` agree: the table "Every endpoint's statuses" there names the same endpoints, each
+//! with the same role and the same statuses, as the description (both ways). The endpoints version
+//! 1 of the contract fixed must stay in that table. And `/docs` is a page.
 
 use crate::common::*;
 
@@ -7,108 +9,133 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-/// The contract, read at test time. In CI a copy of `shared/` sits beside the clone, as here.
-const API_MD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/design/API.md");
+/// The repository's contract, read at test time.
+const API_MD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md");
 
-/// The statuses API.md names for each endpoint (its tables and the text around them: the
-/// creations' 201, the 202s, the 401/403 of every keyed endpoint, 400 for a bad body, 404 for an
-/// unknown card or customer, 409 for a duplicate or a `txn_conflict`, 422 for an invalid value).
-const STATUSES: &[(&str, &str, &[u16])] = &[
-    ("POST", "/v1/customers", &[201, 400, 401, 403, 409, 422]),
-    (
-        "PUT",
-        "/v1/customers/{customer_id}/mobile",
-        &[200, 400, 401, 403, 404, 422],
-    ),
-    ("POST", "/v1/cards", &[201, 400, 401, 403, 404, 409, 422]),
-    ("GET", "/v1/cards/{pan}", &[200, 401, 403, 404, 422]),
-    (
-        "POST",
-        "/v1/cards/{pan}/second-password/unblock",
-        &[200, 401, 403, 404, 422],
-    ),
-    (
-        "POST",
-        "/v1/atm/activate-app",
-        &[200, 400, 401, 403, 404, 422],
-    ),
-    (
-        "POST",
-        "/v1/atm/activate-sms",
-        &[200, 400, 401, 403, 404, 422],
-    ),
-    (
-        "POST",
-        "/v1/atm/deactivate",
-        &[200, 400, 401, 403, 404, 422],
-    ),
-    (
-        "POST",
-        "/v1/atm/block-second-password",
-        &[200, 400, 401, 403, 404, 422],
-    ),
-    ("POST", "/v1/sms/inbound", &[202, 400, 401, 403, 422]),
-    ("POST", "/v1/verify", &[200, 400, 401, 403, 409, 422]),
-    ("POST", "/v1/otp-requests", &[202, 400, 401, 403, 404, 422]),
-    ("POST", "/v1/admin/pskc", &[200, 400, 401, 403, 422]),
-    ("GET", "/v1/time", &[200]),
-    ("GET", "/v1/health", &[200]),
+/// The heading of the table this test reads.
+const STATUS_TABLE: &str = "## Every endpoint's statuses";
+
+/// Statuses any endpoint may answer that the table leaves to its preamble: 500, 503, and 413 for
+/// a body too large.
+const COMMON: &[u16] = &[413, 500, 503];
+
+/// The endpoints version 1 of the contract fixed: none may leave the table (a removal needs a new
+/// version prefix).
+const VERSION_1: &[(&str, &str)] = &[
+    ("POST", "/v1/customers"),
+    ("PUT", "/v1/customers/{customer_id}/mobile"),
+    ("POST", "/v1/cards"),
+    ("GET", "/v1/cards/{pan}"),
+    ("POST", "/v1/cards/{pan}/second-password/unblock"),
+    ("POST", "/v1/atm/activate-app"),
+    ("POST", "/v1/atm/activate-sms"),
+    ("POST", "/v1/atm/deactivate"),
+    ("POST", "/v1/atm/block-second-password"),
+    ("POST", "/v1/sms/inbound"),
+    ("POST", "/v1/verify"),
+    ("POST", "/v1/otp-requests"),
+    ("POST", "/v1/admin/pskc"),
+    ("GET", "/v1/time"),
+    ("GET", "/v1/health"),
 ];
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE"];
 
-/// Every `METHOD /v1/…` API.md names in code spans: its tables' first column and its text.
-fn contract_endpoints(md: &str) -> BTreeSet<(String, String)> {
-    let mut out = BTreeSet::new();
-    for (i, span) in md.split('`').enumerate() {
-        if i % 2 == 0 {
-            continue; // outside a code span
-        }
-        let mut words = span.split_whitespace();
-        let (Some(method), Some(path), None) = (words.next(), words.next(), words.next()) else {
-            continue;
+type Endpoint = (String, String);
+
+/// One row of the table: the role (`none` for no key) and the statuses.
+#[derive(Debug, PartialEq)]
+struct Row {
+    role: String,
+    statuses: BTreeSet<u16>,
+}
+
+/// `METHOD /path` in a code span, or None.
+fn endpoint(span: &str) -> Option<Endpoint> {
+    let mut words = span.split_whitespace();
+    let (Some(method), Some(path), None) = (words.next(), words.next(), words.next()) else {
+        return None;
+    };
+    (METHODS.contains(&method) && path.starts_with('/'))
+        .then(|| (method.to_owned(), path.to_owned()))
+}
+
+/// Every `METHOD /v1/…` the page names in code spans: its tables' first columns and its text.
+fn named_endpoints(md: &str) -> BTreeSet<Endpoint> {
+    md.split('`')
+        .skip(1)
+        .step_by(2) // inside code spans only
+        .filter_map(endpoint)
+        .filter(|(_, path)| path.starts_with("/v1/"))
+        .collect()
+}
+
+/// The table under [`STATUS_TABLE`]: `| `METHOD /path` | role | 200, 400, … |`.
+fn status_table(md: &str) -> BTreeMap<Endpoint, Row> {
+    let section = md
+        .split_once(STATUS_TABLE)
+        .unwrap_or_else(|| panic!("docs/api.md has no section {STATUS_TABLE:?}"))
+        .1;
+    let section = section.split("\n## ").next().unwrap();
+    let mut out = BTreeMap::new();
+    for line in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        let [first, role, statuses] = cells[..] else {
+            panic!("a row of three cells expected: {line}");
         };
-        if METHODS.contains(&method) && path.starts_with("/v1/") {
-            out.insert((method.to_owned(), path.to_owned()));
-        }
+        let ep = endpoint(first.trim_matches('`')).unwrap_or_else(|| panic!("bad row: {line}"));
+        let statuses = statuses
+            .split(',')
+            .map(|s| s.trim().parse().unwrap_or_else(|e| panic!("{line}: {e}")))
+            .collect();
+        let row = Row {
+            role: role.to_owned(),
+            statuses,
+        };
+        assert!(out.insert(ep, row).is_none(), "a row twice: {line}");
     }
     out
 }
 
 fn read_contract() -> String {
-    std::fs::read_to_string(API_MD).unwrap_or_else(|e| {
-        panic!(
-            "the contract must be readable at {API_MD} (shared/design/API.md beside the \
-             workspace; in CI a copy of shared/ sits beside the clone): {e}"
-        )
-    })
+    std::fs::read_to_string(API_MD).unwrap_or_else(|e| panic!("{API_MD}: {e}"))
 }
 
 #[test]
-fn the_contract_parses_and_every_endpoint_has_its_statuses_listed() {
+fn the_contract_page_parses_and_names_every_endpoint_in_its_status_table() {
     let md = read_contract();
-    let found = contract_endpoints(&md);
-    // The tables alone hold 13 rows; a parser finding fewer is broken, not the contract.
-    assert!(found.len() >= 15, "too few endpoints parsed: {found:?}");
-    let listed: BTreeSet<(String, String)> = STATUSES
-        .iter()
-        .map(|(m, p, _)| (m.to_string(), p.to_string()))
-        .collect();
-    let unlisted: Vec<_> = found.difference(&listed).collect();
+    let table = status_table(&md);
+    assert!(table.len() >= 25, "too few rows parsed: {table:?}");
+    for (m, p) in VERSION_1 {
+        assert!(
+            table.contains_key(&(m.to_string(), p.to_string())),
+            "{m} {p}, of version 1 of the contract, is not in the table"
+        );
+    }
+    let named = named_endpoints(&md);
+    let unlisted: Vec<_> = named.iter().filter(|e| !table.contains_key(*e)).collect();
     assert!(
         unlisted.is_empty(),
-        "API.md names endpoints this test lists no statuses for: {unlisted:?}"
+        "docs/api.md names endpoints its status table lacks: {unlisted:?}"
     );
-    let gone: Vec<_> = listed.difference(&found).collect();
-    assert!(
-        gone.is_empty(),
-        "this test lists endpoints API.md no longer names: {gone:?}"
-    );
+    // A leak of the parser (a row of the wrong shape read as a row) would show here.
+    for (ep, row) in &table {
+        assert!(
+            ["none", "admin", "branch", "atm", "sms", "switch"].contains(&row.role.as_str()),
+            "{ep:?}: role {:?}",
+            row.role
+        );
+        assert!(
+            row.statuses.iter().all(|s| (200..600).contains(s)),
+            "{ep:?}"
+        );
+    }
 }
 
 #[tokio::test]
-async fn openapi_covers_every_path_method_and_status_of_the_contract() {
-    let md = read_contract();
+async fn openapi_and_the_contract_page_name_the_same_endpoints_roles_and_statuses() {
+    let table = status_table(&read_contract());
+    // With the fake clock, as the table names `/v1/test/clock`.
     let srv = TestServer::start().await;
 
     let resp = srv
@@ -126,40 +153,41 @@ async fn openapi_covers_every_path_method_and_status_of_the_contract() {
         version.starts_with("3.1."),
         "OpenAPI {version:?}, not 3.1.x"
     );
-    let paths = spec["paths"].as_object().expect("paths");
 
-    let statuses: BTreeMap<(String, String), &[u16]> = STATUSES
-        .iter()
-        .map(|(m, p, s)| ((m.to_string(), p.to_string()), *s))
-        .collect();
-    let mut missing = Vec::new();
-    for (method, path) in contract_endpoints(&md) {
-        let op = &spec["paths"][&path][method.to_lowercase()];
-        if !op.is_object() {
-            missing.push(format!("{method} {path} (known paths: {:?})", paths.keys()));
-            continue;
-        }
-        let want = statuses
-            .get(&(method.clone(), path.clone()))
-            .unwrap_or_else(|| panic!("no statuses listed for {method} {path}"));
-        for status in *want {
-            if !op["responses"][status.to_string()].is_object() {
-                missing.push(format!("{method} {path} {status}"));
-            }
-        }
-        // Keyed endpoints name their role.
-        if !matches!(path.as_str(), "/v1/time" | "/v1/health") {
-            assert!(
-                op["security"][0]["bearer"][0].is_string(),
-                "{method} {path} names no bearer role: {op}"
+    let mut described = BTreeMap::new();
+    for (path, ops) in spec["paths"].as_object().expect("paths") {
+        for (method, op) in ops.as_object().unwrap() {
+            let role = op["security"][0]["bearer"][0]
+                .as_str()
+                .unwrap_or("none")
+                .to_owned();
+            let statuses: BTreeSet<u16> = op["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(|s| s.parse().unwrap())
+                .filter(|s| !COMMON.contains(s))
+                .collect();
+            described.insert(
+                (method.to_uppercase(), path.clone()),
+                Row { role, statuses },
             );
         }
     }
-    assert!(
-        missing.is_empty(),
-        "not in /v1/openapi.json:\n{}",
-        missing.join("\n")
-    );
+    let mut differences = Vec::new();
+    for (ep, row) in &table {
+        match described.get(ep) {
+            None => differences.push(format!("{ep:?} is in docs/api.md, not in OpenAPI")),
+            Some(d) if d != row => {
+                differences.push(format!("{ep:?}: docs/api.md {row:?}, OpenAPI {d:?}"))
+            }
+            Some(_) => {}
+        }
+    }
+    for ep in described.keys().filter(|e| !table.contains_key(*e)) {
+        differences.push(format!("{ep:?} is in OpenAPI, not in docs/api.md"));
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
 
     // Every schema referred to is defined.
     let text = spec.to_string();

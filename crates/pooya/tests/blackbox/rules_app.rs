@@ -1,5 +1,5 @@
-//! Black-box tests of the rules of `seed/RULES.md` that concern the app channel, each named after
-//! its rule, over the HTTP contract of `design/API.md`: R1–R12, the ATM PIN, token removal and
+//! Black-box tests of the rules of `docs/rules.md` that concern the app channel, each named after
+//! its rule, over the HTTP contract of `docs/api.md`: R1–R12, the ATM PIN, token removal and
 //! re-activation. Time moves on the server's fake clock only.
 
 use crate::common::*;

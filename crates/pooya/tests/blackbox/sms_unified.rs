@@ -192,7 +192,7 @@ async fn r24_request_sms_then_verify_only_that_transaction_once() {
     // Its own transaction: approved, once.
     let r = verify_txn(&srv, PAN, code, txn.clone()).await;
     assert_verdict(&r, "00", "approved");
-    // A retry of the same request answers the same (API.md idempotency) …
+    // A retry of the same request answers the same (docs/api.md idempotency) …
     let r = verify_txn(&srv, PAN, code, txn.clone()).await;
     assert_verdict(&r, "00", "approved");
     // … but a second use for another transaction, even of the same amount and merchant, is not.

@@ -13,9 +13,11 @@ use crate::common::*;
 
 use std::collections::BTreeSet;
 
-use pooya_enroll::{b64_decode, b64_encode, removal_proof, ClientEnrollment};
+use pooya_enroll::{b64_decode, b64_encode, removal_proof, status_proof, ClientEnrollment};
 use pooya_wire::admin::PskcImport;
-use pooya_wire::app::{EnrollmentConfirm, EnrollmentStart, Removal, RemovalChallenge};
+use pooya_wire::app::{
+    EnrollmentConfirm, EnrollmentStart, Removal, RemovalChallenge, TokenStatus, TokenStatusQuery,
+};
 use pooya_wire::atm::{Activate, CardAndPin};
 use pooya_wire::branch::NewMobile;
 use pooya_wire::sms::InboundSms;
@@ -241,8 +243,27 @@ async fn call_every_endpoint(srv: &TestServer) {
         404,
     );
 
-    // Token removal.
+    // Token status, then removal.
     let id = &token.token_id;
+    let now = srv.now_ms().await;
+    let query = TokenStatusQuery {
+        token_id: id.clone(),
+        at_ms: now,
+        proof: b64_encode(&status_proof(&token.seed, id, now)),
+    };
+    let v = expect(
+        srv.send("POST", "/v1/app/token-status", None, &query).await,
+        200,
+    );
+    assert_eq!(read::<TokenStatus>(v), TokenStatus { in_force: true });
+    let stale = TokenStatusQuery {
+        at_ms: now - 600_000,
+        ..query.clone()
+    };
+    expect(
+        srv.send("POST", "/v1/app/token-status", None, &stale).await,
+        422,
+    );
     let challenge_path = format!("/v1/app/tokens/{id}/removal-challenge");
     let v = expect(
         srv.call("POST", &challenge_path, None, Some(json!({})))

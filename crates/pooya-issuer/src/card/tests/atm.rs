@@ -14,7 +14,10 @@ fn atm_accepts_the_static_pin() {
 fn atm_counts_a_wrong_pin() {
     let c = Ctx::new();
     let (_, mut card) = c.card(PAN_A);
-    assert_eq!(c.pin(&mut card, "9999", T0), Err(AtmRefusal::WrongPin));
+    assert_eq!(
+        c.pin(&mut card, "9999", T0),
+        Err(AtmRefusal::WrongPin { tries_left: 2 })
+    );
     assert_eq!(card.svc.pin_failures, vec![T0]);
     // Counted apart from the R5 failures.
     assert_eq!(card.recent_failures(T0, &c.policy), 0);
@@ -27,7 +30,11 @@ fn atm_refuses_after_three_wrong_pins_until_the_window_passes() {
     let c = Ctx::new();
     let (_, mut card) = c.card(PAN_A);
     for i in 0..3 {
-        assert_eq!(c.pin(&mut card, "9999", T0 + i), Err(AtmRefusal::WrongPin));
+        let tries_left = 2 - i as u32;
+        assert_eq!(
+            c.pin(&mut card, "9999", T0 + i),
+            Err(AtmRefusal::WrongPin { tries_left })
+        );
     }
     let last = T0 + 2;
     for now in [last + 1, last + HOUR, T0 + DAY - 1] {
@@ -55,7 +62,10 @@ fn atm_accepts_a_dynamic_first_password_once() {
         Some(e.app.step(now))
     );
     // Used up: the same code again is a wrong PIN, and a payment refuses it as replayed.
-    assert_eq!(c.pin(&mut card, &code, now + 1), Err(AtmRefusal::WrongPin));
+    assert_eq!(
+        c.pin(&mut card, &code, now + 1),
+        Err(AtmRefusal::WrongPin { tries_left: 2 })
+    );
     assert_eq!(card.svc.pin_failures, vec![now + 1]);
     assert_eq!(c.first(&mut card, &code, now + 2), Verdict::Replayed);
     // The static PIN still opens the ATM.
@@ -72,7 +82,10 @@ fn atm_refuses_the_static_pin_beside_a_dynamic_one_when_policy_says_so() {
     assert_eq!(c.pin(&mut card, STATIC_PIN, T0), Ok(()));
     let now = T0 + 5 * SEC;
     let e = c.enroll_distinct(&mut card, &pan, T0, now);
-    assert_eq!(c.pin(&mut card, STATIC_PIN, now), Err(AtmRefusal::WrongPin));
+    assert_eq!(
+        c.pin(&mut card, STATIC_PIN, now),
+        Err(AtmRefusal::WrongPin { tries_left: 2 })
+    );
     assert_eq!(c.pin(&mut card, &e.app.first_at(now), now + 1), Ok(()));
     // Once the token is gone (a lock), the static PIN is the only way back in.
     lock(&c, &mut card, &e, now + HOUR);

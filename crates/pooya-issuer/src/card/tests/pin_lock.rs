@@ -21,10 +21,11 @@ fn a_thiefs_slow_guessing_over_days_ends_in_a_pin_lock() {
         t = T0 + day * DAY;
         for _ in 0..2 {
             n += 1;
-            assert_eq!(
+            // The ATM's daily tries are the fewer: 2 left after the day's first, then 1.
+            assert!(matches!(
                 c.pin(&mut card, &guess(n), t + n),
-                Err(AtmRefusal::WrongPin)
-            );
+                Err(AtmRefusal::WrongPin { tries_left: 1 | 2 })
+            ));
             n += 1;
             assert_eq!(c.first(&mut card, &guess(n), t + n), Verdict::WrongPassword);
         }
@@ -34,9 +35,10 @@ fn a_thiefs_slow_guessing_over_days_ends_in_a_pin_lock() {
     // Day 3: the 9th failure does not lock, the 10th does.
     t += DAY;
     n += 1;
+    // The PIN lock's tries are the fewer now: one more wrong first password or PIN locks it.
     assert_eq!(
         c.pin(&mut card, &guess(n), t + n),
-        Err(AtmRefusal::WrongPin)
+        Err(AtmRefusal::WrongPin { tries_left: 1 })
     );
     assert!(!card.pin_locked());
     n += 1;
@@ -75,16 +77,17 @@ fn failures_older_than_the_window_fall_out() {
     let window = c.policy.pin_lock.window_secs as i64 * SEC;
     for i in 0..9 {
         // One a day, within the ATM's daily tries.
+        let tries_left = (9 - i as u32).min(2);
         assert_eq!(
             c.pin(&mut card, &guess(i), T0 + i * DAY),
-            Err(AtmRefusal::WrongPin)
+            Err(AtmRefusal::WrongPin { tries_left })
         );
     }
     // The first has left the window when the tenth comes.
     let tenth = T0 + window;
     assert_eq!(
         c.pin(&mut card, &guess(9), tenth),
-        Err(AtmRefusal::WrongPin)
+        Err(AtmRefusal::WrongPin { tries_left: 1 })
     );
     assert!(!card.pin_locked());
     assert_eq!(card.svc.pin_lock_failures.len(), 9);
@@ -139,7 +142,10 @@ fn no_atm_activation_lifts_a_pin_lock() {
     policy.pin_lock.max_failures = 1;
     let c = Ctx::with_policy(policy);
     let (_, mut card) = c.card(PAN_A);
-    assert_eq!(c.pin(&mut card, "9999", T0), Err(AtmRefusal::WrongPin));
+    assert_eq!(
+        c.pin(&mut card, "9999", T0),
+        Err(AtmRefusal::WrongPin { tries_left: 0 })
+    );
     assert!(card.pin_locked());
     // Every ATM operation starts with this check, so none goes on.
     assert_eq!(c.pin(&mut card, STATIC_PIN, T0), Err(AtmRefusal::PinLocked));

@@ -1,4 +1,4 @@
-//! Activating again replaces everything (API.md).
+//! Activating again replaces everything (docs/api.md).
 use super::*;
 
 #[test]

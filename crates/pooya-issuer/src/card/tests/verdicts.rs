@@ -1,4 +1,4 @@
-//! Verdicts (API.md response codes).
+//! Verdicts (docs/api.md response codes).
 use super::*;
 
 #[test]
