@@ -13,6 +13,7 @@ mod base;
 mod branch;
 mod public;
 mod sms;
+mod staff;
 mod switch;
 
 pub use app::{EnrollmentParameters, EnrollmentStarted, RemovalChallengeIssued, TokenIssued};
@@ -20,6 +21,7 @@ pub use atm::{AppActivationIssued, SmsActivationIssued};
 pub use base::Issuer;
 pub use branch::CardView;
 pub use sms::normalize_sms_digits;
+pub use staff::{FourEyesRefusal, MobileChangeAsked, OperatorAdded, StaffPolicy};
 pub use switch::{OtpRequested, VerifyOutcome};
 
 pub use crate::error::IssuerError;

@@ -8,6 +8,8 @@ pub use crate::audit::AuditRecord;
 use crate::audit::{AuditHead, StoredAudit};
 use crate::card::{CardRecord, LiveRun};
 use crate::domain::{CustomerId, Mobile, Role};
+pub use pooya_staff::Operator;
+use pooya_staff::{BranchCode, OperatorName};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -137,6 +139,64 @@ pub enum TryTaken {
     UsedUp(TriesWindow),
 }
 
+/// An operator written by a commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OperatorWrite {
+    /// A new operator: [`StoreError::Duplicate`] when the name is taken.
+    New(Operator),
+    /// An operator rewritten, guarded by its `version` as read.
+    Changed(Operator),
+}
+
+/// Four eyes on a mobile change: where a teller's request stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MobileChangeState {
+    /// Waiting for a supervisor other than the requester; nothing changed yet.
+    Pending,
+    /// Approved: the new mobile is in force, the old one's tokens revoked (R12).
+    Approved {
+        by: OperatorName,
+        at: i64,
+    },
+    Refused {
+        by: OperatorName,
+        at: i64,
+    },
+}
+
+/// A teller's request to change a customer's registered mobile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MobileChangeRecord {
+    /// Random, for the console's links.
+    pub id: String,
+    pub customer_id: CustomerId,
+    pub mobile: Mobile,
+    pub requested_by: OperatorName,
+    pub branch: Option<BranchCode>,
+    pub requested_at: i64,
+    pub state: MobileChangeState,
+}
+
+/// A change request written by a commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MobileChangeWrite {
+    New(MobileChangeRecord),
+    /// Decided: written only if it is still pending (else [`StoreError::Conflict`]: another
+    /// supervisor decided first).
+    Decided(MobileChangeRecord),
+}
+
+/// A console session: only the hash of its cookie's value is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id_hash: String,
+    pub operator: OperatorName,
+    /// The token every form of the session carries (CSRF).
+    pub csrf: String,
+    pub created_at: i64,
+    pub last_seen: i64,
+}
+
 /// Everything one decision changes.
 #[derive(Clone, Debug, Default)]
 pub struct Commit {
@@ -161,6 +221,10 @@ pub struct Commit {
     pub closed_enrollment_runs: Vec<String>,
     /// Per-address try counts to forget (their holder proved the codes).
     pub cleared_enrollment_tries: Vec<String>,
+    /// Operators added or changed (sign-in failures and locks, disabled).
+    pub operators: Vec<OperatorWrite>,
+    /// Four eyes: mobile changes asked for or decided.
+    pub mobile_changes: Vec<MobileChangeWrite>,
     /// The key that chains `audit` (see [`crate::audit`]); the issuer gives it with every commit.
     /// A commit with audit records and no key is refused: no record is ever written unchained.
     pub audit_key: Option<std::sync::Arc<crate::keys::Keyring>>,
@@ -278,6 +342,46 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Applies everything or nothing. `Conflict` when a guarded row changed.
     async fn commit(&self, commit: Commit) -> Result<(), StoreError>;
+
+    /// Verifications of a card, newest first (the console's card page).
+    async fn recent_verifications(
+        &self,
+        pan_hash: &str,
+        limit: i64,
+    ) -> Result<Vec<VerificationRecord>, StoreError>;
+    /// The customer with this registered mobile, if any.
+    async fn customer_by_mobile(
+        &self,
+        mobile: &Mobile,
+    ) -> Result<Option<CustomerRecord>, StoreError>;
+    /// Audit records about a customer (those naming `pan_masked`, or no card at all, when it is
+    /// given), newest first.
+    async fn audit_of_customer(
+        &self,
+        id: &CustomerId,
+        pan_masked: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StoredAudit>, StoreError>;
+
+    // ------------------------------------------------------------ the bank's staff
+    async fn operator(&self, name: &OperatorName) -> Result<Option<Operator>, StoreError>;
+    /// Every operator, by name.
+    async fn operators(&self) -> Result<Vec<Operator>, StoreError>;
+    async fn mobile_change(&self, id: &str) -> Result<Option<MobileChangeRecord>, StoreError>;
+    /// Mobile changes waiting for a supervisor, oldest first.
+    async fn pending_mobile_changes(&self) -> Result<Vec<MobileChangeRecord>, StoreError>;
+    async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
+    async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError>;
+    async fn touch_session(&self, id_hash: &str, at: i64) -> Result<(), StoreError>;
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError>;
+    /// Ends every session of an operator (disabled), and sessions idle since before
+    /// `idle_before` or begun before `begun_before`, of anyone.
+    async fn delete_sessions(
+        &self,
+        operator: Option<&OperatorName>,
+        idle_before: i64,
+        begun_before: i64,
+    ) -> Result<(), StoreError>;
 
     // ------------------------------------------------------------ API keys (the server's)
     async fn api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError>;

@@ -14,8 +14,8 @@ use tokio::sync::RwLock;
 
 pub struct ApiKeys {
     store: Arc<dyn Store>,
-    /// Hashes already found, with their role: keys are never changed once made.
-    cache: RwLock<HashMap<String, Role>>,
+    /// Hashes already found, with their role and label: keys are never changed once made.
+    cache: RwLock<HashMap<String, (Role, Arc<str>)>>,
 }
 
 pub fn hash_key(key: &str) -> String {
@@ -42,14 +42,19 @@ impl ApiKeys {
         }
     }
 
-    pub async fn role_of(&self, key: &str) -> Result<Option<Role>, IssuerError> {
+    /// The role and label of a key (the label names the key's holder in the audit trail).
+    pub async fn role_of(&self, key: &str) -> Result<Option<(Role, Arc<str>)>, IssuerError> {
         let h = hash_key(key);
         if let Some(r) = self.cache.read().await.get(&h) {
-            return Ok(Some(*r));
+            return Ok(Some(r.clone()));
         }
-        let found = self.store.api_key(&h).await?.map(|k| k.role);
-        if let Some(r) = found {
-            self.cache.write().await.insert(h, r);
+        let found = self
+            .store
+            .api_key(&h)
+            .await?
+            .map(|k| (k.role, Arc::<str>::from(k.label)));
+        if let Some(r) = &found {
+            self.cache.write().await.insert(h, r.clone());
         }
         Ok(found)
     }

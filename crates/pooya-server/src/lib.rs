@@ -188,12 +188,15 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         None => Arc::new(SystemClock),
     };
     upgrade_at_rest(&opened, clock.now_ms()).await?;
-    let issuer = Arc::new(Issuer::new(
-        opened.store.clone(),
-        opened.keyring.clone(),
-        policy,
-        clock.clone(),
-    ));
+    let issuer = Arc::new(
+        Issuer::new(
+            opened.store.clone(),
+            opened.keyring.clone(),
+            policy,
+            clock.clone(),
+        )
+        .with_staff_policy(opened.config.staff_policy()),
+    );
     let keys = apikeys::ApiKeys::new(opened.store.clone());
     if keys.bootstrap(&opened.data_dir, clock.now_ms()).await? {
         tracing::info!(

@@ -107,7 +107,9 @@ pub struct BranchCode(String);
 impl BranchCode {
     pub fn parse(s: &str) -> Result<BranchCode, StaffInvalid> {
         let s = s.trim().to_ascii_uppercase();
-        if (1..=10).contains(&s.len()) && s.chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        if (1..=10).contains(&s.len())
+            && s.chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
         {
             Ok(BranchCode(s))
         } else {
@@ -441,7 +443,10 @@ mod tests {
             Err(SignInRefused::WrongCode)
         );
         assert_eq!(op.standing, Standing::Active { failures: 2 });
-        assert_eq!(op.sign_in("correct horse battery", &code, &secret, T, p), Ok(()));
+        assert_eq!(
+            op.sign_in("correct horse battery", &code, &secret, T, p),
+            Ok(())
+        );
         assert_eq!(op.standing, Standing::Active { failures: 0 });
         // The same code again, even in its own step: refused.
         assert_eq!(
@@ -478,7 +483,10 @@ mod tests {
         );
         let later = T + p.lock_ms + 1;
         let code = secret.code_at(later);
-        assert_eq!(op.sign_in("correct horse battery", &code, &secret, later, p), Ok(()));
+        assert_eq!(
+            op.sign_in("correct horse battery", &code, &secret, later, p),
+            Ok(())
+        );
         op.standing = Standing::Disabled;
         let code = secret.code_at(later + 60_000);
         assert_eq!(

@@ -10,6 +10,7 @@ use pooya_issuer::card::CardRecord;
 use pooya_issuer::domain::{CustomerId, Mobile, Role};
 use pooya_issuer::keys::Keyring;
 use pooya_issuer::store::*;
+use pooya_staff::OperatorName;
 
 use crate::statements::{CARD_COLUMNS, CARD_FOR_VERIFICATION, REFUSE_SMS};
 use crate::{
@@ -160,6 +161,61 @@ impl Store for SqlStore {
 
     async fn commit(&self, c: Commit) -> Result<(), StoreError> {
         self.write_commit(c).await
+    }
+
+    async fn recent_verifications(
+        &self,
+        pan_hash: &str,
+        limit: i64,
+    ) -> Result<Vec<VerificationRecord>, StoreError> {
+        self.console_recent_verifications(pan_hash, limit).await
+    }
+    async fn customer_by_mobile(
+        &self,
+        mobile: &Mobile,
+    ) -> Result<Option<CustomerRecord>, StoreError> {
+        self.console_customer_by_mobile(mobile).await
+    }
+    async fn audit_of_customer(
+        &self,
+        id: &CustomerId,
+        pan_masked: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StoredAudit>, StoreError> {
+        self.console_audit_of_customer(id, pan_masked, limit).await
+    }
+    async fn operator(&self, name: &OperatorName) -> Result<Option<Operator>, StoreError> {
+        self.staff_operator(name).await
+    }
+    async fn operators(&self) -> Result<Vec<Operator>, StoreError> {
+        self.staff_operators().await
+    }
+    async fn mobile_change(&self, id: &str) -> Result<Option<MobileChangeRecord>, StoreError> {
+        self.staff_mobile_change(id).await
+    }
+    async fn pending_mobile_changes(&self) -> Result<Vec<MobileChangeRecord>, StoreError> {
+        self.staff_pending_changes().await
+    }
+    async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        self.staff_session(id_hash).await
+    }
+    async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        self.staff_insert_session(s).await
+    }
+    async fn touch_session(&self, id_hash: &str, at: i64) -> Result<(), StoreError> {
+        self.staff_touch_session(id_hash, at).await
+    }
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        self.staff_delete_session(id_hash).await
+    }
+    async fn delete_sessions(
+        &self,
+        operator: Option<&OperatorName>,
+        idle_before: i64,
+        begun_before: i64,
+    ) -> Result<(), StoreError> {
+        self.staff_delete_sessions(operator, idle_before, begun_before)
+            .await
     }
 
     async fn api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
@@ -335,7 +391,7 @@ impl Store for SqlStore {
 
     async fn audit_page(&self, after_id: i64, limit: i64) -> Result<Vec<StoredAudit>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, at, event, pan_masked, customer_id, detail, lane, seq, mac FROM audit \
+            "SELECT id, at, event, pan_masked, customer_id, detail, actor, lane, seq, mac FROM audit \
              WHERE id > $1 ORDER BY id LIMIT $2",
         )
         .bind(after_id)
