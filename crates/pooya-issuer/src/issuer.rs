@@ -11,6 +11,7 @@ mod app;
 mod atm;
 mod base;
 mod branch;
+mod desk;
 mod public;
 mod sms;
 mod staff;
@@ -20,6 +21,7 @@ pub use app::{EnrollmentParameters, EnrollmentStarted, RemovalChallengeIssued, T
 pub use atm::{AppActivationIssued, SmsActivationIssued};
 pub use base::Issuer;
 pub use branch::CardView;
+pub use desk::{CardPage, CustomerPage};
 pub use sms::normalize_sms_digits;
 pub use staff::{FourEyesRefusal, MobileChangeAsked, OperatorAdded, StaffPolicy};
 pub use switch::{OtpRequested, VerifyOutcome};

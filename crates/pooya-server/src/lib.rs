@@ -264,7 +264,16 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         limits: limits.clone(),
         client_certs,
     });
-    let app = router::router(state, opened.config.server.max_body_bytes);
+    let console = opened.config.console.enabled.then(|| {
+        let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        Arc::new(pooya_console::Console {
+            issuer: issuer.clone(),
+            idle_ms: ms(opened.config.console.idle_timeout_secs),
+            absolute_ms: ms(opened.config.console.absolute_timeout_secs),
+            secure: acceptor.is_some(),
+        })
+    });
+    let app = router::router(state, opened.config.server.max_body_bytes, console);
     let forget = tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {

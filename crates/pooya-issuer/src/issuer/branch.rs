@@ -199,9 +199,12 @@ impl Issuer {
             .card(&self.pan_hash(pan))
             .await?
             .ok_or(IssuerError::UnknownCard)?;
-        let now = self.clock.now_ms();
+        Ok(self.view_of(&card, self.clock.now_ms()))
+    }
+
+    pub(super) fn view_of(&self, card: &CardRecord, now: i64) -> CardView {
         let (mode, state) = card.effective(now);
-        Ok(CardView {
+        CardView {
             pan_masked: card.pan_masked.clone(),
             customer_id: card.customer_id.as_str().to_owned(),
             mode,
@@ -209,12 +212,17 @@ impl Issuer {
             second_blocked: card.second_blocked,
             recent_failures: card.recent_failures(now, &self.policy),
             pin_locked: card.pin_locked(),
-        })
+        }
     }
 
     /// R11: only a branch lifts the block.
     pub async fn unblock_second(&self, by: &Actor, pan: &Pan) -> Result<(), IssuerError> {
-        self.update_card(&self.pan_hash(pan), false, |card, _, now| {
+        self.unblock_second_of(by, &self.pan_hash(pan)).await
+    }
+
+    /// [`Issuer::unblock_second`] of the card the console names by its keyed hash.
+    pub async fn unblock_second_of(&self, by: &Actor, pan_hash: &str) -> Result<(), IssuerError> {
+        self.update_card(pan_hash, false, |card, _, now| {
             card.second_blocked = false;
             let mut e = Effects::default();
             e.audit.push(
@@ -233,7 +241,12 @@ impl Issuer {
 
     /// Issue 20: only a branch lifts the PIN lock, after checking the holder in person.
     pub async fn unlock_pin(&self, by: &Actor, pan: &Pan) -> Result<(), IssuerError> {
-        self.update_card(&self.pan_hash(pan), false, |card, _, now| {
+        self.unlock_pin_of(by, &self.pan_hash(pan)).await
+    }
+
+    /// [`Issuer::unlock_pin`] of the card the console names by its keyed hash.
+    pub async fn unlock_pin_of(&self, by: &Actor, pan_hash: &str) -> Result<(), IssuerError> {
+        self.update_card(pan_hash, false, |card, _, now| {
             card.unlock_pin();
             let mut e = Effects::default();
             e.audit.push(

@@ -1,0 +1,251 @@
+//! The admins' pages: operators (add — the password and TOTP QR code shown once —, disable,
+//! enable), the SMS outbox's counts, and the audit chain's verification.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use maud::{html, PreEscaped};
+use pooya_staff::{BranchCode, OperatorName, Password, StaffRole, Standing};
+use serde::Deserialize;
+
+use crate::view::{self, csrf, page};
+use crate::{html as respond, Console, Signed};
+
+type St = State<Arc<Console>>;
+
+pub(crate) fn routes() -> Router<Arc<Console>> {
+    Router::new()
+        .route(
+            "/console/admin/operators",
+            get(operators).post(add_operator),
+        )
+        .route("/console/admin/operators/{name}/disable", post(disable))
+        .route("/console/admin/operators/{name}/enable", post(enable))
+        .route("/console/admin/outbox", get(outbox))
+        .route("/console/admin/audit", get(audit))
+}
+
+fn admin_only(s: &Signed) -> Result<(), Response> {
+    s.require(|r| r == StaffRole::Admin)
+}
+
+async fn operators(State(c): St, s: Signed) -> Response {
+    if let Err(r) = admin_only(&s) {
+        return r;
+    }
+    let l = s.lang;
+    let ops = match c.issuer.operators().await {
+        Ok(o) => o,
+        Err(e) => return s.issuer_error(e),
+    };
+    let now = c.issuer.now_ms();
+    let body = html! {
+        table id="operators" {
+            thead { tr { th { (l.t("name")) } th { (l.t("role")) } th { (l.t("branch")) } th { (l.t("standing")) } th {} } }
+            tbody { @for op in &ops { tr {
+                td { bdi { (op.name.as_str()) } }
+                td { (view::role(l, op.role)) }
+                td { bdi { (op.branch.as_ref().map_or("—", |b| b.as_str())) } }
+                td { @match op.standing {
+                    Standing::Disabled => span.tag.bad { (l.t("disabled")) },
+                    Standing::Locked { until } if until > now => span.tag.bad { (l.t("state_locked")) },
+                    _ => span.tag.ok { (l.t("state_active")) },
+                } }
+                td {
+                    @if op.is_disabled() {
+                        form.inline method="post" action={ "/console/admin/operators/" (op.name.as_str()) "/enable" } {
+                            (csrf(&s)) button.quiet type="submit" { (l.t("enable")) }
+                        }
+                    } @else if op.name != s.op.name {
+                        form.inline method="post" action={ "/console/admin/operators/" (op.name.as_str()) "/disable" } {
+                            (csrf(&s)) button.danger type="submit" { (l.t("disable")) }
+                        }
+                    }
+                }
+            } } }
+        }
+        h2 { (l.t("add_operator")) }
+        section.box {
+            form.stack method="post" action="/console/admin/operators" {
+                (csrf(&s))
+                label for="op-name" { (l.t("name")) }
+                input.ltr type="text" id="op-name" name="name" required;
+                label for="op-role" { (l.t("role")) }
+                select id="op-role" name="role" {
+                    @for r in StaffRole::ALL { option value=(r.as_str()) { (view::role(l, r)) } }
+                }
+                label for="op-branch" { (l.t("branch")) }
+                input.ltr type="text" id="op-branch" name="branch";
+                button type="submit" id="add-operator" { (l.t("add_operator")) }
+            }
+        }
+    };
+    respond(StatusCode::OK, page(Some(&s), l, l.t("operators"), body))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NewOperator {
+    csrf: Option<String>,
+    name: String,
+    role: String,
+    branch: String,
+}
+
+async fn add_operator(State(c): St, s: Signed, Form(f): Form<NewOperator>) -> Response {
+    if let Err(r) = admin_only(&s).and_then(|()| s.check_csrf(f.csrf.as_deref())) {
+        return r;
+    }
+    let l = s.lang;
+    let parsed = (|| {
+        let name = OperatorName::parse(&f.name)?;
+        let role = StaffRole::parse(&f.role)?;
+        let branch = Some(f.branch.trim())
+            .filter(|b| !b.is_empty())
+            .map(BranchCode::parse)
+            .transpose()?;
+        Ok::<_, pooya_staff::StaffInvalid>((name, role, branch))
+    })();
+    let (name, role, branch) = match parsed {
+        Ok(v) => v,
+        Err(e) => return s.issuer_error(pooya_issuer::IssuerError::Staff(e)),
+    };
+    let password = Password::generate();
+    let added = match c
+        .issuer
+        .add_operator(&s.actor(), name, role, branch, &password)
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => return s.issuer_error(e),
+    };
+    let bank = c.issuer.policy().bank_name.clone();
+    let uri = added.secret.otpauth_uri(&bank, &added.operator.name);
+    let qr = qrcode::QrCode::new(uri.as_bytes())
+        .map(|q| {
+            q.render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(200, 200)
+                .build()
+        })
+        .unwrap_or_default();
+    let body = html! {
+        p.ok id="message" { (l.t("operator_added")) }
+        section.box {
+            dl.facts {
+                dt { (l.t("name")) } dd { bdi id="new-name" { (added.operator.name.as_str()) } }
+                dt { (l.t("role")) } dd { (view::role(l, added.operator.role)) }
+                dt { (l.t("password")) } dd { div.secret id="new-password" { (password.expose()) } }
+                dt { (l.t("totp_secret")) } dd { div.secret id="new-secret" { (&*added.secret.base32()) } }
+            }
+            // The SVG is the qrcode crate's own output (no script, no outside reference).
+            div.qr { (PreEscaped(qr)) }
+            p { a href="/console/admin/operators" { (l.t("back")) } }
+        }
+    };
+    respond(
+        StatusCode::CREATED,
+        page(Some(&s), l, l.t("add_operator"), body),
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CsrfOnly {
+    csrf: Option<String>,
+}
+
+async fn set_disabled(
+    c: &Console,
+    s: &Signed,
+    name: &str,
+    csrf: Option<&str>,
+    disabled: bool,
+) -> Response {
+    if let Err(r) = admin_only(s).and_then(|()| s.check_csrf(csrf)) {
+        return r;
+    }
+    let name = match OperatorName::parse(name) {
+        Ok(n) => n,
+        Err(e) => return s.issuer_error(pooya_issuer::IssuerError::Staff(e)),
+    };
+    match c
+        .issuer
+        .set_operator_disabled(&s.actor(), &name, disabled)
+        .await
+    {
+        Ok(()) => Redirect::to("/console/admin/operators").into_response(),
+        Err(e) => s.issuer_error(e),
+    }
+}
+
+async fn disable(
+    State(c): St,
+    s: Signed,
+    Path(name): Path<String>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    set_disabled(&c, &s, &name, f.csrf.as_deref(), true).await
+}
+
+async fn enable(
+    State(c): St,
+    s: Signed,
+    Path(name): Path<String>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    set_disabled(&c, &s, &name, f.csrf.as_deref(), false).await
+}
+
+async fn outbox(State(c): St, s: Signed) -> Response {
+    if let Err(r) = admin_only(&s) {
+        return r;
+    }
+    let l = s.lang;
+    let (st, _) = match c.issuer.outbox_status().await {
+        Ok(v) => v,
+        Err(e) => return s.issuer_error(e),
+    };
+    let body = html! {
+        section.box {
+            dl.facts id="outbox" {
+                dt { (l.t("queued")) } dd { (st.queued) }
+                dt { (l.t("retrying")) } dd { (st.retrying) }
+                dt { (l.t("failed_attempts")) } dd { (st.failed_attempts) }
+                dt { (l.t("given_up")) } dd { (st.given_up) }
+                dt { (l.t("refused_sms")) } dd { (st.refused) }
+                dt { (l.t("sent")) } dd { (st.sent) }
+            }
+        }
+    };
+    respond(StatusCode::OK, page(Some(&s), l, l.t("outbox"), body))
+}
+
+async fn audit(State(c): St, s: Signed) -> Response {
+    if let Err(r) = admin_only(&s) {
+        return r;
+    }
+    let l = s.lang;
+    let walked = match c.issuer.verify_audit_chain(&[]).await {
+        Ok(w) => w,
+        Err(e) => return s.issuer_error(e),
+    };
+    let body = html! {
+        section.box id="audit" {
+            @match &walked {
+                Ok(sum) => {
+                    p.ok { (l.t("chain_ok")) }
+                    dl.facts { dt { (l.t("records")) } dd { (sum.records) } }
+                    table { tbody { @for h in sum.heads.iter().filter(|h| h.seq > 0) {
+                        tr { td { (h.lane) } td { (h.seq) } td { code { (h.mac) } } }
+                    } } }
+                }
+                Err(b) => { p.bad { (l.t("chain_broken")) " " bdi { (b.to_string()) } } }
+            }
+        }
+    };
+    respond(StatusCode::OK, page(Some(&s), l, l.t("audit_chain"), body))
+}
