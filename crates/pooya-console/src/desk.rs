@@ -577,10 +577,10 @@ async fn approvals(State(c): St, s: Signed) -> Response {
                     td { bdi { (ch.branch.as_ref().map_or("—", |b| b.as_str())) } }
                     td {
                         form.inline method="post" action={ "/console/approvals/" (ch.id) "/approve" } {
-                            (csrf(&s)) button type="submit" class="approve" { (l.t("approve")) }
+                            (csrf(&s)) button.approve type="submit" { (l.t("approve")) }
                         }
                         form.inline method="post" action={ "/console/approvals/" (ch.id) "/refuse" } {
-                            (csrf(&s)) button.danger type="submit" class="refuse" { (l.t("refuse")) }
+                            (csrf(&s)) button.danger.refuse type="submit" { (l.t("refuse")) }
                         }
                     }
                 } } }
