@@ -47,9 +47,9 @@ async fn operators(State(c): St, s: Signed) -> Response {
         table id="operators" {
             thead { tr { th { (l.t("name")) } th { (l.t("role")) } th { (l.t("branch")) } th { (l.t("standing")) } th {} } }
             tbody { @for op in &ops { tr {
-                td { bdi { (op.name.as_str()) } }
+                td { bdi dir="ltr" { (op.name.as_str()) } }
                 td { (view::role(l, op.role)) }
-                td { bdi { (op.branch.as_ref().map_or("—", |b| b.as_str())) } }
+                td { bdi dir="ltr" { (op.branch.as_ref().map_or("—", |b| b.as_str())) } }
                 td { @match op.standing {
                     Standing::Disabled => span.tag.bad { (l.t("disabled")) },
                     Standing::Locked { until } if until > now => span.tag.bad { (l.t("state_locked")) },
@@ -136,7 +136,7 @@ async fn add_operator(State(c): St, s: Signed, Form(f): Form<NewOperator>) -> Re
         p.ok id="message" { (l.t("operator_added")) }
         section.box {
             dl.facts {
-                dt { (l.t("name")) } dd { bdi id="new-name" { (added.operator.name.as_str()) } }
+                dt { (l.t("name")) } dd { bdi dir="ltr" id="new-name" { (added.operator.name.as_str()) } }
                 dt { (l.t("role")) } dd { (view::role(l, added.operator.role)) }
                 dt { (l.t("password")) } dd { div.secret id="new-password" { (password.expose()) } }
                 dt { (l.t("totp_secret")) } dd { div.secret id="new-secret" { (&*added.secret.base32()) } }
@@ -243,7 +243,7 @@ async fn audit(State(c): St, s: Signed) -> Response {
                         tr { td { (h.lane) } td { (h.seq) } td { code { (h.mac) } } }
                     } } }
                 }
-                Err(b) => { p.bad { (l.t("chain_broken")) " " bdi { (b.to_string()) } } }
+                Err(b) => { p.bad { (l.t("chain_broken")) " " bdi dir="ltr" { (b.to_string()) } } }
             }
         }
     };

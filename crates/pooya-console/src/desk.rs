@@ -327,8 +327,8 @@ async fn customer(State(c): St, s: Signed, Path(id): Path<String>) -> Response {
     let body = html! {
         section.box {
             dl.facts {
-                dt { (l.t("customer_id")) } dd { bdi id="customer-id" { (p.customer.id.as_str()) } }
-                dt { (l.t("mobile")) } dd { bdi id="customer-mobile" { (p.customer.mobile.masked()) } }
+                dt { (l.t("customer_id")) } dd { bdi dir="ltr" id="customer-id" { (p.customer.id.as_str()) } }
+                dt { (l.t("mobile")) } dd { bdi dir="ltr" id="customer-mobile" { (p.customer.mobile.masked()) } }
             }
         }
         h2 { (l.t("cards")) }
@@ -336,7 +336,7 @@ async fn customer(State(c): St, s: Signed, Path(id): Path<String>) -> Response {
             table {
                 thead { tr { th { (l.t("card")) } th { (l.t("service")) } th { (l.t("state")) } th { (l.t("second_blocked")) } } }
                 tbody { @for (r, v) in &p.cards { tr {
-                    td { a href={ "/console/cards/" (r) } { bdi { (v.pan_masked) } } }
+                    td { a href={ "/console/cards/" (r) } { bdi dir="ltr" { (v.pan_masked) } } }
                     td { (view::mode(l, v.mode)) } td { (view::state(l, v.state)) }
                     td { (view::yes_no(l, v.second_blocked)) }
                 } } }
@@ -345,7 +345,7 @@ async fn customer(State(c): St, s: Signed, Path(id): Path<String>) -> Response {
         h2 { (l.t("change_mobile")) }
         section.box {
             @for ch in &p.pending {
-                p.tag id="pending-change" { (l.t("pending")) ": " bdi { (ch.mobile.masked()) } " — " (l.t("requested_by")) " " bdi { (ch.requested_by.as_str()) } }
+                p.tag id="pending-change" { (l.t("pending")) ": " bdi dir="ltr" { (ch.mobile.masked()) } " — " (l.t("requested_by")) " " bdi dir="ltr" { (ch.requested_by.as_str()) } }
             }
             form.stack method="post" action={ "/console/customers/" (p.customer.id.as_str()) "/mobile" } {
                 (csrf(&s))
@@ -482,9 +482,9 @@ async fn card(State(c): St, s: Signed, Path(card): Path<String>) -> Response {
     let body = html! {
         section.box {
             dl.facts id="card-facts" {
-                dt { (l.t("card_number")) } dd { bdi id="card-masked" { (v.pan_masked) } }
-                dt { (l.t("customer")) } dd { a href={ "/console/customers/" (v.customer_id) } { bdi { (v.customer_id) } } }
-                dt { (l.t("expiry")) } dd { bdi { (p.expiry) } }
+                dt { (l.t("card_number")) } dd { bdi dir="ltr" id="card-masked" { (v.pan_masked) } }
+                dt { (l.t("customer")) } dd { a href={ "/console/customers/" (v.customer_id) } { bdi dir="ltr" { (v.customer_id) } } }
+                dt { (l.t("expiry")) } dd { bdi dir="ltr" { (p.expiry) } }
                 dt { (l.t("service")) } dd { (view::mode(l, v.mode)) }
                 dt { (l.t("state")) } dd { (flag(v.state == pooya_issuer::card::ServiceState::Locked, view::state(l, v.state))) }
                 dt { (l.t("recent_failures")) } dd { (v.recent_failures) }
@@ -508,7 +508,7 @@ async fn card(State(c): St, s: Signed, Path(card): Path<String>) -> Response {
             table {
                 thead { tr { th { (l.t("time")) } th { (l.t("txn")) } th { (l.t("response_code")) } th { (l.t("reason")) } } }
                 tbody { @for r in &p.verifications { tr {
-                    td { bdi { (view::time(l, r.at)) } } td { code { (r.txn_id) } }
+                    td { bdi dir="ltr" { (view::time(l, r.at)) } } td { code { (r.txn_id) } }
                     td { code { (r.response_code) } } td { code { (r.reason) } }
                 } } }
             }
@@ -570,11 +570,11 @@ async fn approvals(State(c): St, s: Signed) -> Response {
                     th { (l.t("requested_by")) } th { (l.t("branch")) } th {}
                 } }
                 tbody { @for ch in &pending { tr {
-                    td { bdi { (view::time(l, ch.requested_at)) } }
-                    td { a href={ "/console/customers/" (ch.customer_id.as_str()) } { bdi { (ch.customer_id.as_str()) } } }
-                    td { bdi { (ch.mobile.masked()) } }
-                    td { bdi { (ch.requested_by.as_str()) } }
-                    td { bdi { (ch.branch.as_ref().map_or("—", |b| b.as_str())) } }
+                    td { bdi dir="ltr" { (view::time(l, ch.requested_at)) } }
+                    td { a href={ "/console/customers/" (ch.customer_id.as_str()) } { bdi dir="ltr" { (ch.customer_id.as_str()) } } }
+                    td { bdi dir="ltr" { (ch.mobile.masked()) } }
+                    td { bdi dir="ltr" { (ch.requested_by.as_str()) } }
+                    td { bdi dir="ltr" { (ch.branch.as_ref().map_or("—", |b| b.as_str())) } }
                     td {
                         form.inline method="post" action={ "/console/approvals/" (ch.id) "/approve" } {
                             (csrf(&s)) button.approve type="submit" { (l.t("approve")) }

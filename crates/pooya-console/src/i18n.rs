@@ -244,6 +244,8 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "پایگاه داده پاسخ نمی‌دهد.",
         "The database does not answer.",
     ),
+    ("comma", "، ", ", "),
+    ("branch_of", "شعبه", "branch"),
     ("signed_in_as", "کاربر:", "Signed in:"),
 ];
 

@@ -45,9 +45,9 @@ pub(crate) fn page(signed: Option<&Signed>, lang: Lang, title: &str, body: Marku
                         }
                         span.who {
                             (lang.t("signed_in_as")) " "
-                            bdi { (s.op.name.as_str()) }
+                            bdi dir="ltr" { (s.op.name.as_str()) }
                             " (" (role(lang, s.op.role))
-                            @if let Some(b) = &s.op.branch { ", " (lang.t("branch")) " " bdi { (b.as_str()) } }
+                            @if let Some(b) = &s.op.branch { (lang.t("comma")) (lang.t("branch_of")) " " bdi dir="ltr" { (b.as_str()) } }
                             ")"
                         }
                         form.inline method="post" action="/console/sign-out" {
@@ -87,7 +87,7 @@ pub(crate) fn message_page(
             lang,
             title,
             html! {
-                p class=(class) id="message" { (lang.t(key)) @if let Some(x) = extra { " " bdi { (x) } } }
+                p class=(class) id="message" { (lang.t(key)) @if let Some(x) = extra { " " bdi dir="ltr" { (x) } } }
                 p { a href="/console/" { (lang.t("back")) } }
             },
         ),
@@ -175,11 +175,11 @@ pub(crate) fn timeline(lang: Lang, records: &[StoredAudit]) -> Markup {
                 tbody {
                     @for r in records {
                         tr {
-                            td { bdi { (time(lang, r.record.at)) } }
+                            td.nowrap { bdi dir="ltr" { (time(lang, r.record.at)) } }
                             td { code { (r.record.event) } }
-                            td { bdi { (r.record.pan_masked.as_deref().unwrap_or("—")) } }
-                            td.actor { bdi { (actor(r.record.actor.as_deref())) } }
-                            td { bdi { (r.record.detail) } }
+                            td.nowrap { bdi dir="ltr" { (r.record.pan_masked.as_deref().unwrap_or("—")) } }
+                            td.actor { bdi dir="ltr" { (actor(r.record.actor.as_deref())) } }
+                            td { bdi dir="ltr" { (r.record.detail) } }
                         }
                     }
                 }

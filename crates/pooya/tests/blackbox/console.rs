@@ -474,6 +474,19 @@ async fn a_mobile_change_waits_for_a_supervisor_and_its_requester_cannot_approve
     b.goto(&format!("{}/console/customers/C1", srv.url)).await;
     let mobile = b.text("#customer-mobile").await;
     assert_eq!(mobile, "0935*****67", "the new number in force");
+    // On the Persian page the masked number still reads left to right: its first digit is drawn
+    // left of its last.
+    let reads_ltr = b
+        .js(
+            "const t = document.querySelector('#customer-mobile').firstChild; \
+             const r = document.createRange(); r.setStart(t, 0); r.setEnd(t, 1); \
+             const first = r.getBoundingClientRect().left; \
+             r.setStart(t, t.length - 1); r.setEnd(t, t.length); \
+             return first < r.getBoundingClientRect().left;",
+            vec![],
+        )
+        .await;
+    assert_eq!(reads_ltr, true, "0935*****67 drawn left to right");
     // The audit timeline names each operator and branch.
     let timeline = b.text("table.timeline").await;
     for who in ["sara @ 0123", "omid @ 0123", "nima @ 0456"] {
