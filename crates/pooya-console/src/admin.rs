@@ -29,13 +29,13 @@ pub(crate) fn routes() -> Router<Arc<Console>> {
         .route("/console/admin/audit", get(audit))
 }
 
-fn admin_only(s: &Signed) -> Result<(), Response> {
+fn admin_only(s: &Signed) -> Result<(), Box<Response>> {
     s.require(|r| r == StaffRole::Admin)
 }
 
 async fn operators(State(c): St, s: Signed) -> Response {
     if let Err(r) = admin_only(&s) {
-        return r;
+        return *r;
     }
     let l = s.lang;
     let ops = match c.issuer.operators().await {
@@ -98,7 +98,7 @@ struct NewOperator {
 
 async fn add_operator(State(c): St, s: Signed, Form(f): Form<NewOperator>) -> Response {
     if let Err(r) = admin_only(&s).and_then(|()| s.check_csrf(f.csrf.as_deref())) {
-        return r;
+        return *r;
     }
     let l = s.lang;
     let parsed = (|| {
@@ -166,7 +166,7 @@ async fn set_disabled(
     disabled: bool,
 ) -> Response {
     if let Err(r) = admin_only(s).and_then(|()| s.check_csrf(csrf)) {
-        return r;
+        return *r;
     }
     let name = match OperatorName::parse(name) {
         Ok(n) => n,
@@ -202,7 +202,7 @@ async fn enable(
 
 async fn outbox(State(c): St, s: Signed) -> Response {
     if let Err(r) = admin_only(&s) {
-        return r;
+        return *r;
     }
     let l = s.lang;
     let (st, _) = match c.issuer.outbox_status().await {
@@ -226,7 +226,7 @@ async fn outbox(State(c): St, s: Signed) -> Response {
 
 async fn audit(State(c): St, s: Signed) -> Response {
     if let Err(r) = admin_only(&s) {
-        return r;
+        return *r;
     }
     let l = s.lang;
     let walked = match c.issuer.verify_audit_chain(&[]).await {

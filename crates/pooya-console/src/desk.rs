@@ -185,7 +185,7 @@ async fn sign_out(
     Form(f): Form<CsrfOnly>,
 ) -> Response {
     if let Err(r) = s.check_csrf(f.csrf.as_deref()) {
-        return r;
+        return *r;
     }
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         if let Err(e) = c.issuer.end_session(token).await {
@@ -200,13 +200,13 @@ async fn sign_out(
     r
 }
 
-fn desk_only(s: &Signed) -> Result<(), Response> {
+fn desk_only(s: &Signed) -> Result<(), Box<Response>> {
     s.require(StaffRole::serves_customers)
 }
 
 async fn home(State(c): St, s: Signed) -> Response {
     if let Err(r) = desk_only(&s) {
-        return r;
+        return *r;
     }
     let l = s.lang;
     let pending = if s.op.role == StaffRole::Supervisor {
@@ -285,7 +285,7 @@ struct FindForm {
 /// A find by POST: a card number never travels in a URL (nor in the request log).
 async fn find(State(c): St, s: Signed, Form(f): Form<FindForm>) -> Response {
     if let Err(r) = desk_only(&s).and_then(|()| s.check_csrf(f.csrf.as_deref())) {
-        return r;
+        return *r;
     }
     let q = f.q.trim();
     if f.kind == "card" {
@@ -313,7 +313,7 @@ async fn find(State(c): St, s: Signed, Form(f): Form<FindForm>) -> Response {
 
 async fn customer(State(c): St, s: Signed, Path(id): Path<String>) -> Response {
     if let Err(r) = desk_only(&s) {
-        return r;
+        return *r;
     }
     let l = s.lang;
     let id = match CustomerId::parse(&id) {
@@ -370,7 +370,7 @@ struct NewCustomer {
 
 async fn register_customer(State(c): St, s: Signed, Form(f): Form<NewCustomer>) -> Response {
     if let Err(r) = desk_only(&s).and_then(|()| s.check_csrf(f.csrf.as_deref())) {
-        return r;
+        return *r;
     }
     let parsed =
         CustomerId::parse(&f.customer_id).and_then(|id| Ok((id, Mobile::parse(&f.mobile)?)));
@@ -401,7 +401,7 @@ struct NewCard {
 
 async fn register_card(State(c): St, s: Signed, Form(f): Form<NewCard>) -> Response {
     if let Err(r) = desk_only(&s).and_then(|()| s.check_csrf(f.csrf.as_deref())) {
-        return r;
+        return *r;
     }
     let parsed = (|| {
         Ok::<_, pooya_issuer::domain::InvalidValue>((
@@ -442,7 +442,7 @@ async fn change_mobile(
     Form(f): Form<NewMobile>,
 ) -> Response {
     if let Err(r) = desk_only(&s).and_then(|()| s.check_csrf(f.csrf.as_deref())) {
-        return r;
+        return *r;
     }
     let parsed = CustomerId::parse(&id).and_then(|id| Ok((id, Mobile::parse(&f.mobile)?)));
     let (id, mobile) = match parsed {
@@ -470,7 +470,7 @@ async fn change_mobile(
 
 async fn card(State(c): St, s: Signed, Path(card): Path<String>) -> Response {
     if let Err(r) = desk_only(&s) {
-        return r;
+        return *r;
     }
     let l = s.lang;
     let p = match c.issuer.card_page(&card).await {
@@ -526,7 +526,7 @@ async fn unblock_second(
     Form(f): Form<CsrfOnly>,
 ) -> Response {
     if let Err(r) = desk_only(&s).and_then(|()| s.check_csrf(f.csrf.as_deref())) {
-        return r;
+        return *r;
     }
     match c.issuer.unblock_second_of(&s.actor(), &card).await {
         Ok(()) => Redirect::to(&format!("/console/cards/{card}")).into_response(),
@@ -541,7 +541,7 @@ async fn unlock_pin(
     Form(f): Form<CsrfOnly>,
 ) -> Response {
     if let Err(r) = desk_only(&s).and_then(|()| s.check_csrf(f.csrf.as_deref())) {
-        return r;
+        return *r;
     }
     match c.issuer.unlock_pin_of(&s.actor(), &card).await {
         Ok(()) => Redirect::to(&format!("/console/cards/{card}")).into_response(),
@@ -549,13 +549,13 @@ async fn unlock_pin(
     }
 }
 
-fn supervisor_only(s: &Signed) -> Result<(), Response> {
+fn supervisor_only(s: &Signed) -> Result<(), Box<Response>> {
     s.require(|r| r == StaffRole::Supervisor)
 }
 
 async fn approvals(State(c): St, s: Signed) -> Response {
     if let Err(r) = supervisor_only(&s) {
-        return r;
+        return *r;
     }
     let l = s.lang;
     let pending = match c.issuer.pending_mobile_changes().await {
@@ -592,7 +592,7 @@ async fn approvals(State(c): St, s: Signed) -> Response {
 
 async fn decide(c: &Console, s: &Signed, id: &str, csrf: Option<&str>, approve: bool) -> Response {
     if let Err(r) = supervisor_only(s).and_then(|()| s.check_csrf(csrf)) {
-        return r;
+        return *r;
     }
     match c.issuer.decide_mobile_change(&s.actor(), id, approve).await {
         Ok(_) => view::message_page(

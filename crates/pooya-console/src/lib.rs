@@ -127,21 +127,21 @@ impl Signed {
         }
     }
     /// The form's CSRF token is the session's: else the request is refused (403).
-    pub fn check_csrf(&self, token: Option<&str>) -> Result<(), Response> {
+    pub fn check_csrf(&self, token: Option<&str>) -> Result<(), Box<Response>> {
         let ok =
             token.is_some_and(|t| pooya_otp::ct_eq(t.as_bytes(), self.session.csrf.as_bytes()));
         if ok {
             Ok(())
         } else {
-            Err(self.refusal(StatusCode::FORBIDDEN, "csrf"))
+            Err(Box::new(self.refusal(StatusCode::FORBIDDEN, "csrf")))
         }
     }
     /// Only operators of a role that `allowed` accepts: else 403.
-    pub fn require(&self, allowed: impl Fn(StaffRole) -> bool) -> Result<(), Response> {
+    pub fn require(&self, allowed: impl Fn(StaffRole) -> bool) -> Result<(), Box<Response>> {
         if allowed(self.op.role) {
             Ok(())
         } else {
-            Err(self.refusal(StatusCode::FORBIDDEN, "forbidden"))
+            Err(Box::new(self.refusal(StatusCode::FORBIDDEN, "forbidden")))
         }
     }
     pub fn refusal(&self, status: StatusCode, key: &'static str) -> Response {

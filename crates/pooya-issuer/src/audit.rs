@@ -584,7 +584,36 @@ mod tests {
             pan_masked: Some("628023******7898".into()),
             customer_id: if i % 2 == 0 { Some("C1".into()) } else { None },
             detail: format!("n={i}"),
+            actor: (i % 3 == 0).then(|| "operator:sara@0123".to_owned()),
         }
+    }
+
+    #[test]
+    fn the_actor_is_covered_and_records_without_one_keep_their_link() {
+        let k = keys(1);
+        let mut r = rec(1);
+        r.actor = None;
+        // The link as it was before records named their actor (migration 0010).
+        let before = data_encoding::HEXLOWER.encode(&k.audit_mac(&[
+            &3i64.to_be_bytes(),
+            &1i64.to_be_bytes(),
+            b"",
+            &r.at.to_be_bytes(),
+            r.event.as_bytes(),
+            &opt(&r.pan_masked),
+            &opt(&r.customer_id),
+            r.detail.as_bytes(),
+        ]));
+        assert_eq!(link(&k, 3, 1, "", &r), before);
+        let by_sara = r.clone().by(&Actor::Channel {
+            label: "core".into(),
+        });
+        assert_eq!(by_sara.actor.as_deref(), Some("key:core"));
+        let with = link(&k, 3, 1, "", &by_sara);
+        assert_ne!(with, before, "the actor is covered");
+        let mut other = by_sara.clone();
+        other.actor = Some("key:other".into());
+        assert_ne!(link(&k, 3, 1, "", &other), with);
     }
 
     fn empty_heads() -> Vec<AuditHead> {

@@ -187,7 +187,7 @@ pub enum MobileChangeWrite {
 }
 
 /// A console session: only the hash of its cookie's value is stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     pub id_hash: String,
     pub operator: OperatorName,
@@ -195,6 +195,17 @@ pub struct SessionRecord {
     pub csrf: String,
     pub created_at: i64,
     pub last_seen: i64,
+}
+
+impl std::fmt::Debug for SessionRecord {
+    /// The CSRF token is a secret of the session: never in Debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("operator", &self.operator)
+            .field("created_at", &self.created_at)
+            .field("last_seen", &self.last_seen)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Everything one decision changes.

@@ -267,7 +267,7 @@ pub enum Standing {
 }
 
 /// An operator as stored. `totp_sealed` is the TOTP secret sealed by the issuer's keys.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Operator {
     pub name: OperatorName,
     pub role: StaffRole,
@@ -280,6 +280,21 @@ pub struct Operator {
     pub standing: Standing,
     pub created_at: i64,
     pub version: i64,
+}
+
+impl fmt::Debug for Operator {
+    /// Neither the password's hash nor the sealed TOTP secret in Debug output.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Operator")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("branch", &self.branch)
+            .field("password_hash", &"[redacted]")
+            .field("totp_sealed", &"[redacted]")
+            .field("standing", &self.standing)
+            .field("version", &self.version)
+            .finish()
+    }
 }
 
 /// Why a sign-in was refused. Wrong password and wrong code answer alike to the person signing
