@@ -26,6 +26,7 @@ pub(crate) fn routes() -> Router<Arc<Console>> {
         .route("/console/admin/operators/{name}/disable", post(disable))
         .route("/console/admin/operators/{name}/enable", post(enable))
         .route("/console/admin/outbox", get(outbox))
+        .route("/console/admin/pskc", get(pskc_page).post(pskc_upload))
         .route("/console/admin/audit", get(audit))
 }
 
@@ -248,4 +249,90 @@ async fn audit(State(c): St, s: Signed) -> Response {
         }
     };
     respond(StatusCode::OK, page(Some(&s), l, l.t("audit_chain"), body))
+}
+
+async fn pskc_page(s: Signed) -> Response {
+    if let Err(r) = admin_only(&s) {
+        return *r;
+    }
+    let l = s.lang;
+    let body = html! {
+        section.box {
+            form.stack method="post" action="/console/admin/pskc" autocomplete="off" {
+                (csrf(&s))
+                label for="pskc-file" { (l.t("pskc_file")) }
+                textarea.ltr id="pskc-file" name="pskc" rows="10" required {}
+                label for="pskc-assign" { (l.t("pskc_assign")) }
+                textarea.ltr id="pskc-assign" name="assign" rows="4" required {}
+                label for="pskc-psk" { (l.t("pskc_psk")) }
+                input.ltr type="password" id="pskc-psk" name="preshared_key_hex";
+                label for="pskc-password" { (l.t("pskc_password")) }
+                input.ltr type="password" id="pskc-password" name="password";
+                button type="submit" id="pskc-import" { (l.t("pskc_import")) }
+            }
+        }
+    };
+    respond(StatusCode::OK, page(Some(&s), l, l.t("pskc"), body))
+}
+
+/// The PSKC form; its secrets are wiped when it is dropped.
+#[derive(Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+struct PskcForm {
+    #[serde(default)]
+    csrf: Option<String>,
+    #[serde(default)]
+    pskc: String,
+    /// `SERIAL=PAN`, one a line.
+    #[serde(default)]
+    assign: String,
+    #[serde(default)]
+    preshared_key_hex: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// The hardware tokens of a PSKC file, all or nothing (the issuer's `import_pskc`, as
+/// `POST /v1/admin/pskc`).
+async fn pskc_upload(State(c): St, s: Signed, Form(f): Form<PskcForm>) -> Response {
+    if let Err(r) = admin_only(&s).and_then(|()| s.check_csrf(f.csrf.as_deref())) {
+        return *r;
+    }
+    let invalid = |m: String| s.issuer_error(pooya_issuer::IssuerError::InvalidPskc(m));
+    let mut assign = Vec::new();
+    for line in f.assign.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let Some((serial, pan)) = line.split_once('=') else {
+            return invalid("each assignment line is SERIAL=PAN".into());
+        };
+        match pooya_issuer::domain::Pan::parse(pan.trim()) {
+            Ok(pan) => assign.push((serial.trim().to_owned(), pan)),
+            Err(e) => return s.issuer_error(e.into()),
+        }
+    }
+    let psk = match f.preshared_key_hex.trim() {
+        "" => None,
+        h => match pooya_pskc::from_hex(h) {
+            Some(k) => Some(zeroize::Zeroizing::new(k)),
+            None => return invalid("the pre-shared key is not hexadecimal".into()),
+        },
+    };
+    let secrets = pooya_pskc::Secrets {
+        preshared_key: psk.as_deref().map(|k| k.as_slice()),
+        password: Some(f.password.as_str())
+            .filter(|p| !p.is_empty())
+            .map(str::as_bytes),
+    };
+    match c
+        .issuer
+        .import_pskc(&s.actor(), &f.pskc, &secrets, &assign)
+        .await
+    {
+        Ok(n) => view::message_page(
+            Some(&s),
+            s.lang,
+            StatusCode::OK,
+            "pskc_imported",
+            Some(n.to_string()),
+        ),
+        Err(e) => s.issuer_error(e),
+    }
 }

@@ -244,6 +244,42 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "پایگاه داده پاسخ نمی‌دهد.",
         "The database does not answer.",
     ),
+    ("pskc", "توکن‌های سخت‌افزاری (PSKC)", "Hardware tokens (PSKC)"),
+    (
+        "pskc_file",
+        "فایل PSKC (متن XML)",
+        "PSKC file (its XML text)",
+    ),
+    (
+        "pskc_assign",
+        "واگذاری: هر خط SERIAL=شمارهٔ کارت",
+        "Assignments: one SERIAL=CARD NUMBER a line",
+    ),
+    (
+        "pskc_psk",
+        "کلید پیش‌اشتراکی (هگز، برای فایل رمزشده)",
+        "Pre-shared key (hex, for an encrypted file)",
+    ),
+    (
+        "pskc_password",
+        "گذرواژهٔ فایل (PBKDF2)",
+        "The file's password (PBKDF2)",
+    ),
+    (
+        "pskc_import",
+        "وارد کردن همه یا هیچ",
+        "Import, all or nothing",
+    ),
+    (
+        "pskc_imported",
+        "توکن‌ها وارد شدند. تعداد:",
+        "Tokens imported:",
+    ),
+    (
+        "invalid_pskc",
+        "فایل PSKC پذیرفته نشد؛ هیچ توکنی وارد نشد:",
+        "The PSKC file was refused; nothing was imported:",
+    ),
     ("comma", "، ", ", "),
     ("branch_of", "شعبه", "branch"),
     ("signed_in_as", "کاربر:", "Signed in:"),

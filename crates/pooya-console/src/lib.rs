@@ -162,6 +162,7 @@ fn explain(e: &IssuerError) -> (StatusCode, &'static str, Option<String>) {
         IssuerError::Invalid(v) => (S::UNPROCESSABLE_ENTITY, "invalid", Some(v.to_string())),
         IssuerError::Staff(v) => (S::UNPROCESSABLE_ENTITY, "invalid", Some(v.to_string())),
         IssuerError::AlreadyExists => (S::CONFLICT, "exists", None),
+        IssuerError::InvalidPskc(m) => (S::UNPROCESSABLE_ENTITY, "invalid_pskc", Some(m.clone())),
         IssuerError::UnknownCustomer => (S::NOT_FOUND, "unknown_customer", None),
         IssuerError::UnknownCard => (S::NOT_FOUND, "unknown_card", None),
         IssuerError::UnknownOperator | IssuerError::UnknownMobileChange => {

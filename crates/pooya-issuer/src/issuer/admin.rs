@@ -24,6 +24,7 @@ impl Issuer {
     /// [`IssuerError::InvalidPskc`], naming the key package (or serial) at fault.
     pub async fn import_pskc(
         &self,
+        by: &crate::audit::Actor,
         xml: &str,
         secrets: &pooya_pskc::Secrets<'_>,
         assign: &[(String, Pan)],
@@ -106,7 +107,10 @@ impl Issuer {
                     k.digits,
                     k.algorithm
                 );
-                audit.push(self.audit(now, AuditEvent::AdminPskcImport, Some(&card), detail));
+                audit.push(
+                    self.audit(now, AuditEvent::AdminPskcImport, Some(&card), detail)
+                        .by(by),
+                );
                 cards.push(card);
             }
             let commit = Commit {

@@ -227,6 +227,11 @@ fn csrf_in(page: &str) -> String {
 
 /// Signs in over HTTP: the session cookie and a page's CSRF token.
 async fn http_sign_in(srv: &TestServer, who: &Staff) -> (String, String) {
+    http_sign_in_to(srv, who, "/console/home").await
+}
+
+/// [`http_sign_in`], the CSRF token taken from the page at `path`.
+async fn http_sign_in_to(srv: &TestServer, who: &Staff, path: &str) -> (String, String) {
     let http = client();
     let r = http
         .get(format!("{}/console/sign-in", srv.url))
@@ -274,7 +279,7 @@ async fn http_sign_in(srv: &TestServer, who: &Staff) -> (String, String) {
     );
     let session = set_cookie(&r, "pooya_console").unwrap();
     let home = http
-        .get(format!("{}/console/home", srv.url))
+        .get(format!("{}{path}", srv.url))
         .header("cookie", format!("pooya_console={session}"))
         .send()
         .await
@@ -582,4 +587,51 @@ async fn an_admin_adds_an_operator_whose_totp_is_shown_once_as_a_qr_code() {
     sign_in(&b, &srv, &leila, &leila.code(&srv).await).await;
     let msg = b.text("#message").await;
     assert!(msg.contains("غیرفعال"), "disabled: {msg:?}");
+}
+
+#[tokio::test]
+async fn an_admin_imports_a_pskc_file_and_the_trail_names_the_admin() {
+    let srv = TestServer::start().await;
+    srv.with_card().await;
+    let root = add_operator(&srv, "root", "admin", None);
+    let (session, token) = http_sign_in_to(&srv, &root, "/console/admin/pskc").await;
+    let file = crate::pskc::container(&[crate::pskc::pkg(
+        "T1",
+        true,
+        6,
+        "HMAC-SHA1",
+        b"12345678901234567890",
+        30,
+    )]);
+    let post = |assign: String| {
+        client()
+            .post(format!("{}/console/admin/pskc", srv.url))
+            .header("cookie", format!("pooya_console={session}"))
+            .form_body(&[
+                ("csrf", token.as_str()),
+                ("pskc", file.as_str()),
+                ("assign", assign.as_str()),
+            ])
+            .send()
+    };
+    // A serial the file does not hold: refused whole, the card untouched.
+    let r = post(format!("T1={PAN}\nT9={PAN}")).await.unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(
+        srv.card_info(PAN).await.dynamic.mode,
+        crate::common::DynamicMode::None
+    );
+    let r = post(format!("T1={PAN}\n")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("1"));
+    assert_eq!(
+        srv.card_info(PAN).await.dynamic.mode,
+        crate::common::DynamicMode::App
+    );
+    let events = audit_export(&srv);
+    let import = events
+        .iter()
+        .find(|e| e["event"] == "admin.pskc_import")
+        .expect("the import recorded");
+    assert_eq!(import["actor"], "operator:root@-");
 }
