@@ -26,6 +26,8 @@ pub(crate) fn routes() -> Router<Arc<Console>> {
         .route("/console/admin/operators/{name}/disable", post(disable))
         .route("/console/admin/operators/{name}/enable", post(enable))
         .route("/console/admin/outbox", get(outbox))
+        .route("/console/admin/keys", get(keys_page).post(create_key))
+        .route("/console/admin/keys/{hash}/revoke", post(revoke_key))
         .route("/console/admin/pskc", get(pskc_page).post(pskc_upload))
         .route("/console/admin/audit", get(audit))
 }
@@ -335,4 +337,163 @@ async fn pskc_upload(State(c): St, s: Signed, Form(f): Form<PskcForm>) -> Respon
         ),
         Err(e) => s.issuer_error(e),
     }
+}
+
+fn keys_of(c: &Console, s: &Signed) -> Result<Arc<dyn crate::ChannelKeys>, Box<Response>> {
+    c.keys
+        .clone()
+        .ok_or_else(|| Box::new(s.refusal(StatusCode::NOT_FOUND, "not_found")))
+}
+
+async fn keys_page(State(c): St, s: Signed) -> Response {
+    let keys = match admin_only(&s).and_then(|()| keys_of(&c, &s)) {
+        Ok(k) => k,
+        Err(r) => return *r,
+    };
+    let l = s.lang;
+    let list = match keys.list().await {
+        Ok(v) => v,
+        Err(e) => return s.issuer_error(e),
+    };
+    let body = html! {
+        table id="keys" {
+            thead { tr { th { (l.t("key_id")) } th { (l.t("role")) } th { (l.t("label")) } th { (l.t("time")) } th { (l.t("standing")) } th {} } }
+            tbody { @for (k, revoked) in &list { tr {
+                td { code { (k.key_hash.get(..12).unwrap_or(&k.key_hash)) } }
+                td { code { (k.role.as_str()) } }
+                td { bdi dir="ltr" { (k.label) } }
+                td.nowrap { bdi dir="ltr" { (view::time(l, k.created_at)) } }
+                td { @match revoked {
+                    Some(at) => { span.tag.bad { (l.t("revoked")) } " " bdi dir="ltr" { (view::time(l, *at)) } },
+                    None => span.tag.ok { (l.t("state_active")) },
+                } }
+                td { @if revoked.is_none() {
+                    form.inline method="post" action={ "/console/admin/keys/" (k.key_hash) "/revoke" } {
+                        (csrf(&s)) button.danger type="submit" { (l.t("revoke")) }
+                    }
+                } }
+            } } }
+        }
+        h2 { (l.t("create_key")) }
+        section.box {
+            form.stack method="post" action="/console/admin/keys" {
+                (csrf(&s))
+                label for="key-role" { (l.t("role")) }
+                select id="key-role" name="role" {
+                    @for r in pooya_issuer::domain::Role::ALL { option value=(r.as_str()) { (r.as_str()) } }
+                }
+                label for="key-label" { (l.t("label")) }
+                input.ltr type="text" id="key-label" name="label" required;
+                button type="submit" id="create-key" { (l.t("create_key")) }
+            }
+        }
+    };
+    respond(StatusCode::OK, page(Some(&s), l, l.t("keys"), body))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NewKey {
+    csrf: Option<String>,
+    role: String,
+    label: String,
+}
+
+async fn create_key(State(c): St, s: Signed, Form(f): Form<NewKey>) -> Response {
+    let keys = match admin_only(&s)
+        .and_then(|()| s.check_csrf(f.csrf.as_deref()))
+        .and_then(|()| keys_of(&c, &s))
+    {
+        Ok(k) => k,
+        Err(r) => return *r,
+    };
+    let l = s.lang;
+    let Some(role) = pooya_issuer::domain::Role::parse(f.role.trim()) else {
+        return s.refusal(StatusCode::UNPROCESSABLE_ENTITY, "invalid_key");
+    };
+    let label = f.label.trim();
+    if label.is_empty() || label.chars().count() > 64 || label.chars().any(char::is_control) {
+        return s.refusal(StatusCode::UNPROCESSABLE_ENTITY, "invalid_key");
+    }
+    let now = c.issuer.now_ms();
+    let key = match keys.create(role, label, now).await {
+        Ok(k) => zeroize::Zeroizing::new(k),
+        Err(e) => return s.issuer_error(e),
+    };
+    let detail = format!("{} {label}", role.as_str());
+    if let Err(e) = c
+        .issuer
+        .record(
+            &s.actor(),
+            pooya_issuer::audit::AuditEvent::KeyCreated,
+            detail,
+        )
+        .await
+    {
+        return s.issuer_error(e);
+    }
+    let body = html! {
+        p.ok id="message" { (l.t("key_created")) }
+        section.box {
+            dl.facts {
+                dt { (l.t("role")) } dd { code { (role.as_str()) } }
+                dt { (l.t("label")) } dd { bdi dir="ltr" { (label) } }
+                dt { (l.t("key")) } dd { div.secret id="new-key" { (key.as_str()) } }
+            }
+            p { a href="/console/admin/keys" { (l.t("back")) } }
+        }
+    };
+    respond(
+        StatusCode::CREATED,
+        page(Some(&s), l, l.t("create_key"), body),
+    )
+}
+
+async fn revoke_key(
+    State(c): St,
+    s: Signed,
+    Path(hash): Path<String>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    let keys = match admin_only(&s)
+        .and_then(|()| s.check_csrf(f.csrf.as_deref()))
+        .and_then(|()| keys_of(&c, &s))
+    {
+        Ok(k) => k,
+        Err(r) => return *r,
+    };
+    let now = c.issuer.now_ms();
+    let listed = match keys.list().await {
+        Ok(v) => v,
+        Err(e) => return s.issuer_error(e),
+    };
+    let Some((k, _)) = listed
+        .iter()
+        .find(|(k, r)| k.key_hash == hash && r.is_none())
+    else {
+        return s.refusal(StatusCode::NOT_FOUND, "not_found");
+    };
+    match keys.revoke(&hash, now).await {
+        Ok(true) => {}
+        Ok(false) => return s.refusal(StatusCode::NOT_FOUND, "not_found"),
+        Err(e) => return s.issuer_error(e),
+    }
+    let detail = format!(
+        "{} {} {}",
+        k.role.as_str(),
+        k.label,
+        hash.get(..12).unwrap_or(&hash)
+    );
+    if let Err(e) = c
+        .issuer
+        .record(
+            &s.actor(),
+            pooya_issuer::audit::AuditEvent::KeyRevoked,
+            detail,
+        )
+        .await
+    {
+        return s.issuer_error(e);
+    }
+    Redirect::to("/console/admin/keys").into_response()
 }

@@ -42,6 +42,24 @@ pub struct Console {
     pub absolute_ms: i64,
     /// Cookies are `Secure` (the server speaks HTTPS).
     pub secure: bool,
+    /// The machines' channel keys, for the admins' page (none: the page says so).
+    pub keys: Option<Arc<dyn ChannelKeys>>,
+}
+
+/// The channel keys of the bank's machines as the server keeps them (`pooya-server`'s
+/// `ApiKeys`): listed by hash, made (the key shown once), revoked.
+#[async_trait::async_trait]
+pub trait ChannelKeys: Send + Sync {
+    async fn list(
+        &self,
+    ) -> Result<Vec<(pooya_issuer::store::ApiKeyRecord, Option<i64>)>, IssuerError>;
+    async fn create(
+        &self,
+        role: pooya_issuer::domain::Role,
+        label: &str,
+        now: i64,
+    ) -> Result<String, IssuerError>;
+    async fn revoke(&self, key_hash: &str, now: i64) -> Result<bool, IssuerError>;
 }
 
 /// The console's routes, under `/console/`.

@@ -39,6 +39,7 @@ pub(crate) fn page(signed: Option<&Signed>, lang: Lang, title: &str, body: Marku
                             }
                             @if s.op.role == StaffRole::Admin {
                                 a href="/console/admin/operators" { (lang.t("operators")) }
+                                a href="/console/admin/keys" { (lang.t("keys")) }
                                 a href="/console/admin/pskc" { (lang.t("pskc")) }
                                 a href="/console/admin/outbox" { (lang.t("outbox")) }
                                 a href="/console/admin/audit" { (lang.t("audit_chain")) }

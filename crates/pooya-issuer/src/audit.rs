@@ -131,6 +131,9 @@ pub enum AuditEvent {
     OperatorSignInFailed,
     /// The failure that locked the account.
     OperatorLocked,
+    /// A channel key made or revoked by an admin in the console (its label and role, never it).
+    KeyCreated,
+    KeyRevoked,
     CardCreated,
     /// R12: tokens issued on a customer's old mobile died with its change.
     CardTokensRevoked,
@@ -175,6 +178,8 @@ impl AuditEvent {
             AuditEvent::OperatorSignedIn => "operator.signed_in",
             AuditEvent::OperatorSignInFailed => "operator.sign_in_failed",
             AuditEvent::OperatorLocked => "operator.locked",
+            AuditEvent::KeyCreated => "key.created",
+            AuditEvent::KeyRevoked => "key.revoked",
             AuditEvent::CardCreated => "card.created",
             AuditEvent::CardTokensRevoked => "card.tokens_revoked",
             AuditEvent::BranchUnblockSecond => "branch.unblock_second",

@@ -395,9 +395,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     // ------------------------------------------------------------ API keys (the server's)
+    /// A live (not revoked) key.
     async fn api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
     async fn insert_api_keys(&self, keys: &[ApiKeyRecord]) -> Result<(), StoreError>;
     async fn count_api_keys(&self) -> Result<i64, StoreError>;
+    /// Every key, with when it was revoked (if it was), oldest first.
+    async fn api_keys(&self) -> Result<Vec<(ApiKeyRecord, Option<i64>)>, StoreError>;
+    /// Revokes a key: [`Store::api_key`] no longer finds it. `false` when no live key has the hash.
+    async fn revoke_api_key(&self, key_hash: &str, at: i64) -> Result<bool, StoreError>;
 
     // ------------------------------------------------------------ the outbox
     /// Leases up to `limit` due, unleased messages to the caller until `now + lease_ms`, oldest

@@ -256,6 +256,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         Some(t) => (Some(t.acceptor), t.client_certs),
         None => (None, tls::ClientCerts::none()),
     };
+    let console_keys = keys.clone();
     let state = Arc::new(state::AppState {
         issuer: issuer.clone(),
         keys,
@@ -271,6 +272,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
             idle_ms: ms(opened.config.console.idle_timeout_secs),
             absolute_ms: ms(opened.config.console.absolute_timeout_secs),
             secure: acceptor.is_some(),
+            keys: Some(Arc::new(console_keys.clone())),
         })
     });
     let app = router::router(state, opened.config.server.max_body_bytes, console);

@@ -220,7 +220,8 @@ impl Store for SqlStore {
 
     async fn api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT key_hash, role, label, created_at FROM api_keys WHERE key_hash = $1",
+            "SELECT key_hash, role, label, created_at FROM api_keys WHERE key_hash = $1 \
+             AND revoked_at IS NULL",
         )
         .bind(key_hash.to_owned())
         .fetch_optional(&self.read)
@@ -259,6 +260,43 @@ impl Store for SqlStore {
             })?;
         }
         tx.commit().await.map_err(unavailable)
+    }
+
+    async fn api_keys(&self) -> Result<Vec<(ApiKeyRecord, Option<i64>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT key_hash, role, label, created_at, revoked_at FROM api_keys \
+             ORDER BY created_at, key_hash",
+        )
+        .fetch_all(&self.read)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                let role: String = r.try_get("role").map_err(corrupt)?;
+                Ok((
+                    ApiKeyRecord {
+                        key_hash: r.try_get("key_hash").map_err(corrupt)?,
+                        role: Role::parse(&role).ok_or_else(|| corrupt(format!("role {role}")))?,
+                        label: r.try_get("label").map_err(corrupt)?,
+                        created_at: r.try_get("created_at").map_err(corrupt)?,
+                    },
+                    r.try_get("revoked_at").map_err(corrupt)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn revoke_api_key(&self, key_hash: &str, at: i64) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE key_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(key_hash.to_owned())
+        .execute(&self.write)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        Ok(n == 1)
     }
 
     async fn count_api_keys(&self) -> Result<i64, StoreError> {

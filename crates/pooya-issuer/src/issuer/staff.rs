@@ -124,6 +124,22 @@ impl Issuer {
         Ok(OperatorAdded { operator, secret })
     }
 
+    /// Records an admin's act that changes no card, customer or operator (a channel key made or
+    /// revoked) in the audit trail.
+    pub async fn record(
+        &self,
+        by: &Actor,
+        event: AuditEvent,
+        detail: String,
+    ) -> Result<(), IssuerError> {
+        let now = self.clock.now_ms();
+        let commit = Commit {
+            audit: vec![operator_record(event, now, detail).by(by)],
+            ..Commit::default()
+        };
+        Ok(self.commit(commit).await?)
+    }
+
     pub async fn operators(&self) -> Result<Vec<Operator>, IssuerError> {
         Ok(self.store.operators().await?)
     }

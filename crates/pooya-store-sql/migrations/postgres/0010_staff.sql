@@ -45,3 +45,5 @@ ALTER TABLE audit ADD COLUMN actor TEXT;
 CREATE INDEX audit_customer ON audit (customer_id, id);
 -- The card page's recent verifications.
 CREATE INDEX verifications_card_at ON verifications (pan_hash, at);
+-- A channel key revoked (by an admin in the console): it opens nothing any more.
+ALTER TABLE api_keys ADD COLUMN revoked_at BIGINT;

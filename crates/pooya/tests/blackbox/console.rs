@@ -635,3 +635,70 @@ async fn an_admin_imports_a_pskc_file_and_the_trail_names_the_admin() {
         .expect("the import recorded");
     assert_eq!(import["actor"], "operator:root@-");
 }
+
+#[tokio::test]
+async fn an_admin_creates_a_channel_key_shown_once_and_revokes_it() {
+    let Some(b) = Browser::start_sized(DESK).await else {
+        return;
+    };
+    let srv = TestServer::start().await;
+    let root = add_operator(&srv, "root", "admin", None);
+    sign_in(&b, &srv, &root, &root.code(&srv).await).await;
+    b.goto(&format!("{}/console/admin/keys", srv.url)).await;
+    b.find("#keys").await;
+    b.type_into("#key-label", "core-banking").await;
+    b.js(
+        "document.querySelector('#key-role').value = 'branch'; return true;",
+        vec![],
+    )
+    .await;
+    b.click("#create-key").await;
+    let key = b.text("#new-key").await;
+    assert!(key.starts_with("pooya_branch_"), "{key}");
+    b.screenshot("console-key-created").await;
+    // The key works for the branch API, and its calls name its label.
+    let call = |key: String| {
+        let http = client();
+        let url = format!("{}/v1/customers", srv.url);
+        async move {
+            http.post(url)
+                .bearer_auth(key)
+                .json(&serde_json::json!({"customer_id": "C9", "mobile": MOBILE}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(call(key.clone()).await, 201);
+    // Revoked: it opens nothing any more, at once on this server.
+    b.goto(&format!("{}/console/admin/keys", srv.url)).await;
+    let clicked = b
+        .js(
+            "for (const tr of document.querySelectorAll('#keys tbody tr')) { \
+               if (tr.innerText.includes('core-banking')) { tr.querySelector('button').click(); return true; } \
+             } return false;",
+            vec![],
+        )
+        .await;
+    assert_eq!(clicked, true);
+    b.wait_text("#keys", |t| t.contains("باطل")).await;
+    let table = b.text("#keys").await;
+    assert!(table.contains("باطل"), "{table}");
+    b.screenshot("console-keys").await;
+    assert_eq!(call(key).await, 401);
+    let events = audit_export(&srv);
+    let actor_of = |event: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == event)
+            .map(|e| e["actor"].as_str().unwrap_or("").to_owned())
+    };
+    assert_eq!(actor_of("key.created").as_deref(), Some("operator:root@-"));
+    assert_eq!(actor_of("key.revoked").as_deref(), Some("operator:root@-"));
+    assert_eq!(
+        actor_of("customer.created").as_deref(),
+        Some("key:core-banking")
+    );
+}
