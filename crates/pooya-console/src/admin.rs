@@ -357,7 +357,7 @@ async fn keys_page(State(c): St, s: Signed) -> Response {
     };
     let body = html! {
         table id="keys" {
-            thead { tr { th { (l.t("key_id")) } th { (l.t("role")) } th { (l.t("label")) } th { (l.t("time")) } th { (l.t("standing")) } th {} } }
+            thead { tr { th { (l.t("key_id")) } th { (l.t("role")) } th { (l.t("label")) } th { (l.t("time")) } th { (l.t("state")) } th {} } }
             tbody { @for (k, revoked) in &list { tr {
                 td { code { (k.key_hash.get(..12).unwrap_or(&k.key_hash)) } }
                 td { code { (k.role.as_str()) } }

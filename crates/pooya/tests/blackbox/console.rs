@@ -702,3 +702,80 @@ async fn an_admin_creates_a_channel_key_shown_once_and_revokes_it() {
         Some("key:core-banking")
     );
 }
+
+/// The id of the first pending change on the approvals page.
+fn first_approval(page: &str) -> String {
+    let at = page.find("/console/approvals/").expect("a pending change") + 19;
+    page[at..].split('/').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_old_numbers_tokens_die_only_when_a_supervisor_approves() {
+    let srv = TestServer::start().await;
+    srv.enrolled_card().await;
+    let sara = add_operator(&srv, "sara", "teller", Some("0123"));
+    let nima = add_operator(&srv, "nima", "supervisor", Some("0456"));
+    let (teller, token) = http_sign_in(&srv, &sara).await;
+    let r = client()
+        .post(format!("{}/console/customers/C1/mobile", srv.url))
+        .header("cookie", format!("pooya_console={teller}"))
+        .form_body(&[("csrf", token.as_str()), ("mobile", MOBILE2)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "pending");
+    // R12 waits: the token issued on the old number still lives.
+    assert_eq!(
+        srv.card_info(PAN).await.dynamic.mode,
+        crate::common::DynamicMode::App
+    );
+    let (supervisor, token) = http_sign_in_to(&srv, &nima, "/console/approvals").await;
+    let page = client()
+        .get(format!("{}/console/approvals", srv.url))
+        .header("cookie", format!("pooya_console={supervisor}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let id = first_approval(&page);
+    let approve = || {
+        client()
+            .post(format!("{}/console/approvals/{id}/approve", srv.url))
+            .header("cookie", format!("pooya_console={supervisor}"))
+            .form_body(&[("csrf", token.as_str())])
+            .send()
+    };
+    assert_eq!(approve().await.unwrap().status(), 200);
+    // Approved: the new number in force and the old one's token revoked, in one commit.
+    assert_eq!(
+        srv.card_info(PAN).await.dynamic.mode,
+        crate::common::DynamicMode::None
+    );
+    assert_eq!(approve().await.unwrap().status(), 409, "decided once");
+}
+
+#[tokio::test]
+async fn without_four_eyes_a_tellers_change_is_made_at_once() {
+    let config = format!(
+        "{}[branch]\nmobile_change_approval = false\n",
+        crate::common::TEST_CONFIG
+    );
+    let srv = TestServer::start_with(&config, &[]).await;
+    srv.enrolled_card().await;
+    let sara = add_operator(&srv, "sara", "teller", Some("0123"));
+    let (teller, token) = http_sign_in(&srv, &sara).await;
+    let r = client()
+        .post(format!("{}/console/customers/C1/mobile", srv.url))
+        .header("cookie", format!("pooya_console={teller}"))
+        .form_body(&[("csrf", token.as_str()), ("mobile", MOBILE2)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "made at once");
+    assert_eq!(
+        srv.card_info(PAN).await.dynamic.mode,
+        crate::common::DynamicMode::None
+    );
+}
