@@ -26,6 +26,7 @@ pub(crate) fn routes() -> Router<Arc<Console>> {
         .route("/console/admin/operators/{name}/disable", post(disable))
         .route("/console/admin/operators/{name}/enable", post(enable))
         .route("/console/admin/outbox", get(outbox))
+        .route("/console/admin/outbox/{id}/retry", post(retry_sms))
         .route("/console/admin/keys", get(keys_page).post(create_key))
         .route("/console/admin/keys/{hash}/revoke", post(revoke_key))
         .route("/console/admin/pskc", get(pskc_page).post(pskc_upload))
@@ -208,7 +209,11 @@ async fn outbox(State(c): St, s: Signed) -> Response {
         return *r;
     }
     let l = s.lang;
-    let (st, _) = match c.issuer.outbox_status().await {
+    let (st, now) = match c.issuer.outbox_status().await {
+        Ok(v) => v,
+        Err(e) => return s.issuer_error(e),
+    };
+    let unsent = match c.issuer.outbox_unsent().await {
         Ok(v) => v,
         Err(e) => return s.issuer_error(e),
     };
@@ -223,8 +228,46 @@ async fn outbox(State(c): St, s: Signed) -> Response {
                 dt { (l.t("sent")) } dd { (st.sent) }
             }
         }
+        h2 { (l.t("unsent")) }
+        @if unsent.is_empty() { p { (l.t("none_yet")) } } @else {
+            table id="unsent" {
+                thead { tr {
+                    th { "#" } th { (l.t("mobile")) } th { (l.t("time")) } th { (l.t("state")) }
+                    th { (l.t("failed_attempts")) } th { (l.t("last_error")) } th {}
+                } }
+                tbody { @for m in &unsent { tr {
+                    td { (m.id) }
+                    td { bdi dir="ltr" { (m.to.masked()) } }
+                    td.nowrap { bdi dir="ltr" { (view::time(l, m.created_at)) } }
+                    td { @if m.given_up { span.tag.bad { (l.t("given_up")) } } @else { span.tag { (l.t("queued")) } } }
+                    td { (m.attempts) }
+                    td { bdi dir="ltr" { (m.last_error.as_deref().unwrap_or("—")) } }
+                    td { @if m.given_up {} @else if m.expires_at.is_none_or(|e| e > now) {
+                        form.inline method="post" action={ "/console/admin/outbox/" (m.id) "/retry" } {
+                            (csrf(&s)) button.quiet type="submit" { (l.t("retry_now")) }
+                        }
+                    } @else { span.tag { (l.t("code_expired")) } } }
+                } } }
+            }
+        }
     };
     respond(StatusCode::OK, page(Some(&s), l, l.t("outbox"), body))
+}
+
+async fn retry_sms(
+    State(c): St,
+    s: Signed,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfOnly>,
+) -> Response {
+    if let Err(r) = admin_only(&s).and_then(|()| s.check_csrf(f.csrf.as_deref())) {
+        return *r;
+    }
+    match c.issuer.outbox_retry_now(&s.actor(), id).await {
+        Ok(true) => Redirect::to("/console/admin/outbox").into_response(),
+        Ok(false) => s.refusal(StatusCode::CONFLICT, "cannot_retry"),
+        Err(e) => s.issuer_error(e),
+    }
 }
 
 async fn audit(State(c): St, s: Signed) -> Response {

@@ -134,6 +134,8 @@ pub enum AuditEvent {
     /// A channel key made or revoked by an admin in the console (its label and role, never it).
     KeyCreated,
     KeyRevoked,
+    /// An operator asked for a queued or given-up SMS to be tried again at once.
+    OutboxRetry,
     CardCreated,
     /// R12: tokens issued on a customer's old mobile died with its change.
     CardTokensRevoked,
@@ -180,6 +182,7 @@ impl AuditEvent {
             AuditEvent::OperatorLocked => "operator.locked",
             AuditEvent::KeyCreated => "key.created",
             AuditEvent::KeyRevoked => "key.revoked",
+            AuditEvent::OutboxRetry => "outbox.retry",
             AuditEvent::CardCreated => "card.created",
             AuditEvent::CardTokensRevoked => "card.tokens_revoked",
             AuditEvent::BranchUnblockSecond => "branch.unblock_second",

@@ -99,6 +99,21 @@ pub struct OutboxStatus {
     pub sent: i64,
 }
 
+/// An unsent message as the console's outbox page lists it: never its body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub to: Mobile,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    /// Given up (its code expired, or the provider refused it for good): its body is wiped and
+    /// it is never tried again.
+    pub given_up: bool,
+}
+
 /// One enrollment run (R16) between its two messages. Every well-formed start makes one, for any
 /// card number asked about: a run against a live activation, or one that can never confirm.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -429,6 +444,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Counts of the outbox's messages by state.
     async fn outbox_status(&self) -> Result<OutboxStatus, StoreError>;
+    /// Unsent, unrefused messages, oldest first: queued, retrying and given up.
+    async fn outbox_unsent(&self, limit: i64) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// An operator's retry: a queued message (neither sent nor given up) whose code has not
+    /// expired at `now` is due at once, its backoff cut short. A given-up message cannot be: its
+    /// body (which carries the code) was wiped. `false` when there is no such message.
+    async fn outbox_retry_now(&self, id: i64, now: i64) -> Result<bool, StoreError>;
 
     // ------------------------------------------------------------ the audit trail (`pooya audit`)
     /// Up to `limit` audit records with ids above `after_id`, in id order, with their links.

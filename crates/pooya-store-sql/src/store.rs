@@ -427,6 +427,50 @@ impl Store for SqlStore {
         })
     }
 
+    async fn outbox_unsent(&self, limit: i64) -> Result<Vec<OutboxEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, to_mobile, created_at, expires_at, attempts, next_attempt_at, last_error, \
+             gave_up_at FROM sms_outbox WHERE sent_at IS NULL AND refused_at IS NULL \
+             ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                let gave_up: Option<i64> = r.try_get("gave_up_at").map_err(corrupt)?;
+                Ok(OutboxEntry {
+                    id: r.try_get("id").map_err(corrupt)?,
+                    to: Mobile::parse(&r.try_get::<String, _>("to_mobile").map_err(corrupt)?)
+                        .map_err(corrupt)?,
+                    created_at: r.try_get("created_at").map_err(corrupt)?,
+                    expires_at: r.try_get("expires_at").map_err(corrupt)?,
+                    attempts: r.try_get("attempts").map_err(corrupt)?,
+                    next_attempt_at: r.try_get("next_attempt_at").map_err(corrupt)?,
+                    last_error: r.try_get("last_error").map_err(corrupt)?,
+                    given_up: gave_up.is_some(),
+                })
+            })
+            .collect()
+    }
+
+    async fn outbox_retry_now(&self, id: i64, now: i64) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE sms_outbox SET next_attempt_at = $1, claimed_until = NULL \
+             WHERE id = $2 AND sent_at IS NULL AND gave_up_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $3)",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(now)
+        .execute(&self.write)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
     async fn audit_page(&self, after_id: i64, limit: i64) -> Result<Vec<StoredAudit>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, at, event, pan_masked, customer_id, detail, actor, lane, seq, mac FROM audit \

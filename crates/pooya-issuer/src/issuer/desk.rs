@@ -191,4 +191,26 @@ impl Issuer {
         }
         Ok(v.finish())
     }
+
+    /// Unsent messages (the console's outbox page), at most 200.
+    pub async fn outbox_unsent(&self) -> Result<Vec<crate::store::OutboxEntry>, IssuerError> {
+        Ok(self.store.outbox_unsent(200).await?)
+    }
+
+    /// An operator's retry of message `id` (its code still alive): the delivery worker is woken.
+    pub async fn outbox_retry_now(
+        &self,
+        by: &crate::audit::Actor,
+        id: i64,
+    ) -> Result<bool, IssuerError> {
+        let now = self.clock.now_ms();
+        if !self.store.outbox_retry_now(id, now).await? {
+            return Ok(false);
+        }
+        let detail = format!("message {id}");
+        self.record(by, crate::audit::AuditEvent::OutboxRetry, detail)
+            .await?;
+        self.outbox_signal().notify_one();
+        Ok(true)
+    }
 }

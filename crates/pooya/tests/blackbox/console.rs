@@ -779,3 +779,87 @@ async fn without_four_eyes_a_tellers_change_is_made_at_once() {
         crate::common::DynamicMode::None
     );
 }
+
+/// The attempts of the outbox's first message.
+async fn attempts(srv: &TestServer) -> i64 {
+    crate::common::sql_texts(
+        srv,
+        "SELECT CAST(attempts AS TEXT) FROM sms_outbox ORDER BY id",
+    )
+    .await[0]
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_admin_retries_a_queued_sms_at_once() {
+    // A gateway that refuses every connection: the activation SMS waits for its next attempt,
+    // which the fake clock never reaches by itself.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let config = format!(
+        "{}\n[sms_provider]\nkind = \"http\"\n[sms_provider.http]\nurl = \"http://127.0.0.1:{port}/send\"\nbody_template = '{{\"to\": \"{{to}}\", \"text\": \"{{text}}\"}}'\ntimeout_ms = 500\n",
+        crate::common::TEST_CONFIG
+    );
+    let srv = TestServer::start_with(&config, &[]).await;
+    srv.with_card().await;
+    let (s, v) = srv
+        .post(
+            "/v1/atm/activate-app",
+            "atm",
+            serde_json::json!({"pan": PAN, "pin": crate::common::PIN, "mobile": MOBILE}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let started = std::time::Instant::now();
+    while attempts(&srv).await < 1 {
+        assert!(started.elapsed().as_secs() < 20, "no failed attempt");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let before = attempts(&srv).await;
+    let root = add_operator(&srv, "root", "admin", None);
+    let (session, token) = http_sign_in_to(&srv, &root, "/console/admin/outbox").await;
+    let page = client()
+        .get(format!("{}/console/admin/outbox", srv.url))
+        .header("cookie", format!("pooya_console={session}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("0912*****67"), "the recipient, masked");
+    assert!(!page.contains(MOBILE), "never the whole number");
+    let prefix = "/console/admin/outbox/";
+    let at = page.find(prefix).expect("a retry button") + prefix.len();
+    let id = page[at..].split('/').next().unwrap().to_owned();
+    let r = client()
+        .post(format!("{}/console/admin/outbox/{id}/retry", srv.url))
+        .header("cookie", format!("pooya_console={session}"))
+        .form_body(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    // Tried again at once (and refused again by the closed gateway), with no clock moved.
+    let started = std::time::Instant::now();
+    while attempts(&srv).await <= before {
+        assert!(started.elapsed().as_secs() < 20, "the retry was not tried");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let events = audit_export(&srv);
+    assert!(events
+        .iter()
+        .any(|e| e["event"] == "outbox.retry" && e["actor"] == "operator:root@-"));
+    // A message given up cannot be retried: its body is gone.
+    crate::common::sql(&srv, "UPDATE sms_outbox SET gave_up_at = 1, body = ''").await;
+    let r = client()
+        .post(format!("{}/console/admin/outbox/{id}/retry", srv.url))
+        .header("cookie", format!("pooya_console={session}"))
+        .form_body(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+}
