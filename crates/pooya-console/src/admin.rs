@@ -55,7 +55,7 @@ async fn operators(State(c): St, s: Signed) -> Response {
                 td { (view::role(l, op.role)) }
                 td { bdi dir="ltr" { (op.branch.as_ref().map_or("—", |b| b.as_str())) } }
                 td { @match op.standing {
-                    Standing::Disabled => span.tag.bad { (l.t("disabled")) },
+                    Standing::Disabled => span.tag.bad { (l.t("standing_disabled")) },
                     Standing::Locked { until } if until > now => span.tag.bad { (l.t("state_locked")) },
                     _ => span.tag.ok { (l.t("state_active")) },
                 } }

@@ -306,6 +306,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "این پیامک را نمی‌توان دوباره فرستاد (ارسال یا رد شده، یا کدش منقضی شده است).",
         "This message cannot be retried (sent, refused, or its code expired).",
     ),
+    ("standing_disabled", "غیرفعال", "disabled"),
     ("comma", "، ", ", "),
     ("branch_of", "شعبه", "branch"),
     ("signed_in_as", "کاربر:", "Signed in:"),

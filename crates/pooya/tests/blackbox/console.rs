@@ -79,6 +79,9 @@ async fn sign_in(b: &Browser, srv: &TestServer, who: &Staff, code: &str) {
     b.type_into("#password", &who.password).await;
     b.type_into("#code", code).await;
     b.click("#sign-in").await;
+    // The answer's page, signed in or refused: a navigation started before it has loaded would
+    // cancel the sign-in's POST.
+    b.find("header .who, #message").await;
 }
 
 async fn sign_out(b: &Browser) {
