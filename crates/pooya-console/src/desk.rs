@@ -68,7 +68,7 @@ async fn language(State(c): St, Path(lang): Path<String>) -> Response {
     let mut r = Redirect::to("/console/").into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
-        set_cookie(&c, LANG_COOKIE, lang.code(), Some(365 * 86400)),
+        set_cookie(c.secure, LANG_COOKIE, lang.code(), Some(365 * 86400)),
     );
     r
 }
@@ -111,7 +111,7 @@ fn sign_in_answer(
     let mut r = respond(status, sign_in_form(lang, &token, refused));
     r.headers_mut().insert(
         header::SET_COOKIE,
-        set_cookie(c, SIGN_IN_COOKIE, &token, Some(1800)),
+        set_cookie(c.secure, SIGN_IN_COOKIE, &token, Some(1800)),
     );
     r
 }
@@ -163,11 +163,11 @@ async fn sign_in(
     let h = r.headers_mut();
     h.append(
         header::SET_COOKIE,
-        set_cookie(&c, SESSION_COOKIE, &token, None),
+        set_cookie(c.secure, SESSION_COOKIE, &token, None),
     );
     h.append(
         header::SET_COOKIE,
-        set_cookie(&c, SIGN_IN_COOKIE, "", Some(0)),
+        set_cookie(c.secure, SIGN_IN_COOKIE, "", Some(0)),
     );
     r
 }
@@ -195,7 +195,7 @@ async fn sign_out(
     let mut r = Redirect::to("/console/sign-in").into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
-        set_cookie(&c, SESSION_COOKIE, "", Some(0)),
+        set_cookie(c.secure, SESSION_COOKIE, "", Some(0)),
     );
     r
 }

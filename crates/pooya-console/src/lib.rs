@@ -110,12 +110,12 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 
 /// A `Set-Cookie` value: always `HttpOnly`, `SameSite=Strict`, `Path=/console`; `Secure` under
 /// TLS; `max_age` 0 deletes it.
-fn set_cookie(c: &Console, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+fn set_cookie(secure: bool, name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
     let mut s = format!("{name}={value}; Path=/console; HttpOnly; SameSite=Strict");
     if let Some(a) = max_age {
         s.push_str(&format!("; Max-Age={a}"));
     }
-    if c.secure {
+    if secure {
         s.push_str("; Secure");
     }
     HeaderValue::from_str(&s).expect("cookie values are base64url")
@@ -241,4 +241,42 @@ pub(crate) fn html(status: StatusCode, m: maud::Markup) -> Response {
         m.into_string(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_by_exact_name_among_several_headers() {
+        let mut h = HeaderMap::new();
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; pooya_console_signin=x"),
+        );
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("pooya_console=s3ss; pooya_lang=en"),
+        );
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("s3ss"));
+        assert_eq!(cookie(&h, SIGN_IN_COOKIE), Some("x"));
+        assert_eq!(cookie(&h, "pooya"), None);
+        assert_eq!(lang_of(&h), Lang::En);
+        assert_eq!(lang_of(&HeaderMap::new()), Lang::Fa, "Persian by default");
+    }
+
+    #[test]
+    fn cookies_are_http_only_strict_and_secure_under_tls() {
+        let plain = set_cookie(false, SESSION_COOKIE, "v", None);
+        let plain = plain.to_str().unwrap();
+        assert_eq!(
+            plain,
+            "pooya_console=v; Path=/console; HttpOnly; SameSite=Strict"
+        );
+        let tls = set_cookie(true, SESSION_COOKIE, "", Some(0));
+        assert_eq!(
+            tls.to_str().unwrap(),
+            "pooya_console=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0; Secure"
+        );
+    }
 }
