@@ -101,7 +101,7 @@ fn world() -> &'static World {
                 client_certs: ClientCerts::none(),
             });
             (
-                pooya_server::router::router(state, opened.config.server.max_body_bytes),
+                pooya_server::router::router(state, opened.config.server.max_body_bytes, None),
                 serde_json::from_str(&text).unwrap(),
             )
         });

@@ -165,6 +165,7 @@ impl AtRestUpgrade {
             pan_masked: None,
             customer_id: None,
             detail: format!("cards={cards} sms_resealed={sms_resealed} sms_refused={sms_refused}"),
+            actor: None,
         })
     }
 }

@@ -41,9 +41,58 @@ pub struct AuditRecord {
     pub pan_masked: Option<String>,
     pub customer_id: Option<String>,
     pub detail: String,
+    /// Who made the change ([`Actor::stored`]): an operator and branch, or a channel key's
+    /// label. `None` for what the card holder does through a channel (a verification, an ATM
+    /// activation) and for records written before operators existed (migration 0010).
+    pub actor: Option<String>,
+}
+
+/// Who made a change, named in its audit record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// A person signed in to the console.
+    Operator {
+        name: pooya_staff::OperatorName,
+        role: pooya_staff::StaffRole,
+        branch: Option<pooya_staff::BranchCode>,
+    },
+    /// A machine holding a channel key (core banking through the branch API, …), by the key's
+    /// label.
+    Channel { label: String },
+    /// The `pooya` command on the server's own machine (`pooya operator …`).
+    Command,
+}
+
+impl Actor {
+    /// The actor as the audit trail stores it: `operator:NAME@BRANCH` (`@-` without a branch),
+    /// `key:LABEL`, `command`.
+    pub fn stored(&self) -> String {
+        match self {
+            Actor::Operator { name, branch, .. } => format!(
+                "operator:{}@{}",
+                name,
+                branch.as_ref().map_or("-", |b| b.as_str())
+            ),
+            Actor::Channel { label } => format!("key:{label}"),
+            Actor::Command => "command".into(),
+        }
+    }
+    /// The operator's name, for an operator.
+    pub fn operator(&self) -> Option<&pooya_staff::OperatorName> {
+        match self {
+            Actor::Operator { name, .. } => Some(name),
+            _ => None,
+        }
+    }
 }
 
 impl AuditRecord {
+    /// The same record naming who made the change.
+    pub fn by(mut self, actor: &Actor) -> AuditRecord {
+        self.actor = Some(actor.stored());
+        self
+    }
+
     /// A record of `event` at `at`, about a card number (masked) and/or a customer.
     pub fn new(
         event: AuditEvent,
@@ -58,6 +107,7 @@ impl AuditRecord {
             pan_masked,
             customer_id,
             detail,
+            actor: None,
         }
     }
 }
@@ -68,6 +118,24 @@ impl AuditRecord {
 pub enum AuditEvent {
     CustomerCreated,
     CustomerMobileChanged,
+    /// Four eyes: a teller asked for a customer's new mobile; nothing changed yet.
+    MobileChangeRequested,
+    /// A supervisor approved it: the change itself is `CustomerMobileChanged`, in the same commit.
+    MobileChangeApproved,
+    MobileChangeRefused,
+    OperatorAdded,
+    OperatorDisabled,
+    OperatorEnabled,
+    OperatorSignedIn,
+    /// A wrong password or second factor (the detail says which, never what was typed).
+    OperatorSignInFailed,
+    /// The failure that locked the account.
+    OperatorLocked,
+    /// A channel key made or revoked by an admin in the console (its label and role, never it).
+    KeyCreated,
+    KeyRevoked,
+    /// An operator asked for a queued or given-up SMS to be tried again at once.
+    OutboxRetry,
     CardCreated,
     /// R12: tokens issued on a customer's old mobile died with its change.
     CardTokensRevoked,
@@ -103,6 +171,18 @@ impl AuditEvent {
         match self {
             AuditEvent::CustomerCreated => "customer.created",
             AuditEvent::CustomerMobileChanged => "customer.mobile_changed",
+            AuditEvent::MobileChangeRequested => "customer.mobile_change_requested",
+            AuditEvent::MobileChangeApproved => "customer.mobile_change_approved",
+            AuditEvent::MobileChangeRefused => "customer.mobile_change_refused",
+            AuditEvent::OperatorAdded => "operator.added",
+            AuditEvent::OperatorDisabled => "operator.disabled",
+            AuditEvent::OperatorEnabled => "operator.enabled",
+            AuditEvent::OperatorSignedIn => "operator.signed_in",
+            AuditEvent::OperatorSignInFailed => "operator.sign_in_failed",
+            AuditEvent::OperatorLocked => "operator.locked",
+            AuditEvent::KeyCreated => "key.created",
+            AuditEvent::KeyRevoked => "key.revoked",
+            AuditEvent::OutboxRetry => "outbox.retry",
             AuditEvent::CardCreated => "card.created",
             AuditEvent::CardTokensRevoked => "card.tokens_revoked",
             AuditEvent::BranchUnblockSecond => "branch.unblock_second",
@@ -171,17 +251,34 @@ fn opt(v: &Option<String>) -> Vec<u8> {
 }
 
 /// The link of `rec` at (`lane`, `seq`) after the link `prev` (hex; empty for seq 1).
+/// The actor is covered when there is one; a record without one (as every record was before
+/// migration 0010) has the link it always had.
 pub fn link(keys: &Keyring, lane: i64, seq: i64, prev: &str, rec: &AuditRecord) -> String {
-    let mac = keys.audit_mac(&[
-        &lane.to_be_bytes(),
-        &seq.to_be_bytes(),
+    let (lane, seq, at, pan, customer) = (
+        lane.to_be_bytes(),
+        seq.to_be_bytes(),
+        rec.at.to_be_bytes(),
+        opt(&rec.pan_masked),
+        opt(&rec.customer_id),
+    );
+    let mut parts: Vec<&[u8]> = vec![
+        &lane,
+        &seq,
         prev.as_bytes(),
-        &rec.at.to_be_bytes(),
+        &at,
         rec.event.as_bytes(),
-        &opt(&rec.pan_masked),
-        &opt(&rec.customer_id),
+        &pan,
+        &customer,
         rec.detail.as_bytes(),
-    ]);
+    ];
+    let actor = rec
+        .actor
+        .as_ref()
+        .map(|a| [b"actor:".as_slice(), a.as_bytes()].concat());
+    if let Some(a) = &actor {
+        parts.push(a);
+    }
+    let mac = keys.audit_mac(&parts);
     data_encoding::HEXLOWER.encode(&mac)
 }
 
@@ -465,6 +562,7 @@ pub fn export_line(r: &StoredAudit) -> String {
         "pan_masked": r.record.pan_masked,
         "customer_id": r.record.customer_id,
         "detail": r.record.detail,
+        "actor": r.record.actor,
         "lane": r.lane,
         "seq": r.seq,
         "mac": r.mac,
@@ -496,7 +594,36 @@ mod tests {
             pan_masked: Some("628023******7898".into()),
             customer_id: if i % 2 == 0 { Some("C1".into()) } else { None },
             detail: format!("n={i}"),
+            actor: (i % 3 == 0).then(|| "operator:sara@0123".to_owned()),
         }
+    }
+
+    #[test]
+    fn the_actor_is_covered_and_records_without_one_keep_their_link() {
+        let k = keys(1);
+        let mut r = rec(1);
+        r.actor = None;
+        // The link as it was before records named their actor (migration 0010).
+        let before = data_encoding::HEXLOWER.encode(&k.audit_mac(&[
+            &3i64.to_be_bytes(),
+            &1i64.to_be_bytes(),
+            b"",
+            &r.at.to_be_bytes(),
+            r.event.as_bytes(),
+            &opt(&r.pan_masked),
+            &opt(&r.customer_id),
+            r.detail.as_bytes(),
+        ]));
+        assert_eq!(link(&k, 3, 1, "", &r), before);
+        let by_sara = r.clone().by(&Actor::Channel {
+            label: "core".into(),
+        });
+        assert_eq!(by_sara.actor.as_deref(), Some("key:core"));
+        let with = link(&k, 3, 1, "", &by_sara);
+        assert_ne!(with, before, "the actor is covered");
+        let mut other = by_sara.clone();
+        other.actor = Some("key:other".into());
+        assert_ne!(link(&k, 3, 1, "", &other), with);
     }
 
     fn empty_heads() -> Vec<AuditHead> {

@@ -54,6 +54,18 @@ pub enum IssuerError {
     /// customer) every time it tried: nothing was decided; the same request may be sent again.
     #[error("too many concurrent changes of the same card or customer; try again")]
     Contention,
+    /// A value that does not make an operator (name, role, branch, password).
+    #[error(transparent)]
+    Staff(pooya_staff::StaffInvalid),
+    #[error("no such operator")]
+    UnknownOperator,
+    /// A sign-in refused (the console shows one message for a wrong password or code).
+    #[error(transparent)]
+    SignIn(pooya_staff::SignInRefused),
+    #[error(transparent)]
+    FourEyes(crate::issuer::FourEyesRefusal),
+    #[error("no such mobile change request")]
+    UnknownMobileChange,
     #[error("the store is unavailable")]
     Unavailable(String),
     #[error("internal error")]

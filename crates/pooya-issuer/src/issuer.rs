@@ -11,15 +11,19 @@ mod app;
 mod atm;
 mod base;
 mod branch;
+mod desk;
 mod public;
 mod sms;
+mod staff;
 mod switch;
 
 pub use app::{EnrollmentParameters, EnrollmentStarted, RemovalChallengeIssued, TokenIssued};
 pub use atm::{AppActivationIssued, SmsActivationIssued};
 pub use base::Issuer;
 pub use branch::{CardView, HardwareView};
+pub use desk::{CardPage, CustomerPage};
 pub use sms::normalize_sms_digits;
+pub use staff::{FourEyesRefusal, MobileChangeAsked, OperatorAdded, StaffPolicy};
 pub use switch::{OtpRequested, VerifyOutcome};
 
 pub use crate::error::IssuerError;

@@ -8,6 +8,8 @@ pub use crate::audit::AuditRecord;
 use crate::audit::{AuditHead, StoredAudit};
 use crate::card::{CardRecord, LiveRun};
 use crate::domain::{CustomerId, Mobile, Role};
+pub use pooya_staff::Operator;
+use pooya_staff::{BranchCode, OperatorName};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -97,6 +99,21 @@ pub struct OutboxStatus {
     pub sent: i64,
 }
 
+/// An unsent message as the console's outbox page lists it: never its body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub to: Mobile,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    /// Given up (its code expired, or the provider refused it for good): its body is wiped and
+    /// it is never tried again.
+    pub given_up: bool,
+}
+
 /// One enrollment run (R16) between its two messages. Every well-formed start makes one, for any
 /// card number asked about: a run against a live activation, or one that can never confirm.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,6 +154,75 @@ pub enum TryTaken {
     UsedUp(TriesWindow),
 }
 
+/// An operator written by a commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OperatorWrite {
+    /// A new operator: [`StoreError::Duplicate`] when the name is taken.
+    New(Operator),
+    /// An operator rewritten, guarded by its `version` as read.
+    Changed(Operator),
+}
+
+/// Four eyes on a mobile change: where a teller's request stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MobileChangeState {
+    /// Waiting for a supervisor other than the requester; nothing changed yet.
+    Pending,
+    /// Approved: the new mobile is in force, the old one's tokens revoked (R12).
+    Approved {
+        by: OperatorName,
+        at: i64,
+    },
+    Refused {
+        by: OperatorName,
+        at: i64,
+    },
+}
+
+/// A teller's request to change a customer's registered mobile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MobileChangeRecord {
+    /// Random, for the console's links.
+    pub id: String,
+    pub customer_id: CustomerId,
+    pub mobile: Mobile,
+    pub requested_by: OperatorName,
+    pub branch: Option<BranchCode>,
+    pub requested_at: i64,
+    pub state: MobileChangeState,
+}
+
+/// A change request written by a commit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MobileChangeWrite {
+    New(MobileChangeRecord),
+    /// Decided: written only if it is still pending (else [`StoreError::Conflict`]: another
+    /// supervisor decided first).
+    Decided(MobileChangeRecord),
+}
+
+/// A console session: only the hash of its cookie's value is stored.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id_hash: String,
+    pub operator: OperatorName,
+    /// The token every form of the session carries (CSRF).
+    pub csrf: String,
+    pub created_at: i64,
+    pub last_seen: i64,
+}
+
+impl std::fmt::Debug for SessionRecord {
+    /// The CSRF token is a secret of the session: never in Debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("operator", &self.operator)
+            .field("created_at", &self.created_at)
+            .field("last_seen", &self.last_seen)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Everything one decision changes.
 #[derive(Clone, Debug, Default)]
 pub struct Commit {
@@ -161,6 +247,10 @@ pub struct Commit {
     pub closed_enrollment_runs: Vec<String>,
     /// Per-address try counts to forget (their holder proved the codes).
     pub cleared_enrollment_tries: Vec<String>,
+    /// Operators added or changed (sign-in failures and locks, disabled).
+    pub operators: Vec<OperatorWrite>,
+    /// Four eyes: mobile changes asked for or decided.
+    pub mobile_changes: Vec<MobileChangeWrite>,
     /// The key that chains `audit` (see [`crate::audit`]); the issuer gives it with every commit.
     /// A commit with audit records and no key is refused: no record is ever written unchained.
     pub audit_key: Option<std::sync::Arc<crate::keys::Keyring>>,
@@ -279,10 +369,55 @@ pub trait Store: Send + Sync + 'static {
     /// Applies everything or nothing. `Conflict` when a guarded row changed.
     async fn commit(&self, commit: Commit) -> Result<(), StoreError>;
 
+    /// Verifications of a card, newest first (the console's card page).
+    async fn recent_verifications(
+        &self,
+        pan_hash: &str,
+        limit: i64,
+    ) -> Result<Vec<VerificationRecord>, StoreError>;
+    /// The customer with this registered mobile, if any.
+    async fn customer_by_mobile(
+        &self,
+        mobile: &Mobile,
+    ) -> Result<Option<CustomerRecord>, StoreError>;
+    /// Audit records about a customer (those naming `pan_masked`, or no card at all, when it is
+    /// given), newest first.
+    async fn audit_of_customer(
+        &self,
+        id: &CustomerId,
+        pan_masked: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StoredAudit>, StoreError>;
+
+    // ------------------------------------------------------------ the bank's staff
+    async fn operator(&self, name: &OperatorName) -> Result<Option<Operator>, StoreError>;
+    /// Every operator, by name.
+    async fn operators(&self) -> Result<Vec<Operator>, StoreError>;
+    async fn mobile_change(&self, id: &str) -> Result<Option<MobileChangeRecord>, StoreError>;
+    /// Mobile changes waiting for a supervisor, oldest first.
+    async fn pending_mobile_changes(&self) -> Result<Vec<MobileChangeRecord>, StoreError>;
+    async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
+    async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError>;
+    async fn touch_session(&self, id_hash: &str, at: i64) -> Result<(), StoreError>;
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError>;
+    /// Ends every session of an operator (disabled), and sessions idle since before
+    /// `idle_before` or begun before `begun_before`, of anyone.
+    async fn delete_sessions(
+        &self,
+        operator: Option<&OperatorName>,
+        idle_before: i64,
+        begun_before: i64,
+    ) -> Result<(), StoreError>;
+
     // ------------------------------------------------------------ API keys (the server's)
+    /// A live (not revoked) key.
     async fn api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
     async fn insert_api_keys(&self, keys: &[ApiKeyRecord]) -> Result<(), StoreError>;
     async fn count_api_keys(&self) -> Result<i64, StoreError>;
+    /// Every key, with when it was revoked (if it was), oldest first.
+    async fn api_keys(&self) -> Result<Vec<(ApiKeyRecord, Option<i64>)>, StoreError>;
+    /// Revokes a key: [`Store::api_key`] no longer finds it. `false` when no live key has the hash.
+    async fn revoke_api_key(&self, key_hash: &str, at: i64) -> Result<bool, StoreError>;
 
     // ------------------------------------------------------------ the outbox
     /// Leases up to `limit` due, unleased messages to the caller until `now + lease_ms`, oldest
@@ -309,6 +444,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Counts of the outbox's messages by state.
     async fn outbox_status(&self) -> Result<OutboxStatus, StoreError>;
+    /// Unsent, unrefused messages, oldest first: queued, retrying and given up.
+    async fn outbox_unsent(&self, limit: i64) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// An operator's retry: a queued message (neither sent nor given up) whose code has not
+    /// expired at `now` is due at once, its backoff cut short. A given-up message cannot be: its
+    /// body (which carries the code) was wiped. `false` when there is no such message.
+    async fn outbox_retry_now(&self, id: i64, now: i64) -> Result<bool, StoreError>;
 
     // ------------------------------------------------------------ the audit trail (`pooya audit`)
     /// Up to `limit` audit records with ids above `after_id`, in id order, with their links.

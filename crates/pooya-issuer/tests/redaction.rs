@@ -121,6 +121,7 @@ fn cards_sms_and_commits_print_no_secret() {
             pan_masked: Some(pan.masked()),
             customer_id: Some("C1".into()),
             detail: String::new(),
+            actor: Some("operator:sara@0123".into()),
         }],
         ..Commit::default()
     };

@@ -12,11 +12,19 @@ use pooya_issuer::IssuerError;
 use sha2::{Digest, Sha256};
 use tokio::sync::RwLock;
 
+/// Clones share one cache (the console revokes through a clone of the server's).
+#[derive(Clone)]
 pub struct ApiKeys {
     store: Arc<dyn Store>,
-    /// Hashes already found, with their role: keys are never changed once made.
-    cache: RwLock<HashMap<String, Role>>,
+    /// Hashes already found, with their role and label and when they were read: a key is only
+    /// ever revoked, and a revocation by another server is seen within [`CACHE_TTL`].
+    cache: Arc<RwLock<HashMap<String, Cached>>>,
 }
+
+type Cached = (Role, Arc<str>, std::time::Instant);
+
+/// How long a key found stays believed without reading the store again.
+pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub fn hash_key(key: &str) -> String {
     data_encoding::HEXLOWER.encode(&Sha256::digest(key.as_bytes()))
@@ -38,18 +46,31 @@ impl ApiKeys {
     pub fn new(store: Arc<dyn Store>) -> ApiKeys {
         ApiKeys {
             store,
-            cache: RwLock::new(HashMap::new()),
+            cache: Arc::new(RwLock::new(HashMap::new())),
         }
     }
 
-    pub async fn role_of(&self, key: &str) -> Result<Option<Role>, IssuerError> {
+    /// The role and label of a key (the label names the key's holder in the audit trail).
+    pub async fn role_of(&self, key: &str) -> Result<Option<(Role, Arc<str>)>, IssuerError> {
         let h = hash_key(key);
-        if let Some(r) = self.cache.read().await.get(&h) {
-            return Ok(Some(*r));
+        if let Some((role, label, at)) = self.cache.read().await.get(&h) {
+            if at.elapsed() < CACHE_TTL {
+                return Ok(Some((*role, label.clone())));
+            }
         }
-        let found = self.store.api_key(&h).await?.map(|k| k.role);
-        if let Some(r) = found {
-            self.cache.write().await.insert(h, r);
+        let found = self
+            .store
+            .api_key(&h)
+            .await?
+            .map(|k| (k.role, Arc::<str>::from(k.label)));
+        let mut cache = self.cache.write().await;
+        match &found {
+            Some((role, label)) => {
+                cache.insert(h, (*role, label.clone(), std::time::Instant::now()));
+            }
+            None => {
+                cache.remove(&h);
+            }
         }
         Ok(found)
     }
@@ -66,6 +87,19 @@ impl ApiKeys {
             }])
             .await?;
         Ok(key)
+    }
+
+    /// Every key (its hash, never the key), with when it was revoked.
+    pub async fn list(&self) -> Result<Vec<(ApiKeyRecord, Option<i64>)>, IssuerError> {
+        Ok(self.store.api_keys().await?)
+    }
+
+    /// Revokes the key of hash `key_hash`: on this server at once, on others within
+    /// [`CACHE_TTL`]. `false` when no live key has it.
+    pub async fn revoke(&self, key_hash: &str, now: i64) -> Result<bool, IssuerError> {
+        let revoked = self.store.revoke_api_key(key_hash, now).await?;
+        self.cache.write().await.remove(key_hash);
+        Ok(revoked)
     }
 
     /// First start: when the store has no key at all, one key per role, written to
@@ -108,5 +142,18 @@ pub enum BootstrapError {
 impl From<pooya_issuer::store::StoreError> for BootstrapError {
     fn from(e: pooya_issuer::store::StoreError) -> Self {
         BootstrapError::Issuer(e.into())
+    }
+}
+
+#[async_trait::async_trait]
+impl pooya_console::ChannelKeys for ApiKeys {
+    async fn list(&self) -> Result<Vec<(ApiKeyRecord, Option<i64>)>, IssuerError> {
+        ApiKeys::list(self).await
+    }
+    async fn create(&self, role: Role, label: &str, now: i64) -> Result<String, IssuerError> {
+        ApiKeys::create(self, role, label, now).await
+    }
+    async fn revoke(&self, key_hash: &str, now: i64) -> Result<bool, IssuerError> {
+        ApiKeys::revoke(self, key_hash, now).await
     }
 }

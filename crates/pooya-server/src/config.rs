@@ -33,6 +33,66 @@ pub struct ConfigFile {
     pub web_app: crate::web_app::WebAppSection,
     /// Overrides of [`Policy`] fields, e.g. `[policy.otp] lifetime_secs = 90`.
     pub policy: toml::Table,
+    /// The branches' staff: four eyes on a mobile change.
+    pub branch: BranchSection,
+    /// The staff's web console at `/console/`.
+    pub console: ConsoleSection,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BranchSection {
+    /// A teller's change of a customer's mobile waits for a supervisor other than the requester.
+    pub mobile_change_approval: bool,
+}
+
+impl Default for BranchSection {
+    fn default() -> Self {
+        BranchSection {
+            mobile_change_approval: true,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleSection {
+    /// Serve the console at `/console/`.
+    pub enabled: bool,
+    /// A session unused this long ends.
+    pub idle_timeout_secs: u64,
+    /// A session ends this long after its sign-in, used or not.
+    pub absolute_timeout_secs: u64,
+    /// Wrong passwords or codes in a row that lock an operator…
+    pub max_failures: u32,
+    /// …for this long.
+    pub lock_secs: u64,
+}
+
+impl Default for ConsoleSection {
+    fn default() -> Self {
+        ConsoleSection {
+            enabled: true,
+            idle_timeout_secs: 15 * 60,
+            absolute_timeout_secs: 8 * 3600,
+            max_failures: 5,
+            lock_secs: 15 * 60,
+        }
+    }
+}
+
+impl ConfigFile {
+    /// What the issuer asks of the staff.
+    pub fn staff_policy(&self) -> pooya_issuer::issuer::StaffPolicy {
+        pooya_issuer::issuer::StaffPolicy {
+            mobile_change_approval: self.branch.mobile_change_approval,
+            lock: pooya_staff::LockPolicy {
+                max_failures: self.console.max_failures.max(1),
+                lock_ms: i64::try_from(self.console.lock_secs.saturating_mul(1000))
+                    .unwrap_or(i64::MAX),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]

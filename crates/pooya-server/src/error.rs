@@ -161,6 +161,13 @@ impl From<IssuerError> for ApiError {
                 (S::UNPROCESSABLE_ENTITY, "invalid_merchant")
             }
             E::InvalidPskc(_) => (S::UNPROCESSABLE_ENTITY, "invalid_pskc"),
+            // The staff's operations (the console): no HTTP API answers these yet, but one
+            // mapping, here, if one ever does.
+            E::Staff(_) => (S::UNPROCESSABLE_ENTITY, "invalid_operator"),
+            E::UnknownOperator => (S::NOT_FOUND, "unknown_operator"),
+            E::SignIn(_) => (S::UNAUTHORIZED, "unauthenticated"),
+            E::FourEyes(_) => (S::FORBIDDEN, "forbidden"),
+            E::UnknownMobileChange => (S::NOT_FOUND, "unknown_mobile_change"),
             E::Contention => {
                 // The store answers; the same card kept changing under this request. Still 503, so
                 // a client that retries a 503 keeps working, with its own code and a short wait.

@@ -58,7 +58,20 @@ role_marker!(SmsRole, Role::Sms);
 role_marker!(SwitchRole, Role::Switch);
 
 /// The caller holds a key of role `R`: else 401 (no or unknown key) or 403 (another role).
-pub struct Authorized<R: RoleMarker>(PhantomData<R>);
+pub struct Authorized<R: RoleMarker> {
+    /// The key's label: who the audit trail names for a machine's call.
+    pub label: Arc<str>,
+    role: PhantomData<R>,
+}
+
+impl<R: RoleMarker> Authorized<R> {
+    /// The caller as the audit trail names it.
+    pub fn actor(&self) -> pooya_issuer::audit::Actor {
+        pooya_issuer::audit::Actor::Channel {
+            label: self.label.to_string(),
+        }
+    }
+}
 
 impl<R: RoleMarker> FromRequestParts<Arc<AppState>> for Authorized<R> {
     type Rejection = ApiError;
@@ -73,7 +86,7 @@ impl<R: RoleMarker> FromRequestParts<Arc<AppState>> for Authorized<R> {
             .and_then(|v| v.to_str().ok())
             .and_then(bearer_key)
             .ok_or_else(ApiError::unauthenticated)?;
-        let role = state
+        let (role, label) = state
             .keys
             .role_of(key)
             .await
@@ -84,7 +97,10 @@ impl<R: RoleMarker> FromRequestParts<Arc<AppState>> for Authorized<R> {
             .client_certs
             .check(role, parts.extensions.get::<crate::tls::PeerCertificates>())?;
         if role == R::ROLE {
-            Ok(Authorized(PhantomData))
+            Ok(Authorized {
+                label,
+                role: PhantomData,
+            })
         } else {
             Err(ApiError::forbidden())
         }

@@ -228,12 +228,15 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         None => Arc::new(SystemClock),
     };
     upgrade_at_rest(&opened, clock.now_ms()).await?;
-    let issuer = Arc::new(Issuer::new(
-        opened.store.clone(),
-        opened.keyring.clone(),
-        policy,
-        clock.clone(),
-    ));
+    let issuer = Arc::new(
+        Issuer::new(
+            opened.store.clone(),
+            opened.keyring.clone(),
+            policy,
+            clock.clone(),
+        )
+        .with_staff_policy(opened.config.staff_policy()),
+    );
     let keys = apikeys::ApiKeys::new(opened.store.clone());
     if keys.bootstrap(&opened.data_dir, clock.now_ms()).await? {
         tracing::info!(
@@ -285,6 +288,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         Some(t) => (Some(t.acceptor), t.client_certs),
         None => (None, tls::ClientCerts::none()),
     };
+    let console_keys = keys.clone();
     let state = Arc::new(state::AppState {
         issuer: issuer.clone(),
         keys,
@@ -293,8 +297,18 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
         limits: limits.clone(),
         client_certs,
     });
+    let console = opened.config.console.enabled.then(|| {
+        let ms = |secs: u64| i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        Arc::new(pooya_console::Console {
+            issuer: issuer.clone(),
+            idle_ms: ms(opened.config.console.idle_timeout_secs),
+            absolute_ms: ms(opened.config.console.absolute_timeout_secs),
+            secure: acceptor.is_some(),
+            keys: Some(Arc::new(console_keys.clone())),
+        })
+    });
     let origins = Arc::new(opened.config.web_app.cors_origins.clone());
-    let app = router::router(state, opened.config.server.max_body_bytes)
+    let app = router::router(state, opened.config.server.max_body_bytes, console)
         .merge(web_app::routes(&opened.config.web_app))
         .layer(axum::middleware::from_fn(move |req, next| {
             web_app::cors(origins.clone(), req, next)

@@ -9,13 +9,20 @@ use axum::Router;
 use crate::routes::{admin, app, atm, branch, public, sms, switch};
 use crate::state::AppState;
 
-pub fn router(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+/// `console`: the staff's console at `/console/` (`[console] enabled`), if served.
+pub fn router(
+    state: Arc<AppState>,
+    max_body_bytes: usize,
+    console: Option<Arc<pooya_console::Console>>,
+) -> Router {
     // R18 and the per-address limit guard the app's endpoints (crate::app_guard).
     let app = app::routes().route_layer(axum::middleware::from_fn_with_state(
         state.clone(),
         crate::app_guard::guard_app,
     ));
+    let console = console.map_or_else(Router::new, pooya_console::routes);
     Router::new()
+        .merge(console)
         .merge(branch::routes())
         .merge(atm::routes())
         .merge(sms::routes())

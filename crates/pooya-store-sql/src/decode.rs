@@ -131,7 +131,7 @@ pub(crate) fn queued(r: &AnyRow) -> Result<QueuedSms, StoreError> {
     })
 }
 
-/// The columns `at, event, pan_masked, customer_id, detail` of an `audit` row.
+/// The columns `at, event, pan_masked, customer_id, detail, actor` of an `audit` row.
 pub(crate) fn audit_record(r: &AnyRow) -> Result<AuditRecord, StoreError> {
     Ok(AuditRecord {
         at: r.try_get("at").map_err(corrupt)?,
@@ -139,6 +139,7 @@ pub(crate) fn audit_record(r: &AnyRow) -> Result<AuditRecord, StoreError> {
         pan_masked: r.try_get("pan_masked").map_err(corrupt)?,
         customer_id: r.try_get("customer_id").map_err(corrupt)?,
         detail: r.try_get("detail").map_err(corrupt)?,
+        actor: r.try_get("actor").map_err(corrupt)?,
     })
 }
 

@@ -30,6 +30,7 @@ mod migrate;
 mod plan;
 mod set_based;
 mod sqlx_exec;
+mod staff;
 mod statements;
 mod store;
 #[cfg(feature = "test-support")]

@@ -50,6 +50,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0008_enrollment_runs.sql"),
         include_str!("../migrations/postgres/0008_enrollment_runs.sql"),
     ),
+    (
+        10,
+        include_str!("../migrations/sqlite/0010_staff.sql"),
+        include_str!("../migrations/postgres/0010_staff.sql"),
+    ),
 ];
 
 /// Key of the PostgreSQL advisory lock that serialises migrations of servers starting together.

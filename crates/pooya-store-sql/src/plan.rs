@@ -10,7 +10,10 @@ use std::borrow::Cow;
 use pooya_issuer::audit::AuditHead;
 use pooya_issuer::card::CardRecord;
 use pooya_issuer::keys::Keyring;
-use pooya_issuer::store::{AuditRecord, Commit, EnrollmentRunRecord, RunKind, StoreError};
+use pooya_issuer::store::{
+    AuditRecord, Commit, EnrollmentRunRecord, MobileChangeState, MobileChangeWrite, OperatorWrite,
+    RunKind, StoreError,
+};
 
 use crate::statements::*;
 use crate::{corrupt, Backend};
@@ -54,6 +57,8 @@ pub(crate) enum Write {
     ClearedTries,
     Audit,
     AuditHead,
+    Operator,
+    MobileChange,
 }
 
 /// What a unique key already taken means for a step.
@@ -292,6 +297,73 @@ impl<'c> Plan<'c> {
                 vec![Value::text(key)],
             ));
         }
+        for w in &c.operators {
+            let (sql, op) = match w {
+                OperatorWrite::New(op) => (INSERT_OPERATOR, op),
+                OperatorWrite::Changed(op) => (UPDATE_OPERATOR, op),
+            };
+            let (standing, failures, until) = op.standing_columns();
+            let mut values = vec![
+                Value::text(op.name.as_str()),
+                Value::text(op.role.as_str()),
+                Value::opt_text(op.branch.as_ref().map(|b| b.as_str())),
+                Value::text(&op.password_hash),
+                Value::Bytes(Some(&op.totp_sealed)),
+                Value::Int(op.last_totp_step.map(|s| s as i64)),
+                Value::text(standing),
+                Value::int(failures),
+                Value::Int(until),
+            ];
+            let step = match w {
+                OperatorWrite::New(_) => {
+                    values.push(Value::int(op.created_at));
+                    Step::new(Write::Operator, sql, values).taken(Taken::Duplicate)
+                }
+                OperatorWrite::Changed(_) => {
+                    values.push(Value::int(op.version));
+                    Step::new(Write::Operator, sql, values).one_row()
+                }
+            };
+            steps.push(step);
+        }
+        for w in &c.mobile_changes {
+            let (state, by, at) = match w {
+                MobileChangeWrite::New(r) | MobileChangeWrite::Decided(r) => match &r.state {
+                    MobileChangeState::Pending => ("pending", None, None),
+                    MobileChangeState::Approved { by, at } => ("approved", Some(by), Some(*at)),
+                    MobileChangeState::Refused { by, at } => ("refused", Some(by), Some(*at)),
+                },
+            };
+            let by = by.map(|b| b.as_str());
+            steps.push(match w {
+                MobileChangeWrite::New(r) => Step::new(
+                    Write::MobileChange,
+                    INSERT_MOBILE_CHANGE,
+                    vec![
+                        Value::text(&r.id),
+                        Value::text(r.customer_id.as_str()),
+                        Value::text(r.mobile.as_str()),
+                        Value::text(r.requested_by.as_str()),
+                        Value::opt_text(r.branch.as_ref().map(|b| b.as_str())),
+                        Value::int(r.requested_at),
+                        Value::text(state),
+                        Value::opt_text(by),
+                        Value::Int(at),
+                    ],
+                ),
+                MobileChangeWrite::Decided(r) => Step::new(
+                    Write::MobileChange,
+                    DECIDE_MOBILE_CHANGE,
+                    vec![
+                        Value::text(&r.id),
+                        Value::text(state),
+                        Value::opt_text(by),
+                        Value::Int(at),
+                    ],
+                )
+                .one_row(),
+            });
+        }
         let audit = if c.audit.is_empty() {
             None
         } else {
@@ -331,6 +403,7 @@ impl<'c> AuditAppend<'c> {
                         Value::int(self.lane),
                         Value::int(seq),
                         Value::owned(mac),
+                        Value::opt_text(a.actor.as_deref()),
                     ],
                 )
             })

@@ -185,7 +185,7 @@ const CARD_CASTS: &[&str] = &["bigint", "text", "text", "text", "bigint", "text"
 const VERIFICATION_CASTS: &[&str] = &["text", "text", "bytea", "text", "text", "bigint"];
 /// [`INSERT_AUDIT`](crate::statements::INSERT_AUDIT)'s.
 const AUDIT_CASTS: &[&str] = &[
-    "bigint", "text", "text", "text", "text", "bigint", "bigint", "text",
+    "bigint", "text", "text", "text", "text", "bigint", "bigint", "text", "text",
 ];
 /// [`UPDATE_AUDIT_HEAD`](crate::statements::UPDATE_AUDIT_HEAD)'s.
 const HEAD_CASTS: &[&str] = &["bigint", "text", "bigint", "bigint"];
@@ -317,9 +317,9 @@ async fn apply_fast(
     let mut written = 0;
     for chunk in rows.chunks(PG_MAX_PARAMS / AUDIT_CASTS.len()) {
         let sql = format!(
-            "INSERT INTO audit (at, event, pan_masked, customer_id, detail, lane, seq, mac) \
+            "INSERT INTO audit (at, event, pan_masked, customer_id, detail, lane, seq, mac, actor) \
              SELECT * FROM (VALUES {}) AS v(at, event, pan_masked, customer_id, detail, lane, seq, \
-             mac) WHERE v.lane IS NOT NULL",
+             mac, actor) WHERE v.lane IS NOT NULL",
             values_rows(padded(chunk.len(), AUDIT_CASTS), AUDIT_CASTS)
         );
         // Safe: the text is built from constants; the values are bound.

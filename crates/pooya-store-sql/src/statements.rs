@@ -55,7 +55,20 @@ pub(crate) const INSERT_RUN: &str = "INSERT INTO enrollment_runs (run_id, pan_ha
 pub(crate) const DELETE_RUN: &str = "DELETE FROM enrollment_runs WHERE run_id = $1";
 pub(crate) const DELETE_TRIES: &str = "DELETE FROM enrollment_tries WHERE tries_key = $1";
 pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit (at, event, pan_masked, customer_id, \
-     detail, lane, seq, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+     detail, lane, seq, mac, actor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+pub(crate) const INSERT_OPERATOR: &str = "INSERT INTO operators (name, role, branch, \
+     password_hash, totp_sealed, last_totp_step, standing, failures, locked_until, created_at, \
+     version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0)";
+/// An operator rewritten, guarded by its version as read.
+pub(crate) const UPDATE_OPERATOR: &str = "UPDATE operators SET role = $2, branch = $3, \
+     password_hash = $4, totp_sealed = $5, last_totp_step = $6, standing = $7, failures = $8, \
+     locked_until = $9, version = version + 1 WHERE name = $1 AND version = $10";
+pub(crate) const INSERT_MOBILE_CHANGE: &str = "INSERT INTO mobile_changes (id, customer_id, \
+     mobile, requested_by, branch, requested_at, state, decided_by, decided_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+/// A change decided, only while it is pending: one decision per request.
+pub(crate) const DECIDE_MOBILE_CHANGE: &str = "UPDATE mobile_changes SET state = $2, \
+     decided_by = $3, decided_at = $4 WHERE id = $1 AND state = 'pending'";
 /// A lane's head moved, guarded by the head it was read at (`$4`, its `seq`).
 pub(crate) const UPDATE_AUDIT_HEAD: &str =
     "UPDATE audit_chains SET seq = $1, mac = $2 WHERE lane = $3 AND seq = $4";

@@ -10,6 +10,7 @@ use pooya_issuer::card::CardRecord;
 use pooya_issuer::domain::{CustomerId, Mobile, Role};
 use pooya_issuer::keys::Keyring;
 use pooya_issuer::store::*;
+use pooya_staff::OperatorName;
 
 use crate::statements::{CARD_COLUMNS, CARD_FOR_VERIFICATION, REFUSE_SMS};
 use crate::{
@@ -162,9 +163,65 @@ impl Store for SqlStore {
         self.write_commit(c).await
     }
 
+    async fn recent_verifications(
+        &self,
+        pan_hash: &str,
+        limit: i64,
+    ) -> Result<Vec<VerificationRecord>, StoreError> {
+        self.console_recent_verifications(pan_hash, limit).await
+    }
+    async fn customer_by_mobile(
+        &self,
+        mobile: &Mobile,
+    ) -> Result<Option<CustomerRecord>, StoreError> {
+        self.console_customer_by_mobile(mobile).await
+    }
+    async fn audit_of_customer(
+        &self,
+        id: &CustomerId,
+        pan_masked: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StoredAudit>, StoreError> {
+        self.console_audit_of_customer(id, pan_masked, limit).await
+    }
+    async fn operator(&self, name: &OperatorName) -> Result<Option<Operator>, StoreError> {
+        self.staff_operator(name).await
+    }
+    async fn operators(&self) -> Result<Vec<Operator>, StoreError> {
+        self.staff_operators().await
+    }
+    async fn mobile_change(&self, id: &str) -> Result<Option<MobileChangeRecord>, StoreError> {
+        self.staff_mobile_change(id).await
+    }
+    async fn pending_mobile_changes(&self) -> Result<Vec<MobileChangeRecord>, StoreError> {
+        self.staff_pending_changes().await
+    }
+    async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        self.staff_session(id_hash).await
+    }
+    async fn insert_session(&self, s: &SessionRecord) -> Result<(), StoreError> {
+        self.staff_insert_session(s).await
+    }
+    async fn touch_session(&self, id_hash: &str, at: i64) -> Result<(), StoreError> {
+        self.staff_touch_session(id_hash, at).await
+    }
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        self.staff_delete_session(id_hash).await
+    }
+    async fn delete_sessions(
+        &self,
+        operator: Option<&OperatorName>,
+        idle_before: i64,
+        begun_before: i64,
+    ) -> Result<(), StoreError> {
+        self.staff_delete_sessions(operator, idle_before, begun_before)
+            .await
+    }
+
     async fn api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT key_hash, role, label, created_at FROM api_keys WHERE key_hash = $1",
+            "SELECT key_hash, role, label, created_at FROM api_keys WHERE key_hash = $1 \
+             AND revoked_at IS NULL",
         )
         .bind(key_hash.to_owned())
         .fetch_optional(&self.read)
@@ -203,6 +260,43 @@ impl Store for SqlStore {
             })?;
         }
         tx.commit().await.map_err(unavailable)
+    }
+
+    async fn api_keys(&self) -> Result<Vec<(ApiKeyRecord, Option<i64>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT key_hash, role, label, created_at, revoked_at FROM api_keys \
+             ORDER BY created_at, key_hash",
+        )
+        .fetch_all(&self.read)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                let role: String = r.try_get("role").map_err(corrupt)?;
+                Ok((
+                    ApiKeyRecord {
+                        key_hash: r.try_get("key_hash").map_err(corrupt)?,
+                        role: Role::parse(&role).ok_or_else(|| corrupt(format!("role {role}")))?,
+                        label: r.try_get("label").map_err(corrupt)?,
+                        created_at: r.try_get("created_at").map_err(corrupt)?,
+                    },
+                    r.try_get("revoked_at").map_err(corrupt)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn revoke_api_key(&self, key_hash: &str, at: i64) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE key_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(key_hash.to_owned())
+        .execute(&self.write)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        Ok(n == 1)
     }
 
     async fn count_api_keys(&self) -> Result<i64, StoreError> {
@@ -333,9 +427,53 @@ impl Store for SqlStore {
         })
     }
 
+    async fn outbox_unsent(&self, limit: i64) -> Result<Vec<OutboxEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, to_mobile, created_at, expires_at, attempts, next_attempt_at, last_error, \
+             gave_up_at FROM sms_outbox WHERE sent_at IS NULL AND refused_at IS NULL \
+             ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                let gave_up: Option<i64> = r.try_get("gave_up_at").map_err(corrupt)?;
+                Ok(OutboxEntry {
+                    id: r.try_get("id").map_err(corrupt)?,
+                    to: Mobile::parse(&r.try_get::<String, _>("to_mobile").map_err(corrupt)?)
+                        .map_err(corrupt)?,
+                    created_at: r.try_get("created_at").map_err(corrupt)?,
+                    expires_at: r.try_get("expires_at").map_err(corrupt)?,
+                    attempts: r.try_get("attempts").map_err(corrupt)?,
+                    next_attempt_at: r.try_get("next_attempt_at").map_err(corrupt)?,
+                    last_error: r.try_get("last_error").map_err(corrupt)?,
+                    given_up: gave_up.is_some(),
+                })
+            })
+            .collect()
+    }
+
+    async fn outbox_retry_now(&self, id: i64, now: i64) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE sms_outbox SET next_attempt_at = $1, claimed_until = NULL \
+             WHERE id = $2 AND sent_at IS NULL AND gave_up_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $3)",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(now)
+        .execute(&self.write)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
     async fn audit_page(&self, after_id: i64, limit: i64) -> Result<Vec<StoredAudit>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, at, event, pan_masked, customer_id, detail, lane, seq, mac FROM audit \
+            "SELECT id, at, event, pan_masked, customer_id, detail, actor, lane, seq, mac FROM audit \
              WHERE id > $1 ORDER BY id LIMIT $2",
         )
         .bind(after_id)

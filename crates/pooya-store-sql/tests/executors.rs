@@ -49,6 +49,7 @@ fn audit(k: &Arc<Keyring>, c: &mut Commit, event: &str) {
         pan_masked: Some("628023******7898".into()),
         customer_id: Some("C1".into()),
         detail: format!("at={}", c.at),
+        actor: None,
     });
     c.audit_key = Some(k.clone());
 }

@@ -33,6 +33,7 @@ fn rec(event: &str, detail: String) -> AuditRecord {
         pan_masked: Some("628023******7898".into()),
         customer_id: Some("C1".into()),
         detail,
+        actor: Some("key:core-banking".into()),
     }
 }
 

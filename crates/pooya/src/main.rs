@@ -10,6 +10,7 @@ use pooya_server::ServeOptions;
 
 mod audit_cmd;
 mod keycmd;
+mod operator_cmd;
 
 // The server allocates and frees small buffers on every request from two threads or more;
 // glibc's allocator spent about 12 % of the verification path's time in malloc and free.
@@ -79,6 +80,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: audit_cmd::AuditCommand,
+    },
+    /// The bank's staff: operator accounts for the console (docs/console.md).
+    Operator {
+        #[command(subcommand)]
+        command: operator_cmd::OperatorCommand,
     },
     /// Channel keys of the bank's systems, and the key encryption key (docs/keys.md).
     Keys {
@@ -282,6 +288,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Operator { command } => operator_cmd::run(command),
         Command::Serve {
             store,
             listen,

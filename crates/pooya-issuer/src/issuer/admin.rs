@@ -24,6 +24,7 @@ impl Issuer {
     /// [`IssuerError::InvalidPskc`], naming the key package (or serial) at fault.
     pub async fn import_pskc(
         &self,
+        by: &crate::audit::Actor,
         xml: &str,
         secrets: &pooya_pskc::Secrets<'_>,
         assign: &[(String, Pan)],
@@ -127,7 +128,10 @@ impl Issuer {
                 if u.time_drift_steps != 0 {
                     detail.push_str(&format!(" drift_steps={}", u.time_drift_steps));
                 }
-                audit.push(self.audit(now, AuditEvent::AdminPskcImport, Some(&card), detail));
+                audit.push(
+                    self.audit(now, AuditEvent::AdminPskcImport, Some(&card), detail)
+                        .by(by),
+                );
                 cards.push(card);
             }
             let commit = Commit {

@@ -25,6 +25,7 @@ pub struct Issuer {
     pub(super) keys: Arc<Keyring>,
     pub(super) policy: Arc<Policy>,
     pub(super) clock: Arc<dyn Clock>,
+    pub(super) staff: super::staff::StaffPolicy,
     outbox_signal: Arc<tokio::sync::Notify>,
 }
 
@@ -62,8 +63,15 @@ impl Issuer {
             keys,
             policy: Arc::new(policy),
             clock,
+            staff: super::staff::StaffPolicy::default(),
             outbox_signal: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// The same issuer with `staff` for its operators and four eyes.
+    pub fn with_staff_policy(mut self, staff: super::staff::StaffPolicy) -> Issuer {
+        self.staff = staff;
+        self
     }
 
     pub fn policy(&self) -> &Policy {

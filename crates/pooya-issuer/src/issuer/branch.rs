@@ -2,13 +2,13 @@
 //! what only a branch lifts (R11's block, the PIN lock).
 
 use super::base::{Decision, Effects, Issuer};
-use crate::audit::{AuditEvent, AuditRecord};
+use crate::audit::{Actor, AuditEvent, AuditRecord};
 use crate::blocking;
 use crate::card::{CardRecord, HardwareKind, Mode, ServiceState};
 use crate::domain::{CustomerId, Digits, Expiry, InvalidValue, Mobile, Pan};
 use crate::error::IssuerError;
 use crate::keys::StaticSecret;
-use crate::store::{Commit, CustomerRecord, StoreError};
+use crate::store::{Commit, CustomerRecord, MobileChangeWrite, StoreError};
 
 /// A card as the branch sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +42,7 @@ pub struct HardwareView {
 impl Issuer {
     pub async fn create_customer(
         &self,
+        by: &Actor,
         id: CustomerId,
         mobile: Mobile,
     ) -> Result<CustomerRecord, IssuerError> {
@@ -60,20 +61,37 @@ impl Issuer {
                 None,
                 Some(id.as_str().to_owned()),
                 format!("mobile {}", mobile.masked()),
-            )],
+            )
+            .by(by)],
             ..Commit::default()
         };
         self.commit(commit).await?;
         Ok(rec)
     }
 
-    /// R12: a new mobile number; every token issued on the old one dies, on every card.
+    /// R12: a new mobile number; every token issued on the old one dies, on every card. At once:
+    /// core banking's call through the branch key, or a console change when four eyes are off;
+    /// a teller's change otherwise waits for a supervisor (`staff.rs`).
     pub async fn change_mobile(
         &self,
+        by: &Actor,
         id: &CustomerId,
         mobile: Mobile,
     ) -> Result<(Mobile, u32), IssuerError> {
+        self.change_mobile_with(by, id, mobile, |_| Ok(None)).await
+    }
+
+    /// [`Issuer::change_mobile`], committing also what `with` adds (a decided request, its
+    /// record) in the same transaction: `with` sees the customer as read.
+    pub(super) async fn change_mobile_with(
+        &self,
+        by: &Actor,
+        id: &CustomerId,
+        mobile: Mobile,
+        with: impl Fn(&CustomerRecord) -> Result<Option<(MobileChangeWrite, AuditRecord)>, IssuerError>,
+    ) -> Result<(Mobile, u32), IssuerError> {
         let mobile = &mobile;
+        let with = &with;
         self.commit_with_retry(|| async move {
             let customer = self
                 .store
@@ -81,7 +99,8 @@ impl Issuer {
                 .await?
                 .ok_or(IssuerError::UnknownCustomer)?;
             let now = self.clock.now_ms();
-            if &customer.mobile == mobile {
+            let extra = with(&customer)?;
+            if &customer.mobile == mobile && extra.is_none() {
                 return Ok(Decision::Answer(Ok((mobile.clone(), 0))));
             }
             let old = customer.mobile.clone();
@@ -93,17 +112,26 @@ impl Issuer {
                 None,
                 Some(id.as_str().to_owned()),
                 format!("{} -> {}", old.masked(), mobile.masked()),
-            )];
+            )
+            .by(by)];
+            let mut mobile_changes = Vec::new();
+            if let Some((write, record)) = extra {
+                mobile_changes.push(write);
+                audit.insert(0, record);
+            }
             for mut card in self.store.cards_of_customer(id).await? {
                 let n = card.revoke_mobile(&old);
                 if n > 0 {
                     revoked += n;
-                    audit.push(self.audit(
-                        now,
-                        AuditEvent::CardTokensRevoked,
-                        Some(&card),
-                        format!("{n} token(s) issued on the old mobile"),
-                    ));
+                    audit.push(
+                        self.audit(
+                            now,
+                            AuditEvent::CardTokensRevoked,
+                            Some(&card),
+                            format!("{n} token(s) issued on the old mobile"),
+                        )
+                        .by(by),
+                    );
                 }
                 cards.push(card);
             }
@@ -114,6 +142,7 @@ impl Issuer {
                 }],
                 cards,
                 audit,
+                mobile_changes,
                 ..Commit::default()
             };
             Ok(Decision::Commit(commit, Ok((mobile.clone(), revoked))))
@@ -123,6 +152,7 @@ impl Issuer {
 
     pub async fn create_card(
         &self,
+        by: &Actor,
         pan: &Pan,
         customer_id: CustomerId,
         expiry: Expiry,
@@ -165,7 +195,9 @@ impl Issuer {
         card.set_pan_tails(pan, &self.keys);
         let commit = Commit {
             customer_guards: vec![(customer.id.clone(), customer.version)],
-            audit: vec![self.audit(now, AuditEvent::CardCreated, Some(&card), String::new())],
+            audit: vec![self
+                .audit(now, AuditEvent::CardCreated, Some(&card), String::new())
+                .by(by)],
             new_cards: vec![card],
             ..Commit::default()
         };
@@ -183,9 +215,12 @@ impl Issuer {
             .card(&self.pan_hash(pan))
             .await?
             .ok_or(IssuerError::UnknownCard)?;
-        let now = self.clock.now_ms();
+        Ok(self.view_of(&card, self.clock.now_ms()))
+    }
+
+    pub(super) fn view_of(&self, card: &CardRecord, now: i64) -> CardView {
         let (mode, state) = card.effective(now);
-        Ok(CardView {
+        CardView {
             pan_masked: card.pan_masked.clone(),
             customer_id: card.customer_id.as_str().to_owned(),
             mode,
@@ -202,32 +237,47 @@ impl Issuer {
                 transactions_left: h.transactions_left,
                 usable: h.usable_at(now),
             }),
-        })
+        }
     }
 
     /// R11: only a branch lifts the block.
-    pub async fn unblock_second(&self, pan: &Pan) -> Result<(), IssuerError> {
-        self.update_card(&self.pan_hash(pan), false, |card, _, now| {
+    pub async fn unblock_second(&self, by: &Actor, pan: &Pan) -> Result<(), IssuerError> {
+        self.unblock_second_of(by, &self.pan_hash(pan)).await
+    }
+
+    /// [`Issuer::unblock_second`] of the card the console names by its keyed hash.
+    pub async fn unblock_second_of(&self, by: &Actor, pan_hash: &str) -> Result<(), IssuerError> {
+        self.update_card(pan_hash, false, |card, _, now| {
             card.second_blocked = false;
             let mut e = Effects::default();
-            e.audit.push(self.audit(
-                now,
-                AuditEvent::BranchUnblockSecond,
-                Some(card),
-                String::new(),
-            ));
+            e.audit.push(
+                self.audit(
+                    now,
+                    AuditEvent::BranchUnblockSecond,
+                    Some(card),
+                    String::new(),
+                )
+                .by(by),
+            );
             (Ok(()), Some(e))
         })
         .await
     }
 
     /// Issue 20: only a branch lifts the PIN lock, after checking the holder in person.
-    pub async fn unlock_pin(&self, pan: &Pan) -> Result<(), IssuerError> {
-        self.update_card(&self.pan_hash(pan), false, |card, _, now| {
+    pub async fn unlock_pin(&self, by: &Actor, pan: &Pan) -> Result<(), IssuerError> {
+        self.unlock_pin_of(by, &self.pan_hash(pan)).await
+    }
+
+    /// [`Issuer::unlock_pin`] of the card the console names by its keyed hash.
+    pub async fn unlock_pin_of(&self, by: &Actor, pan_hash: &str) -> Result<(), IssuerError> {
+        self.update_card(pan_hash, false, |card, _, now| {
             card.unlock_pin();
             let mut e = Effects::default();
-            e.audit
-                .push(self.audit(now, AuditEvent::BranchUnlockPin, Some(card), String::new()));
+            e.audit.push(
+                self.audit(now, AuditEvent::BranchUnlockPin, Some(card), String::new())
+                    .by(by),
+            );
             (Ok(()), Some(e))
         })
         .await

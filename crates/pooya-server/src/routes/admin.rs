@@ -72,7 +72,7 @@ async fn outbox(
 /// serial is assigned to, all in one commit. 200 `{"imported": N}`; a bad file or assignment: 422
 /// `invalid_pskc` naming the key package, nothing imported; an unknown card: 404 `unknown_card`.
 async fn import_pskc(
-    _: Authorized<AdminRole>,
+    auth: Authorized<AdminRole>,
     State(s): State<Arc<AppState>>,
     crate::extract::Body(b): crate::extract::Body<PskcImport>,
 ) -> Result<Json<PskcImported>, ApiError> {
@@ -98,7 +98,10 @@ async fn import_pskc(
         preshared_key: psk.as_deref(),
         password: b.password.as_deref().map(str::as_bytes),
     };
-    let n = s.issuer.import_pskc(&b.pskc, &secrets, &assign).await?;
+    let n = s
+        .issuer
+        .import_pskc(&auth.actor(), &b.pskc, &secrets, &assign)
+        .await?;
     Ok(Json(PskcImported { imported: n as u64 }))
 }
 

@@ -49,13 +49,13 @@ pub fn routes() -> axum::Router<Arc<AppState>> {
     )
 )]
 async fn create_customer(
-    _: Auth,
+    auth: Auth,
     State(s): St,
     Body(b): Body<NewCustomer>,
 ) -> Result<(StatusCode, Json<Customer>), ApiError> {
     let id = CustomerId::parse(&b.customer_id)?;
     let mobile = Mobile::parse(&b.mobile)?;
-    let c = s.issuer.create_customer(id, mobile).await?;
+    let c = s.issuer.create_customer(&auth.actor(), id, mobile).await?;
     Ok((
         StatusCode::CREATED,
         Json(Customer {
@@ -85,14 +85,14 @@ async fn create_customer(
     )
 )]
 async fn change_mobile(
-    _: Auth,
+    auth: Auth,
     State(s): St,
     Path(customer_id): Path<String>,
     Body(b): Body<NewMobile>,
 ) -> Result<Json<MobileChanged>, ApiError> {
     let id = CustomerId::parse(&customer_id)?;
     let mobile = Mobile::parse(&b.mobile)?;
-    let (mobile, revoked) = s.issuer.change_mobile(&id, mobile).await?;
+    let (mobile, revoked) = s.issuer.change_mobile(&auth.actor(), &id, mobile).await?;
     Ok(Json(MobileChanged {
         mobile: mobile.as_str().to_owned(),
         revoked_tokens: revoked.into(),
@@ -117,7 +117,7 @@ async fn change_mobile(
     )
 )]
 async fn create_card(
-    _: Auth,
+    auth: Auth,
     State(s): St,
     Body(b): Body<NewCard>,
 ) -> Result<(StatusCode, Json<CardCreated>), ApiError> {
@@ -128,7 +128,7 @@ async fn create_card(
     let second = Digits::second_password(&b.second_password)?;
     let masked = s
         .issuer
-        .create_card(&pan, customer, expiry, pin, second)
+        .create_card(&auth.actor(), &pan, customer, expiry, pin, second)
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -218,12 +218,12 @@ fn dynamic(mode: Mode, state: ServiceState) -> Dynamic {
     )
 )]
 async fn unblock(
-    _: Auth,
+    auth: Auth,
     State(s): St,
     Path(pan): Path<String>,
 ) -> Result<Json<SecondPasswordStatus>, ApiError> {
     let pan = Pan::parse(&pan)?;
-    s.issuer.unblock_second(&pan).await?;
+    s.issuer.unblock_second(&auth.actor(), &pan).await?;
     Ok(Json(SecondPasswordStatus {
         second_password_blocked: false,
     }))
@@ -247,12 +247,12 @@ async fn unblock(
     )
 )]
 async fn unlock_pin(
-    _: Auth,
+    auth: Auth,
     State(s): St,
     Path(pan): Path<String>,
 ) -> Result<Json<PinStatus>, ApiError> {
     let pan = Pan::parse(&pan)?;
-    s.issuer.unlock_pin(&pan).await?;
+    s.issuer.unlock_pin(&auth.actor(), &pan).await?;
     Ok(Json(PinStatus { pin_locked: false }))
 }
 

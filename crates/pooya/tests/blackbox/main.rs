@@ -18,6 +18,7 @@ mod app_vault;
 mod at_rest;
 mod audit;
 mod browser_smoke;
+mod console;
 mod crash;
 mod durability;
 mod enrollment_abuse;
