@@ -38,6 +38,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+mod in_force;
 pub mod keystore;
 pub mod password;
 pub mod tui;
@@ -227,7 +228,8 @@ pub fn execute(args: AppArgs) -> Result<()> {
         if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
             return Err(AppError::NoTerminal);
         }
-        let vault = open_vault(path, Unlock::KeystoreOrPassword)?;
+        let mut vault = open_vault(path, Unlock::KeystoreOrPassword)?;
+        in_force::check_at_start(&mut vault);
         return tui::run(vault);
     };
     match command {
@@ -674,7 +676,7 @@ fn cmd_sync(path: &Path) -> Result<()> {
                 );
                 warn_offset(&bank, off, lifetime);
                 vault.set_clock(clock);
-                if let Err(e) = check_in_force(&mut vault, &transport, &server, off) {
+                if let Err(e) = in_force::check_in_force(&mut vault, &transport, &server, off) {
                     eprintln!("{}: {bank}: {e}", tr!("error", "خطا"));
                     failed = Some(e);
                 }
@@ -692,34 +694,6 @@ fn cmd_sync(path: &Path) -> Result<()> {
         Some(e) => Err(e),
         None => Ok(()),
     }
-}
-
-/// Asks `server` whether each of its tokens in the vault is still in force (`offset_ms`: its
-/// clock, just measured) and records the answers; warns of each that is not.
-fn check_in_force(
-    vault: &mut Vault,
-    transport: &client::HttpTransport,
-    server: &str,
-    offset_ms: i64,
-) -> Result<()> {
-    let ids: Vec<String> = vault
-        .tokens()
-        .iter()
-        .filter(|t| t.server == server)
-        .map(|t| t.token_id.clone())
-        .collect();
-    for id in ids {
-        let Some(token) = vault.tokens().iter().find(|t| t.token_id == id) else {
-            continue;
-        };
-        let server_now = local_now_ms().saturating_add(offset_ms);
-        let in_force = block_on(|| client::token_in_force(transport, token, server_now))?;
-        if !in_force {
-            eprintln!("{}", not_in_force_warning(token));
-        }
-        vault.set_in_force(&id, in_force);
-    }
-    Ok(())
 }
 
 fn cmd_passwd(path: &Path) -> Result<()> {
@@ -826,7 +800,7 @@ fn cmd_keystore(path: &Path, action: KeystoreAction) -> Result<()> {
 /// Runs the future `make` builds to completion on a fresh single-threaded runtime. When the
 /// caller is already inside a tokio runtime (where a nested `block_on` would panic), it does so
 /// on a helper thread.
-fn block_on<M, F, T>(make: M) -> Result<T>
+pub(crate) fn block_on<M, F, T>(make: M) -> Result<T>
 where
     M: FnOnce() -> F + Send,
     F: Future<Output = Result<T>>,

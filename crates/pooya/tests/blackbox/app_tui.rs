@@ -277,6 +277,59 @@ fn column_of(screen: &vt100::Screen, row: u16, needle: &str, before: u16) -> Opt
 }
 
 #[tokio::test]
+async fn the_full_screen_app_asks_at_start_whether_the_bank_still_takes_a_card() {
+    let mut srv = TestServer::start().await;
+    srv.with_card().await;
+    let (receipt, sms) = srv.activate_app(PAN, MOBILE).await;
+    let vault = fresh_vault();
+    succeeds(app_env(
+        &vault.path,
+        APP_PASSWORD,
+        &[],
+        &add_args(&srv.url, PAN, &receipt, &sms, "salary"),
+    ));
+    // In force: the full screen starts with no warning.
+    let mut tui = Tui::start(&vault.path, Some(APP_PASSWORD), &[], |_| {});
+    let text = tui
+        .screen
+        .until("the card's codes", |t| t.contains("s left"));
+    assert!(!text.contains("no longer takes"), "{text}");
+    tui.keys(b"q");
+    assert!(tui.child.wait().unwrap().success());
+
+    // The card is activated for SMS: the app's token is dead. No sync is run; the full screen
+    // asks the bank as it starts and marks the card.
+    let (s, v) = srv
+        .post(
+            "/v1/atm/activate-sms",
+            "atm",
+            serde_json::json!({"pan": PAN, "pin": PIN, "mobile": MOBILE}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let mut tui = Tui::start(&vault.path, Some(APP_PASSWORD), &[], |_| {});
+    let text = tui
+        .screen
+        .until("the card marked", |t| t.contains("no longer takes"));
+    assert!(!text.contains(PAN), "{text}");
+    tui.keys(b"q");
+    assert!(tui.child.wait().unwrap().success());
+    // The answer is kept: `code` warns offline too.
+    srv.kill9();
+    let o = succeeds(app_env(
+        &vault.path,
+        APP_PASSWORD,
+        &[],
+        &["code", "salary", "--plain"],
+    ));
+    assert!(
+        err(&o).contains("no longer takes the codes of salary"),
+        "{}",
+        err(&o)
+    );
+}
+
+#[tokio::test]
 async fn the_card_list_keeps_its_columns_with_persian_labels_and_banks() {
     // Two banks (R25), one with a Persian name; labels whose widths differ, one with a
     // zero-width non-joiner (8 characters, 7 cells).
