@@ -4,7 +4,7 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use pooya_issuer::audit::AuditHead;
+use pooya_issuer::audit::{AuditHead, StoredAudit};
 use pooya_issuer::card::CardRecord;
 use pooya_issuer::domain::{CustomerId, Expiry, Mobile};
 use pooya_issuer::store::{
@@ -140,6 +140,17 @@ pub(crate) fn audit_record(r: &AnyRow) -> Result<AuditRecord, StoreError> {
         customer_id: r.try_get("customer_id").map_err(corrupt)?,
         detail: r.try_get("detail").map_err(corrupt)?,
         actor: r.try_get("actor").map_err(corrupt)?,
+    })
+}
+
+/// A whole `audit` row: its place in the chain (`id, lane, seq, mac`) and its record.
+pub(crate) fn stored_audit(r: &AnyRow) -> Result<StoredAudit, StoreError> {
+    Ok(StoredAudit {
+        id: r.try_get("id").map_err(corrupt)?,
+        lane: r.try_get("lane").map_err(corrupt)?,
+        seq: r.try_get("seq").map_err(corrupt)?,
+        mac: r.try_get("mac").map_err(corrupt)?,
+        record: audit_record(r)?,
     })
 }
 

@@ -272,16 +272,6 @@ impl SqlStore {
         .fetch_all(&self.read)
         .await
         .map_err(unavailable)?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredAudit {
-                    id: r.try_get("id").map_err(corrupt)?,
-                    lane: r.try_get("lane").map_err(corrupt)?,
-                    seq: r.try_get("seq").map_err(corrupt)?,
-                    mac: r.try_get("mac").map_err(corrupt)?,
-                    record: decode::audit_record(r)?,
-                })
-            })
-            .collect()
+        rows.iter().map(decode::stored_audit).collect()
     }
 }

@@ -481,17 +481,7 @@ impl Store for SqlStore {
         .fetch_all(&self.read)
         .await
         .map_err(unavailable)?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredAudit {
-                    id: r.try_get("id").map_err(corrupt)?,
-                    lane: r.try_get("lane").map_err(corrupt)?,
-                    seq: r.try_get("seq").map_err(corrupt)?,
-                    mac: r.try_get("mac").map_err(corrupt)?,
-                    record: decode::audit_record(r)?,
-                })
-            })
-            .collect()
+        rows.iter().map(decode::stored_audit).collect()
     }
 
     async fn audit_heads(&self) -> Result<Vec<AuditHead>, StoreError> {
