@@ -46,7 +46,7 @@ use crate::tr;
 use atomic::{write_atomic, write_atomic_with, WriteMode};
 pub use contents::{Token, VaultContents};
 pub use format::{VAULT_FORMAT, VAULT_VERSION};
-pub use kdf::{KdfParams, KDF_ALG, KDF_FAST_ENV};
+pub use kdf::{KdfParams, KdfPolicy, KDF_ALG, KDF_FAST_ENV};
 pub use secret::{SecretBytes, SecretString};
 use slot::{
     decode_b64, decode_nonce, open_with, random_key, random_nonce, seal_with, to_json, Key, Slot,

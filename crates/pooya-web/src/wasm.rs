@@ -16,7 +16,7 @@ use pooya_app_core::clock::{Correction, IssuerClock};
 use pooya_app_core::error::AppError;
 use pooya_app_core::i18n::{self, Lang};
 use pooya_app_core::tr;
-use pooya_app_core::vault::{self as core_vault, KdfParams, LockedVault, Vault};
+use pooya_app_core::vault::{self as core_vault, KdfPolicy, LockedVault, Vault};
 use serde::Serialize;
 use serde_json::Value;
 use wasm_bindgen::prelude::*;
@@ -93,10 +93,10 @@ struct CodeView {
 #[wasm_bindgen]
 impl Wallet {
     /// A new, empty vault under `password`, Argon2id calibrated on this device
-    /// (`docs/vault.md`: 64 MiB, one lane, passes for about 0.4 s, never below 3).
+    /// (`docs/vault.md`: 64 MiB, one lane, passes for about 0.6 s, never below 2).
     pub fn create(password: &str) -> Result<Wallet, JsError> {
         core_vault::check_policy(password).map_err(err)?;
-        let kdf = KdfParams::calibrate_with(KdfParams::TARGET_UNLOCK, perf_now).map_err(err)?;
+        let kdf = KdfPolicy::BROWSER.calibrate_with(perf_now).map_err(err)?;
         let vault = Vault::new_unsaved(name(), password, kdf).map_err(err)?;
         Ok(Wallet { vault })
     }

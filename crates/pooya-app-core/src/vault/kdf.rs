@@ -1,14 +1,19 @@
 //! The password slot's key derivation: Argon2id, its cost parameters, and the **floor** below
 //! which the app neither makes nor keeps a slot (`docs/vault.md`).
 //!
-//! * New slots (`init`, `passwd`, a migration) are calibrated on the machine: 64 MiB, one lane,
-//!   and as many passes as make one derivation take about 0.4 s (3 to 12).
+//! * New slots (`init`, `passwd`, a migration) are calibrated on the device by its
+//!   [`KdfPolicy`]: 64 MiB, one lane, and as many passes as fit the policy's time. `pooya app`
+//!   ([`KdfPolicy::TERMINAL`]): about 0.4 s, 3 to 12 passes. The web app on a phone
+//!   ([`KdfPolicy::BROWSER`]): about 0.6 s, 2 to 12 passes, so that the password typed to the code
+//!   on screen stays within 1 s on a mid-range phone (issue 15, `BENCHMARKS.md`); a fast device
+//!   still gets many more passes than the floor.
 //! * A file is read with any cost inside wide bounds (8 MiB–1 GiB, 1–64 passes, 1–16 lanes),
-//!   so that a file made below the floor by an older app still opens and can be migrated at once
-//!   (see [`KdfParams::needs_upgrade`]); outside those bounds it is refused before any
-//!   derivation, so a doctored header cannot exhaust the machine.
+//!   so that a file made below a floor (by an older app, or by the web app and then opened by
+//!   `pooya app`) still opens and can be migrated at once (see [`KdfParams::needs_upgrade`]);
+//!   outside those bounds it is refused before any derivation, so a doctored header cannot
+//!   exhaust the machine.
 //! * `POOYA_APP_KDF_FAST=1` (8 MiB, 1 pass) is honoured by test and debug builds only: a release
-//!   build ignores it and never writes a slot below the floor.
+//!   build ignores it and never writes a slot below [`KdfPolicy::LOWEST_FLOOR`].
 
 use std::time::{Duration, Instant};
 
@@ -41,13 +46,10 @@ pub struct KdfParams {
 }
 
 impl KdfParams {
-    /// The floor: 64 MiB, 3 passes, 1 lane. New slots never go below it (calibration only adds
-    /// passes), and a slot found below it is re-made at the next unlock with the password.
-    pub const FLOOR: Self = Self {
-        m_kib: 64 * 1024,
-        t: 3,
-        p: 1,
-    };
+    /// The terminal app's floor: 64 MiB, 3 passes, 1 lane. `pooya app` never makes a slot below
+    /// it (calibration only adds passes), and re-makes a slot found below it at the next unlock
+    /// with the password.
+    pub const FLOOR: Self = KdfPolicy::TERMINAL.floor;
     /// Cheap parameters for test suites only (`POOYA_APP_KDF_FAST=1` in a test or debug build):
     /// 8 MiB, 1 pass.
     pub const FAST_FOR_TESTS: Self = Self {
@@ -61,13 +63,13 @@ impl KdfParams {
     const MAX_M_KIB: u32 = 1024 * 1024;
     const MAX_T: u32 = 64;
     const MAX_P: u32 = 16;
-    /// What one unlock should cost on the machine that creates the slot.
-    pub const TARGET_UNLOCK: Duration = Duration::from_millis(400);
+    /// What one unlock should cost on the machine that creates a terminal app's slot.
+    pub const TARGET_UNLOCK: Duration = KdfPolicy::TERMINAL.target;
     /// Passes a calibration may choose at most (keeps a slow first measurement from running away).
     pub(crate) const MAX_CALIBRATED_T: u32 = 12;
 
-    /// The parameters of a new slot: [`Self::FAST_FOR_TESTS`] when a test or debug build runs
-    /// with `POOYA_APP_KDF_FAST=1`, else [`Self::calibrate`]d.
+    /// The parameters of a new `pooya app` slot: [`Self::FAST_FOR_TESTS`] when a test or debug
+    /// build runs with `POOYA_APP_KDF_FAST=1`, else calibrated by [`KdfPolicy::TERMINAL`].
     pub fn for_new_vault() -> Result<Self> {
         if fast_requested() {
             Ok(Self::FAST_FOR_TESTS)
@@ -76,40 +78,29 @@ impl KdfParams {
         }
     }
 
-    /// 64 MiB and as many passes as make one derivation take about `target` on this machine
-    /// (never below [`Self::FLOOR`]). Costs two derivations of one pass.
+    /// The terminal app's calibration: [`KdfPolicy::TERMINAL`] with the time `target`.
     pub fn calibrate(target: Duration) -> Result<Self> {
         let start = Instant::now();
-        Self::calibrate_with(target, || start.elapsed().as_secs_f64() * 1000.0)
+        KdfPolicy {
+            target,
+            ..KdfPolicy::TERMINAL
+        }
+        .calibrate_with(|| start.elapsed().as_secs_f64() * 1000.0)
     }
 
-    /// [`Self::calibrate`] timed by `now_ms`, a monotonic clock in milliseconds (a browser's
-    /// `performance.now()`, where `Instant` does not exist).
-    pub fn calibrate_with(target: Duration, now_ms: impl Fn() -> f64) -> Result<Self> {
-        let one = Self {
-            t: 1,
-            ..Self::FLOOR
-        };
-        let salt = [0u8; SALT_LEN];
-        // The first run pays for page faults; time the second.
-        derive_key(b"calibration", &salt, one)?;
-        let start = now_ms();
-        derive_key(b"calibration", &salt, one)?;
-        let per_pass = Duration::from_secs_f64((now_ms() - start).max(1.0) / 1000.0);
-        let t = (target.as_secs_f64() / per_pass.as_secs_f64()).round() as u32;
-        Ok(Self {
-            t: t.clamp(Self::FLOOR.t, Self::MAX_CALIBRATED_T),
-            ..Self::FLOOR
-        })
-    }
-
-    /// Less memory or fewer passes than [`Self::FLOOR`].
+    /// Less memory or fewer passes than the terminal app's [`Self::FLOOR`].
     pub fn is_below_floor(self) -> bool {
-        self.m_kib < Self::FLOOR.m_kib || self.t < Self::FLOOR.t
+        self.is_below(Self::FLOOR)
     }
 
-    /// Whether a slot with these parameters must be re-made at the next unlock with the
-    /// password: it is below the floor, and this run did not ask for the test parameters.
+    /// Less memory or fewer passes than `floor`.
+    fn is_below(self, floor: Self) -> bool {
+        self.m_kib < floor.m_kib || self.t < floor.t
+    }
+
+    /// Whether `pooya app` must re-make a slot with these parameters at the next unlock with the
+    /// password: it is below the terminal floor, and this run did not ask for the test
+    /// parameters.
     pub fn needs_upgrade(self) -> bool {
         self.is_below_floor() && !fast_requested()
     }
@@ -128,17 +119,77 @@ impl KdfParams {
         Ok(())
     }
 
-    /// What a new slot may use: readable, and not below the floor unless this is a test or
-    /// debug build.
+    /// What a new slot may use: readable, and not below the lowest floor of any device unless
+    /// this is a test or debug build.
     pub(crate) fn check_new(self) -> Result<()> {
         self.check_readable().map_err(AppError::Internal)?;
-        if self.is_below_floor() && !FAST_ALLOWED {
+        if self.is_below(KdfPolicy::LOWEST_FLOOR) && !FAST_ALLOWED {
             return Err(AppError::Internal(format!(
                 "Argon2 at {} KiB and {} passes is below the floor of a new slot",
                 self.m_kib, self.t
             )));
         }
         Ok(())
+    }
+}
+
+/// How a device calibrates a new password slot: the floor it never goes below, and the time
+/// one derivation should take on it. Memory stays at 64 MiB on every device (memory is what
+/// makes a guess dear on a GPU); the passes are what a slower device gives up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KdfPolicy {
+    /// The least cost of a slot this device makes or keeps.
+    pub floor: KdfParams,
+    /// What one derivation should cost on the device that makes the slot.
+    pub target: Duration,
+}
+
+impl KdfPolicy {
+    /// `pooya app`: 64 MiB, 3 passes at least, about 0.4 s.
+    pub const TERMINAL: Self = Self {
+        floor: KdfParams {
+            m_kib: 64 * 1024,
+            t: 3,
+            p: 1,
+        },
+        target: Duration::from_millis(400),
+    };
+    /// The web app: 64 MiB, 2 passes at least, about 0.6 s. On a mid-range phone (Chromium's
+    /// CPU throttled 4×) one 64 MiB pass takes about 0.3 s: three passes alone would spend the
+    /// whole second the card holder is given from the password to the code (BENCHMARKS.md). Two
+    /// passes are still above OWASP's Argon2id minimum (46 MiB × 1 or 19 MiB × 2), and a
+    /// phone's vault never leaves its browser; `pooya app` re-keys such a file up to its own
+    /// floor when it opens one.
+    pub const BROWSER: Self = Self {
+        floor: KdfParams {
+            m_kib: 64 * 1024,
+            t: 2,
+            p: 1,
+        },
+        target: Duration::from_millis(600),
+    };
+    /// The lowest floor of any device: no new slot goes below it (outside tests).
+    pub const LOWEST_FLOOR: KdfParams = Self::BROWSER.floor;
+
+    /// 64 MiB and as many whole passes as fit in [`Self::target`] on this device, timed by
+    /// `now_ms`, a monotonic clock in milliseconds (a browser's `performance.now()`, where
+    /// `Instant` does not exist); never below [`Self::floor`], at most 12 passes. Costs two
+    /// derivations of one pass.
+    pub fn calibrate_with(self, now_ms: impl Fn() -> f64) -> Result<KdfParams> {
+        let one = KdfParams { t: 1, ..self.floor };
+        let salt = [0u8; SALT_LEN];
+        // The first run pays for page faults; time the second.
+        derive_key(b"calibration", &salt, one)?;
+        let start = now_ms();
+        derive_key(b"calibration", &salt, one)?;
+        let per_pass_ms = (now_ms() - start).max(1.0);
+        // Whole passes that fit: rounding up could overshoot the time by most of a pass, which
+        // on a slow phone is the difference between under and over a second.
+        let t = (self.target.as_secs_f64() * 1000.0 / per_pass_ms).floor() as u32;
+        Ok(KdfParams {
+            t: t.clamp(self.floor.t, KdfParams::MAX_CALIBRATED_T),
+            ..self.floor
+        })
     }
 }
 
@@ -180,6 +231,36 @@ mod tests {
         let k = KdfParams::calibrate(Duration::from_secs(3600)).unwrap();
         assert_eq!(k.t, KdfParams::MAX_CALIBRATED_T, "bounded");
         assert_eq!(k.m_kib, 64 * 1024);
+    }
+
+    #[test]
+    fn the_browser_calibrates_to_its_own_floor_and_time() {
+        // A device where one pass costs 300 ms (a mid-range phone): the browser's floor, two
+        // passes; the terminal's policy on the same device would take three.
+        let slow = |policy: KdfPolicy| {
+            let ticks = std::cell::Cell::new(0.0);
+            policy
+                .calibrate_with(|| {
+                    ticks.set(ticks.get() + 300.0);
+                    ticks.get()
+                })
+                .unwrap()
+        };
+        assert_eq!(slow(KdfPolicy::BROWSER), KdfPolicy::BROWSER.floor);
+        assert_eq!(slow(KdfPolicy::TERMINAL), KdfParams::FLOOR);
+        // A device where a pass costs 70 ms: 0.6 s holds 8 whole passes (8.57, not rounded up).
+        let ticks = std::cell::Cell::new(0.0);
+        let fast = KdfPolicy::BROWSER
+            .calibrate_with(|| {
+                ticks.set(ticks.get() + 70.0);
+                ticks.get()
+            })
+            .unwrap();
+        assert_eq!((fast.m_kib, fast.t, fast.p), (64 * 1024, 8, 1));
+        // A browser-made slot is a new slot anywhere, and `pooya app` migrates it up.
+        assert!(KdfPolicy::BROWSER.floor.check_new().is_ok());
+        assert!(KdfPolicy::BROWSER.floor.is_below_floor());
+        assert!(!KdfParams::FLOOR.is_below_floor());
     }
 
     #[test]

@@ -579,6 +579,10 @@ async fn an_admin_adds_an_operator_whose_totp_is_shown_once_as_a_qr_code() {
         .await;
     b.click("#operators form[action$='/leila/disable'] button")
         .await;
+    // The disable's answer: leila's row now offers "enable". Navigating before it has loaded
+    // would cancel the POST (the failure CI saw once).
+    b.find("#operators form[action$='/leila/enable'] button")
+        .await;
     let row = b.text("#operators").await;
     assert!(row.contains("leila"), "{row}");
     b.screenshot("console-operators").await;
