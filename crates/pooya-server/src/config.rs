@@ -67,6 +67,11 @@ pub struct ConsoleSection {
     pub max_failures: u32,
     /// …for this long.
     pub lock_secs: u64,
+    /// Mark the console's cookies `Secure`. Unset: when this server speaks HTTPS itself. `true`
+    /// behind a proxy or load balancer that terminates TLS (the browser speaks HTTPS, this
+    /// server plain HTTP), so a cookie never travels in clear from the browser.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secure_cookies: Option<bool>,
 }
 
 impl Default for ConsoleSection {
@@ -77,6 +82,7 @@ impl Default for ConsoleSection {
             absolute_timeout_secs: 8 * 3600,
             max_failures: 5,
             lock_secs: 15 * 60,
+            secure_cookies: None,
         }
     }
 }

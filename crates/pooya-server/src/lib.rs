@@ -303,7 +303,11 @@ pub async fn serve(opts: ServeOptions) -> Result<(), ServeError> {
             issuer: issuer.clone(),
             idle_ms: ms(opened.config.console.idle_timeout_secs),
             absolute_ms: ms(opened.config.console.absolute_timeout_secs),
-            secure: acceptor.is_some(),
+            secure: opened
+                .config
+                .console
+                .secure_cookies
+                .unwrap_or(acceptor.is_some()),
             keys: Some(Arc::new(console_keys.clone())),
         })
     });

@@ -787,6 +787,36 @@ async fn without_four_eyes_a_tellers_change_is_made_at_once() {
     );
 }
 
+#[tokio::test]
+async fn cookies_are_secure_behind_a_tls_proxy_when_configured() {
+    // The sign-in form's cookie on a plain-HTTP server: `Secure` only when the configuration
+    // says a proxy in front speaks HTTPS.
+    let signin_cookie = |srv: TestServer| async move {
+        let r = client()
+            .get(format!("{}/console/sign-in", srv.url))
+            .send()
+            .await
+            .unwrap();
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .find(|v| v.starts_with("pooya_console_signin="))
+            .expect("the sign-in form's cookie")
+    };
+    let plain = signin_cookie(TestServer::start().await).await;
+    assert!(!plain.contains("Secure"), "{plain}");
+    let config = format!(
+        "{}[console]\nsecure_cookies = true\n",
+        crate::common::TEST_CONFIG
+    );
+    let proxied = signin_cookie(TestServer::start_with(&config, &[]).await).await;
+    assert!(
+        proxied.contains("; Secure") && proxied.contains("HttpOnly"),
+        "{proxied}"
+    );
+}
+
 /// The attempts of the outbox's first message.
 async fn attempts(srv: &TestServer) -> i64 {
     crate::common::sql_texts(
