@@ -505,10 +505,13 @@ async fn card(State(c): St, s: Signed, Path(card): Path<String>) -> Response {
         }
         h2 { (l.t("verifications")) }
         @if p.verifications.is_empty() { p { (l.t("none_yet")) } } @else {
-            table {
-                thead { tr { th { (l.t("time")) } th { (l.t("txn")) } th { (l.t("response_code")) } th { (l.t("reason")) } } }
+            table id="verifications" {
+                thead { tr { th { (l.t("time")) } th { (l.t("txn")) } th { (l.t("merchant")) } th { (l.t("response_code")) } th { (l.t("reason")) } } }
                 tbody { @for r in &p.verifications { tr {
                     td { bdi dir="ltr" { (view::time(l, r.at)) } } td { code { (r.txn_id) } }
+                    // The switch's text, Persian or Latin: isolated, in its own direction (the
+                    // stylesheet draws every other `bdi` left to right). None before 0011.
+                    td { @if let Some(m) = &r.merchant { bdi dir="auto" { (m) } } @else { "—" } }
                     td { code { (r.response_code) } } td { code { (r.reason) } }
                 } } }
             }

@@ -146,6 +146,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("response_code", "کد پاسخ", "Response code"),
     ("reason", "علت", "Reason"),
     ("txn", "شناسهٔ تراکنش", "Transaction id"),
+    ("merchant", "پذیرنده", "Merchant"),
     ("timeline", "رویدادها (دفتر ممیزی)", "Audit timeline"),
     ("event", "رویداد", "Event"),
     ("by", "انجام‌دهنده", "By"),

@@ -73,6 +73,7 @@ mod tests {
             response_code: "00".into(),
             reason: "approved".into(),
             at: 0,
+            merchant: Some("Shop".into()),
         }
     }
 

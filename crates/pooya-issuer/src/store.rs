@@ -47,6 +47,9 @@ pub struct VerificationRecord {
     pub response_code: String,
     pub reason: String,
     pub at: i64,
+    /// The merchant as the switch named it, for the console (the fingerprint holds it only inside
+    /// its MAC). `None` for rows written before migration 0011.
+    pub merchant: Option<String>,
 }
 
 /// One SMS to send. `expires_at`: the moment its code is useless, so late delivery can be skipped.

@@ -88,18 +88,30 @@ pub(crate) fn joined_verification(
     pan_hash: &str,
     txn_id: &str,
 ) -> Result<Option<VerificationRecord>, StoreError> {
-    let fingerprint: Option<Vec<u8>> = row.try_get("v_fingerprint").map_err(corrupt)?;
-    let Some(fingerprint) = fingerprint else {
+    // `at` is NOT NULL in the table: NULL here is the join finding no row.
+    let at: Option<i64> = row.try_get("v_at").map_err(corrupt)?;
+    if at.is_none() {
         return Ok(None);
-    };
-    Ok(Some(VerificationRecord {
+    }
+    verification(row, pan_hash, txn_id.to_owned()).map(Some)
+}
+
+/// A verification read with [`crate::statements::verification_columns!`], of the card `pan_hash`
+/// and the transaction `txn_id`.
+pub(crate) fn verification(
+    row: &AnyRow,
+    pan_hash: &str,
+    txn_id: String,
+) -> Result<VerificationRecord, StoreError> {
+    Ok(VerificationRecord {
         pan_hash: pan_hash.to_owned(),
-        txn_id: txn_id.to_owned(),
-        fingerprint,
+        txn_id,
+        fingerprint: row.try_get("v_fingerprint").map_err(corrupt)?,
         response_code: row.try_get("v_response_code").map_err(corrupt)?,
         reason: row.try_get("v_reason").map_err(corrupt)?,
         at: row.try_get("v_at").map_err(corrupt)?,
-    }))
+        merchant: row.try_get("v_merchant").map_err(corrupt)?,
+    })
 }
 
 pub(crate) fn customer(row: &AnyRow) -> Result<CustomerRecord, StoreError> {

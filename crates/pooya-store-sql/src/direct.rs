@@ -236,6 +236,7 @@ impl DirectSqlite {
                                 response_code: r.get(13)?,
                                 reason: r.get(14)?,
                                 at: r.get(15)?,
+                                merchant: r.get(16)?,
                             }),
                         };
                         Ok((card, v))

@@ -55,6 +55,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0010_staff.sql"),
         include_str!("../migrations/postgres/0010_staff.sql"),
     ),
+    (
+        11,
+        include_str!("../migrations/sqlite/0011_verification_merchant.sql"),
+        include_str!("../migrations/postgres/0011_verification_merchant.sql"),
+    ),
 ];
 
 /// Key of the PostgreSQL advisory lock that serialises migrations of servers starting together.

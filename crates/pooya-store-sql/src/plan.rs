@@ -252,6 +252,7 @@ impl<'c> Plan<'c> {
                     Value::text(&v.response_code),
                     Value::text(&v.reason),
                     Value::int(v.at),
+                    Value::opt_text(v.merchant.as_deref()),
                 ],
             ));
         }

@@ -182,7 +182,7 @@ fn values_rows(rows: usize, casts: &[&str]) -> String {
 /// [`UPDATE_CARD`](crate::statements::UPDATE_CARD)'s parameters, in its order.
 const CARD_CASTS: &[&str] = &["bigint", "text", "text", "text", "bigint", "text", "bigint"];
 /// [`INSERT_VERIFICATION`](crate::statements::INSERT_VERIFICATION)'s.
-const VERIFICATION_CASTS: &[&str] = &["text", "text", "bytea", "text", "text", "bigint"];
+const VERIFICATION_CASTS: &[&str] = &["text", "text", "bytea", "text", "text", "bigint", "text"];
 /// [`INSERT_AUDIT`](crate::statements::INSERT_AUDIT)'s.
 const AUDIT_CASTS: &[&str] = &[
     "bigint", "text", "text", "text", "text", "bigint", "bigint", "text", "text",
@@ -256,9 +256,10 @@ async fn apply_fast(
     let mut inserted = 0;
     for chunk in verifications.chunks(PG_MAX_PARAMS / VERIFICATION_CASTS.len()) {
         let sql = format!(
-            "INSERT INTO verifications (pan_hash, txn_id, fingerprint, response_code, reason, at) \
-             SELECT * FROM (VALUES {}) AS v(pan_hash, txn_id, fingerprint, response_code, reason, \
-             at) WHERE v.pan_hash IS NOT NULL ON CONFLICT DO NOTHING",
+            "INSERT INTO verifications (pan_hash, txn_id, fingerprint, response_code, reason, at, \
+             merchant) SELECT * FROM (VALUES {}) AS v(pan_hash, txn_id, fingerprint, \
+             response_code, reason, at, merchant) WHERE v.pan_hash IS NOT NULL \
+             ON CONFLICT DO NOTHING",
             values_rows(padded(chunk.len(), VERIFICATION_CASTS), VERIFICATION_CASTS)
         );
         // Safe: the text is built from constants; the values are bound.

@@ -13,6 +13,7 @@ use pooya_issuer::store::{
 };
 use pooya_staff::{BranchCode, OperatorName, StaffRole};
 
+use crate::statements::verification_columns;
 use crate::{corrupt, decode, unavailable, SqlStore};
 
 const OPERATOR_COLUMNS: &str = "name, role, branch, password_hash, totp_sealed, last_totp_step, \
@@ -216,10 +217,11 @@ impl SqlStore {
         pan_hash: &str,
         limit: i64,
     ) -> Result<Vec<VerificationRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT txn_id, fingerprint, response_code, reason, at FROM verifications \
-             WHERE pan_hash = $1 ORDER BY at DESC LIMIT $2",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT v.txn_id, ",
+            verification_columns!(),
+            " FROM verifications v WHERE v.pan_hash = $1 ORDER BY v.at DESC LIMIT $2"
+        ))
         .bind(pan_hash.to_owned())
         .bind(limit)
         .fetch_all(&self.read)
@@ -227,14 +229,8 @@ impl SqlStore {
         .map_err(unavailable)?;
         rows.iter()
             .map(|r| {
-                Ok(VerificationRecord {
-                    pan_hash: pan_hash.to_owned(),
-                    txn_id: r.try_get("txn_id").map_err(corrupt)?,
-                    fingerprint: r.try_get("fingerprint").map_err(corrupt)?,
-                    response_code: r.try_get("response_code").map_err(corrupt)?,
-                    reason: r.try_get("reason").map_err(corrupt)?,
-                    at: r.try_get("at").map_err(corrupt)?,
-                })
+                let txn_id = r.try_get("txn_id").map_err(corrupt)?;
+                decode::verification(r, pan_hash, txn_id)
             })
             .collect()
     }

@@ -12,13 +12,23 @@ macro_rules! card_columns {
 /// The columns a card is decoded from ([`crate::decode::CardColumns`]), in that order.
 pub(crate) const CARD_COLUMNS: &str = card_columns!();
 
+/// The columns a verification is decoded from ([`crate::decode::verification`]), of
+/// `verifications v`, in that order (SQLite's direct reader reads them by place).
+macro_rules! verification_columns {
+    () => {
+        "v.fingerprint AS v_fingerprint, v.response_code AS v_response_code, \
+         v.reason AS v_reason, v.at AS v_at, v.merchant AS v_merchant"
+    };
+}
+pub(crate) use verification_columns;
+
 /// A card and one transaction's stored verification, read together: a verification's one read.
 pub(crate) const CARD_FOR_VERIFICATION: &str = concat!(
     "SELECT ",
     card_columns!(),
-    ", v.fingerprint AS v_fingerprint, v.response_code AS v_response_code, \
-     v.reason AS v_reason, v.at AS v_at \
-     FROM cards c LEFT JOIN verifications v ON v.pan_hash = c.pan_hash AND v.txn_id = $2 \
+    ", ",
+    verification_columns!(),
+    " FROM cards c LEFT JOIN verifications v ON v.pan_hash = c.pan_hash AND v.txn_id = $2 \
      WHERE c.pan_hash = $1"
 );
 
@@ -46,7 +56,7 @@ pub(crate) const UPDATE_CARD_STATE: &str = "UPDATE cards SET second_blocked = $1
      updated_at = $5, version = version + 1 \
      WHERE pan_hash = $6 AND version = $7 AND token_id IS $3 AND enrollment_id IS $4";
 pub(crate) const INSERT_VERIFICATION: &str = "INSERT INTO verifications (pan_hash, txn_id, \
-     fingerprint, response_code, reason, at) VALUES ($1, $2, $3, $4, $5, $6)";
+     fingerprint, response_code, reason, at, merchant) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 pub(crate) const INSERT_SMS: &str = "INSERT INTO sms_outbox (to_mobile, body, created_at, \
      expires_at, next_attempt_at, attempts, msg_id) VALUES ($1, $2, $3, $4, $5, 0, $6)";
 pub(crate) const INSERT_RUN: &str = "INSERT INTO enrollment_runs (run_id, pan_hash, pan_masked, \

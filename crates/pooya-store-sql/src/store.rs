@@ -12,7 +12,7 @@ use pooya_issuer::keys::Keyring;
 use pooya_issuer::store::*;
 use pooya_staff::OperatorName;
 
-use crate::statements::{CARD_COLUMNS, CARD_FOR_VERIFICATION, REFUSE_SMS};
+use crate::statements::{verification_columns, CARD_COLUMNS, CARD_FOR_VERIFICATION, REFUSE_SMS};
 use crate::{
     at_rest, corrupt, decode, enroll, is_unique_violation, unavailable, write_error, Backend,
     SqlStore, Writer,
@@ -115,26 +115,18 @@ impl Store for SqlStore {
         pan_hash: &str,
         txn_id: &str,
     ) -> Result<Option<VerificationRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT fingerprint, response_code, reason, at FROM verifications \
-             WHERE pan_hash = $1 AND txn_id = $2",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            verification_columns!(),
+            " FROM verifications v WHERE v.pan_hash = $1 AND v.txn_id = $2"
+        ))
         .bind(pan_hash.to_owned())
         .bind(txn_id.to_owned())
         .fetch_optional(&self.read)
         .await
         .map_err(unavailable)?;
-        row.map(|r| {
-            Ok(VerificationRecord {
-                pan_hash: pan_hash.to_owned(),
-                txn_id: txn_id.to_owned(),
-                fingerprint: r.try_get("fingerprint").map_err(corrupt)?,
-                response_code: r.try_get("response_code").map_err(corrupt)?,
-                reason: r.try_get("reason").map_err(corrupt)?,
-                at: r.try_get("at").map_err(corrupt)?,
-            })
-        })
-        .transpose()
+        row.map(|r| decode::verification(&r, pan_hash, txn_id.to_owned()))
+            .transpose()
     }
 
     async fn card_for_verification(

@@ -60,6 +60,18 @@ pub fn app_token(id: &str) -> AppToken {
     }
 }
 
+/// Runs one statement on the database at `url` (SQLite or PostgreSQL) outside any store, as
+/// someone with only the database would (or an older server did); panics if it fails.
+pub async fn execute_sql(url: &str, statement: &str) {
+    sqlx::any::install_default_drivers();
+    let mut c = <sqlx::AnyConnection as sqlx::Connection>::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    c.execute(sqlx::AssertSqlSafe(statement.to_owned()))
+        .await
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+}
+
 /// A database created on the server `admin_url` names, dropped (`WITH (FORCE)`) on drop.
 pub struct TempPg {
     admin_url: String,

@@ -9,9 +9,8 @@ use pooya_issuer::card::{CardRecord, Service, SmsService};
 use pooya_issuer::domain::{CustomerId, Expiry, Mobile, Pan};
 use pooya_issuer::keys::{CardCode, Keyring, StaticSecret};
 use pooya_issuer::store::*;
-use pooya_store_sql::test_support::{keyring, TempPg};
+use pooya_store_sql::test_support::{execute_sql, keyring, TempPg};
 use pooya_store_sql::{SqlOptions, SqlStore};
-use sqlx::Executor;
 
 const PG_ENV: &str = "POOYA_TEST_POSTGRES_URL";
 
@@ -56,16 +55,6 @@ async fn backends() -> Vec<Backend> {
         _ => eprintln!("{PG_ENV} not set: PostgreSQL upgrade tests skipped (SQLite only)"),
     }
     out
-}
-
-async fn raw(url: &str, statement: &str) {
-    sqlx::any::install_default_drivers();
-    let mut c = <sqlx::AnyConnection as sqlx::Connection>::connect(url)
-        .await
-        .unwrap();
-    c.execute(sqlx::AssertSqlSafe(statement.to_owned()))
-        .await
-        .unwrap_or_else(|e| panic!("{statement}: {e}"));
 }
 
 /// A plain Argon2id hash, as the code before stored it.
@@ -130,7 +119,7 @@ async fn a_database_written_before_is_upgraded_once_by_one_of_two_servers() {
             })
             .await
             .unwrap();
-        raw(&b.url, "UPDATE sms_outbox SET msg_id = NULL").await;
+        execute_sql(&b.url, "UPDATE sms_outbox SET msg_id = NULL").await;
 
         let (one, two) = tokio::join!(
             b.stores[0].upgrade_at_rest(&k, 50),
@@ -183,7 +172,7 @@ async fn a_database_written_before_is_upgraded_once_by_one_of_two_servers() {
             b.stores[0].upgrade_at_rest(&k, 60).await.unwrap(),
             AtRestUpgrade::Current { plain_cards: 0 }
         );
-        raw(
+        execute_sql(
             &b.url,
             &format!(
                 "UPDATE cards SET pin_hash = '{}' WHERE pan_hash = '{}'",

@@ -9,9 +9,8 @@ use pooya_issuer::card::CardRecord;
 use pooya_issuer::domain::{CustomerId, Expiry, Mobile, Pan};
 use pooya_issuer::keys::Keyring;
 use pooya_issuer::store::*;
-use pooya_store_sql::test_support::{keyring, TempPg};
+use pooya_store_sql::test_support::{execute_sql, keyring, TempPg};
 use pooya_store_sql::{SqlOptions, SqlStore};
-use sqlx::Executor;
 
 const PG_ENV: &str = "POOYA_TEST_POSTGRES_URL";
 
@@ -59,13 +58,7 @@ async fn backends() -> Vec<Backend> {
 
 /// Runs one statement on the database behind the store, as an attacker with only the database.
 async fn tamper(url: &str, sql: &str) {
-    sqlx::any::install_default_drivers();
-    let mut c = <sqlx::AnyConnection as sqlx::Connection>::connect(url)
-        .await
-        .unwrap();
-    c.execute(sqlx::AssertSqlSafe(sql.to_owned()))
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    execute_sql(url, sql).await
 }
 
 fn rec(i: i64, event: &str) -> AuditRecord {

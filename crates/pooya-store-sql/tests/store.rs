@@ -5,7 +5,7 @@
 use pooya_issuer::card::{CardRecord, Service};
 use pooya_issuer::domain::{CustomerId, Expiry, Mobile, Pan, Role};
 use pooya_issuer::store::*;
-use pooya_store_sql::test_support::{app_token, TempPg};
+use pooya_store_sql::test_support::{app_token, execute_sql, TempPg};
 use pooya_store_sql::{SqlOptions, SqlStore};
 
 const PG_ENV: &str = "POOYA_TEST_POSTGRES_URL";
@@ -284,6 +284,7 @@ async fn verifications_are_unique_per_card_and_txn() {
             response_code: "00".into(),
             reason: "approved".into(),
             at: 9,
+            merchant: Some("Shop".into()),
         };
         store
             .commit(Commit {
@@ -305,6 +306,104 @@ async fn verifications_are_unique_per_card_and_txn() {
             "{name}"
         );
         assert_eq!(store.verification("h1", "T2").await.unwrap(), None);
+    }
+}
+
+/// A verification of card `h1`, at `at`, naming `merchant`.
+fn verification(txn: &str, at: i64, merchant: Option<&str>) -> VerificationRecord {
+    VerificationRecord {
+        pan_hash: "h1".into(),
+        txn_id: txn.into(),
+        fingerprint: vec![1, 2, 3],
+        response_code: "00".into(),
+        reason: "approved".into(),
+        at,
+        merchant: merchant.map(str::to_owned),
+    }
+}
+
+#[tokio::test]
+async fn a_verifications_merchant_is_read_back_by_every_read() {
+    for (name, store, _pg, _dir) in backends().await {
+        customer_c1_with_card_h1(&store).await;
+        // A Persian name, a Latin one with markup (the console escapes it), and none.
+        let recs = [
+            verification("T1", 10, Some("فروشگاه پویا")),
+            verification("T2", 20, Some("Café <b>&</b> Co")),
+            verification("T3", 30, None),
+        ];
+        store
+            .commit(Commit {
+                verifications: recs.to_vec(),
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        for v in &recs {
+            let read = store.verification("h1", &v.txn_id).await.unwrap();
+            assert_eq!(read.as_ref(), Some(v), "{name}");
+            let (_, joined) = store.card_for_verification("h1", &v.txn_id).await.unwrap();
+            assert_eq!(joined.as_ref(), Some(v), "{name}: the verification's read");
+        }
+        // The console's card page: the newest first.
+        let recent = store.recent_verifications("h1", 2).await.unwrap();
+        assert_eq!(recent, [recs[2].clone(), recs[1].clone()], "{name}");
+    }
+}
+
+/// A database a server before migration 0011 wrote: its verifications have no merchant column.
+/// Opened by this version, the column is added and those rows read back with none.
+#[tokio::test]
+async fn a_verification_stored_before_the_merchant_column_reads_back_without_one() {
+    let opts = SqlOptions::default();
+    for (name, store, pg, dir) in backends().await {
+        customer_c1_with_card_h1(&store).await;
+        drop(store);
+        let (url, path) = match (&pg, &dir) {
+            (Some(pg), _) => (pg.url.clone(), None),
+            (None, Some(dir)) => {
+                let path = dir.path().join("t.sqlite3");
+                (format!("sqlite://{}", path.display()), Some(path))
+            }
+            (None, None) => unreachable!("every backend keeps its database"),
+        };
+        // Back to the schema before 0011, and a row as that server wrote it.
+        execute_sql(&url, "ALTER TABLE verifications DROP COLUMN merchant").await;
+        execute_sql(&url, "DELETE FROM pooya_migrations WHERE version = 11").await;
+        let bytes = if pg.is_some() {
+            "'\\x010203'"
+        } else {
+            "X'010203'"
+        };
+        execute_sql(
+            &url,
+            &format!(
+                "INSERT INTO verifications (pan_hash, txn_id, fingerprint, response_code, reason, \
+                 at) VALUES ('h1', 'T0', {bytes}, '00', 'approved', 5)"
+            ),
+        )
+        .await;
+        let store = match &path {
+            Some(path) => SqlStore::open_sqlite(path, &opts).await.unwrap(),
+            None => SqlStore::connect(&url, &opts).await.unwrap(),
+        };
+        let old = verification("T0", 5, None);
+        assert_eq!(
+            store.verification("h1", "T0").await.unwrap().as_ref(),
+            Some(&old),
+            "{name}"
+        );
+        // The column is back: a new verification keeps its merchant beside the old row.
+        let new = verification("T1", 6, Some("Shop"));
+        store
+            .commit(Commit {
+                verifications: vec![new.clone()],
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        let recent = store.recent_verifications("h1", 10).await.unwrap();
+        assert_eq!(recent, [new, old], "{name}");
     }
 }
 
@@ -657,6 +756,7 @@ async fn concurrent_commits_stand_or_fall_alone() {
                     response_code: "00".into(),
                     reason: "approved".into(),
                     at: 1,
+                    merchant: Some(format!("Shop {w}")),
                 };
                 tasks.spawn(async move {
                     let r = store

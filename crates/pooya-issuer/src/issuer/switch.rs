@@ -129,6 +129,8 @@ impl Issuer {
                 response_code: verdict.response_code().into(),
                 reason: verdict.reason().into(),
                 at: now,
+                // Every `/v1/verify` names its merchant; the console's card page shows it.
+                merchant: Some(txn.merchant.clone()),
             }],
             audit: vec![self.audit(now, AuditEvent::Verify, Some(&card), detail)],
             cards: vec![card],

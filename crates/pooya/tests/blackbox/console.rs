@@ -9,7 +9,7 @@ use std::process::Command;
 use pooya_staff::TotpSecret;
 
 use crate::common::browser::Browser;
-use crate::common::{TestServer, MOBILE, MOBILE2, PAN};
+use crate::common::{TestServer, MOBILE, MOBILE2, PAN, STATIC_SECOND};
 
 /// A desktop's viewport: the console is used at a branch's desk.
 const DESK: (u32, u32) = (1280, 900);
@@ -71,6 +71,21 @@ fn add_operator(srv: &TestServer, name: &str, role: &str, branch: Option<&str>) 
         password,
         secret: TotpSecret::from_bytes(&bytes),
     }
+}
+
+/// The switch verifies `password` as the second password of [`PAN`] for a transaction at
+/// `merchant`: the answer's response code.
+async fn verify_at(srv: &TestServer, txn: &str, password: &str, merchant: &str) -> String {
+    let (s, v) = srv
+        .post(
+            "/v1/verify",
+            "switch",
+            serde_json::json!({"pan": PAN, "kind": "second", "password": password,
+                "txn": {"id": txn, "amount": 1000, "merchant": merchant}}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    v["response_code"].as_str().unwrap().to_owned()
 }
 
 async fn sign_in(b: &Browser, srv: &TestServer, who: &Staff, code: &str) {
@@ -502,6 +517,16 @@ async fn a_mobile_change_waits_for_a_supervisor_and_its_requester_cannot_approve
     }
     b.screenshot("console-customer-timeline").await;
 
+    // Two payments with the card, at merchants named in Persian and in Latin letters.
+    assert_eq!(
+        verify_at(&srv, "T-1001", STATIC_SECOND, "۲۴ ساعت پویا").await,
+        "00"
+    );
+    assert_eq!(
+        verify_at(&srv, "T-1002", "99999", "Tehran Books").await,
+        "55"
+    );
+
     // The card's page, in English this time.
     b.goto(&format!("{}/console/lang/en", srv.url)).await;
     b.goto(&format!("{}/console/home", srv.url)).await;
@@ -517,6 +542,21 @@ async fn a_mobile_change_waits_for_a_supervisor_and_its_requester_cannot_approve
         !html.as_str().unwrap().contains(PAN),
         "the full number is never shown"
     );
+    // On the English page the Persian merchant still reads right to left, number first: its first
+    // character is drawn right of its last (in the page's direction, or in a `bdi dir="ltr"`,
+    // the digits would start it on the left).
+    let reads_rtl = b
+        .js(
+            "const t = [...document.querySelectorAll('#verifications bdi')] \
+                 .find(e => e.textContent === '۲۴ ساعت پویا').firstChild; \
+             const r = document.createRange(); r.setStart(t, 0); r.setEnd(t, 1); \
+             const first = r.getBoundingClientRect().left; \
+             r.setStart(t, t.length - 1); r.setEnd(t, t.length); \
+             return first > r.getBoundingClientRect().left;",
+            vec![],
+        )
+        .await;
+    assert_eq!(reads_rtl, true, "the Persian merchant drawn right to left");
     b.screenshot("console-card-en").await;
 
     // Through the trail, too: each change names its operator.
@@ -708,6 +748,72 @@ async fn an_admin_creates_a_channel_key_shown_once_and_revokes_it() {
         actor_of("customer.created").as_deref(),
         Some("key:core-banking")
     );
+}
+
+/// The `<tr>` of the card page's verifications table that holds `txn`.
+fn verification_row<'p>(page: &'p str, txn: &str) -> &'p str {
+    let table = &page[page
+        .find("id=\"verifications\"")
+        .expect("the verifications table")..];
+    table
+        .split("<tr>")
+        .find(|row| row.contains(&format!("<code>{txn}</code>")))
+        .unwrap_or_else(|| panic!("no row of {txn}"))
+}
+
+#[tokio::test]
+async fn the_card_page_names_each_verifications_merchant() {
+    let srv = TestServer::start().await;
+    srv.with_card().await;
+    // The static second password approves; a wrong one is refused. Persian and Latin names, one
+    // with markup in it.
+    assert_eq!(
+        verify_at(&srv, "M1", STATIC_SECOND, "فروشگاه پویا").await,
+        "00"
+    );
+    assert_eq!(
+        verify_at(&srv, "M2", "99999", "Café <b>&</b> Co").await,
+        "55"
+    );
+    assert_eq!(verify_at(&srv, "M3", STATIC_SECOND, "Shop").await, "00");
+    // M3 as a server before migration 0011 stored it: no merchant.
+    crate::common::sql(
+        &srv,
+        "UPDATE verifications SET merchant = NULL WHERE txn_id = 'M3'",
+    )
+    .await;
+    let sara = add_operator(&srv, "sara", "teller", Some("0123"));
+    let (session, token) = http_sign_in(&srv, &sara).await;
+    let http = client();
+    let r = http
+        .post(format!("{}/console/find", srv.url))
+        .header("cookie", format!("pooya_console={session}"))
+        .form_body(&[("csrf", token.as_str()), ("kind", "card"), ("q", PAN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let card = r.headers()["location"].to_str().unwrap().to_owned();
+    let page = |lang: &'static str| {
+        http.get(format!("{}{card}", srv.url))
+            .header(
+                "cookie",
+                format!("pooya_console={session}; pooya_lang={lang}"),
+            )
+            .send()
+    };
+    let fa = page("fa").await.unwrap().text().await.unwrap();
+    assert!(fa.contains("<th>پذیرنده</th>"), "{fa}");
+    // Each name in a `bdi` of its own direction, escaped.
+    assert!(verification_row(&fa, "M1").contains("<bdi dir=\"auto\">فروشگاه پویا</bdi>"));
+    assert!(verification_row(&fa, "M2")
+        .contains("<bdi dir=\"auto\">Café &lt;b&gt;&amp;&lt;/b&gt; Co</bdi>"));
+    assert!(!fa.contains("<b>&</b>"), "the merchant's markup is text");
+    assert!(verification_row(&fa, "M3").contains("<td>—</td>"));
+    assert!(!fa.contains(PAN), "never the whole card number");
+    let en = page("en").await.unwrap().text().await.unwrap();
+    assert!(en.contains("<th>Merchant</th>"), "{en}");
+    assert!(verification_row(&en, "M1").contains("<bdi dir=\"auto\">فروشگاه پویا</bdi>"));
 }
 
 /// The id of the first pending change on the approvals page.
