@@ -60,6 +60,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0011_verification_merchant.sql"),
         include_str!("../migrations/postgres/0011_verification_merchant.sql"),
     ),
+    (
+        12,
+        include_str!("../migrations/sqlite/0012_cards_fillfactor.sql"),
+        include_str!("../migrations/postgres/0012_cards_fillfactor.sql"),
+    ),
 ];
 
 /// Key of the PostgreSQL advisory lock that serialises migrations of servers starting together.

@@ -1,0 +1,2 @@
+-- PostgreSQL's migration 12 gives the cards table room on each page for updated rows (fillfactor).
+-- SQLite updates a row in place and has no such setting: nothing to do here.
