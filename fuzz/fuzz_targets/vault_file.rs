@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use pooya_app::cards::{self, PasswordKind};
-use pooya_app::vault::{LockedVault, VaultContents};
+use pooya_app::vault::{LockedVault, LockedVaultFile, VaultContents};
 
 fn scratch() -> &'static std::path::Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();

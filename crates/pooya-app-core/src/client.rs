@@ -264,21 +264,20 @@ pub struct Enrolled {
     pub clock: IssuerClock,
 }
 
-/// Measures `t`'s clock: `GET /v1/time`, timed on the local clock `now_ms` (R19).
-pub async fn measure_clock<T: Transport>(t: &T, now_ms: impl Fn() -> i64) -> Result<IssuerClock> {
+/// Measures `t`'s clock: `GET /v1/time`, timed on the local clock `now_ms` (R19). `boot` reads
+/// the boot the app runs in, right after the answer (`|| None` where the OS does not tell it).
+pub async fn measure_clock<T: Transport>(
+    t: &T,
+    now_ms: impl Fn() -> i64,
+    boot: impl FnOnce() -> Option<Boot>,
+) -> Result<IssuerClock> {
     let server = t.server().to_owned();
     let t0 = now_ms();
     let time: Time = call_json(t, Method::Get, "/v1/time", None, 200)
         .await
         .map_err(|e| e.into_app(&server, |_| None))?;
     let t1 = now_ms();
-    Ok(IssuerClock::measured(
-        &server,
-        time.unix_ms,
-        t0,
-        t1,
-        Boot::now(),
-    ))
+    Ok(IssuerClock::measured(&server, time.unix_ms, t0, t1, boot()))
 }
 
 /// The one answer to codes that do not check out: the server says the same whether no activation
@@ -343,11 +342,13 @@ fn enrollment_refusal(r: &Refusal) -> Option<String> {
 /// Adds a card: runs the enrollment with the server and returns the new token.
 ///
 /// `now_ms` is the local clock (Unix milliseconds); the token's clock offset is the server's time
-/// minus the local time at the middle of the confirmation request.
+/// minus the local time at the middle of the confirmation request. `boot` reads the boot the app
+/// runs in, as for [`measure_clock`].
 pub async fn enroll<T: Transport>(
     t: &T,
     req: &EnrollRequest<'_>,
     now_ms: impl Fn() -> i64,
+    boot: impl FnOnce() -> Option<Boot>,
 ) -> Result<Enrolled> {
     let server = t.server().to_owned();
     let explain = |e: CallError| e.into_app(&server, enrollment_refusal);
@@ -465,7 +466,7 @@ pub async fn enroll<T: Transport>(
     } else {
         clean(&c.pan_masked)
     };
-    let clock = IssuerClock::measured(&server, c.server_unix_ms, t0, t1, Boot::now());
+    let clock = IssuerClock::measured(&server, c.server_unix_ms, t0, t1, boot());
     let token = Token {
         label: req.label.to_owned(),
         token_id: c.token_id,

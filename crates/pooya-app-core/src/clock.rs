@@ -5,63 +5,26 @@
 //! the local clock plus that offset, that is on the server's time.
 //!
 //! A clock set by hand *after* a sync would make the stored offset wrong. On Linux the app also
-//! records, at each sync, the boot id and the wall-clock time of the boot (wall clock minus
-//! `/proc/uptime`, a clock no one sets). While the machine has not rebooted, a change of that
-//! boot time is exactly how far the wall clock was moved since the sync: the app takes it into
-//! account, and says so. After a reboot it cannot tell, and says so only if the clock went
-//! backwards past the last sync.
-//!
-//! `POOYA_APP_TEST_CLOCK_SKEW_MS` (**tests only**) shifts the app's wall clock by that many
-//! milliseconds, so tests can run the app "on a wrong clock" without faketime.
+//! records, at each sync, the boot id and the wall-clock time of the boot (wall clock minus the
+//! uptime, a clock no one sets). While the machine has not rebooted, a change of that boot time
+//! is exactly how far the wall clock was moved since the sync: the app takes it into account,
+//! and says so. After a reboot it cannot tell, and says so only if the clock went backwards past
+//! the last sync. The caller reads the [`Boot`] from its OS (`pooya app`: its `clock::boot_now`;
+//! a browser has none); here is only the arithmetic, on the wall clock the caller reads too
+//! (`pooya app`: `clock::local_now_ms`; the web app: the page's `Date.now()`).
 
 use serde::{Deserialize, Serialize};
-
-/// Environment variable that shifts the app's idea of the wall clock (tests only).
-pub const TEST_SKEW_ENV: &str = "POOYA_APP_TEST_CLOCK_SKEW_MS";
 
 /// A change of the wall clock larger than this since the last sync is a jump.
 pub const JUMP_THRESHOLD_MS: i64 = 2_000;
 
-/// The local wall clock as the app sees it: Unix milliseconds, plus the test skew if set.
-pub fn local_now_ms() -> i64 {
-    system_now_ms().saturating_add(test_skew_ms())
-}
-
-fn system_now_ms() -> i64 {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
-    }
-}
-
-fn test_skew_ms() -> i64 {
-    std::env::var(TEST_SKEW_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse::<i64>().ok())
-        .unwrap_or(0)
-}
-
-/// This boot's id and the time since it (a clock nobody sets), where the OS tells them.
+/// This boot's id and the time since it (a clock nobody sets), as the caller's OS tells them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Boot {
     /// Changes at every boot.
     pub id: String,
     /// Milliseconds since the boot, suspend included.
     pub uptime_ms: i64,
-}
-
-impl Boot {
-    /// Reads `/proc/sys/kernel/random/boot_id` and `/proc/uptime` (Linux); `None` elsewhere.
-    pub fn now() -> Option<Self> {
-        let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
-        let uptime = std::fs::read_to_string("/proc/uptime").ok()?;
-        let secs: f64 = uptime.split_whitespace().next()?.parse().ok()?;
-        Some(Self {
-            id: id.trim().to_owned(),
-            uptime_ms: (secs * 1000.0) as i64,
-        })
-    }
 }
 
 /// One issuer's clock as last measured.
@@ -190,13 +153,5 @@ mod tests {
         assert_eq!(back.offset_ms, 300_000);
         let unknown = c.correction(50_000, None);
         assert_eq!(unknown.went_back_ms, Some(50_000));
-    }
-
-    #[test]
-    fn boot_is_readable_here() {
-        if cfg!(target_os = "linux") {
-            let b = Boot::now().expect("Linux has /proc/uptime and a boot id");
-            assert!(b.uptime_ms > 0 && !b.id.is_empty());
-        }
     }
 }

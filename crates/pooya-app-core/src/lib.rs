@@ -1,18 +1,19 @@
 //! # pooya-app-core — the card holder's app without its terminal
 //!
-//! Everything of `pooya app` that is neither a terminal nor a socket, so the command line
+//! Everything of `pooya app` that is neither a terminal, a socket nor a file, so the command line
 //! (`pooya-app`) and the web app (`pooya-web`, compiled to WebAssembly) run the same code:
 //!
-//! * The vault: [`vault`], specified in `docs/vault.md` (Argon2id, XChaCha20-Poly1305, slots);
-//!   [`vault::LockedVault::from_bytes`] and [`vault::Vault::to_bytes`] for a vault kept
-//!   elsewhere than in a file. The key store a platform slot needs: [`keystore`] (the trait).
+//! * The vault: [`vault`], specified in `docs/vault.md` (Argon2id, XChaCha20-Poly1305, slots),
+//!   as bytes: [`vault::LockedVault::from_bytes`] and [`vault::Vault::to_bytes`]. The caller
+//!   keeps them: `pooya app` in a file (atomic writes), the web app in IndexedDB. The key store
+//!   a platform slot needs: [`keystore`] (the trait).
 //! * The server protocol: [`client`], over any [`client::Transport`].
 //! * Codes on the issuer's time: [`clock`] (R19) and [`token_code`].
 //! * The cards: [`cards`]; the activation codes as typed: [`codes`].
 //! * Messages in English and Persian: [`i18n`]; the one error type: [`error`].
 //!
-//! No function here reads a clock the browser lacks: the wall clock is an argument wherever a
-//! code or a measurement needs it.
+//! No function here reads a file or a clock the browser lacks: the wall clock and the boot
+//! ([`clock::Boot`]) are arguments wherever a code or a measurement needs them.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -58,10 +59,16 @@ pub fn token_code(token: &Token, kind: PasswordKind, server_ms: i64) -> Result<(
     Ok((code.as_str().to_owned(), totp.remaining_ms(server_ms)))
 }
 
-/// How to get from the local clock to `token`'s server's clock now (R19).
-pub fn correction_for(vault: &Vault, token: &Token, local_ms: i64) -> Correction {
+/// How to get from the local clock to `token`'s server's clock now (R19), in the boot `boot`
+/// (`None` where the OS does not tell it: then the stored offset is the correction).
+pub fn correction_for(
+    vault: &Vault,
+    token: &Token,
+    local_ms: i64,
+    boot: Option<&Boot>,
+) -> Correction {
     match vault.clock(&token.server) {
-        Some(c) => c.correction(local_ms, Boot::now().as_ref()),
+        Some(c) => c.correction(local_ms, boot),
         None => Correction {
             offset_ms: 0,
             jumped_ms: None,

@@ -1,4 +1,6 @@
-//! The vault: one file that holds every token of the app (R13, R14).
+//! The vault: one file that holds every token of the app (R13, R14). Only its bytes are made and
+//! read here: the file itself, with its atomic writes, is `pooya app`'s (`pooya_app::vault`), and
+//! the web app keeps the same bytes in IndexedDB.
 //!
 //! The format is specified in `docs/vault.md`; in short:
 //!
@@ -10,21 +12,15 @@
 //! * Changing the password or removing the platform slot **re-keys** the vault: a new master key,
 //!   the contents re-encrypted under it, every remaining slot wrapping the new key. An old copy
 //!   of the file and an old password (or an old key-store key) open that old copy only.
-//! * A wrong password fails at its slot; a file changed anywhere fails an AEAD; both leave the
-//!   file untouched. Argon2 parameters read from a file are bounded, so a doctored header cannot
+//! * A wrong password fails at its slot; a file changed anywhere fails an AEAD; neither changes
+//!   anything. Argon2 parameters read from a file are bounded, so a doctored header cannot
 //!   make the app exhaust the machine.
-//! * Writes are atomic: a temporary file (mode 0600) in the same directory, fsync, rename over
-//!   the vault, fsync of the directory. A crash leaves the old or the new vault, never a mix.
 //! * Keys, plaintext, seeds and card numbers live in zeroizing buffers, redacted from `Debug`.
 //!
-//! Two variables exist **for tests only**: `POOYA_APP_KDF_FAST=1` (see [`kdf`]; test and
-//! debug builds only), and `POOYA_APP_TEST_CRASH_BEFORE_RENAME=1`, which makes every save abort
-//! the process after the temporary file is written and fsynced and before the rename, as a power
-//! cut would.
+//! One variable exists **for tests only**: `POOYA_APP_KDF_FAST=1` (see [`kdf`]; test and debug
+//! builds only).
 
 use std::fmt;
-use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use data_encoding::BASE64;
@@ -32,7 +28,6 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-mod atomic;
 mod contents;
 mod format;
 pub mod kdf;
@@ -43,7 +38,6 @@ use crate::clock::IssuerClock;
 use crate::error::{AppError, Result};
 use crate::keystore::{KeyStore, KEYSTORE_SERVICE};
 use crate::tr;
-use atomic::{write_atomic, write_atomic_with, WriteMode};
 pub use contents::{Token, VaultContents};
 pub use format::{VAULT_FORMAT, VAULT_VERSION};
 pub use kdf::{KdfParams, KdfPolicy, KDF_ALG, KDF_FAST_ENV};
@@ -67,9 +61,6 @@ pub fn check_policy(password: &str) -> Result<()> {
         Err(AppError::WeakPassword)
     }
 }
-
-/// Environment variable that makes every save crash before its rename (tests only).
-pub const TEST_CRASH_ENV: &str = "POOYA_APP_TEST_CRASH_BEFORE_RENAME";
 
 const TAG_LEN: usize = 16;
 
@@ -96,9 +87,10 @@ struct ContentsAad<'a> {
     vault_id: &'a str,
 }
 
-/// A vault file read and checked, but not yet decrypted: no password needed so far.
+/// A vault's bytes read and checked, but not yet decrypted: no password needed so far.
 #[derive(Debug)]
 pub struct LockedVault {
+    /// What messages call the vault (`pooya app`: the file's path).
     path: PathBuf,
     vault_id: String,
     slots: Vec<Slot>,
@@ -107,25 +99,10 @@ pub struct LockedVault {
 }
 
 impl LockedVault {
-    /// Reads `path` and checks it is a vault this app can open.
-    pub fn read(path: &Path) -> Result<Self> {
-        let bytes = match fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(AppError::VaultMissing(path.to_owned()))
-            }
-            Err(e) => return Err(AppError::VaultIo(path.to_owned(), "read", e)),
-        };
-        Self::parse(path, &bytes)
-    }
-
-    /// A vault kept elsewhere than in a file (the web app's IndexedDB), checked as
-    /// [`Self::read`] checks a file; `name` stands for the file in messages.
+    /// Checks that `bytes` (a vault file's, or the web app's IndexedDB copy) are a vault this app
+    /// can open; `name` stands for the vault in messages (`pooya app`: the file's path).
     pub fn from_bytes(name: &Path, bytes: &[u8]) -> Result<Self> {
-        Self::parse(name, bytes)
-    }
-
-    fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
+        let path = name;
         let not_a_vault = || AppError::NotAVault(path.to_owned());
         let damaged = |why: String| AppError::VaultDamaged(path.to_owned(), why);
 
@@ -177,8 +154,8 @@ impl LockedVault {
         password_params(&self.slots)
     }
 
-    /// Derives the slot key from `password`, unwraps the master key and decrypts. Touches
-    /// nothing, on disk or here: a wrong password can be tried again.
+    /// Derives the slot key from `password`, unwraps the master key and decrypts. Changes
+    /// nothing: a wrong password can be tried again.
     pub fn unlock(&self, password: &str) -> Result<Vault> {
         let slot = password_slot(&self.slots)?;
         let kek = slot.derive(password)?;
@@ -283,8 +260,9 @@ impl PlatformSlot {
     }
 }
 
-/// An open vault: the decrypted tokens and the master key to write them back.
+/// An open vault: the decrypted tokens and the master key to seal them again.
 pub struct Vault {
+    /// What messages call the vault (`pooya app`: the file's path, where it saves it).
     path: PathBuf,
     vault_id: String,
     slots: Vec<Slot>,
@@ -294,7 +272,7 @@ pub struct Vault {
     /// the key store opened the vault.
     password_kek: Option<Key>,
     contents: VaultContents,
-    /// The ciphertext of `contents` as on disk; `None` once they changed.
+    /// The ciphertext of `contents` as last sealed or read; `None` once they changed.
     sealed: Option<([u8; NONCE_LEN], Vec<u8>)>,
 }
 
@@ -309,26 +287,9 @@ impl fmt::Debug for Vault {
 }
 
 impl Vault {
-    /// Creates a new, empty vault at `path` with a random master key and one password slot;
-    /// fails if anything exists there.
-    pub fn create(path: &Path, password: &str, kdf: KdfParams) -> Result<Self> {
-        if path.symlink_metadata().is_ok() {
-            return Err(AppError::VaultExists(path.to_owned()));
-        }
-        let mut vault = Self::new_unsaved(path, password, kdf)?;
-        let bytes = vault.seal()?;
-        write_atomic(path, &bytes, WriteMode::CreateNew).map_err(|e| {
-            if e.kind() == io::ErrorKind::AlreadyExists {
-                AppError::VaultExists(path.to_owned())
-            } else {
-                AppError::VaultIo(path.to_owned(), "write", e)
-            }
-        })?;
-        Ok(vault)
-    }
-
-    /// A new, empty vault in memory only (the web app keeps its bytes, [`Self::to_bytes`], in
-    /// IndexedDB); `name` stands for the file in messages.
+    /// A new, empty vault with a random master key and one password slot, in memory only: its
+    /// bytes ([`Self::to_bytes`]) go where the caller keeps them (`pooya app`: a new file; the
+    /// web app: IndexedDB). `name` stands for the vault in messages.
     pub fn new_unsaved(name: &Path, password: &str, kdf: KdfParams) -> Result<Self> {
         let path = name;
         let mut id = [0u8; 16];
@@ -345,16 +306,11 @@ impl Vault {
             contents: VaultContents::default(),
             sealed: None,
         };
-        vault.seal()?;
+        vault.to_bytes()?;
         Ok(vault)
     }
 
-    /// Reads and decrypts the vault at `path` with the app password.
-    pub fn open(path: &Path, password: &str) -> Result<Self> {
-        LockedVault::read(path)?.unlock(password)
-    }
-
-    /// Where the vault lives.
+    /// What the vault is called in messages: for `pooya app`, the path of its file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -379,7 +335,7 @@ impl Vault {
         self.contents.clocks.iter().find(|c| c.server == server)
     }
 
-    /// Records a new measurement of `clock.server`'s clock (in memory; call [`Vault::save`]).
+    /// Records a new measurement of `clock.server`'s clock (in memory until saved).
     pub fn set_clock(&mut self, clock: IssuerClock) {
         self.sealed = None;
         match self
@@ -398,7 +354,7 @@ impl Vault {
         self.contents.not_in_force.iter().any(|t| t == token_id)
     }
 
-    /// Records what the token's issuer said of it (in memory; call [`Vault::save`]).
+    /// Records what the token's issuer said of it (in memory until saved).
     pub fn set_in_force(&mut self, token_id: &str, in_force: bool) {
         if in_force != self.not_in_force(token_id) {
             return;
@@ -411,7 +367,7 @@ impl Vault {
         }
     }
 
-    /// Adds a card (in memory; call [`Vault::save`]). Refuses a label already used.
+    /// Adds a card (in memory until saved). Refuses a label already used.
     pub fn add(&mut self, token: Token) -> Result<()> {
         if self.contents.tokens.iter().any(|t| t.label == token.label) {
             return Err(AppError::DuplicateLabel(token.label));
@@ -421,7 +377,7 @@ impl Vault {
         Ok(())
     }
 
-    /// Removes the card with `token_id` (in memory; call [`Vault::save`]).
+    /// Removes the card with `token_id` (in memory until saved).
     pub fn remove(&mut self, token_id: &str) -> Option<Token> {
         let i = self
             .contents
@@ -442,7 +398,7 @@ impl Vault {
     /// Argon2 cost): a new master key, under which the contents are re-encrypted at the next
     /// save, and a new password slot (new salt, `kdf`). A platform slot wraps the old master
     /// key: it is replaced by one with a new key in `store`, or removed if `store` cannot take
-    /// one; its old key-store entry is deleted. The file changes at [`Vault::save`].
+    /// one; its old key-store entry is deleted. The stored vault changes when it is saved.
     pub fn rekey(
         &mut self,
         password: &str,
@@ -472,7 +428,7 @@ impl Vault {
 
     /// Adds a platform slot: a random slot key goes to the OS key store, the master key is
     /// wrapped under it in the file. An existing platform slot is replaced, and the vault
-    /// re-keyed so that the old key no longer opens it (call [`Vault::save`]).
+    /// re-keyed so that the old key no longer opens it (in memory until saved).
     pub fn enable_platform_slot(&mut self, store: &dyn KeyStore) -> Result<()> {
         // The new key first: the old entry is forgotten only once the new one is in place.
         let (account, kek) = store_new_key(&self.vault_id, store)?;
@@ -501,7 +457,7 @@ impl Vault {
     /// that is gone must not keep the user from turning the slot off) and re-keys: a new master
     /// key, wrapped by the password slot under the password's slot key, so that an old copy of
     /// the file and the key-store key open that copy only. The vault must have been opened with
-    /// the password. Returns whether there was a platform slot (call [`Vault::save`]).
+    /// the password. Returns whether there was a platform slot (in memory until saved).
     pub fn disable_platform_slot(&mut self, store: &dyn KeyStore) -> Result<bool> {
         if !self.has_platform_slot() {
             return Ok(false);
@@ -533,28 +489,10 @@ impl Vault {
         had
     }
 
-    /// Encrypts the contents if they changed (fresh nonce) and replaces the file atomically.
-    pub fn save(&mut self) -> Result<()> {
-        let bytes = self.seal()?;
-        let crash = std::env::var(TEST_CRASH_ENV).is_ok_and(|v| v == "1");
-        write_atomic_with(&self.path, &bytes, WriteMode::Replace, |_| {
-            if crash {
-                // Tests only: die as a power cut would, between the fsync and the rename.
-                std::process::abort();
-            }
-            Ok(())
-        })
-        .map_err(|e| AppError::VaultIo(self.path.clone(), "write", e))
-    }
-
-    /// The bytes of the vault file for the current contents and slots, exactly as [`Self::save`]
-    /// writes them (the web app stores them in IndexedDB).
+    /// The bytes of the vault file for the current contents and slots: the contents are
+    /// encrypted anew (fresh nonce) only if they changed since the last sealing or reading.
+    /// `pooya app` writes them to its file, the web app to IndexedDB.
     pub fn to_bytes(&mut self) -> Result<Vec<u8>> {
-        self.seal()
-    }
-
-    /// The bytes of the vault file for the current contents and slots.
-    fn seal(&mut self) -> Result<Vec<u8>> {
         let (nonce, ciphertext) = match &self.sealed {
             Some(s) => s.clone(),
             None => {

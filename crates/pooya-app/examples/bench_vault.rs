@@ -8,8 +8,8 @@
 
 use std::time::Instant;
 
-use pooya_app::clock::{local_now_ms, Boot, IssuerClock};
-use pooya_app::vault::{KdfParams, SecretBytes, SecretString, Token, Vault};
+use pooya_app::clock::{boot_now, local_now_ms, IssuerClock};
+use pooya_app::vault::{KdfParams, SecretBytes, SecretString, Token, Vault, VaultFile};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args()
@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         added_at_unix_ms: local_now_ms(),
     })?;
     let now = local_now_ms();
-    vault.set_clock(IssuerClock::measured(&server, now, now, now, Boot::now()));
+    vault.set_clock(IssuerClock::measured(&server, now, now, now, boot_now()));
     vault.save()?;
     let start = Instant::now();
     Vault::open(std::path::Path::new(&path), &password)?;

@@ -2,9 +2,9 @@
 //! each issuer (`POST /v1/app/token-status`, a proof of the seed) and the vault remembers the
 //! answers, so `code`, `list` and the full screen warn offline too.
 
-use crate::clock::local_now_ms;
+use crate::clock::{boot_now, local_now_ms};
 use crate::error::Result;
-use crate::vault::Vault;
+use crate::vault::{Vault, VaultFile};
 use crate::{block_on, client, not_in_force_warning, tr};
 
 /// The full-screen app, as it starts: where an issuer answers, its clock is measured again and
@@ -23,7 +23,8 @@ pub(crate) fn check_at_start(vault: &mut Vault) {
         let Ok(transport) = client::HttpTransport::new(&server) else {
             continue;
         };
-        let Ok(clock) = block_on(|| client::measure_clock(&transport, local_now_ms)) else {
+        let Ok(clock) = block_on(|| client::measure_clock(&transport, local_now_ms, boot_now))
+        else {
             continue;
         };
         let off = clock.offset_ms;

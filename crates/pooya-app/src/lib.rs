@@ -19,7 +19,7 @@
 //!
 //! CARD is a label, a full card number or its last 4 digits.
 //!
-//! * The vault: [`vault`], specified in `docs/vault.md`; the platform slot: [`keystore`].
+//! * The vault and its file: [`vault`] (`docs/vault.md`); the OS key store: [`keystore`].
 //! * The server protocol: [`client`] (no proxy is ever used: R18).
 //! * Codes on the server's time: [`clock`] (R19).
 //! * Messages in English and Persian: [`i18n`].
@@ -38,15 +38,16 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod clock;
 mod in_force;
 pub mod keystore;
 pub mod password;
 pub mod tui;
+pub mod vault;
 
-// The core, shared with the web app: `pooya_app::vault` and the rest keep their paths.
+// The core, shared with the web app: `pooya_app::cards` and the rest keep their paths.
 pub use pooya_app_core::{
-    cards, clock, codes, correction_for, correction_warnings, error, i18n, rounded_secs,
-    token_code, tr, vault,
+    cards, codes, correction_for, correction_warnings, error, i18n, rounded_secs, token_code, tr,
 };
 
 use std::fmt;
@@ -59,12 +60,12 @@ use clap::{Args, Subcommand};
 use zeroize::Zeroizing;
 
 use crate::cards::PasswordKind;
-use crate::clock::local_now_ms;
+use crate::clock::{boot_now, local_now_ms};
 pub use crate::error::AppError;
 use crate::error::Result;
 use crate::i18n::Lang;
 use crate::keystore::{KeyStore, OsKeyStore};
-use crate::vault::{KdfParams, LockedVault, Token, Vault};
+use crate::vault::{KdfParams, LockedVault, LockedVaultFile, Token, Vault, VaultFile};
 
 /// `pooya app`: the authenticator. Flatten or nest it into the binary's command line.
 #[derive(Args, Debug)]
@@ -304,9 +305,7 @@ fn open_vault(path: &Path, how: Unlock) -> Result<Vault> {
 }
 
 fn cmd_init(path: &Path) -> Result<()> {
-    if path.symlink_metadata().is_ok() {
-        return Err(AppError::VaultExists(path.to_owned()));
-    }
+    vault::refuse_existing(path)?;
     let password = password::read_new()?;
     let kdf = KdfParams::for_new_vault()?;
     if kdf == KdfParams::FAST_FOR_TESTS {
@@ -403,7 +402,7 @@ fn cmd_add(
         sms_code,
         label: &label,
     };
-    let enrolled = block_on(|| client::enroll(&transport, &request, local_now_ms))?;
+    let enrolled = block_on(|| client::enroll(&transport, &request, local_now_ms, boot_now))?;
     let token = enrolled.token;
 
     if replace {
@@ -560,7 +559,7 @@ fn cmd_code(path: &Path, card: &str, kind: PasswordKind, plain: bool, watch: boo
     if vault.not_in_force(&token.token_id) {
         eprintln!("{}", not_in_force_warning(token));
     }
-    let correction = correction_for(&vault, token, local_now_ms());
+    let correction = correction_for(&vault, token, local_now_ms(), boot_now().as_ref());
     for w in correction_warnings(&token.bank_name, &correction, token.lifetime_secs) {
         eprintln!("{w}");
     }
@@ -621,7 +620,7 @@ fn cmd_remove(path: &Path, card: &str, local_only: bool) -> Result<()> {
     } else {
         let transport = client::HttpTransport::new(&token.server)?;
         // Every online action measures the clock too (R19).
-        let clock = block_on(|| client::measure_clock(&transport, local_now_ms))?;
+        let clock = block_on(|| client::measure_clock(&transport, local_now_ms, boot_now))?;
         block_on(|| client::remove_token(&transport, &token))?;
         vault.set_clock(clock);
     }
@@ -663,7 +662,7 @@ fn cmd_sync(path: &Path) -> Result<()> {
                 continue;
             }
         };
-        let measured = block_on(|| client::measure_clock(&transport, local_now_ms));
+        let measured = block_on(|| client::measure_clock(&transport, local_now_ms, boot_now));
         match measured {
             Ok(clock) => {
                 let (off, rtt) = (clock.offset_ms, clock.round_trip_ms);

@@ -6,7 +6,7 @@ use zeroize::Zeroizing;
 use crate::error::{AppError, Result};
 use crate::keystore::KeyStore;
 use crate::tr;
-use crate::vault::{KdfParams, LockedVault, Vault};
+use crate::vault::{KdfParams, LockedVault, Vault, VaultFile};
 
 /// Environment variable that, when set, supplies the app password instead of the terminal.
 pub const PASSWORD_ENV: &str = "POOYA_APP_PASSWORD";

@@ -26,7 +26,7 @@ use ratatui::Frame;
 use zeroize::Zeroizing;
 
 use crate::cards::{KindName, PasswordKind};
-use crate::clock::{local_now_ms, Correction};
+use crate::clock::{boot_now, local_now_ms, Correction};
 use crate::error::{AppError, Result};
 use crate::tr;
 use crate::vault::{Token, Vault};
@@ -183,12 +183,12 @@ impl App<'_> {
 
 /// Runs the full-screen app on an opened vault until the user quits.
 pub fn run(vault: Vault) -> Result<()> {
-    let now = local_now_ms();
+    let (now, boot) = (local_now_ms(), boot_now());
     let cards: Vec<Card<'_>> = vault
         .tokens()
         .iter()
         .map(|t| {
-            let correction = crate::correction_for(&vault, t, now);
+            let correction = crate::correction_for(&vault, t, now, boot.as_ref());
             let mut warnings =
                 crate::correction_warnings(&t.bank_name, &correction, t.lifetime_secs);
             if vault.not_in_force(&t.token_id) {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use js_sys::{Date, Uint8Array};
 use pooya_app_core::cards::{self, PasswordKind};
 use pooya_app_core::client::{self, HttpReply, Method, Transport, TransportError, MAX_BODY};
-use pooya_app_core::clock::{Correction, IssuerClock};
+use pooya_app_core::clock::IssuerClock;
 use pooya_app_core::error::AppError;
 use pooya_app_core::i18n::{self, Lang};
 use pooya_app_core::tr;
@@ -188,14 +188,7 @@ impl Wallet {
             .ok_or_else(|| JsError::new("no such card"))?;
         let local = local_now();
         // The browser cannot read a boot clock: the stored offset is the correction.
-        let correction = match self.vault.clock(&token.server) {
-            Some(c) => c.correction(local, None),
-            None => Correction {
-                offset_ms: 0,
-                jumped_ms: None,
-                went_back_ms: None,
-            },
-        };
+        let correction = pooya_app_core::correction_for(&self.vault, token, local, None);
         let kind = if second {
             PasswordKind::Second
         } else {
@@ -326,7 +319,9 @@ pub async fn enroll(
         sms_code: &sms_code,
         label: &label,
     };
-    let e = client::enroll(&t, &request, local_now).await.map_err(err)?;
+    let e = client::enroll(&t, &request, local_now, || None)
+        .await
+        .map_err(err)?;
     Ok(Enrolled {
         token: e.token,
         clock: e.clock,
@@ -346,7 +341,9 @@ pub async fn revoke(removal: Removal) -> Result<(), JsError> {
 #[wasm_bindgen]
 pub async fn measure_clock(server: String) -> Result<Clock, JsError> {
     let t = FetchTransport { base: server };
-    let clock = client::measure_clock(&t, local_now).await.map_err(err)?;
+    let clock = client::measure_clock(&t, local_now, || None)
+        .await
+        .map_err(err)?;
     Ok(Clock { clock })
 }
 

@@ -91,7 +91,7 @@ fn params_body() -> Value {
 
 fn enroll_err(replies: Vec<std::result::Result<HttpReply, TransportError>>) -> String {
     let fake = Fake::new(replies);
-    block_on(enroll(&fake, &req(), || 1_000_000))
+    block_on(enroll(&fake, &req(), || 1_000_000, || None))
         .unwrap_err()
         .to_string()
 }
@@ -263,7 +263,13 @@ fn enrollment_end_to_end_with_fake_server() {
         clock.set(clock.get() + 100);
         clock.get()
     };
-    let enrolled = block_on(enroll(&fake, &req(), now)).unwrap();
+    let boot = || {
+        Some(Boot {
+            id: "boot-1".into(),
+            uptime_ms: 1_000_000,
+        })
+    };
+    let enrolled = block_on(enroll(&fake, &req(), now, boot)).unwrap();
     let t = &enrolled.token;
     assert_eq!(t.token_id, "tok1");
     assert_eq!(t.label, "card-7890");
@@ -278,6 +284,9 @@ fn enrollment_end_to_end_with_fake_server() {
     assert_eq!(enrolled.clock.offset_ms, 5_000_000 - 4_000_150);
     assert_eq!(enrolled.clock.round_trip_ms, 100);
     assert_eq!(enrolled.clock.server, fake.server());
+    // The boot, read after the answer, dates the measurement in it (the middle minus uptime).
+    assert_eq!(enrolled.clock.boot_id.as_deref(), Some("boot-1"));
+    assert_eq!(enrolled.clock.boot_wall_ms, Some(4_000_150 - 1_000_000));
     let seen = fake.seen.borrow();
     assert_eq!(seen.len(), 3);
     assert_eq!(seen[0].0, Method::Get);
@@ -286,7 +295,7 @@ fn enrollment_end_to_end_with_fake_server() {
 #[test]
 fn wrong_codes_detected_locally() {
     let fake = spake_server("123456", "999999", 2);
-    let err = block_on(enroll(&fake, &req(), || 1))
+    let err = block_on(enroll(&fake, &req(), || 1, || None))
         .unwrap_err()
         .to_string();
     assert!(
@@ -298,7 +307,7 @@ fn wrong_codes_detected_locally() {
     assert_eq!(fake.seen.borrow().len(), 2);
 
     let fake = spake_server("123456", "999999", 0);
-    let err = block_on(enroll(&fake, &req(), || 1))
+    let err = block_on(enroll(&fake, &req(), || 1, || None))
         .unwrap_err()
         .to_string();
     assert!(err.contains("no tries are left"), "{err}");
@@ -319,7 +328,7 @@ fn wrong_codes_reported_by_server() {
         }
         inner(path, body)
     }));
-    let err = block_on(enroll(&fake, &req(), || 1))
+    let err = block_on(enroll(&fake, &req(), || 1, || None))
         .unwrap_err()
         .to_string();
     assert!(err.ends_with("(1 try left from this network)"), "{err}");
@@ -333,7 +342,7 @@ fn codes_in_persian_digits_enroll_and_typos_send_nothing() {
         sms_code: "٦٥٤٣٢١",
         ..req()
     };
-    block_on(enroll(&fake, &persian, || 1)).expect("Persian digits are digits");
+    block_on(enroll(&fake, &persian, || 1, || None)).expect("Persian digits are digits");
     for (receipt, sms, says) in [
         ("12345", "654321", "the receipt code has 5 digits"),
         ("123456", "6543", "the SMS code has 4 digits"),
@@ -345,7 +354,7 @@ fn codes_in_persian_digits_enroll_and_typos_send_nothing() {
             sms_code: sms,
             ..req()
         };
-        let err = block_on(enroll(&fake, &typo, || 1))
+        let err = block_on(enroll(&fake, &typo, || 1, || None))
             .unwrap_err()
             .to_string();
         assert!(err.starts_with(says), "{err}");
@@ -368,7 +377,7 @@ fn enroll_with_changed_reply(change: impl Fn(&mut Value) + 'static) -> String {
         }
         Some(r)
     }));
-    block_on(enroll(&fake, &req(), || 1))
+    block_on(enroll(&fake, &req(), || 1, || None))
         .unwrap_err()
         .to_string()
 }

@@ -1,22 +1,16 @@
 //! Re-keying: `passwd`, the platform slot going away or renewed, a slot below the Argon2 floor.
 //! What an old copy of the file and an old secret (password or key-store key) still open.
 
-use super::tests::{new_vault, sample_token, PW};
+use super::tests::{envelope, locked, new_vault, open, sample_token, PW};
 use super::*;
 use crate::keystore::MemoryKeyStore;
 
-fn envelope(bytes: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(bytes).unwrap()
-}
-
 /// The slots of `old` (an old copy of the file) over the contents of `new`: what someone who
 /// kept the old copy and knows its password (or its key-store key) has against the new file.
-fn splice(dir: &Path, old: &[u8], new: &[u8]) -> PathBuf {
+fn splice(old: &[u8], new: &[u8]) -> Vec<u8> {
     let mut spliced = envelope(new);
     spliced["slots"] = envelope(old)["slots"].clone();
-    let path = dir.join("spliced.json");
-    fs::write(&path, serde_json::to_vec(&spliced).unwrap()).unwrap();
-    path
+    serde_json::to_vec(&spliced).unwrap()
 }
 
 #[track_caller]
@@ -57,20 +51,17 @@ impl KeyStore for BrokenStore {
 
 #[test]
 fn passwd_makes_a_new_master_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, mut v) = new_vault(dir.path());
+    let mut v = new_vault();
     v.add(sample_token("a", "6280231234567890")).unwrap();
-    v.save().unwrap();
-    let old = fs::read(&path).unwrap();
+    let old = v.to_bytes().unwrap();
 
-    let mut v = Vault::open(&path, PW).unwrap();
+    let mut v = open(&old, PW).unwrap();
     let platform = v
         .rekey("new password 2", KdfParams::FAST_FOR_TESTS, &BrokenStore)
         .unwrap();
     assert!(matches!(platform, PlatformSlot::Absent), "{platform:?}");
     assert!(platform.note().is_none());
-    v.save().unwrap();
-    let new = fs::read(&path).unwrap();
+    let new = v.to_bytes().unwrap();
     let (before, after) = (envelope(&old), envelope(&new));
     assert_eq!(before["vault_id"], after["vault_id"]);
     assert_ne!(before["ciphertext"], after["ciphertext"], "re-encrypted");
@@ -78,32 +69,28 @@ fn passwd_makes_a_new_master_key() {
     assert_ne!(before["slots"], after["slots"]);
 
     assert!(matches!(
-        Vault::open(&path, PW),
+        open(&new, PW),
         Err(AppError::WrongPasswordOrTampered(_))
     ));
-    let v = Vault::open(&path, "new password 2").unwrap();
+    let v = open(&new, "new password 2").unwrap();
     assert_eq!(v.tokens()[0].label, "a");
     assert_eq!(v.tokens()[0].pan.expose(), "6280231234567890");
     // The old copy still opens with the old password, but its key opens nothing newer.
-    let copy = dir.path().join("old-copy.json");
-    fs::write(&copy, &old).unwrap();
-    assert_eq!(Vault::open(&copy, PW).unwrap().tokens().len(), 1);
-    refused_as_damaged(Vault::open(&splice(dir.path(), &old, &new), PW));
+    assert_eq!(open(&old, PW).unwrap().tokens().len(), 1);
+    refused_as_damaged(open(&splice(&old, &new), PW));
 }
 
 #[test]
 fn disabling_the_platform_slot_makes_a_new_master_key() {
     let store = MemoryKeyStore::default();
-    let dir = tempfile::tempdir().unwrap();
-    let (path, mut v) = new_vault(dir.path());
+    let mut v = new_vault();
     v.add(sample_token("a", "6280231234567890")).unwrap();
     v.enable_platform_slot(&store).unwrap();
-    v.save().unwrap();
-    let old = fs::read(&path).unwrap();
+    let old = v.to_bytes().unwrap();
     let (account, old_key) = platform_key(&old, &store);
 
     // Opened with the key store, the vault cannot re-key its password slot: refused, unchanged.
-    let mut by_store = LockedVault::read(&path)
+    let mut by_store = locked(&old)
         .unwrap()
         .unlock_with_keystore(&store)
         .unwrap()
@@ -112,48 +99,46 @@ fn disabling_the_platform_slot_makes_a_new_master_key() {
     assert!(matches!(err, AppError::Internal(_)), "{err}");
     assert!(by_store.has_platform_slot());
     assert_eq!(store.entries_len(), 1);
+    assert_eq!(by_store.to_bytes().unwrap(), old);
 
-    let mut v = Vault::open(&path, PW).unwrap();
+    let mut v = open(&old, PW).unwrap();
     assert!(v.disable_platform_slot(&store).unwrap());
-    v.save().unwrap();
-    let new = fs::read(&path).unwrap();
+    let new = v.to_bytes().unwrap();
     assert_eq!(store.entries_len(), 0);
     assert_ne!(envelope(&old)["ciphertext"], envelope(&new)["ciphertext"]);
     // The password, not asked again, still opens the vault.
-    assert_eq!(Vault::open(&path, PW).unwrap().tokens().len(), 1);
+    assert_eq!(open(&new, PW).unwrap().tokens().len(), 1);
     // The old copy and the old password, or the old key-store key kept by someone: not the
     // new contents.
-    let spliced = splice(dir.path(), &old, &new);
-    refused_as_damaged(Vault::open(&spliced, PW));
+    let spliced = splice(&old, &new);
+    refused_as_damaged(open(&spliced, PW));
     let kept = MemoryKeyStore::default();
     kept.store(&account, &old_key).unwrap();
     refused_as_damaged(
-        LockedVault::read(&spliced)
+        locked(&spliced)
             .unwrap()
             .unlock_with_keystore(&kept)
             .map(Option::unwrap),
     );
     // Nothing to disable: no change.
-    let mut v = Vault::open(&path, PW).unwrap();
+    let mut v = open(&new, PW).unwrap();
     assert!(!v.disable_platform_slot(&store).unwrap());
+    assert_eq!(v.to_bytes().unwrap(), new);
 }
 
 #[test]
 fn enabling_again_retires_the_old_key_store_key() {
     let store = MemoryKeyStore::default();
-    let dir = tempfile::tempdir().unwrap();
-    let (path, mut v) = new_vault(dir.path());
+    let mut v = new_vault();
     v.enable_platform_slot(&store).unwrap();
-    v.save().unwrap();
-    let old = fs::read(&path).unwrap();
+    let old = v.to_bytes().unwrap();
     let (account, old_key) = platform_key(&old, &store);
 
     v.enable_platform_slot(&store).unwrap();
-    v.save().unwrap();
-    let new = fs::read(&path).unwrap();
+    let new = v.to_bytes().unwrap();
     assert_eq!(store.entries_len(), 1, "the old entry is deleted");
     assert!(store.load(&account).unwrap().is_none());
-    assert!(LockedVault::read(&path)
+    assert!(locked(&new)
         .unwrap()
         .unlock_with_keystore(&store)
         .unwrap()
@@ -161,7 +146,7 @@ fn enabling_again_retires_the_old_key_store_key() {
     let kept = MemoryKeyStore::default();
     kept.store(&account, &old_key).unwrap();
     refused_as_damaged(
-        LockedVault::read(&splice(dir.path(), &old, &new))
+        locked(&splice(&old, &new))
             .unwrap()
             .unlock_with_keystore(&kept)
             .map(Option::unwrap),
@@ -171,22 +156,20 @@ fn enabling_again_retires_the_old_key_store_key() {
 #[test]
 fn rekeying_renews_the_platform_slot_or_removes_it() {
     let store = MemoryKeyStore::default();
-    let dir = tempfile::tempdir().unwrap();
-    let (path, mut v) = new_vault(dir.path());
+    let mut v = new_vault();
     v.enable_platform_slot(&store).unwrap();
-    v.save().unwrap();
-    let old = envelope(&fs::read(&path).unwrap());
+    let old = envelope(&v.to_bytes().unwrap());
 
     let platform = v
         .rekey("new password 2", KdfParams::FAST_FOR_TESTS, &store)
         .unwrap();
     assert!(matches!(platform, PlatformSlot::Renewed), "{platform:?}");
-    v.save().unwrap();
-    let new = envelope(&fs::read(&path).unwrap());
+    let bytes = v.to_bytes().unwrap();
+    let new = envelope(&bytes);
     assert_eq!(new["slots"].as_array().unwrap().len(), 2);
     assert_ne!(old["slots"][1]["account"], new["slots"][1]["account"]);
     assert_eq!(store.entries_len(), 1, "the old entry is deleted");
-    assert!(LockedVault::read(&path)
+    assert!(locked(&bytes)
         .unwrap()
         .unlock_with_keystore(&store)
         .unwrap()
@@ -200,19 +183,17 @@ fn rekeying_renews_the_platform_slot_or_removes_it() {
         panic!("{platform:?}");
     };
     assert!(platform.note().unwrap().contains("keystore enable"));
-    v.save().unwrap();
-    assert!(!LockedVault::read(&path).unwrap().has_platform_slot());
-    assert_eq!(Vault::open(&path, PW).unwrap().tokens().len(), 0);
+    let bytes = v.to_bytes().unwrap();
+    assert!(!locked(&bytes).unwrap().has_platform_slot());
+    assert_eq!(open(&bytes, PW).unwrap().tokens().len(), 0);
 }
 
 #[test]
 fn a_slot_below_the_floor_is_read_then_rekeyed_at_the_floor() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, mut v) = new_vault(dir.path());
+    let mut v = new_vault();
     v.add(sample_token("a", "6280231234567890")).unwrap();
-    v.save().unwrap();
-    let old = fs::read(&path).unwrap();
-    let locked = LockedVault::read(&path).unwrap();
+    let old = v.to_bytes().unwrap();
+    let locked = locked(&old).unwrap();
     assert!(
         locked.kdf().is_below_floor(),
         "an 8 MiB, 1-pass slot is read"
@@ -220,14 +201,13 @@ fn a_slot_below_the_floor_is_read_then_rekeyed_at_the_floor() {
 
     let mut v = locked.unlock(PW).unwrap();
     v.rekey(PW, KdfParams::FLOOR, &BrokenStore).unwrap();
-    v.save().unwrap();
-    let new = fs::read(&path).unwrap();
+    let new = v.to_bytes().unwrap();
     let kdf = &envelope(&new)["slots"][0]["kdf"];
     assert_eq!(kdf["m_kib"], 65536);
     assert_eq!(kdf["t"], 3);
-    let v = Vault::open(&path, PW).unwrap();
+    let v = open(&new, PW).unwrap();
     assert_eq!(v.kdf(), KdfParams::FLOOR);
     assert_eq!(v.tokens()[0].label, "a");
     // The weak old copy (cheap to attack offline) holds a key that opens nothing newer.
-    refused_as_damaged(Vault::open(&splice(dir.path(), &old, &new), PW));
+    refused_as_damaged(open(&splice(&old, &new), PW));
 }

@@ -1,8 +1,12 @@
-//! The vault's tests: format, tampering, slots (`rekey_tests.rs`: re-keying).
+//! The vault's tests over its bytes: format, tampering, slots (`rekey_tests.rs`: re-keying). The
+//! file (atomic writes, mode 0600, a missing or existing path) is tested in `pooya-app`.
 
 use super::*;
 
 pub(super) const PW: &str = "correct horse 1";
+
+/// What the vault is called in messages.
+const NAME: &str = "vault.json";
 
 pub(super) fn sample_token(label: &str, pan: &str) -> Token {
     Token {
@@ -34,22 +38,30 @@ fn last4_of_a_card_number_that_is_not_ascii() {
     assert_eq!(sample_token("d", "").last4(), "");
 }
 
-pub(super) fn new_vault(dir: &Path) -> (PathBuf, Vault) {
-    let path = dir.join("vault.json");
-    let v = Vault::create(&path, PW, KdfParams::FAST_FOR_TESTS).unwrap();
-    (path, v)
+/// A new vault (cheap Argon2), as `init` makes one.
+pub(super) fn new_vault() -> Vault {
+    Vault::new_unsaved(Path::new(NAME), PW, KdfParams::FAST_FOR_TESTS).unwrap()
+}
+
+/// `bytes` checked, as read from a file.
+pub(super) fn locked(bytes: &[u8]) -> Result<LockedVault> {
+    LockedVault::from_bytes(Path::new(NAME), bytes)
+}
+
+/// `bytes` opened with `password`.
+pub(super) fn open(bytes: &[u8], password: &str) -> Result<Vault> {
+    locked(bytes)?.unlock(password)
 }
 
 #[test]
 fn round_trip() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, mut v) = new_vault(dir.path());
+    let mut v = new_vault();
     v.add(sample_token("card-0004", "6280231234560004"))
         .unwrap();
     v.add(sample_token("salary", "6280231234567890")).unwrap();
-    v.save().unwrap();
+    let bytes = v.to_bytes().unwrap();
 
-    let text = fs::read_to_string(&path).unwrap();
+    let text = String::from_utf8(bytes.clone()).unwrap();
     assert!(
         !text.contains("6280231234567890"),
         "the full PAN must not be in clear"
@@ -63,7 +75,8 @@ fn round_trip() {
     assert_eq!(env["slots"][0]["kdf"]["alg"], "argon2id");
     assert_eq!(env["slots"][0]["kdf"]["m_kib"], 8192);
 
-    let back = Vault::open(&path, PW).unwrap();
+    let back = open(&bytes, PW).unwrap();
+    assert_eq!(back.path(), Path::new(NAME));
     assert_eq!(back.tokens().len(), 2);
     let t = &back.tokens()[1];
     assert_eq!(t.label, "salary");
@@ -74,37 +87,34 @@ fn round_trip() {
     assert_eq!(back.kdf(), KdfParams::FAST_FOR_TESTS);
 }
 
-#[cfg(unix)]
 #[test]
-fn file_mode_is_0600() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let (path, mut v) = new_vault(dir.path());
+fn unchanged_contents_keep_their_ciphertext() {
+    let mut v = new_vault();
+    let first = v.to_bytes().unwrap();
     assert_eq!(
-        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-        0o600
+        v.to_bytes().unwrap(),
+        first,
+        "nothing changed: the same bytes"
     );
-    v.save().unwrap();
+    let mut back = open(&first, PW).unwrap();
     assert_eq!(
-        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-        0o600
+        back.to_bytes().unwrap(),
+        first,
+        "read, not changed: the same bytes"
     );
-}
-
-#[test]
-fn create_refuses_existing_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v");
-    fs::write(&path, b"keep me").unwrap();
-    let err = Vault::create(&path, PW, KdfParams::FAST_FOR_TESTS).unwrap_err();
-    assert!(matches!(err, AppError::VaultExists(_)), "{err}");
-    assert_eq!(fs::read(&path).unwrap(), b"keep me");
+    back.add(sample_token("a", "6280231234567890")).unwrap();
+    let changed = back.to_bytes().unwrap();
+    let (before, after) = (envelope(&first), envelope(&changed));
+    assert_ne!(
+        before["nonce"], after["nonce"],
+        "a change gets a fresh nonce"
+    );
+    assert_eq!(before["slots"], after["slots"]);
 }
 
 #[test]
 fn duplicate_label_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let (_, mut v) = new_vault(dir.path());
+    let mut v = new_vault();
     v.add(sample_token("a", "6280231234567890")).unwrap();
     let err = v.add(sample_token("a", "6280231234560004")).unwrap_err();
     assert!(matches!(err, AppError::DuplicateLabel(_)));
@@ -112,78 +122,71 @@ fn duplicate_label_refused() {
 
 #[test]
 fn wrong_password() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, _) = new_vault(dir.path());
-    let before = fs::read(&path).unwrap();
-    let err = Vault::open(&path, "wrong password 2").unwrap_err();
+    let bytes = new_vault().to_bytes().unwrap();
+    let locked = locked(&bytes).unwrap();
+    let err = locked.unlock("wrong password 2").unwrap_err();
     assert!(matches!(err, AppError::WrongPasswordOrTampered(_)), "{err}");
     assert!(err.to_string().contains("wrong app password"));
-    assert_eq!(fs::read(&path).unwrap(), before);
+    assert!(err.to_string().contains(NAME), "{err}");
+    // Nothing changed: the right password still opens the same locked vault.
+    assert!(locked.unlock(PW).is_ok());
 }
 
-fn edit_envelope(path: &Path, f: impl FnOnce(&mut serde_json::Value)) {
-    let mut v: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+pub(super) fn envelope(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes).unwrap()
+}
+
+/// `bytes` with their envelope changed by `f`.
+fn edited(bytes: &[u8], f: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let mut v = envelope(bytes);
     f(&mut v);
-    fs::write(path, serde_json::to_vec(&v).unwrap()).unwrap();
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// A vault with one card, its ciphertext with one bit flipped.
+fn with_flipped_ciphertext() -> Vec<u8> {
+    let mut v = new_vault();
+    v.add(sample_token("a", "6280231234567890")).unwrap();
+    edited(&v.to_bytes().unwrap(), |env| {
+        let mut ct = BASE64
+            .decode(env["ciphertext"].as_str().unwrap().as_bytes())
+            .unwrap();
+        ct[3] ^= 0x01;
+        env["ciphertext"] = BASE64.encode(&ct).into();
+    })
 }
 
 #[test]
 fn tampered_contents_with_the_right_password() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, mut v) = new_vault(dir.path());
-    v.add(sample_token("a", "6280231234567890")).unwrap();
-    v.save().unwrap();
-    edit_envelope(&path, |env| {
-        let mut ct = BASE64
-            .decode(env["ciphertext"].as_str().unwrap().as_bytes())
-            .unwrap();
-        ct[3] ^= 0x01;
-        env["ciphertext"] = BASE64.encode(&ct).into();
-    });
-    let before = fs::read(&path).unwrap();
-    let err = Vault::open(&path, PW).unwrap_err();
+    let err = open(&with_flipped_ciphertext(), PW).unwrap_err();
     // The password slot opened: the damage is named as such, not as a wrong password.
     assert!(matches!(err, AppError::VaultDamaged(..)), "{err}");
     assert!(err.to_string().contains("integrity"), "{err}");
-    assert_eq!(fs::read(&path).unwrap(), before);
 }
 
 #[test]
 fn tampered_ciphertext() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, mut v) = new_vault(dir.path());
-    v.add(sample_token("a", "6280231234567890")).unwrap();
-    v.save().unwrap();
-    edit_envelope(&path, |env| {
-        let mut ct = BASE64
-            .decode(env["ciphertext"].as_str().unwrap().as_bytes())
-            .unwrap();
-        ct[3] ^= 0x01;
-        env["ciphertext"] = BASE64.encode(&ct).into();
-    });
-    let err = Vault::open(&path, "wrong password 3").unwrap_err();
+    let err = open(&with_flipped_ciphertext(), "wrong password 3").unwrap_err();
     assert!(matches!(err, AppError::WrongPasswordOrTampered(_)), "{err}");
 }
 
 #[test]
 fn tampered_header() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, _) = new_vault(dir.path());
+    let bytes = new_vault().to_bytes().unwrap();
     // Changing a KDF parameter changes the key as well as the associated data.
-    edit_envelope(&path, |env| env["slots"][0]["kdf"]["t"] = 2.into());
+    let bytes = edited(&bytes, |env| env["slots"][0]["kdf"]["t"] = 2.into());
     assert!(matches!(
-        Vault::open(&path, PW),
+        open(&bytes, PW),
         Err(AppError::WrongPasswordOrTampered(_))
     ));
 }
 
 #[test]
 fn vault_id_is_authenticated() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, _) = new_vault(dir.path());
-    edit_envelope(&path, |env| env["vault_id"] = "00ff".into());
+    let bytes = new_vault().to_bytes().unwrap();
+    let bytes = edited(&bytes, |env| env["vault_id"] = "00ff".into());
     assert!(matches!(
-        Vault::open(&path, PW),
+        open(&bytes, PW),
         Err(AppError::WrongPasswordOrTampered(_))
     ));
 }
@@ -192,123 +195,91 @@ fn vault_id_is_authenticated() {
 fn platform_slot() {
     use crate::keystore::MemoryKeyStore;
     let store = MemoryKeyStore::default();
-    let dir = tempfile::tempdir().unwrap();
-    let (path, mut v) = new_vault(dir.path());
+    let mut v = new_vault();
     v.add(sample_token("a", "6280231234567890")).unwrap();
-    v.save().unwrap();
+    let bytes = v.to_bytes().unwrap();
     // No platform slot yet.
-    assert!(LockedVault::read(&path)
+    assert!(locked(&bytes)
         .unwrap()
         .unlock_with_keystore(&store)
         .unwrap()
         .is_none());
 
     v.enable_platform_slot(&store).unwrap();
-    v.save().unwrap();
-    let text = fs::read_to_string(&path).unwrap();
+    let bytes = v.to_bytes().unwrap();
+    let text = String::from_utf8(bytes.clone()).unwrap();
     assert!(text.contains("\"platform\""), "{text}");
-    let locked = LockedVault::read(&path).unwrap();
-    assert!(locked.has_platform_slot());
-    let opened = locked.unlock_with_keystore(&store).unwrap().unwrap();
+    let locked_vault = locked(&bytes).unwrap();
+    assert!(locked_vault.has_platform_slot());
+    let opened = locked_vault.unlock_with_keystore(&store).unwrap().unwrap();
     assert_eq!(opened.tokens()[0].label, "a");
     // The password still works beside it.
-    assert_eq!(Vault::open(&path, PW).unwrap().tokens().len(), 1);
+    assert_eq!(open(&bytes, PW).unwrap().tokens().len(), 1);
 
     // Enabling again replaces the slot and its key: one platform slot, one key.
-    let mut v = Vault::open(&path, PW).unwrap();
+    let mut v = open(&bytes, PW).unwrap();
     v.enable_platform_slot(&store).unwrap();
-    v.save().unwrap();
-    let env: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-    assert_eq!(env["slots"].as_array().unwrap().len(), 2);
+    let bytes = v.to_bytes().unwrap();
+    assert_eq!(envelope(&bytes)["slots"].as_array().unwrap().len(), 2);
     assert_eq!(store.entries_len(), 1);
 
-    // A key store that lost the key: a clear error, nothing changed.
-    let before = fs::read(&path).unwrap();
+    // A key store that lost the key: a clear error.
     let empty = MemoryKeyStore::default();
-    let err = LockedVault::read(&path)
+    let err = locked(&bytes)
         .unwrap()
         .unlock_with_keystore(&empty)
         .unwrap_err();
     assert!(matches!(err, AppError::KeystoreEntryMissing(_)), "{err}");
-    assert_eq!(fs::read(&path).unwrap(), before);
 
     // Disabling deletes the key too.
     assert!(v.disable_platform_slot(&store).unwrap());
-    v.save().unwrap();
-    assert!(!LockedVault::read(&path).unwrap().has_platform_slot());
+    let bytes = v.to_bytes().unwrap();
+    assert!(!locked(&bytes).unwrap().has_platform_slot());
     assert!(store.entries_len() == 0);
 }
 
 #[test]
 fn unsupported_version_and_bad_params() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, _) = new_vault(dir.path());
-    let original = fs::read(&path).unwrap();
-    edit_envelope(&path, |env| env["version"] = 3.into());
+    let original = new_vault().to_bytes().unwrap();
+    let bytes = edited(&original, |env| env["version"] = 3.into());
     assert!(matches!(
-        Vault::open(&path, PW),
+        open(&bytes, PW),
         Err(AppError::UnsupportedVersion(_, 3))
     ));
 
-    fs::write(&path, &original).unwrap();
-    edit_envelope(&path, |env| {
+    let bytes = edited(&original, |env| {
         env["slots"][0]["kdf"]["m_kib"] = 4_000_000_000u32.into()
     });
-    assert!(matches!(
-        Vault::open(&path, PW),
-        Err(AppError::VaultDamaged(..))
-    ));
+    assert!(matches!(open(&bytes, PW), Err(AppError::VaultDamaged(..))));
 }
 
 #[test]
-fn truncated_and_foreign_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, _) = new_vault(dir.path());
-    let full = fs::read(&path).unwrap();
+fn truncated_and_foreign_bytes() {
+    let full = new_vault().to_bytes().unwrap();
     for cut in [0, 1, 10, full.len() / 2, full.len() - 3] {
-        fs::write(&path, &full[..cut]).unwrap();
-        let err = Vault::open(&path, PW).unwrap_err();
+        let err = open(&full[..cut], PW).unwrap_err();
         assert!(
             matches!(err, AppError::NotAVault(_) | AppError::VaultDamaged(..)),
             "{err}"
         );
-        assert_eq!(
-            fs::read(&path).unwrap(),
-            &full[..cut],
-            "file must stay untouched"
-        );
     }
-    fs::write(&path, b"{\"hello\": 1}").unwrap();
     assert!(matches!(
-        Vault::open(&path, PW),
+        open(b"{\"hello\": 1}", PW),
         Err(AppError::NotAVault(_))
     ));
-    fs::write(&path, b"\x00\x01binary").unwrap();
     assert!(matches!(
-        Vault::open(&path, PW),
+        open(b"\x00\x01binary", PW),
         Err(AppError::NotAVault(_))
     ));
 
     // A ciphertext cut short but still valid base64.
-    fs::write(&path, &full).unwrap();
-    edit_envelope(&path, |env| {
+    let bytes = edited(&full, |env| {
         let ct = BASE64
             .decode(env["ciphertext"].as_str().unwrap().as_bytes())
             .unwrap();
         env["ciphertext"] = BASE64.encode(&ct[..ct.len() - 1]).into();
     });
-    assert!(matches!(
-        Vault::open(&path, PW),
-        Err(AppError::VaultDamaged(..))
-    ));
-}
-
-#[test]
-fn missing_vault() {
-    let dir = tempfile::tempdir().unwrap();
-    let err = Vault::open(&dir.path().join("nope"), PW).unwrap_err();
-    assert!(matches!(err, AppError::VaultMissing(_)));
-    assert!(err.to_string().contains("init"));
+    assert!(matches!(open(&bytes, PW), Err(AppError::VaultDamaged(..))));
 }
 
 #[test]
