@@ -593,15 +593,19 @@ async fn the_app_locks_itself_after_two_idle_minutes() {
     let srv = TestServer::start().await;
     create_vault(&b, &srv.url).await;
     // DevTools' virtual time runs the page's timers minutes ahead at once: no test sleeps. A
-    // key press after it is on (the idle timer restarts) puts the timer on virtual time.
-    b.cdp(
-        "Emulation.setVirtualTimePolicy",
-        json!({"policy": "advance", "budget": 300_000}),
-    )
-    .await;
+    // key press after it is on (the idle timer restarts) puts the timer on virtual time. Held
+    // still until then: let go first, an idle page would spend the whole budget before the key
+    // press arrived, and the new timer would never be reached (seen once under load).
+    b.cdp("Emulation.setVirtualTimePolicy", json!({"policy": "pause"}))
+        .await;
     b.js(
         "document.dispatchEvent(new KeyboardEvent('keydown')); return true",
         vec![],
+    )
+    .await;
+    b.cdp(
+        "Emulation.setVirtualTimePolicy",
+        json!({"policy": "advance", "budget": 300_000}),
     )
     .await;
     until(&b, &visible("unlock")).await;
