@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 /// pooya's load tool: how many verifications per second one `pooya serve` decides (or, with
 /// `--target health`, its bare HTTP rate), every answer checked. See BENCHMARKS.md.
@@ -21,6 +21,25 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub load: Args,
+}
+
+impl Cli {
+    /// Parses the command line, with the one rule clap's attributes cannot say: `--nodes` above 1
+    /// needs `--database-url` (the nodes share one database; SQLite is one process's).
+    pub fn try_parse_checked<I, T>(words: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let cli = Cli::try_parse_from(words)?;
+        if cli.command.is_none() && cli.load.nodes > 1 && cli.load.database_url.is_none() {
+            return Err(Cli::command().error(
+                clap::error::ErrorKind::MissingRequiredArgument,
+                "--nodes above 1 needs --database-url: the nodes share one PostgreSQL database",
+            ));
+        }
+        Ok(cli)
+    }
 }
 
 #[derive(Debug, PartialEq, Eq, Subcommand)]
@@ -73,6 +92,10 @@ pub struct Args {
     /// (default: SQLite in the temporary data directory).
     #[arg(long, value_name = "postgres://…", value_parser = postgres_url)]
     pub database_url: Option<String>,
+    /// `pooya serve` processes on the one database (above 1 needs `--database-url`): the first
+    /// does the setup, the others start after it; worker w talks to node w % N.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = positive_count)]
+    pub nodes: usize,
     /// Cards to set up, at most 9999999.
     #[arg(long, value_name = "N", default_value_t = 200, value_parser = card_count)]
     pub cards: usize,
@@ -153,7 +176,7 @@ mod tests {
 
     fn parse(line: &str) -> Result<Cli, clap::Error> {
         let words = shlex::split(line).expect("a shell line");
-        Cli::try_parse_from(std::iter::once("pooya-bench".to_owned()).chain(words))
+        Cli::try_parse_checked(std::iter::once("pooya-bench".to_owned()).chain(words))
     }
 
     fn load(line: &str) -> Args {
@@ -206,6 +229,7 @@ mod tests {
             load(""),
             Args {
                 database_url: None,
+                nodes: 1,
                 cards: 200,
                 setup: Setup::Enroll,
                 connections: 32,
@@ -222,14 +246,15 @@ mod tests {
     #[test]
     fn every_option_is_read() {
         let a = load(
-            "--database-url postgresql://u@h/db --cards 9999999 --setup pskc --connections 64 \
-             --seconds 2.5 --pool-size 32 --wrong-share 0.1 --target health --csv f.csv \
-             --label \"SQLite verify, 1 000 cards\"",
+            "--database-url postgresql://u@h/db --nodes 2 --cards 9999999 --setup pskc \
+             --connections 64 --seconds 2.5 --pool-size 32 --wrong-share 0.1 --target health \
+             --csv f.csv --label \"SQLite verify, 1 000 cards\"",
         );
         assert_eq!(
             a,
             Args {
                 database_url: Some("postgresql://u@h/db".into()),
+                nodes: 2,
                 cards: 9_999_999,
                 setup: Setup::Pskc,
                 connections: 64,
@@ -248,6 +273,18 @@ mod tests {
             (a.cards, a.label.as_deref(), a.health()),
             (7, Some("x"), false)
         );
+    }
+
+    #[test]
+    fn more_than_one_node_needs_a_database_url() {
+        let e = parse("--nodes 2 --cards 10").unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert!(e.to_string().contains("--database-url"), "{e}");
+        assert!(parse("--nodes 3 --target health").is_err());
+        assert_eq!(load("--nodes 1").nodes, 1);
+        assert_eq!(load("--database-url postgres://h/db --nodes 2").nodes, 2);
+        // The rule is the load's: `chart` is not refused for it.
+        assert!(parse("chart a.csv b.svg").is_ok());
     }
 
     #[test]
@@ -280,6 +317,8 @@ mod tests {
             "--setup other",
             "--target other",
             "--database-url mysql://h/db",
+            "--nodes 0",
+            "--nodes x",
             "--cards",
             "--nope 1",
             "stray",

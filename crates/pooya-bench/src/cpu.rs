@@ -81,22 +81,42 @@ pub fn machine_ticks() -> Option<(u64, u64)> {
 }
 
 pub struct CpuSnapshot {
-    pub server: Option<u64>,
+    /// Ticks of each server node.
+    pub servers: Vec<Option<u64>>,
     pub driver: Option<u64>,
     pub postgres: u64,
     pub machine: Option<(u64, u64)>,
-    /// Bytes written to storage by the server, and by PostgreSQL's processes.
-    pub server_written: Option<u64>,
+    /// Bytes written to storage by each server node, and by PostgreSQL's processes.
+    pub servers_written: Vec<Option<u64>>,
     pub postgres_written: u64,
 }
 
-pub fn cpu_snapshot(server_pid: Option<u32>) -> CpuSnapshot {
+impl CpuSnapshot {
+    /// The nodes' ticks summed; none when one node's cannot be read.
+    pub fn server(&self) -> Option<u64> {
+        self.servers.iter().copied().sum()
+    }
+
+    pub fn server_written(&self) -> Option<u64> {
+        self.servers_written.iter().copied().sum()
+    }
+}
+
+/// The snapshot of the server nodes `server_pids` (a stopped one is `None`), this driver,
+/// PostgreSQL and the machine.
+pub fn cpu_snapshot(server_pids: &[Option<u32>]) -> CpuSnapshot {
+    let of = |f: fn(&str) -> Option<u64>| -> Vec<Option<u64>> {
+        server_pids
+            .iter()
+            .map(|p| p.and_then(|p| f(&p.to_string())))
+            .collect()
+    };
     CpuSnapshot {
-        server: server_pid.and_then(|p| proc_ticks(&p.to_string())),
+        servers: of(proc_ticks),
         driver: proc_ticks("self"),
         postgres: postgres_ticks(),
         machine: machine_ticks(),
-        server_written: server_pid.and_then(|p| proc_written(&p.to_string())),
+        servers_written: of(proc_written),
         postgres_written: over_postgres(proc_written),
     }
 }

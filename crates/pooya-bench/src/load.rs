@@ -1,5 +1,6 @@
 //! The load: C workers, each on its own keep-alive connection, send right (and a share of wrong)
-//! codes until the deadline; the fake clock moves one step once every card has given its codes.
+//! codes until the deadline; the fake clock moves one step once every card has given its codes
+//! (every node's clock, with `--nodes`).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,7 +11,7 @@ use std::io::Write as _;
 
 use bytes::Bytes;
 use pooya_bench::{bearer, micros, send_and_judge, Conn, Expect, Request, Res};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::cards::{Cards, PIN, STEP_MS};
 use crate::http::{expect, new_client};
@@ -36,7 +37,8 @@ pub struct WorkerReport {
 }
 
 pub struct Shared {
-    pub base: String,
+    /// The nodes' URLs: worker w talks to node w % N.
+    pub bases: Vec<String>,
     pub keys: Arc<Keys>,
     pub cards: Cards,
     pub round: tokio::sync::RwLock<Round>,
@@ -53,11 +55,10 @@ pub async fn worker(w: usize, sh: Arc<Shared>) -> Res<WorkerReport> {
     // The clock moves rarely: through reqwest. The load goes through the worker's own
     // connection, with everything but the card, the code and the transaction id made here once.
     let http = new_client(1)?;
-    let mut conn = Conn::new(&sh.base)?;
+    let mut conn = Conn::new(&sh.bases[w % sh.bases.len()])?;
     let auth = bearer(&sh.keys.switch)?;
     let n = sh.cards.len();
     let kinds = sh.cards.kinds();
-    let clock_url = format!("{}/v1/test/clock", sh.base);
     let mut body = Vec::with_capacity(192);
     let mut rep = WorkerReport::default();
     let mut seq = 0u64;
@@ -83,20 +84,8 @@ pub async fn worker(w: usize, sh: Arc<Shared>) -> Res<WorkerReport> {
             let t0 = Instant::now();
             let mut r = sh.round.write().await;
             if r.number == seen {
-                let v = expect(
-                    &http,
-                    &clock_url,
-                    Some(&sh.keys.admin),
-                    json!({"advance_ms": STEP_MS}),
-                    200,
-                )
-                .await?;
-                if v["unix_ms"].as_i64() != Some(r.now_ms + STEP_MS) {
-                    return Err(format!(
-                        "the server's clock is at {v}, expected {}",
-                        r.now_ms + STEP_MS
-                    ));
-                }
+                let body = json!({"advance_ms": STEP_MS});
+                move_clocks(&http, &sh.bases, &sh.keys.admin, &body, r.now_ms + STEP_MS).await?;
                 r.now_ms += STEP_MS;
                 r.number += 1;
                 sh.next.store(0, Ordering::Relaxed);
@@ -146,6 +135,25 @@ pub async fn worker(w: usize, sh: Arc<Shared>) -> Res<WorkerReport> {
         rep.record(j, detail, took, want == Expect::Approved);
     }
     Ok(rep)
+}
+
+/// Sends `body` to every node's `POST /v1/test/clock` (one after the other) and checks that each
+/// clock then stands at `want_ms`.
+pub async fn move_clocks(
+    http: &reqwest::Client,
+    bases: &[String],
+    admin: &str,
+    body: &Value,
+    want_ms: i64,
+) -> Res<()> {
+    for base in bases {
+        let url = format!("{base}/v1/test/clock");
+        let v = expect(http, &url, Some(admin), body.clone(), 200).await?;
+        if v["unix_ms"].as_i64() != Some(want_ms) {
+            return Err(format!("the clock of {base} is at {v}, expected {want_ms}"));
+        }
+    }
+    Ok(())
 }
 
 impl WorkerReport {

@@ -4,7 +4,7 @@
 //! ```sh
 //! cargo build --release -p pooya -p pooya-bench       # the server binary it starts, and itself
 //! $CARGO_TARGET_DIR/release/pooya-bench \
-//!     [--database-url postgres://USER@HOST/DB] [--cards N] [--setup enroll|pskc] \
+//!     [--database-url postgres://USER@HOST/DB [--nodes N]] [--cards N] [--setup enroll|pskc] \
 //!     [--connections C] [--seconds T] [--pool-size P] [--wrong-share F] \
 //!     [--target verify|health] [--csv FILE] [--label TEXT]
 //! $CARGO_TARGET_DIR/release/pooya-bench chart FILE.csv OUT.svg   # the chart of BENCHMARKS.md
@@ -44,6 +44,12 @@
 //! limit on `/v1/app/*` is off (`[limits] app_per_ip` burst 0): every holder of the setup enrolls
 //! from the one loopback address.
 //!
+//! With `--nodes N` (PostgreSQL only) N `pooya serve` processes share the database and one master
+//! key file (`[server] master_key_file`, made by the first): the setup goes through the first,
+//! the other N-1 start after it, every node's fake clock is set and moved together, and worker w
+//! talks to node w % N. The server CPU is then the nodes' sum (each node's shown too): against
+//! one node's figures, it shows whether the database or the node is the limit.
+//!
 //! Every answer is checked (`pooya_bench::judge`): a right code must be approved, a wrong one
 //! declined as `wrong_password`; anything else — a wrong approval as much as a wrong decline — is
 //! an error, reported and never a data point. The exit status is 1 when there was any error.
@@ -74,7 +80,6 @@ mod setup;
 
 use std::path::Path;
 
-use clap::Parser;
 use pooya_bench::Res;
 
 use crate::cli::{Cli, Command};
@@ -100,7 +105,7 @@ fn chart(csv: &Path, out: &Path) -> Res<()> {
 
 fn main() -> std::process::ExitCode {
     // A bad command line: clap's message and exit status 2.
-    let cli = Cli::parse();
+    let cli = Cli::try_parse_checked(std::env::args_os()).unwrap_or_else(|e| e.exit());
     if let Some(Command::Chart { csv, out }) = &cli.command {
         return match chart(csv, out) {
             Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,7 +1,6 @@
-//! One run: the server started, the cards set up, the clock stood mid-step, the load driven, and the
-//! figures printed (and appended to `--csv`).
+//! One run: the server started, the cards set up (then the other nodes of `--nodes` started), the
+//! clock stood mid-step, the load driven, and the figures printed (and appended to `--csv`).
 
-use std::path::Path;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,8 +11,8 @@ use serde_json::{json, Value};
 use crate::cards::{Cards, STEP_MS, STEP_SECS};
 use crate::cli::{Args, Setup};
 use crate::cpu::{clock_ticks, cpu_snapshot, memory};
-use crate::http::{expect, new_client};
-use crate::load::{worker, Round, Shared, WorkerReport};
+use crate::http::new_client;
+use crate::load::{move_clocks, worker, Round, Shared, WorkerReport};
 use crate::outbox::Outbox;
 use crate::server::{server_binary, start_server, Keys, Server};
 use crate::setup::{set_up_cards, set_up_hardware_cards, PSKC_MAX_BODY};
@@ -33,7 +32,6 @@ pub async fn run(args: Args) -> Res<bool> {
         .prefix("pooya-load-")
         .tempdir()
         .map_err(|e| format!("tempdir: {e}"))?;
-    let data = work.path().join("data");
     let mut config = format!(
         "[hashing]\nm_kib = 64\nt = 1\np = 1\n\n\
          [policy.otp]\nlifetime_secs = {STEP_SECS}\nmax_lifetime_secs = {STEP_SECS}\n\n\
@@ -44,6 +42,15 @@ pub async fn run(args: Args) -> Res<bool> {
     let mut server_section = String::new();
     if let Some(p) = args.pool_size {
         server_section.push_str(&format!("pool_size = {p}\n"));
+    }
+    if args.nodes > 1 {
+        // Nodes on one database must hold the same master key: the first node makes the file,
+        // the others read it.
+        let key = work.path().join("master.key");
+        server_section.push_str(&format!(
+            "master_key_file = {:?}\n",
+            key.display().to_string()
+        ));
     }
     if args.setup == Setup::Pskc && !args.health() {
         // A PSKC file of PSKC_CHUNK tokens is far over the default 64 KiB.
@@ -62,28 +69,33 @@ pub async fn run(args: Args) -> Res<bool> {
         Some(d) => format!("PostgreSQL (fresh database {})", d.name()),
         None => "SQLite (embedded, in the temporary data directory)".to_owned(),
     };
+    let db_url = db.as_ref().map(|d| d.url.as_str());
+    let start_node = |k: usize| start_server(&bin, work.path(), k, db_url);
     let t_setup = Instant::now();
-    let mut server = start_server(
-        &bin,
-        work.path(),
-        &data,
-        db.as_ref().map(|d| d.url.as_str()),
-    )?;
-    let result = drive(&args, &server, &data, &store, t_setup).await;
+    let mut nodes = vec![start_node(0)?];
+    let result = drive(&args, &mut nodes, &start_node, &store, t_setup).await;
     if let Err(e) = &result {
-        eprintln!(
-            "error: {e}\nlast lines of the server's log:\n{}",
-            server.log_tail(20)
-        );
-    }
-    let status = server.stop();
-    if let Some(st) = status {
-        if !st.success() {
-            eprintln!("the server exited with {st}; last lines of its log:");
-            eprintln!("{}", server.log_tail(20));
+        eprintln!("error: {e}");
+        for (k, node) in nodes.iter().enumerate() {
+            eprintln!(
+                "last lines of {}'s log:\n{}",
+                node_name(k, args.nodes),
+                node.log_tail(20)
+            );
         }
     }
-    drop(server);
+    for (k, node) in nodes.iter_mut().enumerate() {
+        if let Some(st) = node.stop() {
+            if !st.success() {
+                eprintln!(
+                    "{} exited with {st}; last lines of its log:\n{}",
+                    node_name(k, args.nodes),
+                    node.log_tail(20)
+                );
+            }
+        }
+    }
+    drop(nodes);
     if let Some(db) = db {
         let name = db.name().to_owned();
         match db.remove() {
@@ -94,14 +106,26 @@ pub async fn run(args: Args) -> Res<bool> {
     result
 }
 
+/// "the server", or with several nodes "node 2" (counted from 1).
+fn node_name(k: usize, nodes: usize) -> String {
+    if nodes > 1 {
+        format!("node {}", k + 1)
+    } else {
+        "the server".to_owned()
+    }
+}
+
+/// The setup through `nodes[0]`, the other nodes started (`start_node(k)`, pushed onto `nodes`),
+/// the load and the report.
 pub async fn drive(
     args: &Args,
-    server: &Server,
-    data: &Path,
+    nodes: &mut Vec<Server>,
+    start_node: &dyn Fn(usize) -> Res<Server>,
     store: &str,
     t_setup: Instant,
 ) -> Res<bool> {
-    let base = server.url.clone();
+    let base = nodes[0].url.clone();
+    let data = nodes[0].data.clone();
     let kt = std::fs::read_to_string(data.join("bootstrap-keys.json"))
         .map_err(|e| format!("bootstrap-keys.json: {e}"))?;
     let kv: Value = serde_json::from_str(&kt).map_err(|e| format!("bootstrap-keys.json: {e}"))?;
@@ -178,7 +202,24 @@ pub async fn drive(
         }
     };
 
-    // Stand the fake clock in the middle of a step: no neighbouring step is inside the tolerance.
+    // The other nodes, on the database the setup filled: they make no keys of their own.
+    for k in 1..args.nodes {
+        nodes.push(start_node(k)?);
+    }
+    let bases: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
+    if bases.len() > 1 {
+        println!(
+            "  nodes         {}: {} (the setup's), {}, started after the setup; worker w talks \
+             to node w % {}",
+            bases.len(),
+            bases[0],
+            bases[1..].join(", "),
+            bases.len()
+        );
+    }
+
+    // Stand every node's fake clock in the middle of a step: no neighbouring step is inside the
+    // tolerance.
     let http = new_client(1)?;
     let v = reqwest::Client::get(&http, format!("{base}/v1/time"))
         .send()
@@ -191,31 +232,29 @@ pub async fn drive(
         .as_i64()
         .ok_or("GET /v1/time without unix_ms")?;
     let start_ms = (now / STEP_MS + 1) * STEP_MS + STEP_MS / 2;
-    expect(
-        &http,
-        &format!("{base}/v1/test/clock"),
-        Some(&keys.admin),
-        json!({"set_unix_ms": start_ms}),
-        200,
-    )
-    .await?;
+    let body = json!({"set_unix_ms": start_ms});
+    move_clocks(&http, &bases, &keys.admin, &body, start_ms).await?;
     drop(http);
     let setup = t_setup.elapsed();
+    let several = bases.len() > 1;
+    let started = if several { "the nodes'" } else { "server" };
     if args.health() {
         println!(
-            "  setup         {:.2} s (server start; no cards for --target health)",
-            setup.as_secs_f64()
+            "  setup         {:.2} s ({} start; no cards for --target health)",
+            setup.as_secs_f64(),
+            started,
         );
     } else {
         println!(
-            "  setup         {:.2} s in all, server start included (--setup {}: {setup_detail})",
+            "  setup         {:.2} s in all, {} start included (--setup {}: {setup_detail})",
             setup.as_secs_f64(),
+            started,
             args.setup.name(),
         );
     }
 
     let shared = Arc::new(Shared {
-        base: base.clone(),
+        bases,
         keys,
         cards,
         round: tokio::sync::RwLock::new(Round {
@@ -227,9 +266,11 @@ pub async fn drive(
         wrong_share: args.wrong_share,
         health: args.health(),
     });
-    let rss_after_setup = server.pid().and_then(|p| memory(&p.to_string()));
+    let pids: Vec<Option<u32>> = nodes.iter().map(Server::pid).collect();
+    let rss_of = |pid: &Option<u32>| pid.and_then(|p| memory(&p.to_string()));
+    let rss_after_setup: Vec<_> = pids.iter().map(rss_of).collect();
     let ticks = clock_ticks();
-    let cpu0 = cpu_snapshot(server.pid());
+    let cpu0 = cpu_snapshot(&pids);
     let t0 = Instant::now();
     let tasks: Vec<_> = (0..args.connections)
         .map(|w| tokio::spawn(worker(w, shared.clone())))
@@ -257,8 +298,8 @@ pub async fn drive(
         }
     }
     let elapsed = t0.elapsed();
-    let cpu1 = cpu_snapshot(server.pid());
-    let rss = server.pid().and_then(|p| memory(&p.to_string()));
+    let cpu1 = cpu_snapshot(&pids);
+    let rss: Vec<_> = pids.iter().map(rss_of).collect();
     let driver_rss = memory("self");
     if let Some(e) = failure {
         return Err(e);
@@ -340,9 +381,11 @@ pub async fn drive(
     } else {
         String::new()
     };
+    // Several nodes: the servers' sum, each node's on a line of its own.
+    let server = if several { "servers" } else { "server" };
     println!(
-        "  CPU           server {}, this driver {}{pg}; machine busy {machine} of {} cores",
-        cpu(cpu0.server, cpu1.server),
+        "  CPU           {server} {}, this driver {}{pg}; machine busy {machine} of {} cores",
+        cpu(cpu0.server(), cpu1.server()),
         cpu(cpu0.driver, cpu1.driver),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
@@ -373,21 +416,43 @@ pub async fn drive(
         (String::new(), String::new())
     };
     println!(
-        "  per answer    CPU: server {} µs, this driver {} µs{pg_cpu}; written to storage: \
-         server {} bytes{pg_written}",
-        per(cpu0.server, cpu1.server, us),
+        "  per answer    CPU: {server} {} µs, this driver {} µs{pg_cpu}; written to storage: \
+         {server} {} bytes{pg_written}",
+        per(cpu0.server(), cpu1.server(), us),
         per(cpu0.driver, cpu1.driver, us),
-        per(cpu0.server_written, cpu1.server_written, 1.0),
+        per(cpu0.server_written(), cpu1.server_written(), 1.0),
     );
-    let mib = |kib: u64| kib as f64 / 1024.0;
-    if let Some((now, peak)) = rss {
+    if several {
+        let each: Vec<String> = (cpu0.servers.iter().zip(&cpu1.servers))
+            .map(|(a, b)| format!("{} µs", per(*a, *b, us)))
+            .collect();
         println!(
-            "  server RSS    {:.1} MiB at the end, {:.1} MiB at most{}",
-            mib(now),
-            mib(peak),
-            rss_after_setup.map_or(String::new(), |(s, _)| format!(
-                " ({:.1} MiB after the setup)",
-                mib(s)
+            "  per node      CPU per answer: {} (each node's CPU over all the answers: they add \
+             up to the servers')",
+            each.join(", ")
+        );
+    }
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    // Each node's own: what one process needs is the figure that matters.
+    for (k, (now, after_setup)) in rss.iter().zip(&rss_after_setup).enumerate() {
+        let Some((now, peak)) = now else { continue };
+        let name = if several {
+            format!("node {} RSS", k + 1)
+        } else {
+            "server RSS".to_owned()
+        };
+        println!(
+            "  {name:<14}{:.1} MiB at the end, {:.1} MiB at most{}",
+            mib(*now),
+            mib(*peak),
+            after_setup.map_or(String::new(), |(s, _)| format!(
+                " ({:.1} MiB {})",
+                mib(s),
+                if k == 0 {
+                    "after the setup"
+                } else {
+                    "before the load"
+                }
             ))
         );
     }
@@ -402,9 +467,19 @@ pub async fn drive(
             "sqlite"
         };
         let target = if args.health() { "health" } else { "verify" };
-        let label = args.label.clone().unwrap_or_else(|| match args.setup {
-            Setup::Pskc if !args.health() => format!("{store_name} {target} (hardware tokens)"),
-            _ => format!("{store_name} {target}"),
+        let label = args.label.clone().unwrap_or_else(|| {
+            let mut notes = Vec::new();
+            if args.setup == Setup::Pskc && !args.health() {
+                notes.push("hardware tokens".to_owned());
+            }
+            if args.nodes > 1 {
+                notes.push(format!("{} nodes", args.nodes));
+            }
+            if notes.is_empty() {
+                format!("{store_name} {target}")
+            } else {
+                format!("{store_name} {target} ({})", notes.join(", "))
+            }
         });
         let line = format!(
             "{},{store_name},{target},{},{},{secs:.2},{rate:.0},{:.2},{:.2},{:.2},{:.2},{errors}\n",

@@ -13,6 +13,8 @@ pub struct Server {
     pub child: Option<Child>,
     pub url: String,
     pub log: PathBuf,
+    /// Its data directory: the first node's holds `bootstrap-keys.json` and the SMS outbox.
+    pub data: PathBuf,
 }
 
 impl Server {
@@ -78,14 +80,22 @@ pub fn server_binary() -> Res<PathBuf> {
     Ok(bin)
 }
 
-pub fn start_server(bin: &Path, work: &Path, data: &Path, db_url: Option<&str>) -> Res<Server> {
+/// Starts node `node` (from 0) on `work/pooya.toml`, with a data directory and a log of its own
+/// in `work` (`data` and `server.log` for the first, `data-2`, `server-2.log` … for the others).
+pub fn start_server(bin: &Path, work: &Path, node: usize, db_url: Option<&str>) -> Res<Server> {
     let cfg = work.join("pooya.toml");
-    let log = work.join("server.log");
+    let (data, log) = match node {
+        0 => (work.join("data"), work.join("server.log")),
+        n => (
+            work.join(format!("data-{}", n + 1)),
+            work.join(format!("server-{}.log", n + 1)),
+        ),
+    };
     let logf = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
     let mut cmd = Command::new(bin);
     cmd.arg("serve")
         .arg("--data-dir")
-        .arg(data)
+        .arg(&data)
         .arg("--listen")
         .arg("127.0.0.1:0")
         .arg("--config")
@@ -106,6 +116,7 @@ pub fn start_server(bin: &Path, work: &Path, data: &Path, db_url: Option<&str>) 
         child: Some(child),
         url: String::new(),
         log,
+        data,
     };
     let mut reader = BufReader::new(stdout);
     let mut line = String::new();
