@@ -50,6 +50,20 @@ pub fn set_language(persian: bool) {
     i18n::set(if persian { Lang::Fa } else { Lang::En });
 }
 
+/// Makes the module's memory ready for Argon2id while the unlock screen waits for the password:
+/// the first 64 MiB a fresh page asks for are page faults, each page the first time it is
+/// written, and a phone pays them on the way from the password to the code. Freed at once, the
+/// memory stays the module's and the unlock's Argon2 reuses it.
+#[wasm_bindgen]
+pub fn prepare_unlock() {
+    const PAGE: usize = 4096;
+    let mut memory = vec![0u8; KdfPolicy::BROWSER.floor.m_kib as usize * 1024];
+    for page in memory.chunks_mut(PAGE) {
+        page[0] = 1;
+    }
+    std::hint::black_box(&memory);
+}
+
 /// R13: the app password's rule, as `pooya app init` applies it.
 #[wasm_bindgen]
 pub fn check_new_password(password: &str) -> Result<(), JsError> {

@@ -131,6 +131,8 @@ async function showLocked() {
   const pk = await store.get("passkey");
   $("unlock-passkey").hidden = !(pk && (await passkeySupported()));
   $("unlock-pw").focus();
+  // While the password is typed: Argon2's memory made ready, off the way to the code.
+  setTimeout(() => core.prepare_unlock(), 0);
 }
 
 // ---- the cards --------------------------------------------------------------------------------
