@@ -155,8 +155,8 @@ impl KdfPolicy {
         target: Duration::from_millis(400),
     };
     /// The web app: 64 MiB, 2 passes at least, about 0.6 s. On a mid-range phone (Chromium's
-    /// CPU throttled 4×) one 64 MiB pass takes about 0.3 s: three passes alone would spend the
-    /// whole second the card holder is given from the password to the code (BENCHMARKS.md). Two
+    /// CPU throttled 4×) three passes brought the password typed to the code on screen to about
+    /// 1.0 s, over the second the holder is given; two passes to 0.7–1.0 s (BENCHMARKS.md). Two
     /// passes are still above OWASP's Argon2id minimum (46 MiB × 1 or 19 MiB × 2), and a
     /// phone's vault never leaves its browser; `pooya app` re-keys such a file up to its own
     /// floor when it opens one.
