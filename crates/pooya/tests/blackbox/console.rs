@@ -223,6 +223,32 @@ impl FormBody for reqwest::RequestBuilder {
     }
 }
 
+/// `GET path` with the session's cookie.
+async fn get_signed_in(srv: &TestServer, session: &str, path: &str) -> reqwest::Response {
+    client()
+        .get(format!("{}{path}", srv.url))
+        .header("cookie", format!("pooya_console={session}"))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// `POST path` of the form `pairs` with the session's cookie.
+async fn post_signed_in<K: AsRef<str>, V: AsRef<str>>(
+    srv: &TestServer,
+    session: &str,
+    path: &str,
+    pairs: &[(K, V)],
+) -> reqwest::Response {
+    client()
+        .post(format!("{}{path}", srv.url))
+        .header("cookie", format!("pooya_console={session}"))
+        .form_body(pairs)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The value of `name=` in an answer's `Set-Cookie` headers.
 fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
     r.headers()
@@ -296,12 +322,7 @@ async fn http_sign_in_to(srv: &TestServer, who: &Staff, path: &str) -> (String, 
         "{cookie_line}"
     );
     let session = set_cookie(&r, "pooya_console").unwrap();
-    let home = http
-        .get(format!("{}{path}", srv.url))
-        .header("cookie", format!("pooya_console={session}"))
-        .send()
-        .await
-        .unwrap();
+    let home = get_signed_in(srv, &session, path).await;
     assert_eq!(home.status(), 200);
     let csp = home.headers()["content-security-policy"]
         .to_str()
@@ -320,56 +341,37 @@ async fn a_form_without_its_csrf_token_is_refused_and_changes_nothing() {
     let srv = TestServer::start().await;
     let sara = add_operator(&srv, "sara", "teller", Some("0123"));
     let (session, token) = http_sign_in(&srv, &sara).await;
-    let http = client();
     let post = |form: Vec<(&'static str, String)>| {
-        http.post(format!("{}/console/customers", srv.url))
-            .header("cookie", format!("pooya_console={session}"))
-            .form_body(&form)
-            .send()
+        let (srv, session) = (&srv, &session);
+        async move { post_signed_in(srv, session, "/console/customers", &form).await }
     };
     let fields = vec![
         ("customer_id", "C77".to_owned()),
         ("mobile", MOBILE.to_owned()),
     ];
-    let r = post(fields.clone()).await.unwrap();
+    let r = post(fields.clone()).await;
     assert_eq!(r.status(), 403, "no token");
     let mut wrong = fields.clone();
     wrong.push(("csrf", "not-the-token".into()));
-    assert_eq!(post(wrong).await.unwrap().status(), 403, "a wrong token");
+    assert_eq!(post(wrong).await.status(), 403, "a wrong token");
     // Nothing was made: the customer is still free to register.
     let mut right = fields.clone();
     right.push(("csrf", token.clone()));
-    let r = post(right.clone()).await.unwrap();
+    let r = post(right.clone()).await;
     assert_eq!(r.status(), 303, "with its token the form works");
     assert_eq!(
         r.headers()["location"].to_str().unwrap(),
         "/console/customers/C77"
     );
-    let again = post(right).await.unwrap();
+    let again = post(right).await;
     assert_eq!(again.status(), 409, "it exists now, made once");
     // A teller is refused the admins' pages over HTTP too.
-    let r = http
-        .get(format!("{}/console/admin/operators", srv.url))
-        .header("cookie", format!("pooya_console={session}"))
-        .send()
-        .await
-        .unwrap();
+    let r = get_signed_in(&srv, &session, "/console/admin/operators").await;
     assert_eq!(r.status(), 403);
     // Signed out: the cookie opens nothing any more.
-    let r = http
-        .post(format!("{}/console/sign-out", srv.url))
-        .header("cookie", format!("pooya_console={session}"))
-        .form_body(&[("csrf", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = post_signed_in(&srv, &session, "/console/sign-out", &[("csrf", &token)]).await;
     assert_eq!(r.status(), 303);
-    let r = http
-        .get(format!("{}/console/home", srv.url))
-        .header("cookie", format!("pooya_console={session}"))
-        .send()
-        .await
-        .unwrap();
+    let r = get_signed_in(&srv, &session, "/console/home").await;
     assert_eq!(r.status(), 303);
     assert_eq!(
         r.headers()["location"].to_str().unwrap(),
@@ -785,13 +787,13 @@ async fn the_card_page_names_each_verifications_merchant() {
     let sara = add_operator(&srv, "sara", "teller", Some("0123"));
     let (session, token) = http_sign_in(&srv, &sara).await;
     let http = client();
-    let r = http
-        .post(format!("{}/console/find", srv.url))
-        .header("cookie", format!("pooya_console={session}"))
-        .form_body(&[("csrf", token.as_str()), ("kind", "card"), ("q", PAN)])
-        .send()
-        .await
-        .unwrap();
+    let r = post_signed_in(
+        &srv,
+        &session,
+        "/console/find",
+        &[("csrf", token.as_str()), ("kind", "card"), ("q", PAN)],
+    )
+    .await;
     assert_eq!(r.status(), 303);
     let card = r.headers()["location"].to_str().unwrap().to_owned();
     let page = |lang: &'static str| {
@@ -829,13 +831,13 @@ async fn the_old_numbers_tokens_die_only_when_a_supervisor_approves() {
     let sara = add_operator(&srv, "sara", "teller", Some("0123"));
     let nima = add_operator(&srv, "nima", "supervisor", Some("0456"));
     let (teller, token) = http_sign_in(&srv, &sara).await;
-    let r = client()
-        .post(format!("{}/console/customers/C1/mobile", srv.url))
-        .header("cookie", format!("pooya_console={teller}"))
-        .form_body(&[("csrf", token.as_str()), ("mobile", MOBILE2)])
-        .send()
-        .await
-        .unwrap();
+    let r = post_signed_in(
+        &srv,
+        &teller,
+        "/console/customers/C1/mobile",
+        &[("csrf", token.as_str()), ("mobile", MOBILE2)],
+    )
+    .await;
     assert_eq!(r.status(), 202, "pending");
     // R12 waits: the token issued on the old number still lives.
     assert_eq!(
@@ -843,30 +845,22 @@ async fn the_old_numbers_tokens_die_only_when_a_supervisor_approves() {
         crate::common::DynamicMode::App
     );
     let (supervisor, token) = http_sign_in_to(&srv, &nima, "/console/approvals").await;
-    let page = client()
-        .get(format!("{}/console/approvals", srv.url))
-        .header("cookie", format!("pooya_console={supervisor}"))
-        .send()
+    let page = get_signed_in(&srv, &supervisor, "/console/approvals")
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
     let id = first_approval(&page);
-    let approve = || {
-        client()
-            .post(format!("{}/console/approvals/{id}/approve", srv.url))
-            .header("cookie", format!("pooya_console={supervisor}"))
-            .form_body(&[("csrf", token.as_str())])
-            .send()
-    };
-    assert_eq!(approve().await.unwrap().status(), 200);
+    let approve_path = format!("/console/approvals/{id}/approve");
+    let approve_form = [("csrf", token.as_str())];
+    let approve = || post_signed_in(&srv, &supervisor, &approve_path, &approve_form);
+    assert_eq!(approve().await.status(), 200);
     // Approved: the new number in force and the old one's token revoked, in one commit.
     assert_eq!(
         srv.card_info(PAN).await.dynamic.mode,
         crate::common::DynamicMode::None
     );
-    assert_eq!(approve().await.unwrap().status(), 409, "decided once");
+    assert_eq!(approve().await.status(), 409, "decided once");
 }
 
 #[tokio::test]
@@ -879,13 +873,13 @@ async fn without_four_eyes_a_tellers_change_is_made_at_once() {
     srv.enrolled_card().await;
     let sara = add_operator(&srv, "sara", "teller", Some("0123"));
     let (teller, token) = http_sign_in(&srv, &sara).await;
-    let r = client()
-        .post(format!("{}/console/customers/C1/mobile", srv.url))
-        .header("cookie", format!("pooya_console={teller}"))
-        .form_body(&[("csrf", token.as_str()), ("mobile", MOBILE2)])
-        .send()
-        .await
-        .unwrap();
+    let r = post_signed_in(
+        &srv,
+        &teller,
+        "/console/customers/C1/mobile",
+        &[("csrf", token.as_str()), ("mobile", MOBILE2)],
+    )
+    .await;
     assert_eq!(r.status(), 200, "made at once");
     assert_eq!(
         srv.card_info(PAN).await.dynamic.mode,
@@ -963,12 +957,8 @@ async fn an_admin_retries_a_queued_sms_at_once() {
     let before = attempts(&srv).await;
     let root = add_operator(&srv, "root", "admin", None);
     let (session, token) = http_sign_in_to(&srv, &root, "/console/admin/outbox").await;
-    let page = client()
-        .get(format!("{}/console/admin/outbox", srv.url))
-        .header("cookie", format!("pooya_console={session}"))
-        .send()
+    let page = get_signed_in(&srv, &session, "/console/admin/outbox")
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -977,13 +967,8 @@ async fn an_admin_retries_a_queued_sms_at_once() {
     let prefix = "/console/admin/outbox/";
     let at = page.find(prefix).expect("a retry button") + prefix.len();
     let id = page[at..].split('/').next().unwrap().to_owned();
-    let r = client()
-        .post(format!("{}/console/admin/outbox/{id}/retry", srv.url))
-        .header("cookie", format!("pooya_console={session}"))
-        .form_body(&[("csrf", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let retry = format!("/console/admin/outbox/{id}/retry");
+    let r = post_signed_in(&srv, &session, &retry, &[("csrf", token.as_str())]).await;
     assert_eq!(r.status(), 303);
     // Tried again at once (and refused again by the closed gateway), with no clock moved.
     let started = std::time::Instant::now();
@@ -997,12 +982,6 @@ async fn an_admin_retries_a_queued_sms_at_once() {
         .any(|e| e["event"] == "outbox.retry" && e["actor"] == "operator:root@-"));
     // A message given up cannot be retried: its body is gone.
     crate::common::sql(&srv, "UPDATE sms_outbox SET gave_up_at = 1, body = ''").await;
-    let r = client()
-        .post(format!("{}/console/admin/outbox/{id}/retry", srv.url))
-        .header("cookie", format!("pooya_console={session}"))
-        .form_body(&[("csrf", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = post_signed_in(&srv, &session, &retry, &[("csrf", token.as_str())]).await;
     assert_eq!(r.status(), 409);
 }
