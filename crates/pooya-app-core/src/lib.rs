@@ -27,6 +27,10 @@ pub mod i18n;
 pub mod keystore;
 pub mod vault;
 
+#[cfg(any(test, feature = "test-support"))]
+#[doc(hidden)]
+pub mod test_support;
+
 use crate::cards::PasswordKind;
 use crate::clock::{Boot, Correction};
 pub use crate::error::AppError;

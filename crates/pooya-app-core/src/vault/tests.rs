@@ -8,22 +8,7 @@ pub(super) const PW: &str = "correct horse 1";
 /// What the vault is called in messages.
 const NAME: &str = "vault.json";
 
-pub(super) fn sample_token(label: &str, pan: &str) -> Token {
-    Token {
-        label: label.to_owned(),
-        token_id: format!("tok-{label}"),
-        server: "http://127.0.0.1:8080".to_owned(),
-        bank_name: "Maskan".to_owned(),
-        pan: SecretString::new(pan.to_owned()),
-        pan_masked: crate::cards::mask_pan(pan),
-        seed: SecretBytes::from_slice(&[7u8; 32]),
-        lifetime_secs: 60,
-        algorithm: "SHA256".to_owned(),
-        first_digits: 4,
-        second_digits: 8,
-        added_at_unix_ms: 1_700_000_000_000,
-    }
-}
+pub(super) use crate::test_support::sample_token;
 
 /// Found with the `vault_file` fuzz target: a card number that is not ASCII (a doctored vault)
 /// made `last4` slice inside a character and panic.
