@@ -204,19 +204,26 @@ async fn write_batch(pool: &AnyPool, backend: Backend, mut batch: Vec<Job>, stat
     answer_all(batch, outcome);
 }
 
-/// Locks audit lanes' head rows in ascending order and reads them. Always every lane's place,
-/// NULLs for those not locked: one statement text for every batch, built once.
-fn lock_lanes_sql() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| {
-        format!(
-            "SELECT lane, seq, mac FROM audit_chains WHERE lane IN ({}) ORDER BY lane FOR UPDATE",
-            (1..=LANES)
-                .map(|n| format!("${n}::bigint"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    })
+/// Locks `n` audit lanes' head rows (1 ≤ n ≤ [`LANES`]) in ascending order and reads them: one
+/// text per count, built once. Padded with NULLs to one text for all counts, PostgreSQL planned
+/// the statement afresh at every call (a custom plan, judged cheaper for the NULLs): 47 µs of
+/// planning for 19 µs of execution (issue 17).
+fn lock_lanes_sql(n: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    &SQL.get_or_init(|| {
+        (1..=LANES as usize)
+            .map(|count| {
+                format!(
+                    "SELECT lane, seq, mac FROM audit_chains WHERE lane IN ({}) ORDER BY lane \
+                     FOR UPDATE",
+                    (1..=count)
+                        .map(|k| format!("${k}::bigint"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect()
+    })[n - 1]
 }
 
 /// The audit lanes' heads locked by [`lock_lanes_first`], by lane.
@@ -243,12 +250,9 @@ pub(crate) async fn lock_lanes_first<'a>(
         return Ok(heads);
     }
     // Safe: the text is built from constants; the values are bound.
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(lock_lanes_sql()));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(lock_lanes_sql(lanes.len())));
     for lane in &lanes {
         q = q.bind(*lane);
-    }
-    for _ in lanes.len()..LANES as usize {
-        q = q.bind(None::<i64>);
     }
     for row in q.fetch_all(&mut *tx).await.map_err(write_error)? {
         let head = decode::audit_head(&row)?;

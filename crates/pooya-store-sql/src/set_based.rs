@@ -20,6 +20,7 @@ use pooya_issuer::store::{Commit, StoreError};
 use crate::group::{apply_in_savepoint, lock_lanes_first, Job, LockedHeads};
 use crate::plan::{head_moved, Plan, Step, Write};
 use crate::sqlx_exec::AnyQuery;
+use crate::values::{bind_nulls, padded, values_rows, PG_MAX_PARAMS};
 use crate::{corrupt, write_error, Backend};
 
 /// What became of a batch's set-based path.
@@ -130,29 +131,6 @@ pub(crate) async fn write_batch(pool: &AnyPool, batch: &[Job]) -> Outcome {
     }
 }
 
-/// PostgreSQL binds at most this many parameters to one statement.
-const PG_MAX_PARAMS: usize = 65_535;
-
-/// The rows of one multi-row statement: `n` rounded up to a power of two, filled with NULL rows.
-/// The statements' texts depend on their row counts, and sqlx keeps a connection's prepared
-/// statements by text (100 at most, least recently used out): a handful of sizes stay prepared,
-/// where every batch size would push each other out and cost a Parse round trip each.
-fn padded(n: usize, casts: &[&str]) -> usize {
-    n.next_power_of_two().min(PG_MAX_PARAMS / casts.len())
-}
-
-/// Binds a row of NULLs typed as `casts`: a padding row, which matches or inserts nothing.
-fn bind_nulls<'q>(mut q: AnyQuery<'q>, casts: &[&str]) -> AnyQuery<'q> {
-    for cast in casts {
-        q = match *cast {
-            "bigint" => q.bind(None::<i64>),
-            "bytea" => q.bind(None::<Vec<u8>>),
-            _ => q.bind(None::<String>),
-        };
-    }
-    q
-}
-
 /// Binds a step's values as one row of a multi-row statement typed as `casts`.
 fn bind_row<'q>(mut q: AnyQuery<'q>, step: &Step<'_>, casts: &[&str]) -> AnyQuery<'q> {
     debug_assert_eq!(step.values.len(), casts.len(), "{:?}", step.write);
@@ -160,23 +138,6 @@ fn bind_row<'q>(mut q: AnyQuery<'q>, step: &Step<'_>, casts: &[&str]) -> AnyQuer
         q = v.bind(q);
     }
     q
-}
-
-/// `($1::t1, $2::t2, …), (…), …`: `rows` rows of `casts.len()` parameters, numbered from 1. The
-/// casts type the parameters: the `Any` driver's are loosely typed.
-fn values_rows(rows: usize, casts: &[&str]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(rows * casts.len() * 12);
-    let mut n = 0;
-    for r in 0..rows {
-        s.push_str(if r == 0 { "(" } else { ", (" });
-        for (k, cast) in casts.iter().enumerate() {
-            n += 1;
-            let _ = write!(s, "{}${n}::{cast}", if k == 0 { "" } else { ", " });
-        }
-        s.push(')');
-    }
-    s
 }
 
 /// [`UPDATE_CARD`](crate::statements::UPDATE_CARD)'s parameters, in its order.

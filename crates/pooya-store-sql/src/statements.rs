@@ -8,6 +8,7 @@ macro_rules! card_columns {
          c.second_hash, c.second_blocked, c.svc, c.created_at, c.version"
     };
 }
+pub(crate) use card_columns;
 
 /// The columns a card is decoded from ([`crate::decode::CardColumns`]), in that order.
 pub(crate) const CARD_COLUMNS: &str = card_columns!();
@@ -22,7 +23,8 @@ macro_rules! verification_columns {
 }
 pub(crate) use verification_columns;
 
-/// A card and one transaction's stored verification, read together: a verification's one read.
+/// A card and one transaction's stored verification, read together: a verification's one read
+/// (SQLite's; PostgreSQL asks many of them in one statement, `group_read`).
 pub(crate) const CARD_FOR_VERIFICATION: &str = concat!(
     "SELECT ",
     card_columns!(),

@@ -12,7 +12,7 @@ use pooya_issuer::keys::Keyring;
 use pooya_issuer::store::*;
 use pooya_staff::OperatorName;
 
-use crate::statements::{verification_columns, CARD_COLUMNS, CARD_FOR_VERIFICATION, REFUSE_SMS};
+use crate::statements::{verification_columns, CARD_COLUMNS, REFUSE_SMS};
 use crate::{
     at_rest, corrupt, decode, enroll, is_unique_violation, unavailable, write_error, Backend,
     SqlStore, Writer,
@@ -134,21 +134,10 @@ impl Store for SqlStore {
         pan_hash: &str,
         txn_id: &str,
     ) -> Result<(Option<CardRecord>, Option<VerificationRecord>), StoreError> {
-        if let Writer::Direct(d) = &self.writer {
-            return d.card_for_verification(pan_hash, txn_id);
+        match &self.writer {
+            Writer::Direct(d) => d.card_for_verification(pan_hash, txn_id),
+            Writer::Group { reads, .. } => reads.card_for_verification(pan_hash, txn_id).await,
         }
-        let row = sqlx::query(CARD_FOR_VERIFICATION)
-            .bind(pan_hash.to_owned())
-            .bind(txn_id.to_owned())
-            .fetch_optional(&self.read)
-            .await
-            .map_err(unavailable)?;
-        let Some(row) = row else {
-            return Ok((None, None));
-        };
-        let card = decode::card(&row)?;
-        let v = decode::joined_verification(&row, pan_hash, txn_id)?;
-        Ok((Some(card), v))
     }
 
     async fn commit(&self, c: Commit) -> Result<(), StoreError> {

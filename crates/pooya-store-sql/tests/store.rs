@@ -817,3 +817,60 @@ async fn concurrent_commits_stand_or_fall_alone() {
         }
     }
 }
+
+/// Verification reads asked at once (PostgreSQL asks those waiting in one statement) each get
+/// their own card and their own transaction's stored answer: a stored one, none, or no card.
+#[tokio::test]
+async fn verification_reads_asked_together_each_get_their_own_answer() {
+    for (name, store, _pg, _dir) in backends().await {
+        customer_c1_with_card_h1(&store).await;
+        let stored = [
+            verification("T1", 10, Some("Shop")),
+            verification("T2", 20, None),
+        ];
+        store
+            .commit(Commit {
+                verifications: stored.to_vec(),
+                ..Commit::default()
+            })
+            .await
+            .unwrap();
+        let before = store.read_counters();
+        let store = std::sync::Arc::new(store);
+        // Card h1 with T1, T2 (stored) and T3 (not); card h9 does not exist.
+        let asks: Vec<(&str, &str)> = (0..60)
+            .map(|i| match i % 4 {
+                0 => ("h1", "T1"),
+                1 => ("h1", "T2"),
+                2 => ("h1", "T3"),
+                _ => ("h9", "T1"),
+            })
+            .collect();
+        let tasks: Vec<_> = asks
+            .iter()
+            .map(|&(card, txn)| {
+                let store = store.clone();
+                tokio::spawn(async move { store.card_for_verification(card, txn).await })
+            })
+            .collect();
+        for ((card, txn), task) in asks.into_iter().zip(tasks) {
+            let (found, answer) = task.await.unwrap().unwrap();
+            match card {
+                "h1" => {
+                    assert_eq!(found.map(|c| c.pan_hash), Some("h1".into()), "{name}");
+                    let want = stored.iter().find(|v| v.txn_id == txn);
+                    assert_eq!(answer.as_ref(), want, "{name}: {txn}");
+                }
+                _ => assert!(found.is_none() && answer.is_none(), "{name}"),
+            }
+        }
+        let after = store.read_counters();
+        if name == "postgres" {
+            assert_eq!(after.reads - before.reads, 60, "{name}");
+            assert!(
+                after.statements - before.statements < 60,
+                "{name}: reads waiting together are asked together: {before:?} -> {after:?}"
+            );
+        }
+    }
+}
