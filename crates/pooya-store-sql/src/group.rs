@@ -38,6 +38,7 @@ pub(crate) struct GroupCommit {
 #[derive(Default)]
 struct BatchStats {
     fast_commits: AtomicU64,
+    at_once_batches: AtomicU64,
     redone_batches: AtomicU64,
 }
 
@@ -47,6 +48,8 @@ struct BatchStats {
 pub struct BatchCounters {
     /// Commits answered from the set-based path (won or lost).
     pub fast_commits: u64,
+    /// Batches whose verification commits were all written by one statement.
+    pub at_once_batches: u64,
     /// Batches whose set-based part rolled back and that went one commit at a time instead.
     pub redone_batches: u64,
 }
@@ -103,6 +106,7 @@ impl GroupCommit {
     pub(crate) fn counters(&self) -> BatchCounters {
         BatchCounters {
             fast_commits: self.stats.fast_commits.load(Relaxed),
+            at_once_batches: self.stats.at_once_batches.load(Relaxed),
             redone_batches: self.stats.redone_batches.load(Relaxed),
         }
     }
@@ -186,8 +190,13 @@ async fn write_batch(pool: &AnyPool, backend: Backend, mut batch: Vec<Job>, stat
     if backend == Backend::Postgres {
         match set_based::write_batch(pool, &batch).await {
             set_based::Outcome::NoneFast => {}
-            set_based::Outcome::Done { results, fast } => {
+            set_based::Outcome::Done {
+                results,
+                fast,
+                at_once,
+            } => {
                 stats.fast_commits.fetch_add(fast, Relaxed);
+                stats.at_once_batches.fetch_add(u64::from(at_once), Relaxed);
                 answer_all(batch, Ok(results));
                 return;
             }

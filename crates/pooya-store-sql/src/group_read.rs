@@ -147,7 +147,7 @@ fn read_sql(rows: usize) -> &'static str {
                          LEFT JOIN LATERAL (SELECT * FROM verifications v \
                          WHERE v.pan_hash = q.pan_hash AND v.txn_id = q.txn_id LIMIT 1) v ON true"
                     ),
-                    values_rows(1 << p, READ_CASTS)
+                    values_rows(1, 1 << p, READ_CASTS)
                 )
             })
             .collect()

@@ -27,12 +27,12 @@ pub(crate) fn bind_nulls<'q>(mut q: AnyQuery<'q>, casts: &[&str]) -> AnyQuery<'q
     q
 }
 
-/// `($1::t1, $2::t2, …), (…), …`: `rows` rows of `casts.len()` parameters, numbered from 1. The
-/// casts type the parameters: the `Any` driver's are loosely typed.
-pub(crate) fn values_rows(rows: usize, casts: &[&str]) -> String {
+/// `($f::t1, $f+1::t2, …), (…), …`: `rows` rows of `casts.len()` parameters, numbered from
+/// `first`. The casts type the parameters: the `Any` driver's are loosely typed.
+pub(crate) fn values_rows(first: usize, rows: usize, casts: &[&str]) -> String {
     use std::fmt::Write;
     let mut s = String::with_capacity(rows * casts.len() * 12);
-    let mut n = 0;
+    let mut n = first - 1;
     for r in 0..rows {
         s.push_str(if r == 0 { "(" } else { ", (" });
         for (k, cast) in casts.iter().enumerate() {

@@ -205,7 +205,53 @@ async fn a_mixed_batch_gives_each_commit_its_own_result() {
         9,
         "the 8 winners and the stale one went set-based"
     );
+    assert_eq!(
+        after.at_once_batches, before.at_once_batches,
+        "the stale one sent the batch statement by statement"
+    );
     assert_eq!(after.redone_batches, before.redone_batches);
+}
+
+/// A batch whose verification commits all win (the common case) writes them in one statement,
+/// beside a commit of another kind in its savepoint: every row and the audit chain as the
+/// statement-by-statement path writes them.
+#[tokio::test]
+async fn a_batch_without_a_loser_is_written_in_one_statement() {
+    let Some((store, pg)) = pg().await else {
+        return;
+    };
+    let k = keyring(7);
+    let hashes: Vec<String> = (0..12).map(|i| format!("w{i}")).collect();
+    setup(&store, &k, &hashes).await;
+    let before = store.batch_counters();
+    let mut batch: Vec<Commit> = (0..12)
+        .map(|i| verify_commit(&k, card(&hashes[i]), &format!("t{i}"), i as i64))
+        .collect();
+    batch.push(Commit {
+        new_customers: vec![customer("C2")],
+        audit: vec![rec("customer.created", "C2".into())],
+        audit_key: Some(k.clone()),
+        ..Commit::default()
+    });
+    let results = store.commit_together(batch).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let after = store.batch_counters();
+    assert_eq!(after.at_once_batches, before.at_once_batches + 1);
+    assert_eq!(after.fast_commits, before.fast_commits + 12);
+    assert_eq!(after.redone_batches, before.redone_batches);
+    for (i, h) in hashes.iter().enumerate() {
+        let now = store.card(h).await.unwrap().unwrap();
+        assert_eq!(now.version, 1, "card {i}");
+        assert_eq!(now.svc.failures, vec![i as i64], "card {i}");
+        let v = store.verification(h, &format!("t{i}")).await.unwrap();
+        assert_eq!(v.map(|v| v.merchant), Some(merchant(i as i64)), "card {i}");
+    }
+    assert_eq!(
+        count(&pg.url, "SELECT COUNT(*) FROM verifications").await,
+        12
+    );
+    // setup + 12 verifications + the customer.
+    assert_eq!(verify_chain(&store, &k).await, Ok(14));
 }
 
 /// A winner of the card update whose verification is already stored cannot be left out alone:
