@@ -292,7 +292,6 @@ impl DirectSqlite {
 /// The writer thread: a batch of every commit waiting, one transaction, answers after COMMIT.
 fn write_loop(conn: Connection, rx: std_mpsc::Receiver<Job>, checkpoint: std_mpsc::SyncSender<()>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    let mut since_checkpoint = 0;
     while let Ok(first) = rx.recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -306,19 +305,13 @@ fn write_loop(conn: Connection, rx: std_mpsc::Receiver<Job>, checkpoint: std_mps
             // A caller that went away does not undo its commit.
             let _ = answer.send(r);
         }
-        since_checkpoint += 1;
-        if since_checkpoint >= CHECKPOINT_EVERY_BATCHES {
-            // Full: a checkpoint is asked for already.
-            if checkpoint.try_send(()).is_ok() {
-                since_checkpoint = 0;
-            }
-        }
+        // The checkpointer runs whenever it is free: full, a checkpoint is asked for already.
+        // Every 64 batches (as before issue 17's third round), the WAL grew to the writer's own
+        // threshold between two checkpoints and the writer stopped to checkpoint itself: p99
+        // 22 ms against 8 ms now, for 10 % of the throughput.
+        let _ = checkpoint.try_send(());
     }
 }
-
-/// Batches between two checkpoints asked of the checkpointer: a batch writes a few pages per
-/// commit, so the WAL stays about the size SQLite's default (1 000 pages) would keep it.
-const CHECKPOINT_EVERY_BATCHES: u32 = 64;
 
 /// The writer's own checkpoint, only when the checkpointer falls behind (about 40 MB of WAL).
 const WRITER_CHECKPOINT_PAGES: i64 = 10_000;
