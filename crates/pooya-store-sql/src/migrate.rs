@@ -65,6 +65,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0012_cards_fillfactor.sql"),
         include_str!("../migrations/postgres/0012_cards_fillfactor.sql"),
     ),
+    (
+        13,
+        include_str!("../migrations/sqlite/0013_verifications_one_index.sql"),
+        include_str!("../migrations/postgres/0013_verifications_one_index.sql"),
+    ),
 ];
 
 /// Key of the PostgreSQL advisory lock that serialises migrations of servers starting together.

@@ -217,6 +217,8 @@ impl SqlStore {
         pan_hash: &str,
         limit: i64,
     ) -> Result<Vec<VerificationRecord>, StoreError> {
+        // By the key's first column, sorted here: no index on (pan_hash, at), which cost every
+        // verification a second index page (migration 13).
         let rows = sqlx::query(concat!(
             "SELECT v.txn_id, ",
             verification_columns!(),
