@@ -66,19 +66,13 @@ impl GroupCommit {
     /// own). The lock stays for what a server cannot know alone: another server's batches.
     pub(crate) fn start(pool: AnyPool, backend: Backend, writers: u32) -> GroupCommit {
         let stats = Arc::new(BatchStats::default());
-        let jobs = (0..writers.max(1))
-            .map(|_| {
-                let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
+        let jobs = batch_tasks(writers, MAX_BATCH, {
+            let stats = stats.clone();
+            move |batch| {
                 let (pool, stats) = (pool.clone(), stats.clone());
-                tokio::spawn(async move {
-                    let mut batch = Vec::with_capacity(MAX_BATCH);
-                    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                        write_batch(&pool, backend, std::mem::take(&mut batch), &stats).await;
-                    }
-                });
-                tx
-            })
-            .collect();
+                async move { write_batch(&pool, backend, batch, &stats).await }
+            }
+        });
         GroupCommit { jobs, stats }
     }
 
@@ -110,6 +104,34 @@ impl GroupCommit {
             redone_batches: self.stats.redone_batches.load(Relaxed),
         }
     }
+}
+
+/// Starts `tasks` tasks (at least one) on the current runtime, each with a queue of its own: a
+/// task takes every job waiting in its queue when it becomes free (up to `max`) and hands them
+/// to `run` together. The tasks end when their queues' senders are dropped.
+pub(crate) fn batch_tasks<J, F, Fut>(
+    tasks: u32,
+    max: usize,
+    run: F,
+) -> Vec<mpsc::UnboundedSender<J>>
+where
+    J: Send + 'static,
+    F: Fn(Vec<J>) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    (0..tasks.max(1))
+        .map(|_| {
+            let (tx, mut rx) = mpsc::unbounded_channel::<J>();
+            let run = run.clone();
+            tokio::spawn(async move {
+                let mut batch = Vec::with_capacity(max);
+                while rx.recv_many(&mut batch, max).await > 0 {
+                    run(std::mem::take(&mut batch)).await;
+                }
+            });
+            tx
+        })
+        .collect()
 }
 
 fn jobs_of(commits: Vec<Commit>) -> (Vec<Job>, Vec<oneshot::Receiver<Result<(), StoreError>>>) {

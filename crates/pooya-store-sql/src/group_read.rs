@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use pooya_issuer::card::CardRecord;
 use pooya_issuer::store::{StoreError, VerificationRecord};
 
-use crate::group::batch_error;
+use crate::group::{batch_error, batch_tasks};
 use crate::statements::{card_columns, verification_columns};
 use crate::values::{bind_nulls, padded, values_rows};
 use crate::{corrupt, decode, unavailable};
@@ -70,21 +70,14 @@ impl GroupRead {
     /// dropped.
     pub(crate) fn start(pool: AnyPool, readers: u32) -> GroupRead {
         let stats = Arc::new(Stats::default());
-        let queues = (0..readers.max(1))
-            .map(|_| {
-                let (tx, mut rx) = mpsc::unbounded_channel::<ReadJob>();
-                let (pool, stats) = (pool.clone(), stats.clone());
-                tokio::spawn(async move {
-                    let mut batch = Vec::with_capacity(MAX_READS);
-                    while rx.recv_many(&mut batch, MAX_READS).await > 0 {
-                        stats.statements.fetch_add(1, Relaxed);
-                        stats.reads.fetch_add(batch.len() as u64, Relaxed);
-                        read_batch(&pool, std::mem::take(&mut batch)).await;
-                    }
-                });
-                tx
-            })
-            .collect();
+        let queues = batch_tasks(readers, MAX_READS, {
+            let stats = stats.clone();
+            move |batch: Vec<ReadJob>| {
+                stats.statements.fetch_add(1, Relaxed);
+                stats.reads.fetch_add(batch.len() as u64, Relaxed);
+                read_batch(pool.clone(), batch)
+            }
+        });
         GroupRead {
             queues,
             next: AtomicUsize::new(0),
@@ -157,7 +150,7 @@ fn read_sql(rows: usize) -> &'static str {
 
 /// Asks `batch` in one statement and answers each read; a failed statement answers every read
 /// with its error.
-async fn read_batch(pool: &AnyPool, batch: Vec<ReadJob>) {
+async fn read_batch(pool: AnyPool, batch: Vec<ReadJob>) {
     let rows = padded(batch.len(), READ_CASTS).min(MAX_READS);
     let mut q = sqlx::query(read_sql(rows));
     for (k, job) in batch.iter().enumerate() {
@@ -169,7 +162,7 @@ async fn read_batch(pool: &AnyPool, batch: Vec<ReadJob>) {
     for _ in batch.len()..rows {
         q = bind_nulls(q, READ_CASTS);
     }
-    let found = match q.fetch_all(pool).await {
+    let found = match q.fetch_all(&pool).await {
         Ok(found) => found,
         Err(e) => {
             let e = unavailable(e);
