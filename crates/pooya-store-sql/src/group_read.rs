@@ -7,7 +7,7 @@
 //! alone, at once. A read asked together sees the same committed rows it would have seen alone: it
 //! is one statement's snapshot, taken after the read was asked, and the decision made on it is
 //! guarded at commit by the card's version as before. Issue 17: the read was a round trip and a
-//! statement of its own per verification, about two thirds of PostgreSQL's statements.
+//! statement of its own per verification, half of PostgreSQL's statements.
 //!
 //! [`CARD_FOR_VERIFICATION`]: crate::statements::CARD_FOR_VERIFICATION
 
